@@ -1,0 +1,40 @@
+// Adam / AdamW over one flat parameter buffer (every layer's W and b, see src/model.rs).
+//   AdamW only: p −= lr·wd·p        (decoupled weight decay; wd = 0 gives plain Adam)
+//   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
+//   p −= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)
+// The learning rate and both bias corrections come per step from the host (Step), so GPU and
+// CPU use the very same numbers. p, g, m, v: (n).
+
+struct AdamParams {
+    n: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: AdamParams;
+@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(2) var<storage, read> g: array<f32>;
+@group(0) @binding(3) var<storage, read_write> p: array<f32>;
+@group(0) @binding(4) var<storage, read_write> m: array<f32>;
+@group(0) @binding(5) var<storage, read_write> v: array<f32>;
+
+@compute @workgroup_size(256, 1, 1)
+fn adam(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_index(wg, nwg, lid);
+    if (i >= params.n) { return; }
+    let lr = step.lr;
+    let gi = g[i];
+    var w = p[i];
+    w = w - lr * params.weight_decay * w;
+    let mi = params.beta1 * m[i] + (1.0 - params.beta1) * gi;
+    let vi = params.beta2 * v[i] + (1.0 - params.beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = w - lr * (mi / step.bias_correction1) / (sqrt(vi / step.bias_correction2) + params.eps);
+}

@@ -1,0 +1,34 @@
+// Bias add and bias gradient for a dense layer. z, dz: (rows, cols), b, db: (cols).
+
+struct BiasParams {
+    rows: u32,
+    cols: u32,
+    _pad0: u32,
+    _pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: BiasParams;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+// z[r, j] += b[j]. src = b: (cols), dst = z: (rows, cols).
+@compute @workgroup_size(256, 1, 1)
+fn bias_add(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i = flat_index(wg, nwg, lid);
+    if (i >= params.rows * params.cols) { return; }
+    dst[i] = dst[i] + src[i % params.cols];
+}
+
+// db[j] = Σ_r dz[r, j], summed in row order by one thread per column (no atomics, reproducible).
+// src = dz: (rows, cols), dst = db: (cols).
+@compute @workgroup_size(64, 1, 1)
+fn bias_grad(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let j = gid.x;
+    if (j >= params.cols) { return; }
+    var acc = 0.0;
+    for (var r = 0u; r < params.rows; r++) {
+        acc = acc + src[r * params.cols + j];
+    }
+    dst[j] = acc;
+}

@@ -1,0 +1,82 @@
+//! One error type for the crate: every failure a caller can act on, none of them a panic.
+
+/// Everything that can go wrong in gpumlp.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No adapter matched, or none exists. The message lists what was tried and what was found.
+    #[error(
+        "no usable GPU adapter: tried backends {tried}{filter}; found {found}. \
+         To get a software adapter on Linux install Mesa (`apt-get install mesa-vulkan-drivers` \
+         for lavapipe through Vulkan, or libegl1 + libgl1-mesa-dri for llvmpipe through GL and \
+         set GPUMLP_BACKEND=gl)"
+    )]
+    NoAdapter {
+        /// The backends that were enumerated, e.g. "vulkan, gl".
+        tried: String,
+        /// The adapter-name filter, as ", adapter name containing \"...\"", or empty.
+        filter: String,
+        /// The adapters that were found but did not match, or "none".
+        found: String,
+    },
+
+    /// An environment variable or option names a backend we do not know.
+    #[error("unknown backend {0:?}: expected auto, vulkan, metal, dx12 or gl")]
+    UnknownBackend(String),
+
+    /// The adapter refused to open a device.
+    #[error("could not open a device on adapter {adapter}: {message}")]
+    RequestDevice {
+        /// Adapter name and backend.
+        adapter: String,
+        /// The driver's message.
+        message: String,
+    },
+
+    /// The device cannot hold what was asked of it.
+    #[error("{what} needs {needed} bytes but this adapter allows at most {limit} ({limit_name}); {advice}")]
+    Limit {
+        /// What was being allocated.
+        what: String,
+        /// Size asked for, in bytes.
+        needed: u64,
+        /// The adapter's limit, in bytes.
+        limit: u64,
+        /// The wgpu limit's name.
+        limit_name: &'static str,
+        /// What the user can change.
+        advice: &'static str,
+    },
+
+    /// wgpu reported a validation, out-of-memory or internal error, or lost the device.
+    #[error("GPU error while {during}: {message}")]
+    Gpu {
+        /// What gpumlp was doing.
+        during: &'static str,
+        /// wgpu's description.
+        message: String,
+    },
+
+    /// An op was handed tensors that do not fit the shape it was given (a bug in the caller).
+    #[error("shape mismatch in {op}: {detail}")]
+    Shape {
+        /// The op's name.
+        op: &'static str,
+        /// Which tensor is too short, and by how much.
+        detail: String,
+    },
+
+    /// A network specification that cannot be built.
+    #[error("invalid network: {0}")]
+    InvalidModel(String),
+
+    /// Training data with the wrong shape or non-finite values.
+    #[error("invalid data: {0}")]
+    InvalidData(String),
+
+    /// Training settings out of range.
+    #[error("invalid training settings: {0}")]
+    InvalidConfig(String),
+}
+
+/// The crate's result type.
+pub type Result<T> = std::result::Result<T, Error>;

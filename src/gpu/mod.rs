@@ -1,0 +1,152 @@
+//! The device: adapter choice, the shared context every op and trainer borrows, buffer helpers.
+
+mod adapter;
+mod buffers;
+mod pipelines;
+mod step;
+
+pub use adapter::{list_adapters, AdapterSummary, BackendChoice, GpuOptions};
+pub use buffers::Tensor;
+pub(crate) use pipelines::{Binding, Kernel, Pipeline, Shader};
+pub use step::{Step, StepSlots};
+
+use crate::error::{Error, Result};
+use std::sync::{Arc, Mutex};
+
+/// The GPU context: one adapter's device and queue, its limits and the compiled pipelines.
+///
+/// Create it once and pass it to everything else; creating a device is slow and every pipeline
+/// compiled on it is cached here.
+pub struct Gpu {
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    info: wgpu::AdapterInfo,
+    limits: wgpu::Limits,
+    pipelines: pipelines::PipelineCache,
+    /// The first error wgpu reported outside an error scope (or the device loss), if any.
+    fault: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by `options` (see [`GpuOptions`]).
+    pub fn new(options: &GpuOptions) -> Result<Gpu> {
+        let (adapter, info) = adapter::choose(options)?;
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("gpumlp"),
+            required_features: wgpu::Features::empty(),
+            // The adapter's own limits: the defaults cap buffers at 256 MiB.
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))
+        .map_err(|e| Error::RequestDevice {
+            adapter: format!("{} ({:?})", info.name, info.backend),
+            message: e.to_string(),
+        })?;
+
+        // wgpu's default handler panics; keep the first error and report it as a typed error.
+        let fault: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = fault.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert_with(|| e.to_string());
+        }));
+        let sink = fault.clone();
+        device.set_device_lost_callback(move |reason, message| {
+            if reason != wgpu::DeviceLostReason::Destroyed {
+                let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+                slot.get_or_insert_with(|| format!("device lost: {message}"));
+            }
+        });
+
+        Ok(Gpu {
+            device,
+            queue,
+            info,
+            limits,
+            pipelines: pipelines::PipelineCache::default(),
+            fault,
+        })
+    }
+
+    /// Opens the adapter named by `GPUMLP_BACKEND` and `GPUMLP_ADAPTER`, or the best one.
+    pub fn from_env() -> Result<Gpu> {
+        Gpu::new(&GpuOptions::from_env()?)
+    }
+
+    /// The wgpu device, for callers that record their own work.
+    pub fn device(&self) -> &wgpu::Device {
+        &self.device
+    }
+
+    /// The wgpu queue.
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.queue
+    }
+
+    /// The adapter's name, backend, type and driver.
+    pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
+        &self.info
+    }
+
+    /// The limits the device was opened with (the adapter's own).
+    pub fn limits(&self) -> &wgpu::Limits {
+        &self.limits
+    }
+
+    /// One line naming the adapter, e.g. `llvmpipe (LLVM 15.0.6, 256 bits) [Vulkan, Cpu, Mesa 22.3.6]`.
+    pub fn describe(&self) -> String {
+        AdapterSummary::from(&self.info).to_string()
+    }
+
+    /// The compiled pipeline for `kernel`, built on first use.
+    pub(crate) fn pipeline(&self, kernel: &'static Kernel) -> Result<Arc<Pipeline>> {
+        let pipeline = self.pipelines.get(&self.device, kernel)?;
+        self.check("compiling a pipeline")?;
+        Ok(pipeline)
+    }
+
+    /// Submits `encoder`, waits for the GPU to finish, and turns any error wgpu reported into ours.
+    pub(crate) fn submit_and_wait(
+        &self,
+        encoder: wgpu::CommandEncoder,
+        during: &'static str,
+    ) -> Result<()> {
+        let index = self.queue.submit([encoder.finish()]);
+        self.device
+            .poll(wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            })
+            .map_err(|e| Error::Gpu {
+                during,
+                message: e.to_string(),
+            })?;
+        self.check(during)
+    }
+
+    /// Returns the first error wgpu reported since the device was opened, if any.
+    pub(crate) fn check(&self, during: &'static str) -> Result<()> {
+        let slot = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            None => Ok(()),
+            Some(message) => Err(Error::Gpu {
+                during,
+                message: message.clone(),
+            }),
+        }
+    }
+
+    pub(crate) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {
+        self.device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some(label) })
+    }
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gpu").field("adapter", &self.describe()).finish()
+    }
+}

@@ -1,0 +1,136 @@
+//! Shader modules and compute pipelines, compiled once per device and cached by entry point.
+
+use crate::error::Result;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One `.wgsl` file of `shaders/`, with `common.wgsl` prepended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Shader {
+    Matmul,
+    Bias,
+    Activation,
+    Loss,
+    Adam,
+    Gather,
+}
+
+macro_rules! wgsl {
+    ($file:literal) => {
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
+}
+
+impl Shader {
+    fn source(self) -> &'static str {
+        match self {
+            Shader::Matmul => wgsl!("matmul.wgsl"),
+            Shader::Bias => wgsl!("bias.wgsl"),
+            Shader::Activation => wgsl!("activation.wgsl"),
+            Shader::Loss => wgsl!("loss.wgsl"),
+            Shader::Adam => wgsl!("adam.wgsl"),
+            Shader::Gather => wgsl!("gather.wgsl"),
+        }
+    }
+}
+
+/// How a kernel sees one of its bindings.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Binding {
+    /// The kernel's own shape parameters.
+    Uniform,
+    /// The per-step values (`Step`), bound with a dynamic offset.
+    Step,
+    /// A storage buffer the kernel only reads.
+    Read,
+    /// A storage buffer the kernel writes.
+    ReadWrite,
+}
+
+/// A compute entry point and the bindings it uses, by binding number.
+#[derive(Debug)]
+pub(crate) struct Kernel {
+    pub shader: Shader,
+    pub entry: &'static str,
+    pub bindings: &'static [(u32, Binding)],
+}
+
+/// A compiled kernel and the layout its bind groups must follow.
+pub(crate) struct Pipeline {
+    pub pipeline: wgpu::ComputePipeline,
+    pub layout: wgpu::BindGroupLayout,
+    pub kernel: &'static Kernel,
+}
+
+#[derive(Default)]
+pub(crate) struct PipelineCache {
+    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
+}
+
+impl PipelineCache {
+    pub fn get(&self, device: &wgpu::Device, kernel: &'static Kernel) -> Result<Arc<Pipeline>> {
+        let mut pipelines = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(p) = pipelines.get(kernel.entry) {
+            return Ok(p.clone());
+        }
+        let module = {
+            let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
+            modules
+                .entry(kernel.shader)
+                .or_insert_with(|| {
+                    device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                        label: Some(kernel.entry),
+                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                    })
+                })
+                .clone()
+        };
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = kernel
+            .bindings
+            .iter()
+            .map(|&(binding, kind)| wgpu::BindGroupLayoutEntry {
+                binding,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match kind {
+                        Binding::Uniform | Binding::Step => wgpu::BufferBindingType::Uniform,
+                        Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
+                    },
+                    has_dynamic_offset: matches!(kind, Binding::Step),
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+            label: Some(kernel.entry),
+            entries: &entries,
+        });
+        let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+            label: Some(kernel.entry),
+            bind_group_layouts: &[Some(&layout)],
+            immediate_size: 0,
+        });
+        let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            label: Some(kernel.entry),
+            layout: Some(&pipeline_layout),
+            module: &module,
+            entry_point: Some(kernel.entry),
+            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            cache: None,
+        });
+        let p = Arc::new(Pipeline {
+            pipeline,
+            layout,
+            kernel,
+        });
+        pipelines.insert(kernel.entry, p.clone());
+        Ok(p)
+    }
+}

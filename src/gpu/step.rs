@@ -1,0 +1,94 @@
+//! Per-step values for many steps recorded into one submission: one uniform slot per step.
+
+use super::Gpu;
+use crate::error::Result;
+
+/// Mirror of `struct Step` in shaders/common.wgsl.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub struct Step {
+    /// First position in the shuffled row order for this batch.
+    pub row_offset: u32,
+    /// Where this step's mean loss goes in the loss buffer.
+    pub loss_slot: u32,
+    /// Learning rate of this step.
+    pub lr: f32,
+    /// 1 − β1^t.
+    pub bias_correction1: f32,
+    /// 1 − β2^t.
+    pub bias_correction2: f32,
+    _pad: [u32; 3],
+}
+
+impl Step {
+    /// The slot contents of one step.
+    pub fn new(row_offset: u32, loss_slot: u32, values: &crate::optim::StepValues) -> Step {
+        Step {
+            row_offset,
+            loss_slot,
+            lr: values.lr,
+            bias_correction1: values.bias_correction1,
+            bias_correction2: values.bias_correction2,
+            _pad: [0; 3],
+        }
+    }
+}
+
+/// A uniform buffer of `capacity` [`Step`]s, each at its own aligned offset, bound once with a
+/// dynamic offset: recording step `i` passes `offset(i)`.
+pub struct StepSlots {
+    buffer: wgpu::Buffer,
+    stride: u64,
+    capacity: usize,
+}
+
+impl StepSlots {
+    /// Room for `capacity` steps.
+    pub fn new(gpu: &Gpu, capacity: usize) -> Result<StepSlots> {
+        let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
+        let stride = (std::mem::size_of::<Step>() as u64).div_ceil(align) * align;
+        let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
+            label: Some("steps"),
+            size: stride * capacity as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Ok(StepSlots {
+            buffer,
+            stride,
+            capacity,
+        })
+    }
+
+    /// How many steps fit.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// The dynamic offset of slot `i`.
+    pub fn offset(&self, i: usize) -> u32 {
+        (i as u64 * self.stride) as u32
+    }
+
+    /// The binding of one slot; the dynamic offset picks which.
+    pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+            buffer: &self.buffer,
+            offset: 0,
+            size: wgpu::BufferSize::new(std::mem::size_of::<Step>() as u64),
+        })
+    }
+
+    /// Queues `steps` into slots 0..steps.len(); ordered before the next submission.
+    pub fn write(&self, gpu: &Gpu, steps: &[Step]) {
+        debug_assert!(steps.len() <= self.capacity);
+        let mut bytes = vec![0u8; self.stride as usize * steps.len()];
+        for (i, step) in steps.iter().enumerate() {
+            let at = i * self.stride as usize;
+            bytes[at..at + std::mem::size_of::<Step>()].copy_from_slice(bytemuck::bytes_of(step));
+        }
+        if !bytes.is_empty() {
+            gpu.queue().write_buffer(&self.buffer, 0, &bytes);
+        }
+    }
+}

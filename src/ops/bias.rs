@@ -1,0 +1,75 @@
+//! Host side of shaders/bias.wgsl.
+
+use super::{elementwise_grid, expect_len, Bind, Dispatch};
+use crate::error::Result;
+use crate::gpu::{Binding, Gpu, Kernel, Shader, Tensor};
+
+/// Threads per workgroup of `bias_grad` (one thread per column).
+pub const GRAD_WORKGROUP: usize = 64;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BiasParams {
+    rows: u32,
+    cols: u32,
+    _pad: [u32; 2],
+}
+
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Read),
+    (2, Binding::ReadWrite),
+];
+static BIAS_ADD: Kernel = Kernel {
+    shader: Shader::Bias,
+    entry: "bias_add",
+    bindings: BINDINGS,
+};
+static BIAS_GRAD: Kernel = Kernel {
+    shader: Shader::Bias,
+    entry: "bias_grad",
+    bindings: BINDINGS,
+};
+
+fn params(gpu: &Gpu, label: &str, rows: usize, cols: usize) -> wgpu::Buffer {
+    let p = BiasParams {
+        rows: rows as u32,
+        cols: cols as u32,
+        _pad: [0; 2],
+    };
+    gpu.uniform(label, &p)
+}
+
+/// z[r, j] += b[j].
+// z: (rows, cols), b: (cols)
+pub fn bias_add(gpu: &Gpu, z: &Tensor, b: &Tensor, rows: usize, cols: usize) -> Result<Dispatch> {
+    expect_len("bias_add", "z", z, rows * cols)?;
+    expect_len("bias_add", "b", b, cols)?;
+    let p = params(gpu, "bias_add", rows, cols);
+    Dispatch::new(
+        gpu,
+        &BIAS_ADD,
+        &[Bind::Params(&p), Bind::Tensor(b), Bind::Tensor(z)],
+        elementwise_grid(gpu, rows * cols),
+    )
+}
+
+/// db[j] = Σ_r dz[r, j].
+// dz: (rows, cols), db: (cols)
+pub fn bias_grad(
+    gpu: &Gpu,
+    dz: &Tensor,
+    db: &Tensor,
+    rows: usize,
+    cols: usize,
+) -> Result<Dispatch> {
+    expect_len("bias_grad", "dz", dz, rows * cols)?;
+    expect_len("bias_grad", "db", db, cols)?;
+    let p = params(gpu, "bias_grad", rows, cols);
+    Dispatch::new(
+        gpu,
+        &BIAS_GRAD,
+        &[Bind::Params(&p), Bind::Tensor(dz), Bind::Tensor(db)],
+        [cols.div_ceil(GRAD_WORKGROUP) as u32, 1, 1],
+    )
+}

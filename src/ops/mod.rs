@@ -1,0 +1,140 @@
+//! Host side of each shader: its parameter struct, bind group and dispatch size.
+//!
+//! Each function here builds a [`Dispatch`] once (uniforms, bind group, workgroup count) for
+//! fixed buffers and shapes; recording it into a pass later costs nothing but the command.
+//! The CPU reference of each op lives under the same name in `crate::cpu`.
+
+pub mod activation;
+pub mod adam;
+pub mod bias;
+pub mod gather;
+pub mod loss;
+pub mod matmul;
+
+use crate::error::Result;
+use crate::gpu::{Binding, Gpu, Kernel, Pipeline, StepSlots, Tensor};
+use std::sync::Arc;
+
+/// Threads per workgroup of the element-wise kernels (`EW` in shaders/common.wgsl).
+pub(crate) const EW: u32 = 256;
+
+/// One kernel launch, ready to record: pipeline, bind group and grid built once.
+pub struct Dispatch {
+    pipeline: Arc<Pipeline>,
+    bind_group: wgpu::BindGroup,
+    workgroups: [u32; 3],
+}
+
+/// What a binding of a dispatch is bound to.
+pub(crate) enum Bind<'a> {
+    Params(&'a wgpu::Buffer),
+    Steps(&'a StepSlots),
+    Tensor(&'a Tensor),
+}
+
+impl Dispatch {
+    /// Builds the bind group of `kernel` from `binds`, given in the kernel's binding order.
+    pub(crate) fn new(
+        gpu: &Gpu,
+        kernel: &'static Kernel,
+        binds: &[Bind<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
+        debug_assert_eq!(binds.len(), kernel.bindings.len(), "{}", kernel.entry);
+        let pipeline = gpu.pipeline(kernel)?;
+        let entries: Vec<wgpu::BindGroupEntry> = kernel
+            .bindings
+            .iter()
+            .zip(binds)
+            .map(|(&(binding, _), bind)| wgpu::BindGroupEntry {
+                binding,
+                resource: match bind {
+                    Bind::Params(buffer) => buffer.as_entire_binding(),
+                    Bind::Steps(slots) => slots.binding(),
+                    Bind::Tensor(t) => t.binding(),
+                },
+            })
+            .collect();
+        let bind_group = gpu.device().create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(kernel.entry),
+            layout: &pipeline.layout,
+            entries: &entries,
+        });
+        gpu.check("creating a bind group")?;
+        Ok(Dispatch {
+            pipeline,
+            bind_group,
+            workgroups,
+        })
+    }
+
+    /// Records the launch. `step_offset` is the dynamic offset of this step's slot; kernels
+    /// that take no per-step values ignore it.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, step_offset: u32) {
+        let uses_step = self
+            .pipeline
+            .kernel
+            .bindings
+            .iter()
+            .any(|(_, b)| matches!(b, Binding::Step));
+        pass.set_pipeline(&self.pipeline.pipeline);
+        if uses_step {
+            pass.set_bind_group(0, &self.bind_group, &[step_offset]);
+        } else {
+            pass.set_bind_group(0, &self.bind_group, &[]);
+        }
+        let [x, y, z] = self.workgroups;
+        if x > 0 && y > 0 && z > 0 {
+            pass.dispatch_workgroups(x, y, z);
+        }
+    }
+
+    /// The kernel's entry point, for reports.
+    pub fn name(&self) -> &'static str {
+        self.pipeline.kernel.entry
+    }
+}
+
+/// A grid of workgroups of [`EW`] threads covering `n` elements, spread over two dimensions
+/// when one would exceed the adapter's per-dimension limit.
+pub(crate) fn elementwise_grid(gpu: &Gpu, n: usize) -> [u32; 3] {
+    let groups = n.div_ceil(EW as usize) as u64;
+    let max = u64::from(gpu.limits().max_compute_workgroups_per_dimension);
+    if groups <= max {
+        [groups as u32, 1, 1]
+    } else {
+        let y = groups.div_ceil(max);
+        [groups.div_ceil(y) as u32, y as u32, 1]
+    }
+}
+
+/// Records `dispatches` into one compute pass, submits, and waits: for tests and one-off work.
+pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> Result<()> {
+    let mut encoder = gpu.encoder("ops::run");
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+            label: Some("ops::run"),
+            timestamp_writes: None,
+        });
+        for d in dispatches {
+            d.record(&mut pass, 0);
+        }
+    }
+    gpu.submit_and_wait(encoder, "running kernels")
+}
+
+/// Checks that `tensor` holds at least `needed` elements.
+pub(crate) fn expect_len(
+    op: &'static str,
+    name: &str,
+    tensor: &Tensor,
+    needed: usize,
+) -> Result<()> {
+    if (tensor.len as usize) < needed {
+        return Err(crate::error::Error::Shape {
+            op,
+            detail: format!("{name} holds {} elements, needs {needed}", tensor.len),
+        });
+    }
+    Ok(())
+}
