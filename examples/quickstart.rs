@@ -25,7 +25,16 @@ fn run() -> gpumlp::Result<()> {
         x.extend(row);
     }
     let spec = MlpSpec::new(3).hidden(2, Activation::Sigmoid);
-    train("3-2-1 sigmoid, 3-bit majority", &gpu, &spec, x, y, 3, 0.05, 1000)?;
+    train(
+        "3-2-1 sigmoid, 3-bit majority",
+        &gpu,
+        &spec,
+        x,
+        y,
+        3,
+        0.05,
+        1000,
+    )?;
 
     // XOR needs a hidden layer.
     let x = vec![0., 0., 0., 1., 1., 0., 1., 1.];
@@ -56,7 +65,10 @@ fn train(
     config.adam.lr = lr;
     let report = gpumlp::fit(gpu, &mut model, &data, &config)?;
     let losses = &report.epoch_losses;
-    println!("\n{title}: {} parameters, {epochs} epochs", model.num_params());
+    println!(
+        "\n{title}: {} parameters, {epochs} epochs",
+        model.num_params()
+    );
     for e in [0, epochs / 10, epochs / 4, epochs / 2, epochs - 1] {
         println!("  epoch {:>5}  loss {:.5}", e + 1, losses[e]);
     }

@@ -81,10 +81,15 @@ impl MlpSpec {
 
     fn validate(&self) -> Result<()> {
         if self.inputs == 0 {
-            return Err(Error::InvalidModel("the network needs at least one input".into()));
+            return Err(Error::InvalidModel(
+                "the network needs at least one input".into(),
+            ));
         }
         if let Some(i) = self.hidden.iter().position(|&(w, _)| w == 0) {
-            return Err(Error::InvalidModel(format!("hidden layer {} has width 0", i + 1)));
+            return Err(Error::InvalidModel(format!(
+                "hidden layer {} has width 0",
+                i + 1
+            )));
         }
         Ok(())
     }

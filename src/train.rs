@@ -12,7 +12,7 @@ use crate::optim::AdamConfig;
 /// Steps recorded per submission: each has its own uniform slot.
 const STEP_SLOTS: usize = 256;
 /// Most step losses kept on the GPU between readbacks (whole epochs are kept together).
-const MAX_LOSS_SLOTS: usize = 1 << 16;
+const MAX_LOSS_SLOTS: usize = 4096;
 /// Most shuffled row indices kept on the GPU for the epochs in flight.
 const MAX_ORDER: usize = 1 << 22;
 /// Rows per forward pass in [`predict_proba`].
@@ -280,8 +280,8 @@ impl<'g> Trainer<'g> {
             self.slots.write(gpu, group);
             let mut encoder = gpu.encoder("train steps");
             for (i, step) in group.iter().enumerate() {
-                let is_last = step.loss_slot as usize % self.steps_per_epoch
-                    == self.steps_per_epoch - 1;
+                let is_last =
+                    step.loss_slot as usize % self.steps_per_epoch == self.steps_per_epoch - 1;
                 let plan = match (&self.partial, is_last) {
                     (Some(partial), true) => partial,
                     _ => &self.full,
@@ -358,7 +358,14 @@ fn step_plan(
         rows,
         rows,
     )?);
-    plan.push(ops::loss::bce_grad(gpu, logits, &bufs.y_batch, top, rows, rows)?);
+    plan.push(ops::loss::bce_grad(
+        gpu,
+        logits,
+        &bufs.y_batch,
+        top,
+        rows,
+        rows,
+    )?);
 
     for (l, layer) in layers.iter().enumerate().rev() {
         let delta = &bufs.deltas[l];

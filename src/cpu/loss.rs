@@ -11,7 +11,11 @@ pub fn bce(z: f32, y: f32) -> f32 {
 /// yardstick for the shader's f32 tree reduction).
 // z: (n), y: (n); n = batch × outputs
 pub fn bce_loss(z: &[f32], y: &[f32], batch: usize) -> f32 {
-    let sum: f64 = z.iter().zip(y).map(|(&zi, &yi)| f64::from(bce(zi, yi))).sum();
+    let sum: f64 = z
+        .iter()
+        .zip(y)
+        .map(|(&zi, &yi)| f64::from(bce(zi, yi)))
+        .sum();
     (sum / batch as f64) as f32
 }
 

@@ -2,8 +2,8 @@
 //! sequence of ops (gather, forward, loss, backward, Adam), the same shuffle and step values.
 
 use super::{
-    activation_backward, activation_forward, adam, bias_add, bias_grad, bce_grad, bce_loss,
-    gather, matmul, matmul_nt, matmul_tn, sigmoid,
+    activation_backward, activation_forward, adam, bce_grad, bce_loss, bias_add, bias_grad, gather,
+    matmul, matmul_nt, matmul_tn, sigmoid,
 };
 use crate::data::{Dataset, Shuffler};
 use crate::error::Result;
@@ -21,7 +21,14 @@ pub fn forward(model: &Mlp, x: &[f32], rows: usize) -> Vec<Vec<f32>> {
         let mut z = vec![0.0; rows * layer.outputs];
         let w = &params[layer.weights.clone()];
         let b = &params[layer.bias.clone()];
-        matmul(acts.last().expect("input"), w, &mut z, rows, layer.outputs, layer.inputs);
+        matmul(
+            acts.last().expect("input"),
+            w,
+            &mut z,
+            rows,
+            layer.outputs,
+            layer.inputs,
+        );
         bias_add(&mut z, b, rows, layer.outputs);
         if let Some(act) = layer.activation {
             activation_forward(act, &mut z);
@@ -63,7 +70,9 @@ fn backward(model: &Mlp, acts: &[Vec<f32>], y: &[f32], rows: usize, grads: &mut 
             let mut below = vec![0.0; rows * layer.inputs];
             let w = &params[layer.weights.clone()];
             matmul_nt(&delta, w, &mut below, rows, layer.inputs, layer.outputs);
-            let act = layers[l - 1].activation.expect("hidden layers have an activation");
+            let act = layers[l - 1]
+                .activation
+                .expect("hidden layers have an activation");
             activation_backward(act, &acts[l], &mut below);
             delta = below;
         }
@@ -139,7 +148,9 @@ impl<'d> CpuTrainer<'d> {
             for start in (0..rows).step_by(batch) {
                 let r = batch.min(rows - start);
                 let (x_all, y_all) = (self.data.x(), self.data.y());
-                gather(&order, start, x_all, y_all, &mut xb, &mut yb, r, features, 1);
+                gather(
+                    &order, start, x_all, y_all, &mut xb, &mut yb, r, features, 1,
+                );
                 self.t += 1;
                 let values = self.config.adam.step_values(self.t);
                 let loss = self.step(&xb, &yb, r, &values);

@@ -17,7 +17,9 @@ impl Dataset {
     /// `x`: (rows, features) row-major, `y`: (rows) labels in [0, 1]. Every value must be finite.
     pub fn new(x: Vec<f32>, y: Vec<f32>, features: usize) -> Result<Dataset> {
         if features == 0 {
-            return Err(Error::InvalidData("a dataset needs at least one feature".into()));
+            return Err(Error::InvalidData(
+                "a dataset needs at least one feature".into(),
+            ));
         }
         if y.is_empty() {
             return Err(Error::InvalidData("the dataset has no rows".into()));

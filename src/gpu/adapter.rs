@@ -64,10 +64,12 @@ impl GpuOptions {
     fn backends(&self) -> wgpu::Backends {
         match self.backend {
             Some(choice) => choice.backends(),
-            None => wgpu::Backends::VULKAN
-                | wgpu::Backends::METAL
-                | wgpu::Backends::DX12
-                | wgpu::Backends::GL,
+            None => {
+                wgpu::Backends::VULKAN
+                    | wgpu::Backends::METAL
+                    | wgpu::Backends::DX12
+                    | wgpu::Backends::GL
+            }
         }
     }
 }
@@ -104,7 +106,11 @@ impl From<&wgpu::AdapterInfo> for AdapterSummary {
 
 impl fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} [{:?}, {:?}", self.name, self.backend, self.device_type)?;
+        write!(
+            f,
+            "{} [{:?}, {:?}",
+            self.name, self.backend, self.device_type
+        )?;
         if !self.driver.is_empty() {
             write!(f, ", {}", self.driver)?;
         }

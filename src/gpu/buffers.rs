@@ -78,11 +78,7 @@ impl Gpu {
     }
 
     /// A storage buffer holding `data` (at least one element).
-    pub fn storage_init<T: bytemuck::Pod>(
-        &self,
-        label: &str,
-        data: &[T],
-    ) -> Result<wgpu::Buffer> {
+    pub fn storage_init<T: bytemuck::Pod>(&self, label: &str, data: &[T]) -> Result<wgpu::Buffer> {
         if data.is_empty() {
             return self.storage(label, 1);
         }

@@ -147,6 +147,8 @@ impl Gpu {
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Gpu").field("adapter", &self.describe()).finish()
+        f.debug_struct("Gpu")
+            .field("adapter", &self.describe())
+            .finish()
     }
 }

@@ -16,7 +16,7 @@ use crate::gpu::{Binding, Gpu, Kernel, Pipeline, StepSlots, Tensor};
 use std::sync::Arc;
 
 /// Threads per workgroup of the element-wise kernels (`EW` in shaders/common.wgsl).
-pub(crate) const EW: u32 = 256;
+pub const EW: u32 = 256;
 
 /// One kernel launch, ready to record: pipeline, bind group and grid built once.
 pub struct Dispatch {

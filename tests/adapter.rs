@@ -1,0 +1,59 @@
+//! Adapter choice and the errors a user sees when it fails.
+
+mod common;
+
+use gpumlp::{BackendChoice, Error, Gpu, GpuOptions};
+
+#[test]
+fn an_adapter_is_found() {
+    let gpu = common::gpu();
+    assert!(!gpu.adapter_info().name.is_empty());
+    let listed = gpumlp::gpu::list_adapters(&GpuOptions::default());
+    assert!(!listed.is_empty(), "list_adapters finds the adapter in use");
+}
+
+#[test]
+fn no_matching_adapter_is_a_typed_error_with_advice() {
+    let options = GpuOptions {
+        backend: None,
+        adapter: Some("no-such-adapter-name".into()),
+    };
+    let err = Gpu::new(&options).unwrap_err();
+    assert!(matches!(err, Error::NoAdapter { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(text.contains("no-such-adapter-name"), "{text}");
+    assert!(text.contains("mesa-vulkan-drivers"), "{text}");
+}
+
+#[test]
+fn backend_names_parse() {
+    assert_eq!(
+        BackendChoice::parse("Vulkan").unwrap(),
+        Some(BackendChoice::Vulkan)
+    );
+    assert_eq!(BackendChoice::parse("gl").unwrap(), Some(BackendChoice::Gl));
+    assert_eq!(BackendChoice::parse("auto").unwrap(), None);
+    let err = BackendChoice::parse("cuda").unwrap_err();
+    assert!(err.to_string().contains("cuda"), "{err}");
+}
+
+#[test]
+fn bad_inputs_are_errors_not_panics() {
+    use gpumlp::{Activation, Dataset, Mlp, MlpSpec, TrainConfig};
+    assert!(Dataset::new(vec![1.0, 2.0, 3.0], vec![0.0, 1.0], 2).is_err());
+    assert!(Dataset::new(vec![f32::NAN, 2.0], vec![0.0], 2).is_err());
+    assert!(Dataset::new(vec![1.0, 2.0], vec![2.0], 2).is_err());
+    assert!(Mlp::new(&MlpSpec::new(0), 0).is_err());
+    assert!(Mlp::new(&MlpSpec::new(2).hidden(0, Activation::Relu), 0).is_err());
+    let data = Dataset::new(vec![1.0, 2.0], vec![1.0], 2).unwrap();
+    let mut model = Mlp::new(&MlpSpec::new(3), 0).unwrap();
+    let err = gpumlp::fit(common::gpu(), &mut model, &data, &TrainConfig::default()).unwrap_err();
+    assert!(err.to_string().contains("features"), "{err}");
+    let mut model = Mlp::new(&MlpSpec::new(2), 0).unwrap();
+    let zero_batch = TrainConfig {
+        batch_size: 0,
+        ..TrainConfig::default()
+    };
+    assert!(gpumlp::fit(common::gpu(), &mut model, &data, &zero_batch).is_err());
+    assert!(gpumlp::predict_proba(common::gpu(), &model, &[1.0, 2.0, 3.0]).is_err());
+}
