@@ -70,7 +70,7 @@ pub struct FitReport {
 /// Checks that `x` holds whole, finite rows of `model`'s inputs; returns the row count.
 pub(crate) fn check_inputs(model: &Mlp, x: &[f32]) -> Result<usize> {
     let features = model.spec().inputs;
-    if x.len() % features != 0 {
+    if !x.len().is_multiple_of(features) {
         return Err(Error::InvalidData(format!(
             "{} values do not make whole rows of {features} features",
             x.len()
