@@ -33,7 +33,9 @@ fn run() -> gpumlp::Result<()> {
 
     let rows = BATCH * STEPS_PER_EPOCH;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-    let x: Vec<f32> = (0..rows * 64).map(|_| rng.random_range(-1.0..1.0)).collect();
+    let x: Vec<f32> = (0..rows * 64)
+        .map(|_| rng.random_range(-1.0..1.0))
+        .collect();
     let y: Vec<f32> = x
         .chunks(64)
         .map(|r| if r[0] + r[1] > 0.0 { 1.0 } else { 0.0 })

@@ -1,6 +1,6 @@
 //! Reference for shaders/bias.wgsl.
 
-/// z[r, j] += b[j].
+/// `z[r, j] += b[j]`.
 // z: (rows, cols), b: (cols)
 pub fn bias_add(z: &mut [f32], b: &[f32], rows: usize, cols: usize) {
     for row in z[..rows * cols].chunks_exact_mut(cols) {
@@ -10,7 +10,7 @@ pub fn bias_add(z: &mut [f32], b: &[f32], rows: usize, cols: usize) {
     }
 }
 
-/// db[j] = Σ_r dz[r, j], in row order.
+/// `db[j] = Σ_r dz[r, j]`, in row order.
 // dz: (rows, cols), db: (cols)
 pub fn bias_grad(dz: &[f32], db: &mut [f32], rows: usize, cols: usize) {
     let db = &mut db[..cols];

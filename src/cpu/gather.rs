@@ -1,6 +1,6 @@
 //! Reference for shaders/gather.wgsl.
 
-/// x[r] = x_all[order[row_offset + r]], and likewise y.
+/// `x[r] = x_all[order[row_offset + r]]`, and likewise y.
 // order: (≥ row_offset + rows), x_all: (n, cols), y_all: (n, y_cols),
 // x: (rows, cols), y: (rows, y_cols)
 #[allow(clippy::too_many_arguments)]

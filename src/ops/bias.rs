@@ -40,7 +40,7 @@ fn params(gpu: &Gpu, label: &str, rows: usize, cols: usize) -> wgpu::Buffer {
     gpu.uniform(label, &p)
 }
 
-/// z[r, j] += b[j].
+/// `z[r, j] += b[j]`.
 // z: (rows, cols), b: (cols)
 pub fn bias_add(gpu: &Gpu, z: &Tensor, b: &Tensor, rows: usize, cols: usize) -> Result<Dispatch> {
     expect_len("bias_add", "z", z, rows * cols)?;
@@ -54,7 +54,7 @@ pub fn bias_add(gpu: &Gpu, z: &Tensor, b: &Tensor, rows: usize, cols: usize) -> 
     )
 }
 
-/// db[j] = Σ_r dz[r, j].
+/// `db[j] = Σ_r dz[r, j]`.
 // dz: (rows, cols), db: (cols)
 pub fn bias_grad(
     gpu: &Gpu,

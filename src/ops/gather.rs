@@ -27,7 +27,7 @@ static GATHER: Kernel = Kernel {
     ],
 };
 
-/// x[r] = x_all[order[step.row_offset + r]], and likewise y.
+/// `x[r] = x_all[order[step.row_offset + r]]`, and likewise y.
 // order: (≥ row_offset + rows) u32, x_all: (n, cols), y_all: (n, y_cols),
 // x: (rows, cols), y: (rows, y_cols)
 #[allow(clippy::too_many_arguments)]

@@ -43,7 +43,7 @@ fn params(gpu: &Gpu, n: usize, batch: usize) -> wgpu::Buffer {
     gpu.uniform("bce", &p)
 }
 
-/// losses[step.loss_slot] = Σ_i bce(z_i, y_i) / batch, in one workgroup (fixed order).
+/// `losses[step.loss_slot] = Σ_i bce(z_i, y_i) / batch`, in one workgroup (fixed order).
 // z: (n), y: (n), losses: (slots); n = batch × outputs
 pub fn bce_loss(
     gpu: &Gpu,
