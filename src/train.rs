@@ -151,6 +151,8 @@ struct Buffers {
     y_batch: Tensor,
     /// Mean loss of each step of the epochs in flight.
     losses: Tensor,
+    /// Where `losses` is copied to be read, kept so a readback allocates nothing.
+    losses_staging: wgpu::Buffer,
     acts: Vec<Tensor>,
     /// `deltas[l]`: gradient of the loss with respect to `acts[l + 1]`.
     deltas: Vec<Tensor>,
@@ -211,6 +213,7 @@ impl<'g> Trainer<'g> {
             order: gpu.zeros("order", epochs_per_chunk * rows)?,
             y_batch: gpu.zeros("y batch", batch)?,
             losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch)?,
+            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
         };
@@ -299,7 +302,10 @@ impl<'g> Trainer<'g> {
         }
         gpu.check("training")?;
 
-        let losses: Vec<f32> = gpu.read(&self.bufs.losses.slice(0, steps.len() as u64))?;
+        let losses: Vec<f32> = gpu.read_via(
+            &self.bufs.losses.slice(0, steps.len() as u64),
+            &self.bufs.losses_staging,
+        )?;
         Ok(losses
             .chunks(self.steps_per_epoch)
             .map(|epoch| {

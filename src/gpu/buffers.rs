@@ -103,24 +103,39 @@ impl Gpu {
             })
     }
 
+    /// A buffer to read `len` 4-byte elements back through; keep one to read repeatedly
+    /// without allocating.
+    pub(crate) fn staging(&self, len: usize) -> wgpu::Buffer {
+        self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: 4 * len.max(1) as u64,
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        })
+    }
+
     /// Copies `tensor` back to the host. Waits for all work submitted before it.
     pub fn read<T: bytemuck::Pod>(&self, tensor: &Tensor) -> Result<Vec<T>> {
+        self.read_via(tensor, &self.staging(tensor.len as usize))
+    }
+
+    /// [`Gpu::read`] through a staging buffer made by [`Gpu::staging`] (at least as large).
+    pub(crate) fn read_via<T: bytemuck::Pod>(
+        &self,
+        tensor: &Tensor,
+        staging: &wgpu::Buffer,
+    ) -> Result<Vec<T>> {
         let bytes = tensor.len * 4;
         if bytes == 0 {
             return Ok(Vec::new());
         }
-        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size: bytes,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
+        debug_assert!(staging.size() >= bytes);
         let mut encoder = self.encoder("readback");
-        encoder.copy_buffer_to_buffer(&tensor.buffer, tensor.offset * 4, &staging, 0, bytes);
+        encoder.copy_buffer_to_buffer(&tensor.buffer, tensor.offset * 4, staging, 0, bytes);
         self.queue.submit([encoder.finish()]);
 
         let (sender, receiver) = futures_intrusive::channel::shared::oneshot_channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
+        staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             sender.send(r).ok();
         });
         self.device
@@ -146,7 +161,7 @@ impl Gpu {
                 })
             }
         }
-        let view = staging.get_mapped_range(..).map_err(|e| Error::Gpu {
+        let view = staging.get_mapped_range(..bytes).map_err(|e| Error::Gpu {
             during: "mapping a buffer for readback",
             message: e.to_string(),
         })?;

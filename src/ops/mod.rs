@@ -23,6 +23,8 @@ pub struct Dispatch {
     pipeline: Arc<Pipeline>,
     bind_group: wgpu::BindGroup,
     workgroups: [u32; 3],
+    /// Whether the kernel binds the per-step slot (and so takes a dynamic offset).
+    uses_step: bool,
 }
 
 /// What a binding of a dispatch is bound to.
@@ -61,24 +63,23 @@ impl Dispatch {
             entries: &entries,
         });
         gpu.check("creating a bind group")?;
+        let uses_step = kernel
+            .bindings
+            .iter()
+            .any(|(_, b)| matches!(b, Binding::Step));
         Ok(Dispatch {
             pipeline,
             bind_group,
             workgroups,
+            uses_step,
         })
     }
 
     /// Records the launch. `step_offset` is the dynamic offset of this step's slot; kernels
     /// that take no per-step values ignore it.
     pub fn record(&self, pass: &mut wgpu::ComputePass<'_>, step_offset: u32) {
-        let uses_step = self
-            .pipeline
-            .kernel
-            .bindings
-            .iter()
-            .any(|(_, b)| matches!(b, Binding::Step));
         pass.set_pipeline(&self.pipeline.pipeline);
-        if uses_step {
+        if self.uses_step {
             pass.set_bind_group(0, &self.bind_group, &[step_offset]);
         } else {
             pass.set_bind_group(0, &self.bind_group, &[]);
