@@ -217,7 +217,7 @@ impl<'g> Trainer<'g> {
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
         };
-        let slots = StepSlots::new(gpu, STEP_SLOTS)?;
+        let slots = StepSlots::new(gpu, STEP_SLOTS);
         let full = step_plan(gpu, model, &bufs, &slots, &config.adam, batch)?;
         let partial = match rows % batch {
             0 => None,

@@ -231,7 +231,7 @@ fn bce_loss_matches_reference() {
     // The shader sums in f32 over a fixed tree; the reference sums in f64.
     let mut worst = 0.0f32;
     let g = gpu();
-    let slots = StepSlots::new(g, 4).unwrap();
+    let slots = StepSlots::new(g, 4);
     for (i, &n) in elementwise_sizes().iter().enumerate() {
         let (z, y) = loss_inputs(100 + i as u64, n);
         let batch = n;
@@ -259,7 +259,7 @@ fn adam_matches_reference() {
     // A few steps from nonzero moments, plain Adam and AdamW.
     let mut worst = 0.0f32;
     let g = gpu();
-    let slots = StepSlots::new(g, 1).unwrap();
+    let slots = StepSlots::new(g, 1);
     for (i, &n) in elementwise_sizes().iter().enumerate() {
         for weight_decay in [0.0, 0.05] {
             let config = AdamConfig {
@@ -300,7 +300,7 @@ fn adam_matches_reference() {
 fn gather_matches_reference() {
     // A copy: exact.
     let g = gpu();
-    let slots = StepSlots::new(g, 1).unwrap();
+    let slots = StepSlots::new(g, 1);
     let ew = EW as usize;
     for (i, &(n, rows, cols, offset)) in [
         (1, 1, 1, 0),

@@ -63,7 +63,6 @@ pub(crate) struct Kernel {
 pub(crate) struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
-    pub kernel: &'static Kernel,
 }
 
 #[derive(Default)]
@@ -125,11 +124,7 @@ impl PipelineCache {
             compilation_options: wgpu::PipelineCompilationOptions::default(),
             cache: None,
         });
-        let p = Arc::new(Pipeline {
-            pipeline,
-            layout,
-            kernel,
-        });
+        let p = Arc::new(Pipeline { pipeline, layout });
         pipelines.insert(kernel.entry, p.clone());
         Ok(p)
     }

@@ -1,7 +1,6 @@
 //! Per-step values for many steps recorded into one submission: one uniform slot per step.
 
 use super::Gpu;
-use crate::error::Result;
 
 /// Mirror of `struct Step` in shaders/common.wgsl.
 #[repr(C)]
@@ -44,7 +43,7 @@ pub struct StepSlots {
 
 impl StepSlots {
     /// Room for `capacity` steps.
-    pub fn new(gpu: &Gpu, capacity: usize) -> Result<StepSlots> {
+    pub fn new(gpu: &Gpu, capacity: usize) -> StepSlots {
         let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
         let stride = (std::mem::size_of::<Step>() as u64).div_ceil(align) * align;
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
@@ -53,11 +52,11 @@ impl StepSlots {
             usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
-        Ok(StepSlots {
+        StepSlots {
             buffer,
             stride,
             capacity,
-        })
+        }
     }
 
     /// How many steps fit.

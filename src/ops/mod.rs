@@ -89,11 +89,6 @@ impl Dispatch {
             pass.dispatch_workgroups(x, y, z);
         }
     }
-
-    /// The kernel's entry point, for reports.
-    pub fn name(&self) -> &'static str {
-        self.pipeline.kernel.entry
-    }
 }
 
 /// A grid of workgroups of [`EW`] threads covering `n` elements, spread over two dimensions
