@@ -1,5 +1,52 @@
 //! One error type for the crate: every failure a caller can act on, none of them a panic.
 
+/// Where in an input file a problem sits: the file, and where they apply the line (1-based,
+/// the header is line 1) and the column's name.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Location {
+    /// The file as the user named it.
+    pub file: String,
+    /// Line in the file, counting the header as line 1.
+    pub line: Option<u64>,
+    /// The column's header name.
+    pub column: Option<String>,
+}
+
+impl Location {
+    /// The whole file.
+    pub fn file(file: impl Into<String>) -> Location {
+        Location {
+            file: file.into(),
+            ..Location::default()
+        }
+    }
+
+    /// One line of the file.
+    pub fn line(mut self, line: u64) -> Location {
+        self.line = Some(line);
+        self
+    }
+
+    /// One column of the file.
+    pub fn column(mut self, column: impl Into<String>) -> Location {
+        self.column = Some(column.into());
+        self
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.file)?;
+        if let Some(line) = self.line {
+            write!(f, ", line {line}")?;
+        }
+        if let Some(column) = &self.column {
+            write!(f, ", column {column:?}")?;
+        }
+        Ok(())
+    }
+}
+
 /// Everything that can go wrong in gpumlp.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -72,6 +119,34 @@ pub enum Error {
     /// Training data with the wrong shape or non-finite values.
     #[error("invalid data: {0}")]
     InvalidData(String),
+
+    /// An input file (CSV) that cannot be used as it is.
+    #[error("{at}: {message}")]
+    Input {
+        /// The file, line and column.
+        at: Location,
+        /// What is wrong and, where it helps, what to do.
+        message: String,
+    },
+
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path as the user gave it.
+        path: String,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// A model file that is not ours, is damaged, or disagrees with itself.
+    #[error("{path}: not a usable gpumlp model: {message}")]
+    ModelFile {
+        /// The path as the user gave it.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// Training settings out of range.
     #[error("invalid training settings: {0}")]

@@ -28,13 +28,15 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod gpu;
+pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod optim;
+pub mod plot;
 pub mod train;
 
 pub use data::{Dataset, Shuffler};
-pub use error::{Error, Result};
+pub use error::{Error, Location, Result};
 pub use gpu::{BackendChoice, Gpu, GpuOptions};
 pub use model::{Activation, Layer, Mlp, MlpSpec};
 pub use optim::{AdamConfig, StepValues};

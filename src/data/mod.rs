@@ -1,5 +1,9 @@
 //! In-memory training data and the seeded shuffle shared by the GPU trainer and the reference.
 
+pub mod prep;
+pub mod split;
+pub mod table;
+
 use crate::error::{Error, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
