@@ -62,7 +62,7 @@ fn train(
         batch_size: data.rows(),
         ..TrainConfig::default()
     };
-    config.adam.lr = lr;
+    config.optimizer.lr = lr;
     let report = gpumlp::fit(gpu, &mut model, &data, &config)?;
     let losses = &report.epoch_losses;
     println!(
@@ -72,7 +72,7 @@ fn train(
     for e in [0, epochs / 10, epochs / 4, epochs / 2, epochs - 1] {
         println!("  epoch {:>5}  loss {:.5}", e + 1, losses[e]);
     }
-    let p = gpumlp::predict_proba(gpu, &model, &x)?;
+    let p = gpumlp::predict(gpu, &model, &x)?;
     let correct = p
         .iter()
         .zip(&y)

@@ -52,20 +52,20 @@ fn run() -> gpumlp::Result<()> {
     };
 
     let mut trainer = Trainer::new(&gpu, &model, &data, &config)?;
-    trainer.run_epochs(1)?; // warm-up: pipeline compilation, first touches
+    trainer.run_epochs(&[config.optimizer.lr])?; // warm-up: pipeline compilation, first touches
     let mut gpu_ms = Vec::new();
     for _ in 0..repeats {
         let t = Instant::now();
-        trainer.run_epochs(1)?; // ends with the loss readback, so the GPU work is done
+        trainer.run_epochs(&[config.optimizer.lr])?; // ends with the loss readback, so the GPU work is done
         gpu_ms.push(t.elapsed().as_secs_f64() * 1e3 / STEPS_PER_EPOCH as f64);
     }
 
     let mut reference = CpuTrainer::new(&model, &data, &config)?;
-    reference.run_epochs(1);
+    reference.run_epochs(&[config.optimizer.lr]);
     let mut cpu_ms = Vec::new();
     for _ in 0..repeats.min(3) {
         let t = Instant::now();
-        reference.run_epochs(1);
+        reference.run_epochs(&[config.optimizer.lr]);
         cpu_ms.push(t.elapsed().as_secs_f64() * 1e3 / STEPS_PER_EPOCH as f64);
     }
 

@@ -1,5 +1,6 @@
 // Adam / AdamW over one flat parameter buffer (every layer's W and b, see src/model.rs).
-//   AdamW only: p −= lr·wd·p        (decoupled weight decay; wd = 0 gives plain Adam)
+//   Adam:  g += wd·p                 (L2 penalty folded into the gradient, as PyTorch's Adam)
+//   AdamW: p −= lr·wd·p              (decoupled weight decay, applied first)
 //   m = β1·m + (1−β1)·g;  v = β2·v + (1−β2)·g²
 //   p −= lr · (m / (1−β1^t)) / (√(v / (1−β2^t)) + ε)
 // The learning rate and both bias corrections come per step from the host (Step), so GPU and
@@ -11,7 +12,7 @@ struct AdamParams {
     beta2: f32,
     eps: f32,
     weight_decay: f32,
-    _pad0: u32,
+    decoupled: u32,   // 1 for AdamW, 0 for Adam
     _pad1: u32,
     _pad2: u32,
 }
@@ -29,9 +30,13 @@ fn adam(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3
     let i = flat_index(wg, nwg, lid);
     if (i >= params.n) { return; }
     let lr = step.lr;
-    let gi = g[i];
     var w = p[i];
-    w = w - lr * params.weight_decay * w;
+    var gi = g[i];
+    if (params.decoupled == 1u) {
+        w = w - lr * params.weight_decay * w;
+    } else {
+        gi = gi + params.weight_decay * w;
+    }
     let mi = params.beta1 * m[i] + (1.0 - params.beta1) * gi;
     let vi = params.beta2 * v[i] + (1.0 - params.beta2) * gi * gi;
     m[i] = mi;

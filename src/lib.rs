@@ -18,7 +18,7 @@
 //! let config = TrainConfig { epochs: 500, batch_size: 4, ..TrainConfig::default() };
 //! let report = gpumlp::fit(&gpu, &mut model, &data, &config)?;
 //! println!("final loss {}", report.epoch_losses.last().unwrap());
-//! println!("{:?}", gpumlp::predict_proba(&gpu, &model, &x)?);
+//! println!("{:?}", gpumlp::predict(&gpu, &model, &x)?);
 //! # Ok(())
 //! # }
 //! ```
@@ -27,17 +27,21 @@
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod fit;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
 pub mod ops;
 pub mod optim;
 pub mod plot;
+pub mod schedule;
 pub mod train;
 
 pub use data::{Dataset, Shuffler};
 pub use error::{Error, Location, Result};
+pub use fit::{Backend, EpochReport, FitReport};
 pub use gpu::{BackendChoice, Gpu, GpuOptions};
-pub use model::{Activation, Layer, Mlp, MlpSpec};
-pub use optim::{AdamConfig, StepValues};
-pub use train::{fit, predict_proba, FitReport, TrainConfig, Trainer};
+pub use model::{Activation, Layer, Loss, Mlp, MlpSpec};
+pub use optim::{OptimizerConfig, OptimizerKind, StepValues};
+pub use schedule::{Schedule, Scheduler};
+pub use train::{fit, logits, predict, TrainConfig, Trainer};

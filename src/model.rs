@@ -13,7 +13,8 @@ use std::str::FromStr;
 pub const PARAM_ALIGN: usize = 64;
 
 /// A hidden layer's nonlinearity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// σ(z) = 1/(1+e^(−z)).
     Sigmoid,
@@ -54,23 +55,60 @@ impl FromStr for Activation {
     }
 }
 
-/// A multilayer perceptron for binary classification: `inputs` features, hidden layers of
-/// the given widths and activations, and one output unit whose logit feeds a sigmoid.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the output layer's logits are trained against (shaders/loss.wgsl).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Loss {
+    /// Binary cross-entropy on each output's logit (sigmoid outputs): binary classification.
+    Bce,
+    /// Softmax cross-entropy over the outputs: one class out of `outputs`.
+    SoftmaxCe,
+    /// Mean squared error on the raw outputs: regression.
+    Mse,
+}
+
+impl Loss {
+    /// The name used in shader entry points and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Bce => "bce",
+            Loss::SoftmaxCe => "softmax_ce",
+            Loss::Mse => "mse",
+        }
+    }
+}
+
+/// A multilayer perceptron: `inputs` features, hidden layers of the given widths and
+/// activations, and `outputs` linear output units trained with `loss`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MlpSpec {
     /// Number of input features.
     pub inputs: usize,
     /// Width and activation of each hidden layer, input side first.
     pub hidden: Vec<(usize, Activation)>,
+    /// Number of output units.
+    pub outputs: usize,
+    /// The loss the outputs are trained with.
+    pub loss: Loss,
 }
 
 impl MlpSpec {
-    /// A network with no hidden layer yet (logistic regression until layers are added).
+    /// A binary classifier with no hidden layer yet (logistic regression until layers are
+    /// added): one output unit trained with [`Loss::Bce`].
     pub fn new(inputs: usize) -> MlpSpec {
         MlpSpec {
             inputs,
             hidden: Vec::new(),
+            outputs: 1,
+            loss: Loss::Bce,
         }
+    }
+
+    /// Sets the output layer's width and loss.
+    pub fn output(mut self, outputs: usize, loss: Loss) -> MlpSpec {
+        self.outputs = outputs;
+        self.loss = loss;
+        self
     }
 
     /// Adds a hidden layer after the existing ones.
@@ -84,6 +122,13 @@ impl MlpSpec {
             return Err(Error::InvalidModel(
                 "the network needs at least one input".into(),
             ));
+        }
+        if self.outputs == 0 || (self.loss == Loss::SoftmaxCe && self.outputs < 2) {
+            return Err(Error::InvalidModel(format!(
+                "{} outputs cannot be trained with {}",
+                self.outputs,
+                self.loss.name()
+            )));
         }
         if let Some(i) = self.hidden.iter().position(|&(w, _)| w == 0) {
             return Err(Error::InvalidModel(format!(
@@ -136,7 +181,7 @@ impl Mlp {
             .hidden
             .iter()
             .map(|&(w, a)| (w, Some(a)))
-            .chain([(1, None)]);
+            .chain([(spec.outputs, None)]);
         for (width, activation) in outputs {
             let weights = at..at + inputs * width;
             at = align(weights.end);

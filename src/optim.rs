@@ -1,31 +1,82 @@
 //! Optimiser settings and the per-step scalars computed from them on the host.
 
 use crate::error::{Error, Result};
+use std::fmt;
+use std::str::FromStr;
 
-/// Adam, or AdamW when `weight_decay > 0` (decoupled decay, applied before the Adam update).
-/// Defaults are PyTorch's: lr 1e-3, β1 0.9, β2 0.999, ε 1e-8, no weight decay.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct AdamConfig {
-    /// Learning rate.
-    pub lr: f32,
-    /// Decay of the first-moment average.
-    pub beta1: f32,
-    /// Decay of the second-moment average.
-    pub beta2: f32,
-    /// Added to the denominator so it never divides by zero.
-    pub eps: f32,
-    /// AdamW's decoupled weight decay; 0 gives plain Adam.
-    pub weight_decay: f32,
+/// Which update rule the optimiser step applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam; weight decay is an L2 penalty added to the gradient (PyTorch's `Adam`).
+    Adam,
+    /// Adam with decoupled weight decay (PyTorch's `AdamW`).
+    AdamW,
+    /// Stochastic gradient descent with momentum (PyTorch's `SGD`, no dampening).
+    Sgd,
 }
 
-impl Default for AdamConfig {
+impl OptimizerKind {
+    /// The lower-case name used on the command line and in model files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Adam => "adam",
+            OptimizerKind::AdamW => "adamw",
+            OptimizerKind::Sgd => "sgd",
+        }
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "adam" => Ok(OptimizerKind::Adam),
+            "adamw" => Ok(OptimizerKind::AdamW),
+            "sgd" => Ok(OptimizerKind::Sgd),
+            other => Err(Error::InvalidConfig(format!(
+                "unknown optimizer {other:?}: expected adam, adamw or sgd"
+            ))),
+        }
+    }
+}
+
+/// The optimiser and its hyperparameters. Defaults are PyTorch's Adam: lr 1e-3, β1 0.9,
+/// β2 0.999, ε 1e-8, no weight decay; momentum 0.9 applies to SGD only.
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct OptimizerConfig {
+    /// The update rule.
+    pub kind: OptimizerKind,
+    /// Base learning rate (a schedule scales it per epoch).
+    pub lr: f32,
+    /// Adam: decay of the first-moment average.
+    pub beta1: f32,
+    /// Adam: decay of the second-moment average.
+    pub beta2: f32,
+    /// Adam: added to the denominator so it never divides by zero.
+    pub eps: f32,
+    /// L2 penalty (Adam, SGD) or decoupled decay (AdamW); 0 disables it.
+    pub weight_decay: f32,
+    /// SGD: momentum of the velocity.
+    pub momentum: f32,
+}
+
+impl Default for OptimizerConfig {
     fn default() -> Self {
-        AdamConfig {
+        OptimizerConfig {
+            kind: OptimizerKind::Adam,
             lr: 1e-3,
             beta1: 0.9,
             beta2: 0.999,
             eps: 1e-8,
             weight_decay: 0.0,
+            momentum: 0.9,
         }
     }
 }
@@ -42,7 +93,7 @@ pub struct StepValues {
     pub bias_correction2: f32,
 }
 
-impl AdamConfig {
+impl OptimizerConfig {
     /// Rejects settings that cannot train: non-finite or out-of-range values.
     pub fn validate(&self) -> Result<()> {
         let ok = self.lr.is_finite()
@@ -52,21 +103,23 @@ impl AdamConfig {
             && self.eps.is_finite()
             && self.eps > 0.0
             && self.weight_decay.is_finite()
-            && self.weight_decay >= 0.0;
+            && self.weight_decay >= 0.0
+            && (0.0..1.0).contains(&self.momentum);
         if ok {
             Ok(())
         } else {
             Err(Error::InvalidConfig(format!(
-                "Adam needs lr > 0, 0 ≤ β1, β2 < 1, ε > 0 and weight decay ≥ 0; got {self:?}"
+                "the optimizer needs lr > 0, 0 ≤ β1, β2 < 1, ε > 0, weight decay ≥ 0 and \
+                 0 ≤ momentum < 1; got {self:?}"
             )))
         }
     }
 
-    /// The values of step `t`, counted from 1.
-    pub fn step_values(&self, t: u64) -> StepValues {
+    /// The values of step `t` (counted from 1) at learning rate `lr`.
+    pub fn step_values(&self, t: u64, lr: f32) -> StepValues {
         let t = t.min(i32::MAX as u64) as i32;
         StepValues {
-            lr: self.lr,
+            lr,
             bias_correction1: (1.0 - f64::from(self.beta1).powi(t)) as f32,
             bias_correction2: (1.0 - f64::from(self.beta2).powi(t)) as f32,
         }

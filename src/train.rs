@@ -4,10 +4,12 @@
 
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
+use crate::fit::{fit_with, Backend, FitReport};
 use crate::gpu::{Gpu, Step, StepSlots, Tensor};
-use crate::model::{Activation, Mlp, PARAM_ALIGN};
+use crate::model::{Loss, Mlp, PARAM_ALIGN};
 use crate::ops::{self, Dispatch};
-use crate::optim::AdamConfig;
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::schedule::Schedule;
 
 /// Steps recorded per submission: each has its own uniform slot.
 const STEP_SLOTS: usize = 256;
@@ -15,7 +17,7 @@ const STEP_SLOTS: usize = 256;
 const MAX_LOSS_SLOTS: usize = 4096;
 /// Most shuffled row indices kept on the GPU for the epochs in flight.
 const MAX_ORDER: usize = 1 << 22;
-/// Rows per forward pass in [`predict_proba`].
+/// Rows per forward pass in [`predict`] and validation.
 const PREDICT_ROWS: usize = 4096;
 
 /// How to train.
@@ -26,8 +28,16 @@ pub struct TrainConfig {
     /// Rows per optimiser step; the last batch of an epoch holds the remainder. Clamped to the
     /// number of rows.
     pub batch_size: usize,
-    /// Optimiser settings.
-    pub adam: AdamConfig,
+    /// Optimiser and its settings.
+    pub optimizer: OptimizerConfig,
+    /// How the learning rate changes from epoch to epoch.
+    pub schedule: Schedule,
+    /// Early stopping: stop after this many epochs without an improvement of the monitored
+    /// loss (validation loss, or training loss without validation) by more than `min_delta`,
+    /// and keep the best epoch's weights. `None` trains every epoch.
+    pub patience: Option<usize>,
+    /// The least decrease of the monitored loss that counts as an improvement.
+    pub min_delta: f32,
     /// Seeds the shuffle of each epoch.
     pub seed: u64,
 }
@@ -37,7 +47,10 @@ impl Default for TrainConfig {
         TrainConfig {
             epochs: 100,
             batch_size: 64,
-            adam: AdamConfig::default(),
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::Constant,
+            patience: None,
+            min_delta: 0.0,
             seed: 0,
         }
     }
@@ -48,23 +61,40 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(Error::InvalidConfig("batch size must be at least 1".into()));
         }
-        self.adam.validate()?;
-        if data.features() != model.spec().inputs {
-            return Err(Error::InvalidData(format!(
-                "the data has {} features but the network expects {}",
-                data.features(),
-                model.spec().inputs
+        self.optimizer.validate()?;
+        self.schedule.validate()?;
+        if !(self.min_delta.is_finite() && self.min_delta >= 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "min delta must be ≥ 0, got {}",
+                self.min_delta
             )));
+        }
+        let spec = model.spec();
+        if data.features() != spec.inputs || data.outputs() != spec.outputs {
+            return Err(Error::InvalidData(format!(
+                "the data has {} features and {} targets but the network has {} inputs and {} \
+                 outputs",
+                data.features(),
+                data.outputs(),
+                spec.inputs,
+                spec.outputs
+            )));
+        }
+        if spec.loss != Loss::Mse {
+            for r in 0..data.rows() {
+                for c in 0..data.outputs() {
+                    let y = data.target(r, c);
+                    if !(0.0..=1.0).contains(&y) {
+                        return Err(Error::InvalidData(format!(
+                            "target {c} of row {r} is {y}; {} targets must lie in [0, 1]",
+                            spec.loss.name()
+                        )));
+                    }
+                }
+            }
         }
         Ok(())
     }
-}
-
-/// What a fit measured.
-#[derive(Clone, Debug, PartialEq)]
-pub struct FitReport {
-    /// Mean training loss over the rows of each epoch, as the weights were during that epoch.
-    pub epoch_losses: Vec<f32>,
 }
 
 /// Checks that `x` holds whole, finite rows of `model`'s inputs; returns the row count.
@@ -138,17 +168,74 @@ fn forward_plan(
     Ok(())
 }
 
+/// A forward pass over any number of rows, `chunk` rows at a time, through weights that stay
+/// on the GPU: used for validation during training and for [`predict`].
+struct Forward {
+    params: Tensor,
+    acts: Vec<Tensor>,
+    chunk: usize,
+    full: Vec<Dispatch>,
+    /// The plan of the last, shorter chunk, kept while the row count stays the same.
+    tail: Option<(usize, Vec<Dispatch>)>,
+}
+
+impl Forward {
+    fn new(gpu: &Gpu, model: &Mlp, params: Tensor, rows: usize) -> Result<Forward> {
+        let chunk = rows.clamp(1, PREDICT_ROWS);
+        let acts = activation_buffers(gpu, model, chunk)?;
+        let mut full = Vec::new();
+        forward_plan(gpu, model, &params, &acts, chunk, &mut full)?;
+        Ok(Forward {
+            params,
+            acts,
+            chunk,
+            full,
+            tail: None,
+        })
+    }
+
+    /// The logits of every row of `x`.
+    // x: (rows, inputs) → (rows, outputs)
+    fn logits(&mut self, gpu: &Gpu, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+        let rows = check_inputs(model, x)?;
+        let (inputs, outputs) = (model.spec().inputs, model.spec().outputs);
+        let mut out = Vec::with_capacity(rows * outputs);
+        for start in (0..rows).step_by(self.chunk) {
+            let r = self.chunk.min(rows - start);
+            if r != self.chunk && self.tail.as_ref().is_none_or(|(n, _)| *n != r) {
+                let mut plan = Vec::new();
+                forward_plan(gpu, model, &self.params, &self.acts, r, &mut plan)?;
+                self.tail = Some((r, plan));
+            }
+            let plan = match &self.tail {
+                Some((n, plan)) if *n == r && r != self.chunk => plan,
+                _ => &self.full,
+            };
+            let input = &x[start * inputs..(start + r) * inputs];
+            gpu.queue()
+                .write_buffer(&self.acts[0].buffer, 0, bytemuck::cast_slice(input));
+            let refs: Vec<&Dispatch> = plan.iter().collect();
+            ops::run(gpu, &refs)?;
+            let logits = &self.acts[model.layers().len()];
+            out.extend(gpu.read::<f32>(&logits.slice(0, (r * outputs) as u64))?);
+        }
+        Ok(out)
+    }
+}
+
 /// Everything the trainer keeps on the GPU.
 struct Buffers {
     params: Tensor,
     grads: Tensor,
+    /// Adam's first moment, or SGD's velocity.
     m: Tensor,
     v: Tensor,
     x_all: Tensor,
-    y_all: Tensor,
+    /// Targets and row weights, (rows, outputs + 1).
+    t_all: Tensor,
     /// Shuffled row order of the epochs in flight, epoch after epoch.
     order: Tensor,
-    y_batch: Tensor,
+    t_batch: Tensor,
     /// Mean loss of each step of the epochs in flight.
     losses: Tensor,
     /// Where `losses` is copied to be read, kept so a readback allocates nothing.
@@ -156,11 +243,13 @@ struct Buffers {
     acts: Vec<Tensor>,
     /// `deltas[l]`: gradient of the loss with respect to `acts[l + 1]`.
     deltas: Vec<Tensor>,
+    /// The parameters of the best epoch so far (early stopping), copied on the GPU.
+    best: Tensor,
 }
 
 /// Trains one model on one dataset on the GPU. Built once; each call of
-/// [`Trainer::run_epochs`] continues where the last one stopped (Adam moments, step count and
-/// shuffle stream included).
+/// [`Trainer::run_epochs`] continues where the last one stopped (optimiser state, step count
+/// and shuffle stream included).
 pub struct Trainer<'g> {
     gpu: &'g Gpu,
     model: Mlp,
@@ -174,6 +263,9 @@ pub struct Trainer<'g> {
     /// The dispatches of a step over a full batch, and over the last, shorter one.
     full: Vec<Dispatch>,
     partial: Option<Vec<Dispatch>>,
+    /// Forward passes over other rows (validation) through the trained weights, built on
+    /// first use.
+    forward: Option<Forward>,
     shuffler: Shuffler,
     t: u64,
 }
@@ -203,25 +295,30 @@ impl<'g> Trainer<'g> {
         for layer in model.layers() {
             deltas.push(gpu.zeros("deltas", batch * layer.outputs)?);
         }
+        let second_moment = match config.optimizer.kind {
+            OptimizerKind::Sgd => 1,
+            OptimizerKind::Adam | OptimizerKind::AdamW => n,
+        };
         let bufs = Buffers {
             params: gpu.upload("params", model.params())?,
             grads: gpu.zeros("grads", n)?,
-            m: gpu.zeros("adam m", n)?,
-            v: gpu.zeros("adam v", n)?,
+            m: gpu.zeros("optimizer m", n)?,
+            v: gpu.zeros("optimizer v", second_moment)?,
             x_all: gpu.upload("x", data.x())?,
-            y_all: gpu.upload("y", data.y())?,
+            t_all: gpu.upload("targets", data.targets())?,
             order: gpu.zeros("order", epochs_per_chunk * rows)?,
-            y_batch: gpu.zeros("y batch", batch)?,
+            t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
             losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch)?,
             losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
+            best: gpu.zeros("best params", n)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
-        let full = step_plan(gpu, model, &bufs, &slots, &config.adam, batch)?;
+        let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
         let partial = match rows % batch {
             0 => None,
-            r => Some(step_plan(gpu, model, &bufs, &slots, &config.adam, r)?),
+            r => Some(step_plan(gpu, model, &bufs, &slots, &config.optimizer, r)?),
         };
         Ok(Trainer {
             gpu,
@@ -235,6 +332,7 @@ impl<'g> Trainer<'g> {
             slots,
             full,
             partial,
+            forward: None,
             shuffler: Shuffler::new(config.seed),
             t: 0,
         })
@@ -245,20 +343,21 @@ impl<'g> Trainer<'g> {
         self.full.len()
     }
 
-    /// Runs `epochs` epochs; returns the mean per-row training loss of each.
-    pub fn run_epochs(&mut self, epochs: usize) -> Result<Vec<f32>> {
-        let mut out = Vec::with_capacity(epochs);
-        while out.len() < epochs {
-            let chunk = self.epochs_per_chunk.min(epochs - out.len());
+    /// Runs one epoch per learning rate in `lrs`; returns the mean per-row training loss of
+    /// each.
+    pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(lrs.len());
+        for chunk in lrs.chunks(self.epochs_per_chunk) {
             out.extend(self.run_chunk(chunk)?);
         }
         Ok(out)
     }
 
-    /// Runs `epochs` (≤ epochs_per_chunk) epochs with one upload of row orders and one
-    /// readback of losses.
-    fn run_chunk(&mut self, epochs: usize) -> Result<Vec<f32>> {
+    /// Runs one epoch per rate in `lrs` (≤ epochs_per_chunk) with one upload of row orders and
+    /// one readback of losses.
+    fn run_chunk(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
         let (rows, batch) = (self.rows, self.batch);
+        let epochs = lrs.len();
         let mut order = Vec::with_capacity(epochs * rows);
         for _ in 0..epochs {
             order.extend(self.shuffler.next_order(rows));
@@ -268,10 +367,10 @@ impl<'g> Trainer<'g> {
             .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
 
         let mut steps = Vec::with_capacity(epochs * self.steps_per_epoch);
-        for e in 0..epochs {
+        for (e, &lr) in lrs.iter().enumerate() {
             for s in 0..self.steps_per_epoch {
                 self.t += 1;
-                let values = self.config.adam.step_values(self.t);
+                let values = self.config.optimizer.step_values(self.t, lr);
                 steps.push(Step::new(
                     (e * rows + s * batch) as u32,
                     (e * self.steps_per_epoch + s) as u32,
@@ -319,11 +418,69 @@ impl<'g> Trainer<'g> {
             .collect())
     }
 
+    /// The logits the current weights give for the rows of `x`, computed on the GPU.
+    // x: (rows, inputs) → (rows, outputs)
+    pub fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if self.forward.is_none() {
+            let rows = check_inputs(&self.model, x)?;
+            let params = self.bufs.params.clone();
+            self.forward = Some(Forward::new(self.gpu, &self.model, params, rows)?);
+        }
+        let forward = self.forward.as_mut().expect("built above");
+        forward.logits(self.gpu, &self.model, x)
+    }
+
+    /// Copies `from` to `to` on the GPU, in order with the training steps.
+    fn copy_params(&self, from: &Tensor, to: &Tensor) -> Result<()> {
+        let mut encoder = self.gpu.encoder("copy params");
+        let bytes = (from.len * 4) as u64;
+        encoder.copy_buffer_to_buffer(
+            &from.buffer,
+            from.offset * 4,
+            &to.buffer,
+            to.offset * 4,
+            bytes,
+        );
+        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.check("copying parameters")
+    }
+
+    /// Remembers the current weights as the best so far (a copy on the GPU; no readback).
+    pub fn keep_best(&mut self) -> Result<()> {
+        self.copy_params(&self.bufs.params, &self.bufs.best)
+    }
+
+    /// Puts back the weights last kept by [`Trainer::keep_best`].
+    pub fn restore_best(&mut self) -> Result<()> {
+        self.copy_params(&self.bufs.best, &self.bufs.params)
+    }
+
     /// The model with the current weights (read back from the GPU).
     pub fn model(&self) -> Result<Mlp> {
         let mut model = self.model.clone();
         model.set_params(self.gpu.read(&self.bufs.params)?)?;
         Ok(model)
+    }
+}
+
+impl Backend for Trainer<'_> {
+    fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        Trainer::run_epochs(self, lrs)
+    }
+    fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        Trainer::logits(self, x)
+    }
+    fn keep_best(&mut self) -> Result<()> {
+        Trainer::keep_best(self)
+    }
+    fn restore_best(&mut self) -> Result<()> {
+        Trainer::restore_best(self)
+    }
+    fn model(&self) -> Result<Mlp> {
+        Trainer::model(self)
+    }
+    fn spec(&self) -> &crate::model::MlpSpec {
+        self.model.spec()
     }
 }
 
@@ -333,43 +490,48 @@ fn step_plan(
     model: &Mlp,
     bufs: &Buffers,
     slots: &StepSlots,
-    adam: &AdamConfig,
+    optimizer: &OptimizerConfig,
     rows: usize,
 ) -> Result<Vec<Dispatch>> {
     let layers = model.layers();
-    let inputs = model.spec().inputs;
+    let spec = model.spec();
     let mut plan = Vec::new();
     plan.push(ops::gather::gather(
         gpu,
         &bufs.order,
         &bufs.x_all,
-        &bufs.y_all,
+        &bufs.t_all,
         &bufs.acts[0],
-        &bufs.y_batch,
+        &bufs.t_batch,
         slots,
         rows,
-        inputs,
-        1,
+        spec.inputs,
+        spec.outputs + 1,
     )?);
     forward_plan(gpu, model, &bufs.params, &bufs.acts, rows, &mut plan)?;
 
     let logits = &bufs.acts[layers.len()];
     let top = &bufs.deltas[layers.len() - 1];
-    plan.push(ops::loss::bce_loss(
+    let targets = &bufs.t_batch;
+    plan.push(ops::loss::batch_loss(
         gpu,
+        spec.loss,
         logits,
-        &bufs.y_batch,
+        targets,
         &bufs.losses,
         slots,
         rows,
+        spec.outputs,
         rows,
     )?);
-    plan.push(ops::loss::bce_grad(
+    plan.push(ops::loss::loss_grad(
         gpu,
+        spec.loss,
         logits,
-        &bufs.y_batch,
+        targets,
         top,
         rows,
+        spec.outputs,
         rows,
     )?);
 
@@ -398,7 +560,7 @@ fn step_plan(
                 layer.inputs,
                 layer.outputs,
             )?);
-            let act: Activation = layers[l - 1]
+            let act = layers[l - 1]
                 .activation
                 .expect("hidden layers have an activation");
             plan.push(ops::activation::activation_backward(
@@ -411,68 +573,53 @@ fn step_plan(
         }
     }
     let n = model.params().len();
-    plan.push(ops::adam::adam(
-        gpu,
-        &bufs.grads,
-        &bufs.params,
-        &bufs.m,
-        &bufs.v,
-        slots,
-        n,
-        adam,
-    )?);
+    plan.push(match optimizer.kind {
+        OptimizerKind::Adam | OptimizerKind::AdamW => ops::adam::adam(
+            gpu,
+            &bufs.grads,
+            &bufs.params,
+            &bufs.m,
+            &bufs.v,
+            slots,
+            n,
+            optimizer,
+        )?,
+        OptimizerKind::Sgd => {
+            ops::sgd::sgd(gpu, &bufs.grads, &bufs.params, &bufs.m, slots, n, optimizer)?
+        }
+    });
     Ok(plan)
 }
 
 /// Trains `model` in place on the GPU: mini-batches of `config.batch_size` rows in a fresh
-/// seeded order each epoch, the last shorter batch included, Adam on every parameter.
+/// seeded order each epoch, the last shorter batch included, the configured optimiser and
+/// schedule on every parameter. No validation set: early stopping, if asked for, watches the
+/// training loss.
 pub fn fit(gpu: &Gpu, model: &mut Mlp, data: &Dataset, config: &TrainConfig) -> Result<FitReport> {
     let mut trainer = Trainer::new(gpu, model, data, config)?;
-    let epoch_losses = trainer.run_epochs(config.epochs)?;
+    let report = fit_with(&mut trainer, config, data.rows(), None, &mut |_| {})?;
     *model = trainer.model()?;
-    Ok(FitReport { epoch_losses })
+    Ok(report)
 }
 
-/// Probability of class 1 for each row of `x`, computed on the GPU.
-// x: (rows, inputs) → (rows)
-pub fn predict_proba(gpu: &Gpu, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+/// The network's logits for each row of `x`, computed on the GPU.
+// x: (rows, inputs) → (rows, outputs)
+pub fn logits(gpu: &Gpu, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
     let rows = check_inputs(model, x)?;
     if rows == 0 {
         return Ok(Vec::new());
     }
-    let inputs = model.spec().inputs;
-    let chunk = rows.min(PREDICT_ROWS);
     let params = gpu.upload("params", model.params())?;
-    let acts = activation_buffers(gpu, model, chunk)?;
-    let logits = &acts[model.layers().len()];
-    let plan_for = |r: usize| -> Result<Vec<Dispatch>> {
-        let mut plan = Vec::new();
-        forward_plan(gpu, model, &params, &acts, r, &mut plan)?;
-        plan.push(ops::activation::activation_forward(
-            gpu,
-            Activation::Sigmoid,
-            logits,
-            r,
-        )?);
-        Ok(plan)
-    };
-    let full = plan_for(chunk)?;
-    let mut out = Vec::with_capacity(rows);
-    for start in (0..rows).step_by(chunk) {
-        let r = chunk.min(rows - start);
-        let tail;
-        let plan = if r == chunk {
-            &full
-        } else {
-            tail = plan_for(r)?;
-            &tail
-        };
-        let input = &x[start * inputs..(start + r) * inputs];
-        gpu.queue()
-            .write_buffer(&acts[0].buffer, 0, bytemuck::cast_slice(input));
-        let refs: Vec<&Dispatch> = plan.iter().collect();
-        ops::run(gpu, &refs)?;
-        out.extend(gpu.read::<f32>(&logits.slice(0, r as u64))?);
-    }
+    Forward::new(gpu, model, params, rows)?.logits(gpu, model, x)
+}
+
+/// The network's outputs for each row of `x`: probabilities for classifiers (sigmoid of each
+/// output for [`Loss::Bce`], softmax for [`Loss::SoftmaxCe`]), values for [`Loss::Mse`].
+/// The logits come from the GPU; the last transform is the CPU reference's, so both paths
+/// share it.
+// x: (rows, inputs) → (rows, outputs)
+pub fn predict(gpu: &Gpu, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+    let mut out = logits(gpu, model, x)?;
+    crate::cpu::output_transform(model.spec().loss, &mut out, model.spec().outputs);
     Ok(out)
 }

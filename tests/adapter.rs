@@ -55,5 +55,5 @@ fn bad_inputs_are_errors_not_panics() {
         ..TrainConfig::default()
     };
     assert!(gpumlp::fit(common::gpu(), &mut model, &data, &zero_batch).is_err());
-    assert!(gpumlp::predict_proba(common::gpu(), &model, &[1.0, 2.0, 3.0]).is_err());
+    assert!(gpumlp::predict(common::gpu(), &model, &[1.0, 2.0, 3.0]).is_err());
 }

@@ -3,17 +3,43 @@
 mod common;
 
 use common::uniform;
-use gpumlp::{cpu, Activation, Mlp, MlpSpec};
+use gpumlp::{cpu, Activation, Loss, Mlp, MlpSpec};
+
+/// Target rows for `loss` with a weight column: (rows, outputs + 1).
+fn targets(loss: Loss, rows: usize, outputs: usize) -> Vec<f32> {
+    let mut t = Vec::new();
+    for r in 0..rows {
+        for c in 0..outputs {
+            t.push(match loss {
+                Loss::Bce => [0.0, 1.0, 0.3][(r + c) % 3],
+                Loss::SoftmaxCe => f32::from(c == r % outputs),
+                Loss::Mse => (r as f32 - 3.0) * 0.7 + c as f32,
+            });
+        }
+        t.push([1.0, 0.5, 2.0][r % 3]);
+    }
+    t
+}
 
 #[test]
 fn reference_gradients_match_finite_differences() {
-    // Every activation, two hidden layers, a batch of 7 with soft and hard labels.
-    for (seed, acts) in [
-        (1, [Activation::Tanh, Activation::Sigmoid]),
-        (2, [Activation::Relu, Activation::Tanh]),
-        (3, [Activation::Sigmoid, Activation::Relu]),
+    // Every activation and every loss, two hidden layers, a batch of 7 with soft and hard
+    // labels and unequal row weights.
+    for (seed, acts, loss, outputs) in [
+        (1, [Activation::Tanh, Activation::Sigmoid], Loss::Bce, 1),
+        (2, [Activation::Relu, Activation::Tanh], Loss::Bce, 2),
+        (
+            3,
+            [Activation::Sigmoid, Activation::Relu],
+            Loss::SoftmaxCe,
+            3,
+        ),
+        (4, [Activation::Tanh, Activation::Tanh], Loss::Mse, 2),
     ] {
-        let spec = MlpSpec::new(4).hidden(5, acts[0]).hidden(3, acts[1]);
+        let spec = MlpSpec::new(4)
+            .hidden(5, acts[0])
+            .hidden(3, acts[1])
+            .output(outputs, loss);
         let mut model = Mlp::new(&spec, seed).unwrap();
         // Nonzero biases so that every bias gradient path is exercised.
         let biases: Vec<_> = model.layers().iter().map(|l| l.bias.clone()).collect();
@@ -23,7 +49,7 @@ fn reference_gradients_match_finite_differences() {
         }
         let rows = 7;
         let x = uniform(seed + 100, rows * 4, -2.0, 2.0);
-        let y: Vec<f32> = (0..rows).map(|r| [0.0, 1.0, 0.3][r % 3]).collect();
+        let y = targets(loss, rows, outputs);
         let (_, grads) = cpu::gradients(&model, &x, &y, rows);
 
         let eps = 1e-3f32;
@@ -41,7 +67,7 @@ fn reference_gradients_match_finite_differences() {
                 let tol = 5e-4 + 1e-2 * numeric.abs();
                 assert!(
                     (grads[i] - numeric).abs() <= tol,
-                    "{acts:?}: parameter {i}: analytic {} vs numeric {numeric}",
+                    "{acts:?} {loss:?}: parameter {i}: analytic {} vs numeric {numeric}",
                     grads[i]
                 );
                 checked += 1;
@@ -56,7 +82,7 @@ fn padding_gets_no_gradient() {
     let spec = MlpSpec::new(3).hidden(2, Activation::Sigmoid);
     let model = Mlp::new(&spec, 0).unwrap();
     let x = uniform(5, 9, -1.0, 1.0);
-    let (_, grads) = cpu::gradients(&model, &x, &[0.0, 1.0, 1.0], 3);
+    let (_, grads) = cpu::gradients(&model, &x, &targets(Loss::Bce, 3, 1), 3);
     let used: Vec<bool> = (0..grads.len())
         .map(|i| {
             model

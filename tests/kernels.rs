@@ -7,7 +7,7 @@ mod common;
 use common::{assert_close, gpu, report, uniform};
 use gpumlp::gpu::{Step, StepSlots};
 use gpumlp::ops::{self, Dispatch, EW};
-use gpumlp::{cpu, Activation, AdamConfig};
+use gpumlp::{cpu, Activation, Loss, OptimizerConfig, OptimizerKind};
 
 fn run(d: &Dispatch) {
     ops::run(gpu(), &[d]).expect("kernel ran");
@@ -192,66 +192,119 @@ fn activation_backward_matches_reference() {
     }
 }
 
-/// Logits with extreme values (where a loss from a clamped probability would be inf or NaN)
-/// and labels that are 0, 1 or soft.
-fn loss_inputs(seed: u64, n: usize) -> (Vec<f32>, Vec<f32>) {
-    let z = activation_inputs(seed, n);
-    let y = uniform(seed + 1, n, 0.0, 1.0)
-        .into_iter()
-        .enumerate()
-        .map(|(i, v)| match i % 3 {
-            0 => 0.0,
-            1 => 1.0,
-            _ => v,
-        })
-        .collect();
-    (z, y)
+/// Shapes (rows, outputs) for the loss kernels: 1, odd, around a workgroup, large.
+fn loss_shapes() -> Vec<(usize, usize)> {
+    let ew = EW as usize;
+    vec![
+        (1, 1),
+        (1, 2),
+        (6, 1),
+        (17, 3),
+        (ew - 1, 1),
+        (ew + 1, 4),
+        (5000, 1),
+        (3000, 10),
+    ]
 }
 
-#[test]
-fn bce_grad_matches_reference() {
-    let mut worst = 0.0f32;
-    for (i, &n) in elementwise_sizes().iter().enumerate() {
-        let (z, y) = loss_inputs(90 + i as u64, n);
-        let batch = n;
-        let mut want = vec![0.0; n];
-        cpu::bce_grad(&z, &y, &mut want, batch);
-        let g = gpu();
-        let (tz, ty) = (g.upload("z", &z).unwrap(), g.upload("y", &y).unwrap());
-        let tdz = g.upload("dz", &vec![f32::NAN; n]).unwrap();
-        run(&ops::loss::bce_grad(g, &tz, &ty, &tdz, n, batch).unwrap());
-        let what = format!("bce_grad n={n}");
-        worst = worst.max(assert_close(&what, &read(&tdz), &want, 1e-9, 1e-5));
+/// Logits with extreme values (where a loss from a clamped probability would be inf or NaN),
+/// targets fitting each loss (0, 1 or soft labels; one-hot or soft class rows; any value),
+/// and row weights of 1, 0 or more. Returns z: (rows, outputs), t: (rows, outputs + 1).
+fn loss_inputs(seed: u64, loss: Loss, rows: usize, outputs: usize) -> (Vec<f32>, Vec<f32>) {
+    let z = activation_inputs(seed, rows * outputs);
+    let u = uniform(seed + 1, rows * outputs, 0.0, 1.0);
+    let w = uniform(seed + 2, rows, 0.0, 3.0);
+    let mut t = Vec::with_capacity(rows * (outputs + 1));
+    for r in 0..rows {
+        let row = &u[r * outputs..(r + 1) * outputs];
+        match loss {
+            Loss::Bce => t.extend(row.iter().enumerate().map(|(c, &v)| match (r + c) % 3 {
+                0 => 0.0,
+                1 => 1.0,
+                _ => v,
+            })),
+            Loss::SoftmaxCe if r % 2 == 0 => {
+                t.extend((0..outputs).map(|c| if c == r % outputs { 1.0 } else { 0.0 }))
+            }
+            Loss::SoftmaxCe => {
+                let sum: f32 = row.iter().sum();
+                t.extend(row.iter().map(|v| v / sum));
+            }
+            Loss::Mse => t.extend(row.iter().map(|v| 20.0 * v - 10.0)),
+        }
+        t.push(match r % 4 {
+            0 => 1.0,
+            1 => 0.0,
+            _ => w[r],
+        });
     }
-    report(&format!("bce_grad: largest |gpu - cpu| = {worst:e}"));
+    (z, t)
+}
+
+const LOSSES: [Loss; 3] = [Loss::Bce, Loss::SoftmaxCe, Loss::Mse];
+
+#[test]
+fn loss_grad_matches_reference() {
+    let g = gpu();
+    for loss in LOSSES {
+        let mut worst = 0.0f32;
+        for (i, &(rows, outputs)) in loss_shapes().iter().enumerate() {
+            if loss == Loss::SoftmaxCe && outputs < 2 {
+                continue;
+            }
+            let (z, t) = loss_inputs(90 + i as u64, loss, rows, outputs);
+            let n = rows * outputs;
+            let batch = rows + 3; // the mean is over the batch, not the rows in hand
+            let mut want = vec![0.0; n];
+            cpu::loss_grad(loss, &z, &t, &mut want, rows, outputs, batch);
+            let (tz, tt) = (g.upload("z", &z).unwrap(), g.upload("t", &t).unwrap());
+            let tdz = g.upload("dz", &vec![f32::NAN; n]).unwrap();
+            run(&ops::loss::loss_grad(g, loss, &tz, &tt, &tdz, rows, outputs, batch).unwrap());
+            let what = format!("{}_grad rows={rows} outputs={outputs}", loss.name());
+            worst = worst.max(assert_close(&what, &read(&tdz), &want, 1e-8, 1e-5));
+        }
+        report(&format!(
+            "{}_grad: largest |gpu - cpu| = {worst:e}",
+            loss.name()
+        ));
+    }
 }
 
 #[test]
-fn bce_loss_matches_reference() {
+fn batch_loss_matches_reference() {
     // The shader sums in f32 over a fixed tree; the reference sums in f64.
-    let mut worst = 0.0f32;
     let g = gpu();
     let slots = StepSlots::new(g, 4);
-    for (i, &n) in elementwise_sizes().iter().enumerate() {
-        let (z, y) = loss_inputs(100 + i as u64, n);
-        let batch = n;
-        let want = cpu::bce_loss(&z, &y, batch);
-        assert!(want.is_finite(), "reference loss is finite");
-        // Write into slot 2 of 4 to check the step's loss_slot is honoured.
-        let values = AdamConfig::default().step_values(1);
-        slots.write(g, &[Step::new(0, 2, &values)]);
-        let (tz, ty) = (g.upload("z", &z).unwrap(), g.upload("y", &y).unwrap());
-        let losses = g.upload("losses", &[f32::NAN; 4]).unwrap();
-        run(&ops::loss::bce_loss(g, &tz, &ty, &losses, &slots, n, batch).unwrap());
-        let got = read(&losses);
-        assert!(
-            got[0].is_nan() && got[1].is_nan() && got[3].is_nan(),
-            "only slot 2 written"
-        );
-        let what = format!("bce_loss n={n}");
-        worst = worst.max(assert_close(&what, &got[2..3], &[want], 1e-6, 1e-5));
+    for loss in LOSSES {
+        let mut worst = 0.0f32;
+        for (i, &(rows, outputs)) in loss_shapes().iter().enumerate() {
+            if loss == Loss::SoftmaxCe && outputs < 2 {
+                continue;
+            }
+            let (z, t) = loss_inputs(100 + i as u64, loss, rows, outputs);
+            let batch = rows;
+            let want = cpu::batch_loss(loss, &z, &t, rows, outputs, batch);
+            assert!(want.is_finite(), "reference loss is finite");
+            // Write into slot 2 of 4 to check the step's loss_slot is honoured.
+            let values = OptimizerConfig::default().step_values(1, 1e-3);
+            slots.write(g, &[Step::new(0, 2, &values)]);
+            let (tz, tt) = (g.upload("z", &z).unwrap(), g.upload("t", &t).unwrap());
+            let losses = g.upload("losses", &[f32::NAN; 4]).unwrap();
+            let d = ops::loss::batch_loss(g, loss, &tz, &tt, &losses, &slots, rows, outputs, batch);
+            run(&d.unwrap());
+            let got = read(&losses);
+            assert!(
+                got[0].is_nan() && got[1].is_nan() && got[3].is_nan(),
+                "only slot 2 written"
+            );
+            let what = format!("{}_loss rows={rows} outputs={outputs}", loss.name());
+            worst = worst.max(assert_close(&what, &got[2..3], &[want], 1e-6, 1e-5));
+        }
+        report(&format!(
+            "{}_loss: largest |gpu - cpu| = {worst:e}",
+            loss.name()
+        ));
     }
-    report(&format!("bce_loss: largest |gpu - cpu| = {worst:e}"));
 }
 
 #[test]
@@ -261,11 +314,16 @@ fn adam_matches_reference() {
     let g = gpu();
     let slots = StepSlots::new(g, 1);
     for (i, &n) in elementwise_sizes().iter().enumerate() {
-        for weight_decay in [0.0, 0.05] {
-            let config = AdamConfig {
+        for (kind, weight_decay) in [
+            (OptimizerKind::Adam, 0.0),
+            (OptimizerKind::Adam, 0.05),
+            (OptimizerKind::AdamW, 0.05),
+        ] {
+            let config = OptimizerConfig {
+                kind,
                 lr: 0.01,
                 weight_decay,
-                ..AdamConfig::default()
+                ..OptimizerConfig::default()
             };
             let seed = 110 + 10 * i as u64;
             let mut p = uniform(seed, n, -1.0, 1.0);
@@ -280,20 +338,55 @@ fn adam_matches_reference() {
             let d = ops::adam::adam(g, &tg, &tp, &tm, &tv, &slots, n, &config).unwrap();
             for t in 1..=3u64 {
                 let grad = uniform(seed + 2 + t, n, -1.0, 1.0);
-                let values = config.step_values(t);
+                let values = config.step_values(t, config.lr * t as f32);
                 cpu::adam(&grad, &mut p, &mut m, &mut v, &values, &config);
                 g.queue()
                     .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
                 slots.write(g, &[Step::new(0, 0, &values)]);
                 run(&d);
             }
-            let what = format!("adam n={n} weight_decay={weight_decay}");
+            let what = format!("{kind} n={n} weight_decay={weight_decay}");
             worst = worst.max(assert_close(&what, &read(&tp), &p, 1e-6, 1e-5));
             assert_close(&(what.clone() + " m"), &read(&tm), &m, 1e-7, 1e-5);
             assert_close(&(what + " v"), &read(&tv), &v, 1e-9, 1e-5);
         }
     }
     report(&format!("adam: largest |gpu - cpu| = {worst:e}"));
+}
+
+#[test]
+fn sgd_matches_reference() {
+    let mut worst = 0.0f32;
+    let g = gpu();
+    let slots = StepSlots::new(g, 1);
+    for (i, &n) in elementwise_sizes().iter().enumerate() {
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        };
+        let seed = 170 + 10 * i as u64;
+        let mut p = uniform(seed, n, -1.0, 1.0);
+        let mut u = uniform(seed + 1, n, -0.1, 0.1);
+        let (tp, tu) = (g.upload("p", &p).unwrap(), g.upload("u", &u).unwrap());
+        let tg = g.zeros("g", n).unwrap();
+        let d = ops::sgd::sgd(g, &tg, &tp, &tu, &slots, n, &config).unwrap();
+        for t in 1..=3u64 {
+            let grad = uniform(seed + 2 + t, n, -1.0, 1.0);
+            let values = config.step_values(t, config.lr / t as f32);
+            cpu::sgd(&grad, &mut p, &mut u, &values, &config);
+            g.queue()
+                .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
+            slots.write(g, &[Step::new(0, 0, &values)]);
+            run(&d);
+        }
+        let what = format!("sgd n={n}");
+        worst = worst.max(assert_close(&what, &read(&tp), &p, 1e-6, 1e-5));
+        assert_close(&(what + " u"), &read(&tu), &u, 1e-7, 1e-5);
+    }
+    report(&format!("sgd: largest |gpu - cpu| = {worst:e}"));
 }
 
 #[test]
@@ -331,7 +424,7 @@ fn gather_matches_reference() {
             cols,
             1,
         );
-        let values = AdamConfig::default().step_values(1);
+        let values = OptimizerConfig::default().step_values(1, 1e-3);
         slots.write(g, &[Step::new(offset as u32, 0, &values)]);
         let to = g.upload("order", &order).unwrap();
         let (txa, tya) = (

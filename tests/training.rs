@@ -3,7 +3,10 @@
 mod common;
 
 use common::{assert_close, gpu, report, uniform};
-use gpumlp::{cpu, Activation, AdamConfig, Dataset, Mlp, MlpSpec, TrainConfig};
+use gpumlp::{
+    cpu, Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, Schedule,
+    TrainConfig,
+};
 
 /// Two Gaussian-ish blobs, labelled by the side of a random hyperplane with a margin.
 fn separable(seed: u64, rows: usize, features: usize) -> Dataset {
@@ -78,12 +81,14 @@ fn gpu_training_matches_reference() {
     let config = TrainConfig {
         epochs: 10,
         batch_size: 24,
-        adam: AdamConfig {
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::AdamW,
             lr: 0.01,
             weight_decay: 0.01,
-            ..AdamConfig::default()
+            ..OptimizerConfig::default()
         },
         seed: 3,
+        ..TrainConfig::default()
     };
     compare_runs("5-16-12-1 tanh/relu", &spec, &data, &config);
 }
@@ -97,11 +102,12 @@ fn gpu_training_matches_reference_over_many_submissions() {
     let config = TrainConfig {
         epochs: 600,
         batch_size: 1,
-        adam: AdamConfig {
+        optimizer: OptimizerConfig {
             lr: 0.01,
-            ..AdamConfig::default()
+            ..OptimizerConfig::default()
         },
         seed: 4,
+        ..TrainConfig::default()
     };
     compare_runs("3-2-1 sigmoid, batch 1", &spec, &data, &config);
 }
@@ -128,9 +134,9 @@ fn gpu_predictions_match_reference() {
     let model = Mlp::new(&spec, 8).unwrap();
     // More rows than one prediction chunk, and not a multiple of it.
     let x = uniform(9, 5000 * 6, -2.0, 2.0);
-    let got = gpumlp::predict_proba(gpu(), &model, &x).unwrap();
-    let want = cpu::predict_proba(&model, &x).unwrap();
-    assert_close("predict_proba", &got, &want, 1e-6, 1e-5);
+    let got = gpumlp::predict(gpu(), &model, &x).unwrap();
+    let want = cpu::predict(&model, &x).unwrap();
+    assert_close("predict", &got, &want, 1e-6, 1e-5);
 }
 
 #[test]
@@ -143,14 +149,15 @@ fn xor_is_learned() {
     let config = TrainConfig {
         epochs: 500,
         batch_size: 4,
-        adam: AdamConfig {
+        optimizer: OptimizerConfig {
             lr: 0.05,
-            ..AdamConfig::default()
+            ..OptimizerConfig::default()
         },
         seed: 0,
+        ..TrainConfig::default()
     };
     let report = gpumlp::fit(gpu(), &mut model, &data, &config).unwrap();
-    let p = gpumlp::predict_proba(gpu(), &model, &x).unwrap();
+    let p = gpumlp::predict(gpu(), &model, &x).unwrap();
     assert!(accuracy(&p, &y) >= 0.99, "XOR: p = {p:?}");
     assert!(
         *report.epoch_losses.last().unwrap() < 0.05,
@@ -167,15 +174,17 @@ fn separable_set_is_learned() {
     let config = TrainConfig {
         epochs: 30,
         batch_size: 32,
-        adam: AdamConfig {
+        optimizer: OptimizerConfig {
             lr: 0.01,
-            ..AdamConfig::default()
+            ..OptimizerConfig::default()
         },
         seed: 1,
+        ..TrainConfig::default()
     };
     gpumlp::fit(gpu(), &mut model, &data, &config).unwrap();
-    let p = gpumlp::predict_proba(gpu(), &model, data.x()).unwrap();
-    let acc = accuracy(&p, data.y());
+    let p = gpumlp::predict(gpu(), &model, data.x()).unwrap();
+    let labels: Vec<f32> = (0..data.rows()).map(|r| data.target(r, 0)).collect();
+    let acc = accuracy(&p, &labels);
     assert!(acc >= 0.99, "training accuracy {acc}");
 }
 
@@ -193,11 +202,12 @@ fn network_3_2_1_loss_falls() {
     let config = TrainConfig {
         epochs: 300,
         batch_size: 8,
-        adam: AdamConfig {
+        optimizer: OptimizerConfig {
             lr: 0.05,
-            ..AdamConfig::default()
+            ..OptimizerConfig::default()
         },
         seed: 0,
+        ..TrainConfig::default()
     };
     let losses = gpumlp::fit(gpu(), &mut model, &data, &config)
         .unwrap()
@@ -251,5 +261,170 @@ fn same_seed_same_bits_other_seed_other_weights() {
     assert_ne!(
         Mlp::new(&spec, 21).unwrap().params(),
         Mlp::new(&spec, 22).unwrap().params()
+    );
+}
+
+/// `rows` rows of `features` features with `classes` one-hot labels (the nearest of `classes`
+/// random centres) and, when `weighted`, a weight per class.
+fn clustered(seed: u64, rows: usize, features: usize, classes: usize, weighted: bool) -> Dataset {
+    let centres = uniform(seed, classes * features, -2.0, 2.0);
+    let x = uniform(seed + 1, rows * features, -3.0, 3.0);
+    let mut y = vec![0.0; rows * classes];
+    let mut w = Vec::with_capacity(rows);
+    for (r, row) in x.chunks(features).enumerate() {
+        let dist = |c: usize| -> f32 {
+            let centre = &centres[c * features..(c + 1) * features];
+            row.iter().zip(centre).map(|(a, b)| (a - b) * (a - b)).sum()
+        };
+        let best = (0..classes)
+            .min_by(|&a, &b| dist(a).total_cmp(&dist(b)))
+            .unwrap();
+        y[r * classes + best] = 1.0;
+        w.push(if weighted { 0.5 + best as f32 } else { 1.0 });
+    }
+    Dataset::with_targets(x, y, features, classes, Some(w)).unwrap()
+}
+
+#[test]
+fn gpu_training_matches_reference_softmax_sgd_cosine_class_weights() {
+    let spec = MlpSpec::new(7)
+        .hidden(19, Activation::Relu)
+        .output(5, Loss::SoftmaxCe);
+    let data = clustered(20, 150, 7, 5, true);
+    let config = TrainConfig {
+        epochs: 12,
+        batch_size: 32,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Cosine { min_lr: 0.001 },
+        seed: 6,
+        ..TrainConfig::default()
+    };
+    compare_runs(
+        "7-19-5 softmax, SGD, cosine, weights",
+        &spec,
+        &data,
+        &config,
+    );
+}
+
+#[test]
+fn gpu_training_matches_reference_regression_adam_l2_step_schedule() {
+    let spec = MlpSpec::new(6)
+        .hidden(10, Activation::Tanh)
+        .output(2, Loss::Mse);
+    let x = uniform(30, 90 * 6, -1.0, 1.0);
+    let y: Vec<f32> = x
+        .chunks(6)
+        .flat_map(|r| [r[0] * 2.0 - r[1] + 0.5, r[2] * r[3]])
+        .collect();
+    let data = Dataset::with_targets(x, y, 6, 2, None).unwrap();
+    let config = TrainConfig {
+        epochs: 15,
+        batch_size: 20,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Step {
+            every: 5,
+            gamma: 0.5,
+        },
+        seed: 7,
+        ..TrainConfig::default()
+    };
+    compare_runs("6-10-2 mse, Adam+L2, step", &spec, &data, &config);
+}
+
+#[test]
+fn early_stopping_and_plateau_agree_with_reference_and_keep_the_best_weights() {
+    let spec = MlpSpec::new(5)
+        .hidden(32, Activation::Relu)
+        .output(3, Loss::SoftmaxCe);
+    // Few, noisy training rows: validation loss turns up while training loss falls.
+    let all = clustered(40, 240, 5, 3, false);
+    let part = |rows: std::ops::Range<usize>| {
+        let x = all.x()[rows.start * 5..rows.end * 5].to_vec();
+        let y: Vec<f32> = rows
+            .flat_map(|r| (0..3).map(move |c| (r, c)))
+            .map(|(r, c)| all.target(r, c))
+            .collect();
+        Dataset::with_targets(x, y, 5, 3, None).unwrap()
+    };
+    let (train, val) = (part(0..40), part(40..240));
+    let config = TrainConfig {
+        epochs: 400,
+        batch_size: 8,
+        optimizer: OptimizerConfig {
+            lr: 0.003,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Plateau {
+            factor: 0.5,
+            patience: 3,
+            min_lr: 1e-4,
+        },
+        patience: Some(15),
+        min_delta: 1e-4,
+        seed: 8,
+    };
+    let start = Mlp::new(&spec, 12).unwrap();
+    let mut seen = Vec::new();
+    let mut gpu_trainer = gpumlp::Trainer::new(gpu(), &start, &train, &config).unwrap();
+    let g = gpumlp::fit::fit_with(&mut gpu_trainer, &config, 40, Some(&val), &mut |e| {
+        seen.push((e.epoch, e.val_logits.map(|l| l.len())))
+    })
+    .unwrap();
+    let mut cpu_trainer = cpu::CpuTrainer::new(&start, &train, &config).unwrap();
+    let c = gpumlp::fit::fit_with(&mut cpu_trainer, &config, 40, Some(&val), &mut |_| {}).unwrap();
+    report(&format!(
+        "early stopping: gpu best epoch {:?} of {} run, cpu {:?} of {}; lr {} -> {}",
+        g.best_epoch,
+        g.epoch_losses.len(),
+        c.best_epoch,
+        c.epoch_losses.len(),
+        g.lrs[0],
+        g.lrs.last().unwrap()
+    ));
+    assert!(
+        g.stopped_early,
+        "validation loss must turn up in this setup"
+    );
+    assert!(
+        g.best_epoch.unwrap() > 5,
+        "the best epoch is not the first few"
+    );
+    assert_eq!(g.best_epoch, c.best_epoch);
+    assert_eq!(g.epoch_losses.len(), c.epoch_losses.len());
+    assert_eq!(g.epoch_losses.len(), g.best_epoch.unwrap() + 15);
+    assert!(
+        g.lrs.last().unwrap() < &g.lrs[0],
+        "plateau lowered the rate"
+    );
+    assert_eq!(seen.len(), g.epoch_losses.len());
+    assert!(seen.iter().all(|(_, n)| *n == Some(200 * 3)));
+    assert_close("val losses", &g.val_losses, &c.val_losses, 1e-5, 1e-4);
+    // The weights are the best epoch's: their validation loss is the smallest seen.
+    let model = gpu_trainer.model().unwrap();
+    let logits = gpumlp::logits(gpu(), &model, val.x()).unwrap();
+    let best = cpu::batch_loss(Loss::SoftmaxCe, &logits, val.targets(), 200, 3, 200);
+    let min = g.val_losses.iter().cloned().fold(f32::INFINITY, f32::min);
+    assert!(
+        (best - min).abs() <= 1e-6,
+        "restored loss {best}, best seen {min}"
+    );
+    assert_close(
+        "restored weights",
+        model.params(),
+        cpu_trainer.model().params(),
+        1e-4,
+        1e-3,
     );
 }

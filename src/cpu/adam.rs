@@ -1,8 +1,8 @@
 //! Reference for shaders/adam.wgsl.
 
-use crate::optim::{AdamConfig, StepValues};
+use crate::optim::{OptimizerConfig, OptimizerKind, StepValues};
 
-/// One Adam / AdamW step over every parameter.
+/// One Adam (L2 in the gradient) or AdamW (decoupled decay) step over every parameter.
 // g: (n), p: (n), m: (n), v: (n)
 pub fn adam(
     g: &[f32],
@@ -10,13 +10,18 @@ pub fn adam(
     m: &mut [f32],
     v: &mut [f32],
     step: &StepValues,
-    config: &AdamConfig,
+    config: &OptimizerConfig,
 ) {
     let lr = step.lr;
+    let decoupled = config.kind == OptimizerKind::AdamW;
     for i in 0..p.len() {
-        let gi = g[i];
         let mut w = p[i];
-        w -= lr * config.weight_decay * w;
+        let mut gi = g[i];
+        if decoupled {
+            w -= lr * config.weight_decay * w;
+        } else {
+            gi += config.weight_decay * w;
+        }
         let mi = config.beta1 * m[i] + (1.0 - config.beta1) * gi;
         let vi = config.beta2 * v[i] + (1.0 - config.beta2) * gi * gi;
         m[i] = mi;

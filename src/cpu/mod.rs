@@ -9,12 +9,14 @@ pub mod bias;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
+pub mod sgd;
 pub mod train;
 
 pub use activation::{activation_backward, activation_forward, sigmoid};
 pub use adam::adam;
 pub use bias::{bias_add, bias_grad};
 pub use gather::gather;
-pub use loss::{bce, bce_grad, bce_loss};
+pub use loss::{batch_loss, bce, loss_grad, output_transform, row_loss};
 pub use matmul::{matmul, matmul_nt, matmul_tn};
-pub use train::{fit, forward, gradients, predict_proba, CpuTrainer};
+pub use sgd::sgd;
+pub use train::{fit, forward, gradients, logits, predict, CpuTrainer};

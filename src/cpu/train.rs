@@ -1,15 +1,17 @@
 //! Reference for the whole training step and the fit loop of `crate::train`: the same
-//! sequence of ops (gather, forward, loss, backward, Adam), the same shuffle and step values.
+//! sequence of ops (gather, forward, loss, backward, optimiser), the same shuffle and step
+//! values.
 
 use super::{
-    activation_backward, activation_forward, adam, bce_grad, bce_loss, bias_add, bias_grad, gather,
-    matmul, matmul_nt, matmul_tn, sigmoid,
+    activation_backward, activation_forward, adam, batch_loss, bias_add, bias_grad, gather,
+    loss_grad, matmul, matmul_nt, matmul_tn, output_transform, sgd,
 };
 use crate::data::{Dataset, Shuffler};
 use crate::error::Result;
-use crate::model::Mlp;
-use crate::optim::StepValues;
-use crate::train::{check_inputs, FitReport, TrainConfig};
+use crate::fit::{fit_with, Backend, FitReport};
+use crate::model::{Mlp, MlpSpec};
+use crate::optim::{OptimizerKind, StepValues};
+use crate::train::{check_inputs, TrainConfig};
 
 /// Every layer's output for one batch: `acts[0]` is the input, `acts[l + 1]` the output of
 /// layer `l` after its activation; the last holds the logits.
@@ -38,23 +40,25 @@ pub fn forward(model: &Mlp, x: &[f32], rows: usize) -> Vec<Vec<f32>> {
     acts
 }
 
-/// Mean loss of the batch and its gradient for every parameter, in the flat layout.
-// x: (rows, inputs), y: (rows) → grads: (model.params().len())
-pub fn gradients(model: &Mlp, x: &[f32], y: &[f32], rows: usize) -> (f32, Vec<f32>) {
+/// Loss of the batch and its gradient for every parameter, in the flat layout.
+// x: (rows, inputs), t: (rows, outputs + 1) → grads: (model.params().len())
+pub fn gradients(model: &Mlp, x: &[f32], t: &[f32], rows: usize) -> (f32, Vec<f32>) {
     let acts = forward(model, x, rows);
     let mut grads = vec![0.0; model.params().len()];
-    let loss = backward(model, &acts, &y[..rows], rows, &mut grads);
+    let loss = backward(model, &acts, t, rows, &mut grads);
     (loss, grads)
 }
 
 /// Loss and backward pass from the forward activations; writes every layer's dW and db.
-fn backward(model: &Mlp, acts: &[Vec<f32>], y: &[f32], rows: usize, grads: &mut [f32]) -> f32 {
+// t: (rows, outputs + 1)
+fn backward(model: &Mlp, acts: &[Vec<f32>], t: &[f32], rows: usize, grads: &mut [f32]) -> f32 {
     let layers = model.layers();
     let params = model.params();
+    let spec = model.spec();
     let logits = acts.last().expect("logits");
-    let loss = bce_loss(logits, y, rows);
+    let loss = batch_loss(spec.loss, logits, t, rows, spec.outputs, rows);
     let mut delta = vec![0.0; logits.len()];
-    bce_grad(logits, y, &mut delta, rows);
+    loss_grad(spec.loss, logits, t, &mut delta, rows, spec.outputs, rows);
     for (l, layer) in layers.iter().enumerate().rev() {
         // delta: dZ of layer l, (rows, outputs)
         matmul_tn(
@@ -80,29 +84,37 @@ fn backward(model: &Mlp, acts: &[Vec<f32>], y: &[f32], rows: usize, grads: &mut 
     loss
 }
 
-/// Probability of class 1 for each row.
-// x: (rows, inputs) → (rows)
-pub fn predict_proba(model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+/// The network's logits for each row.
+// x: (rows, inputs) → (rows, outputs)
+pub fn logits(model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
     let rows = check_inputs(model, x)?;
     let mut acts = forward(model, x, rows);
-    let mut p = acts.pop().expect("logits");
-    p.iter_mut().for_each(|z| *z = sigmoid(*z));
-    Ok(p)
+    Ok(acts.pop().expect("logits"))
 }
 
-/// The reference trainer: parameters, Adam moments and the shuffle stream, on the host.
+/// Probabilities (classifiers) or values (regression) for each row; see [`crate::predict`].
+// x: (rows, inputs) → (rows, outputs)
+pub fn predict(model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+    let mut out = logits(model, x)?;
+    output_transform(model.spec().loss, &mut out, model.spec().outputs);
+    Ok(out)
+}
+
+/// The reference trainer: parameters, optimiser state and the shuffle stream, on the host.
 pub struct CpuTrainer<'d> {
     model: Mlp,
     data: &'d Dataset,
     config: TrainConfig,
+    /// Adam's first moment, or SGD's velocity.
     m: Vec<f32>,
     v: Vec<f32>,
+    best: Vec<f32>,
     t: u64,
     shuffler: Shuffler,
 }
 
 impl<'d> CpuTrainer<'d> {
-    /// Starts from `model`'s parameters with zeroed Adam moments.
+    /// Starts from `model`'s parameters with zeroed optimiser state.
     pub fn new(model: &Mlp, data: &'d Dataset, config: &TrainConfig) -> Result<CpuTrainer<'d>> {
         config.validate(model, data)?;
         let n = model.params().len();
@@ -112,48 +124,50 @@ impl<'d> CpuTrainer<'d> {
             config: config.clone(),
             m: vec![0.0; n],
             v: vec![0.0; n],
+            best: model.params().to_vec(),
             t: 0,
             shuffler: Shuffler::new(config.seed),
         })
     }
 
-    /// One optimiser step on a batch; returns its mean loss.
-    // x: (rows, inputs), y: (rows)
-    pub fn step(&mut self, x: &[f32], y: &[f32], rows: usize, values: &StepValues) -> f32 {
+    /// One optimiser step on a batch; returns its loss.
+    // x: (rows, inputs), t: (rows, outputs + 1)
+    pub fn step(&mut self, x: &[f32], t: &[f32], rows: usize, values: &StepValues) -> f32 {
         let acts = forward(&self.model, x, rows);
         let mut grads = vec![0.0; self.model.params().len()];
-        let loss = backward(&self.model, &acts, y, rows, &mut grads);
-        adam(
-            &grads,
-            self.model.params_mut(),
-            &mut self.m,
-            &mut self.v,
-            values,
-            &self.config.adam,
-        );
+        let loss = backward(&self.model, &acts, t, rows, &mut grads);
+        let config = &self.config.optimizer;
+        let p = self.model.params_mut();
+        match config.kind {
+            OptimizerKind::Adam | OptimizerKind::AdamW => {
+                adam(&grads, p, &mut self.m, &mut self.v, values, config)
+            }
+            OptimizerKind::Sgd => sgd(&grads, p, &mut self.m, values, config),
+        }
         loss
     }
 
-    /// Runs `epochs` epochs; returns the mean per-row training loss of each.
-    pub fn run_epochs(&mut self, epochs: usize) -> Vec<f32> {
+    /// Runs one epoch per learning rate; returns the mean per-row training loss of each.
+    pub fn run_epochs(&mut self, lrs: &[f32]) -> Vec<f32> {
         let rows = self.data.rows();
         let features = self.data.features();
+        let t_cols = self.data.outputs() + 1;
         let batch = self.config.batch_size.min(rows);
         let mut xb = vec![0.0; batch * features];
-        let mut yb = vec![0.0; batch];
-        let mut losses = Vec::with_capacity(epochs);
-        for _ in 0..epochs {
+        let mut tb = vec![0.0; batch * t_cols];
+        let mut losses = Vec::with_capacity(lrs.len());
+        for &lr in lrs {
             let order = self.shuffler.next_order(rows);
             let mut sum = 0.0f64;
             for start in (0..rows).step_by(batch) {
                 let r = batch.min(rows - start);
-                let (x_all, y_all) = (self.data.x(), self.data.y());
+                let (x_all, t_all) = (self.data.x(), self.data.targets());
                 gather(
-                    &order, start, x_all, y_all, &mut xb, &mut yb, r, features, 1,
+                    &order, start, x_all, t_all, &mut xb, &mut tb, r, features, t_cols,
                 );
                 self.t += 1;
-                let values = self.config.adam.step_values(self.t);
-                let loss = self.step(&xb, &yb, r, &values);
+                let values = self.config.optimizer.step_values(self.t, lr);
+                let loss = self.step(&xb, &tb, r, &values);
                 sum += f64::from(loss) * r as f64;
             }
             losses.push((sum / rows as f64) as f32);
@@ -167,10 +181,33 @@ impl<'d> CpuTrainer<'d> {
     }
 }
 
+impl Backend for CpuTrainer<'_> {
+    fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        Ok(CpuTrainer::run_epochs(self, lrs))
+    }
+    fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        logits(&self.model, x)
+    }
+    fn keep_best(&mut self) -> Result<()> {
+        self.best.copy_from_slice(self.model.params());
+        Ok(())
+    }
+    fn restore_best(&mut self) -> Result<()> {
+        self.model.params_mut().copy_from_slice(&self.best);
+        Ok(())
+    }
+    fn model(&self) -> Result<Mlp> {
+        Ok(self.model.clone())
+    }
+    fn spec(&self) -> &MlpSpec {
+        self.model.spec()
+    }
+}
+
 /// Trains `model` in place on the CPU; the reference for [`crate::fit`].
 pub fn fit(model: &mut Mlp, data: &Dataset, config: &TrainConfig) -> Result<FitReport> {
     let mut trainer = CpuTrainer::new(model, data, config)?;
-    let epoch_losses = trainer.run_epochs(config.epochs);
+    let report = fit_with(&mut trainer, config, data.rows(), None, &mut |_| {})?;
     *model = trainer.model;
-    Ok(FitReport { epoch_losses })
+    Ok(report)
 }

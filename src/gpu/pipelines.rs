@@ -12,6 +12,7 @@ pub(crate) enum Shader {
     Activation,
     Loss,
     Adam,
+    Sgd,
     Gather,
 }
 
@@ -33,6 +34,7 @@ impl Shader {
             Shader::Activation => wgsl!("activation.wgsl"),
             Shader::Loss => wgsl!("loss.wgsl"),
             Shader::Adam => wgsl!("adam.wgsl"),
+            Shader::Sgd => wgsl!("sgd.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
         }
     }

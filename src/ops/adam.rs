@@ -3,7 +3,7 @@
 use super::{elementwise_grid, expect_len, Bind, Dispatch};
 use crate::error::Result;
 use crate::gpu::{Binding, Gpu, Kernel, Shader, StepSlots, Tensor};
-use crate::optim::AdamConfig;
+use crate::optim::{OptimizerConfig, OptimizerKind};
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -13,7 +13,8 @@ struct AdamParams {
     beta2: f32,
     eps: f32,
     weight_decay: f32,
-    _pad: [u32; 3],
+    decoupled: u32,
+    _pad: [u32; 2],
 }
 
 static ADAM: Kernel = Kernel {
@@ -29,8 +30,7 @@ static ADAM: Kernel = Kernel {
     ],
 };
 
-/// One Adam (AdamW when `config.weight_decay > 0`) step; lr and bias corrections come from the
-/// step slot.
+/// One Adam or AdamW step (by `config.kind`); lr and bias corrections come from the step slot.
 // g: (n), p: (n), m: (n), v: (n)
 #[allow(clippy::too_many_arguments)]
 pub fn adam(
@@ -41,7 +41,7 @@ pub fn adam(
     v: &Tensor,
     steps: &StepSlots,
     n: usize,
-    config: &AdamConfig,
+    config: &OptimizerConfig,
 ) -> Result<Dispatch> {
     for (name, t) in [("g", g), ("p", p), ("m", m), ("v", v)] {
         expect_len("adam", name, t, n)?;
@@ -52,7 +52,8 @@ pub fn adam(
         beta2: config.beta2,
         eps: config.eps,
         weight_decay: config.weight_decay,
-        _pad: [0; 3],
+        decoupled: u32::from(config.kind == OptimizerKind::AdamW),
+        _pad: [0; 2],
     };
     let params = gpu.uniform("adam", &params);
     Dispatch::new(

@@ -1,99 +1,131 @@
-//! Host side of shaders/loss.wgsl: binary cross-entropy from logits.
+//! Host side of shaders/loss.wgsl: the batch loss and its gradient, for each [`Loss`].
 
 use super::{elementwise_grid, expect_len, Bind, Dispatch};
 use crate::error::Result;
 use crate::gpu::{Binding, Gpu, Kernel, Shader, StepSlots, Tensor};
+use crate::model::Loss;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
 struct LossParams {
-    n: u32,
+    rows: u32,
+    outputs: u32,
     inv_batch: f32,
-    _pad: [u32; 2],
+    _pad: u32,
 }
 
-static BCE_LOSS: Kernel = Kernel {
-    shader: Shader::Loss,
-    entry: "bce_loss",
-    bindings: &[
-        (0, Binding::Uniform),
-        (1, Binding::Step),
-        (2, Binding::Read),
-        (3, Binding::Read),
-        (4, Binding::ReadWrite),
-    ],
-};
-static BCE_GRAD: Kernel = Kernel {
-    shader: Shader::Loss,
-    entry: "bce_grad",
-    bindings: &[
-        (0, Binding::Uniform),
-        (2, Binding::Read),
-        (3, Binding::Read),
-        (4, Binding::ReadWrite),
-    ],
-};
+const LOSS_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Step),
+    (2, Binding::Read),
+    (3, Binding::Read),
+    (4, Binding::ReadWrite),
+];
+const GRAD_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (2, Binding::Read),
+    (3, Binding::Read),
+    (4, Binding::ReadWrite),
+];
 
-fn params(gpu: &Gpu, n: usize, batch: usize) -> wgpu::Buffer {
-    let p = LossParams {
-        n: n as u32,
-        inv_batch: 1.0 / batch as f32,
-        _pad: [0; 2],
+macro_rules! kernel {
+    ($entry:literal, $bindings:expr) => {
+        Kernel {
+            shader: Shader::Loss,
+            entry: $entry,
+            bindings: $bindings,
+        }
     };
-    gpu.uniform("bce", &p)
 }
 
-/// `losses[step.loss_slot] = Σ_i bce(z_i, y_i) / batch`, in one workgroup (fixed order).
-// z: (n), y: (n), losses: (slots); n = batch × outputs
-pub fn bce_loss(
+static BATCH_LOSS: [Kernel; 3] = [
+    kernel!("bce_loss", LOSS_BINDINGS),
+    kernel!("softmax_ce_loss", LOSS_BINDINGS),
+    kernel!("mse_loss", LOSS_BINDINGS),
+];
+static GRAD: [Kernel; 3] = [
+    kernel!("bce_grad", GRAD_BINDINGS),
+    kernel!("softmax_ce_grad", GRAD_BINDINGS),
+    kernel!("mse_grad", GRAD_BINDINGS),
+];
+
+fn index(loss: Loss) -> usize {
+    match loss {
+        Loss::Bce => 0,
+        Loss::SoftmaxCe => 1,
+        Loss::Mse => 2,
+    }
+}
+
+fn check(op: &'static str, z: &Tensor, t: &Tensor, rows: usize, outputs: usize) -> Result<()> {
+    expect_len(op, "z", z, rows * outputs)?;
+    expect_len(op, "t", t, rows * (outputs + 1))
+}
+
+fn params(gpu: &Gpu, rows: usize, outputs: usize, batch: usize) -> wgpu::Buffer {
+    let p = LossParams {
+        rows: rows as u32,
+        outputs: outputs as u32,
+        inv_batch: 1.0 / batch as f32,
+        _pad: 0,
+    };
+    gpu.uniform("loss", &p)
+}
+
+/// `losses[step.loss_slot] = Σ_r w_r · loss_r / batch`, in one workgroup (fixed order).
+// z: (rows, outputs), t: (rows, outputs + 1), losses: (slots)
+#[allow(clippy::too_many_arguments)]
+pub fn batch_loss(
     gpu: &Gpu,
+    loss: Loss,
     z: &Tensor,
-    y: &Tensor,
+    t: &Tensor,
     losses: &Tensor,
     steps: &StepSlots,
-    n: usize,
+    rows: usize,
+    outputs: usize,
     batch: usize,
 ) -> Result<Dispatch> {
-    expect_len("bce_loss", "z", z, n)?;
-    expect_len("bce_loss", "y", y, n)?;
-    let p = params(gpu, n, batch);
+    check("batch_loss", z, t, rows, outputs)?;
+    let p = params(gpu, rows, outputs, batch);
     Dispatch::new(
         gpu,
-        &BCE_LOSS,
+        &BATCH_LOSS[index(loss)],
         &[
             Bind::Params(&p),
             Bind::Steps(steps),
             Bind::Tensor(z),
-            Bind::Tensor(y),
+            Bind::Tensor(t),
             Bind::Tensor(losses),
         ],
         [1, 1, 1],
     )
 }
 
-/// dz = (σ(z) − y) / batch.
-// z: (n), y: (n), dz: (n); n = batch × outputs
-pub fn bce_grad(
+/// dz = d(Σ_r w_r · loss_r / batch)/dz.
+// z: (rows, outputs), t: (rows, outputs + 1), dz: (rows, outputs)
+pub fn loss_grad(
     gpu: &Gpu,
+    loss: Loss,
     z: &Tensor,
-    y: &Tensor,
+    t: &Tensor,
     dz: &Tensor,
-    n: usize,
+    rows: usize,
+    outputs: usize,
     batch: usize,
 ) -> Result<Dispatch> {
-    expect_len("bce_grad", "z", z, n)?;
-    expect_len("bce_grad", "y", y, n)?;
-    expect_len("bce_grad", "dz", dz, n)?;
-    let p = params(gpu, n, batch);
+    check("loss_grad", z, t, rows, outputs)?;
+    expect_len("loss_grad", "dz", dz, rows * outputs)?;
+    let p = params(gpu, rows, outputs, batch);
     Dispatch::new(
         gpu,
-        &BCE_GRAD,
+        &GRAD[index(loss)],
         &[
             Bind::Params(&p),
             Bind::Tensor(z),
-            Bind::Tensor(y),
+            Bind::Tensor(t),
             Bind::Tensor(dz),
         ],
-        elementwise_grid(gpu, n),
+        elementwise_grid(gpu, rows * outputs),
     )
 }

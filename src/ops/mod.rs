@@ -10,6 +10,7 @@ pub mod bias;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
+pub mod sgd;
 
 use crate::error::Result;
 use crate::gpu::{Binding, Gpu, Kernel, Pipeline, StepSlots, Tensor};
