@@ -31,6 +31,7 @@ pub mod fit;
 pub mod gpu;
 pub mod metrics;
 pub mod model;
+pub mod model_file;
 pub mod ops;
 pub mod optim;
 pub mod plot;

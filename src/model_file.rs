@@ -1,0 +1,300 @@
+//! The model file: one `.safetensors` file holding the weights as tensors and, in its
+//! metadata, everything `predict` needs to go from raw CSV rows to answers (architecture,
+//! preprocessing, labels) plus how the model was trained and how well it did.
+//!
+//! The file is untrusted input when loaded: its header is bounds-checked by the safetensors
+//! crate, every tensor is checked against the architecture, and a checksum over the metadata
+//! and the weights catches any flipped byte.
+
+use crate::data::prep::{Preprocessor, TargetScale, Task};
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::{Mlp, MlpSpec};
+use crate::optim::OptimizerConfig;
+use crate::schedule::Schedule;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+/// Written into every model file; a file without it is not ours.
+const FORMAT: &str = "gpumlp";
+/// Bumped whenever the metadata changes incompatibly.
+const VERSION: u32 = 1;
+/// Metadata keys.
+const META_KEY: &str = "gpumlp";
+const CHECKSUM_KEY: &str = "gpumlp.checksum";
+
+/// How the model was trained, kept for the record and for `eval` reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingRecord {
+    /// Optimiser and its settings.
+    pub optimizer: OptimizerConfig,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Epochs asked for and epochs run.
+    pub epochs: usize,
+    /// Epochs actually run (fewer when early stopping ended the run).
+    pub epochs_run: usize,
+    /// The epoch whose weights were kept, when early stopping chose one.
+    pub best_epoch: Option<usize>,
+    /// Rows per step.
+    pub batch_size: usize,
+    /// Shuffle and initialisation seed.
+    pub seed: u64,
+    /// Fraction of rows held out for validation.
+    pub val_fraction: f64,
+    /// Class weights, when `--class-weight balanced` was asked for.
+    pub class_weights: Option<Vec<f32>>,
+    /// Training rows and validation rows.
+    pub train_rows: usize,
+    /// Validation rows (0 without validation).
+    pub val_rows: usize,
+    /// The adapter (or "cpu") that trained it.
+    pub adapter: String,
+    /// Seconds of the training loop.
+    pub train_seconds: f64,
+    /// Mean training loss of the last epoch run.
+    pub final_train_loss: f32,
+}
+
+/// Everything in a model file besides the weights.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// Always "gpumlp".
+    pub format: String,
+    /// Metadata version.
+    pub version: u32,
+    /// The network's architecture.
+    pub spec: MlpSpec,
+    /// What the network predicts.
+    pub task: Task,
+    /// The target column's name.
+    pub target: String,
+    /// Class labels in output order (empty for regression).
+    pub classes: Vec<String>,
+    /// Turns regression outputs back into the target's units.
+    pub target_scale: Option<TargetScale>,
+    /// Binary classification: predicted positive iff P(positive) ≥ this.
+    pub threshold: f64,
+    /// The columns and how each becomes network inputs.
+    pub preprocessor: Preprocessor,
+    /// How it was trained.
+    pub training: TrainingRecord,
+    /// Metrics on the validation rows (or the training rows without validation).
+    pub metrics: Option<Metrics>,
+}
+
+impl ModelMeta {
+    /// Metadata for a freshly trained model.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        spec: MlpSpec,
+        task: Task,
+        target: String,
+        classes: Vec<String>,
+        target_scale: Option<TargetScale>,
+        preprocessor: Preprocessor,
+        training: TrainingRecord,
+        metrics: Option<Metrics>,
+    ) -> ModelMeta {
+        ModelMeta {
+            format: FORMAT.into(),
+            version: VERSION,
+            spec,
+            task,
+            target,
+            classes,
+            target_scale,
+            threshold: 0.5,
+            preprocessor,
+            training,
+            metrics,
+        }
+    }
+}
+
+/// A trained network with its metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SavedModel {
+    /// The network and its weights.
+    pub mlp: Mlp,
+    /// Everything else.
+    pub meta: ModelMeta,
+}
+
+fn weight_name(l: usize) -> String {
+    format!("layers.{l}.weight")
+}
+
+fn bias_name(l: usize) -> String {
+    format!("layers.{l}.bias")
+}
+
+/// FNV-1a, 64 bits: a cheap checksum that any single flipped byte changes.
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for part in parts {
+        for &b in *part {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// The tensors in file order with their shapes and little-endian bytes.
+fn tensors(mlp: &Mlp) -> Vec<(String, Vec<usize>, Vec<u8>)> {
+    let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let mut out = Vec::new();
+    for (l, layer) in mlp.layers().iter().enumerate() {
+        out.push((
+            weight_name(l),
+            vec![layer.inputs, layer.outputs],
+            bytes(mlp.weights(l)),
+        ));
+        out.push((bias_name(l), vec![layer.outputs], bytes(mlp.bias(l))));
+    }
+    out
+}
+
+fn checksum(meta_json: &str, tensors: &[(String, Vec<usize>, Vec<u8>)]) -> String {
+    let mut parts: Vec<&[u8]> = vec![meta_json.as_bytes()];
+    parts.extend(tensors.iter().map(|(_, _, b)| b.as_slice()));
+    format!("{:016x}", fnv1a(&parts))
+}
+
+impl SavedModel {
+    /// The file's bytes.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
+        let meta_json = serde_json::to_string(&self.meta)
+            .map_err(|e| Error::InvalidModel(format!("cannot encode the metadata: {e}")))?;
+        let tensors = tensors(&self.mlp);
+        let mut info = HashMap::new();
+        info.insert(CHECKSUM_KEY.to_string(), checksum(&meta_json, &tensors));
+        info.insert(META_KEY.to_string(), meta_json);
+        let views = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|v| (name.clone(), v))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidModel(format!("cannot lay out the weights: {e}")))?;
+        safetensors::serialize(views, Some(info))
+            .map_err(|e| Error::InvalidModel(format!("cannot encode the weights: {e}")))
+    }
+
+    /// Writes the model to `path` atomically: a temporary file in the same folder, flushed
+    /// to disk, then renamed over `path`. A crash leaves either the old file or the new one.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomically(path, &self.to_bytes()?)
+    }
+
+    /// Reads and checks a model file.
+    pub fn load(path: &Path) -> Result<SavedModel> {
+        let name = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Io {
+            path: name.clone(),
+            source,
+        })?;
+        SavedModel::from_bytes(&name, &bytes)
+    }
+
+    /// Parses and checks a model file's bytes; `name` is used in messages.
+    pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<SavedModel> {
+        let bad = |message: String| Error::ModelFile {
+            path: name.to_string(),
+            message,
+        };
+        let file = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes)
+            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+        let info = header.metadata().as_ref();
+        let meta_json = info
+            .and_then(|m| m.get(META_KEY))
+            .ok_or_else(|| bad("a safetensors file, but without gpumlp's metadata".into()))?;
+        let meta: ModelMeta = serde_json::from_str(meta_json)
+            .map_err(|e| bad(format!("its metadata does not parse ({e})")))?;
+        if meta.format != FORMAT || meta.version != VERSION {
+            return Err(bad(format!(
+                "format {:?} version {}; this gpumlp reads {FORMAT:?} version {VERSION}",
+                meta.format, meta.version
+            )));
+        }
+        // The architecture must be sane before anything is sized from it.
+        let layers = meta.spec.hidden.len() + 1;
+        if file.len() != 2 * layers {
+            return Err(bad(format!(
+                "{} tensors for a network of {layers} layers",
+                file.len()
+            )));
+        }
+        let mut mlp = Mlp::new(&meta.spec, 0).map_err(|e| bad(e.to_string()))?;
+        let mut params = mlp.params().to_vec();
+        for (l, layer) in mlp.layers().iter().enumerate() {
+            for (tensor, shape, range) in [
+                (
+                    weight_name(l),
+                    vec![layer.inputs, layer.outputs],
+                    layer.weights.clone(),
+                ),
+                (bias_name(l), vec![layer.outputs], layer.bias.clone()),
+            ] {
+                let view = file
+                    .tensor(&tensor)
+                    .map_err(|_| bad(format!("tensor {tensor} is missing")))?;
+                if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
+                    return Err(bad(format!(
+                        "tensor {tensor} is {:?} {:?}; the architecture needs F32 {shape:?}",
+                        view.dtype(),
+                        view.shape()
+                    )));
+                }
+                for (dst, chunk) in params[range].iter_mut().zip(view.data().chunks_exact(4)) {
+                    *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
+                }
+            }
+        }
+        mlp.set_params(params).map_err(|e| bad(e.to_string()))?;
+        let stored = info.and_then(|m| m.get(CHECKSUM_KEY));
+        let actual = checksum(meta_json, &tensors(&mlp));
+        if stored != Some(&actual) {
+            return Err(bad(
+                "its checksum does not match: the file was changed or damaged".into(),
+            ));
+        }
+        if meta.preprocessor.width() != meta.spec.inputs {
+            return Err(bad(format!(
+                "the preprocessing makes {} inputs but the network takes {}",
+                meta.preprocessor.width(),
+                meta.spec.inputs
+            )));
+        }
+        Ok(SavedModel { mlp, meta })
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
+/// so that readers (and a crash) see the old file or the new one, never a part.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".gpumlp-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(io)?;
+    tmp.write_all(bytes).map_err(io)?;
+    tmp.as_file().sync_all().map_err(io)?;
+    tmp.persist(path).map_err(|e| io(e.error))?;
+    Ok(())
+}
