@@ -1,1 +1,1138 @@
-//! (being written)
+//! From a [`Table`] of text to numbers a network can take: the target read and encoded
+//! ([`label`], [`targets`]), and the features standardised and one-hot encoded by a
+//! [`Preprocessor`] that is fitted on training rows and saved with the model.
+
+use crate::data::table::{list_columns, Table};
+use crate::error::{Error, Location, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeSet, HashMap};
+
+/// More distinct integer values than this and an integer target counts as a quantity
+/// (regression) rather than a set of classes.
+const MAX_INTEGER_CLASSES: usize = 20;
+/// More classes than this and a target is surely not a label.
+const MAX_CLASSES: usize = 1000;
+/// A categorical column keeps at most this many categories, the most frequent.
+const MAX_CATEGORIES: usize = 64;
+/// A text column with a distinct value in every row and more rows than this is an identifier.
+const IDENTIFIER_ROWS: usize = 20;
+/// A column with at least this share of numeric cells is taken to be numeric with typos.
+const NUMERIC_SHARE: f64 = 0.9;
+
+/// What the network learns to predict; it fixes the output width, the loss and the metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Two classes: one sigmoid output, the probability of class index 1.
+    Binary,
+    /// Three or more classes (or two, when asked): one softmax output per class.
+    Multiclass,
+    /// A number: one linear output on the standardised target.
+    Regression,
+}
+
+impl std::str::FromStr for Task {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Task> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "binary" => Ok(Task::Binary),
+            "multiclass" => Ok(Task::Multiclass),
+            "regression" => Ok(Task::Regression),
+            _ => Err(Error::InvalidConfig(format!(
+                "unknown task {s:?}: expected binary, multiclass or regression"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Binary => "binary",
+            Task::Multiclass => "multiclass",
+            Task::Regression => "regression",
+        })
+    }
+}
+
+/// What to do with missing feature cells: the user chooses between keeping every row and
+/// training only on complete ones.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// Fill missing cells from the training rows (median for numbers, most frequent category).
+    #[default]
+    Impute,
+    /// Drop every row with a missing cell.
+    Drop,
+}
+
+impl std::str::FromStr for MissingPolicy {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<MissingPolicy> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "impute" => Ok(MissingPolicy::Impute),
+            "drop" => Ok(MissingPolicy::Drop),
+            _ => Err(Error::InvalidConfig(format!(
+                "unknown missing-value policy {s:?}: expected impute or drop"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for MissingPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            MissingPolicy::Impute => "impute",
+            MissingPolicy::Drop => "drop",
+        })
+    }
+}
+
+/// The target column read and encoded, so splitting, training and metrics all work from the
+/// same rows and the same class order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Labelled {
+    /// The target column's name.
+    pub target: String,
+    /// The task, as given or inferred.
+    pub task: Task,
+    /// Class labels in index order (empty for regression).
+    pub classes: Vec<String>,
+    /// The table rows kept: target present and, with [`MissingPolicy::Drop`], every other
+    /// cell present too.
+    pub rows: Vec<usize>,
+    /// Per kept row: the class index (as f64) or the numeric value.
+    pub y: Vec<f64>,
+    /// How many rows were dropped (missing target, or the Drop policy).
+    pub dropped: usize,
+}
+
+/// A cell as a finite number, if it is one.
+fn number(cell: &str) -> Option<f64> {
+    cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Reads the target column, so that the rest of the pipeline sees classes as indices and
+/// knows which rows it may use.
+///
+/// `task: None` infers the task: exactly two distinct values → Binary; any text value, or
+/// integers with at most 20 distinct values → Multiclass; otherwise Regression. Classes are
+/// ordered numerically when every value is a number, else as text, so for a 0/1 target class
+/// 1 is the positive class. Rows with a missing target are dropped; with
+/// [`MissingPolicy::Drop`] so are rows with any missing cell (columns that are empty in every
+/// row do not count, as they are skipped as features anyway).
+pub fn label(
+    table: &Table,
+    target: &str,
+    task: Option<Task>,
+    missing: MissingPolicy,
+) -> Result<Labelled> {
+    let t = table.column(target)?;
+    let at_column = || Location::file(table.name.clone()).column(target);
+
+    // Columns that count for the Drop policy: those with a value somewhere.
+    let present: Vec<bool> = (0..table.columns.len())
+        .map(|c| {
+            table
+                .rows
+                .iter()
+                .any(|row| row.get(c).is_some_and(|cell| cell.is_some()))
+        })
+        .collect();
+
+    let mut rows = Vec::new();
+    let mut texts: Vec<&str> = Vec::new();
+    let mut dropped = 0;
+    let mut with_target = 0;
+    for (r, row) in table.rows.iter().enumerate() {
+        let Some(cell) = row.get(t).and_then(|c| c.as_deref()) else {
+            dropped += 1;
+            continue;
+        };
+        with_target += 1;
+        if missing == MissingPolicy::Drop
+            && row
+                .iter()
+                .zip(&present)
+                .any(|(cell, &present)| present && cell.is_none())
+        {
+            dropped += 1;
+            continue;
+        }
+        rows.push(r);
+        texts.push(cell);
+    }
+    if with_target == 0 {
+        return Err(Error::Input {
+            at: at_column(),
+            message: "the target is missing in every row".into(),
+        });
+    }
+    if rows.is_empty() {
+        return Err(Error::Input {
+            at: Location::file(table.name.clone()),
+            message: format!(
+                "every row with a target also has a missing cell{}, so the drop policy \
+                 leaves no rows; impute missing values instead",
+                most_missing(table, &present)
+                    .map(|c| format!(" (most often in column {c:?})"))
+                    .unwrap_or_default()
+            ),
+        });
+    }
+
+    let numbers: Option<Vec<f64>> = texts.iter().map(|s| number(s)).collect();
+
+    // Distinct values, in class order, and each kept row's class index.
+    let (classes, class_of): (Vec<String>, Vec<usize>) = match &numbers {
+        Some(values) => {
+            let mut distinct = values.clone();
+            distinct.sort_by(f64::total_cmp);
+            distinct.dedup_by(|a, b| a == b);
+            let mut labels: Vec<Option<String>> = vec![None; distinct.len()];
+            let mut class_of = Vec::with_capacity(values.len());
+            for (value, text) in values.iter().zip(&texts) {
+                let index = distinct.partition_point(|d| d < value);
+                if let Some(label @ None) = labels.get_mut(index) {
+                    *label = Some(text.to_string());
+                }
+                class_of.push(index);
+            }
+            (
+                labels.into_iter().map(Option::unwrap_or_default).collect(),
+                class_of,
+            )
+        }
+        None => {
+            let distinct: Vec<&str> = texts
+                .iter()
+                .copied()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            let class_of = texts
+                .iter()
+                .map(|text| distinct.partition_point(|d| d < text))
+                .collect();
+            (distinct.into_iter().map(str::to_string).collect(), class_of)
+        }
+    };
+
+    let integers = numbers
+        .as_ref()
+        .is_some_and(|values| values.iter().all(|v| v.fract() == 0.0));
+    let task = match task {
+        Some(task) => task,
+        None if classes.len() <= 2 => Task::Binary,
+        None if numbers.is_none() || (integers && classes.len() <= MAX_INTEGER_CLASSES) => {
+            Task::Multiclass
+        }
+        None => Task::Regression,
+    };
+
+    if task == Task::Regression {
+        let Some(y) = numbers else {
+            let (row, text) = rows
+                .iter()
+                .zip(&texts)
+                .find(|(_, text)| number(text).is_none())
+                .map(|(&r, &text)| (r, text))
+                .unwrap_or((0, ""));
+            return Err(Error::Input {
+                at: table.location(row, t),
+                message: format!("{text:?} is not a number; a regression target must be numeric"),
+            });
+        };
+        return Ok(Labelled {
+            target: target.to_string(),
+            task,
+            classes: Vec::new(),
+            rows,
+            y,
+            dropped,
+        });
+    }
+
+    if classes.len() < 2 {
+        let only = classes.first().map(String::as_str).unwrap_or_default();
+        return Err(Error::Input {
+            at: at_column(),
+            message: format!(
+                "the target has only one class ({only:?}); a classifier needs at least two"
+            ),
+        });
+    }
+    if task == Task::Binary && classes.len() > 2 {
+        return Err(Error::Input {
+            at: at_column(),
+            message: format!(
+                "the target has {} classes ({}) but a binary task needs exactly two; \
+                 use multiclass",
+                classes.len(),
+                list_columns(&classes)
+            ),
+        });
+    }
+    if classes.len() > MAX_INTEGER_CLASSES
+        && (classes.len() > MAX_CLASSES || classes.len() == rows.len())
+    {
+        return Err(Error::Input {
+            at: at_column(),
+            message: format!(
+                "the target has {} distinct values in {} rows; it looks like an identifier, \
+                 not a label{}",
+                classes.len(),
+                rows.len(),
+                if numbers.is_some() {
+                    " (for a numeric target use regression)"
+                } else {
+                    ""
+                }
+            ),
+        });
+    }
+    Ok(Labelled {
+        target: target.to_string(),
+        task,
+        classes,
+        rows,
+        y: class_of.into_iter().map(|c| c as f64).collect(),
+        dropped,
+    })
+}
+
+/// The counted column with the most missing cells, for the message when Drop leaves nothing.
+fn most_missing<'a>(table: &'a Table, present: &[bool]) -> Option<&'a String> {
+    table
+        .columns
+        .iter()
+        .enumerate()
+        .filter(|(c, _)| present.get(*c).copied().unwrap_or(false))
+        .map(|(c, name)| {
+            let count = table
+                .rows
+                .iter()
+                .filter(|row| row.get(c).is_some_and(Option::is_none))
+                .count();
+            (count, name)
+        })
+        .filter(|(count, _)| *count > 0)
+        .max_by_key(|(count, _)| *count)
+        .map(|(_, name)| name)
+}
+
+/// Everything needed to turn raw CSV rows into the network's input, saved inside the model
+/// file so that predict files are encoded exactly as the training rows were.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    /// The target column's name, so a predict file that still has it can be recognised.
+    pub target: String,
+    /// The feature columns in input order.
+    pub columns: Vec<FeatureColumn>,
+    /// Columns left out (empty in every row, or an identifier), so the CLI can warn.
+    pub skipped: Vec<String>,
+}
+
+/// One feature column and how it becomes network inputs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeatureColumn {
+    /// The column's header name; predict files are matched by it.
+    pub name: String,
+    /// How the column is encoded.
+    pub kind: ColumnKind,
+}
+
+/// How a column becomes inputs: numbers are standardised, text is one-hot encoded.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ColumnKind {
+    /// One input, `(value − mean) / std`.
+    Numeric {
+        /// Stands in for a missing cell: the median of the training rows.
+        fill: f64,
+        /// Mean of the training rows.
+        mean: f64,
+        /// Standard deviation of the training rows (population); 1 for a constant column.
+        std: f64,
+    },
+    /// One input per category, 1 for the cell's category; a value not in `categories`
+    /// encodes as all zeros.
+    Categorical {
+        /// The categories in input order: most frequent in the training rows first.
+        categories: Vec<String>,
+        /// Stands in for a missing cell: the most frequent training category.
+        fill: String,
+    },
+}
+
+/// What one pass over a column's kept cells found, to decide its kind.
+struct Survey<'a> {
+    present: usize,
+    numeric: usize,
+    first_text: Option<(usize, &'a str)>,
+    distinct: usize,
+}
+
+fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
+    let mut survey = Survey {
+        present: 0,
+        numeric: 0,
+        first_text: None,
+        distinct: 0,
+    };
+    let mut distinct = std::collections::HashSet::new();
+    for &r in rows {
+        let Some(cell) = cell(table, r, c) else {
+            continue;
+        };
+        survey.present += 1;
+        distinct.insert(cell);
+        if number(cell).is_some() {
+            survey.numeric += 1;
+        } else if survey.first_text.is_none() {
+            survey.first_text = Some((r, cell));
+        }
+    }
+    survey.distinct = distinct.len();
+    survey
+}
+
+/// A cell's text, None where missing or out of range.
+fn cell(table: &Table, row: usize, column: usize) -> Option<&str> {
+    table.rows.get(row)?.get(column)?.as_deref()
+}
+
+/// Median of values (sorts them).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match (values.get(n.wrapping_sub(1) / 2), values.get(n / 2)) {
+        (Some(a), Some(b)) if n.is_multiple_of(2) => {
+            let mid = (a + b) / 2.0;
+            if mid.is_finite() {
+                mid
+            } else {
+                a / 2.0 + b / 2.0
+            }
+        }
+        (_, Some(b)) => *b,
+        _ => 0.0,
+    }
+}
+
+/// Mean and population standard deviation, computed incrementally so large values do not
+/// overflow a running sum.
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let mut mean = 0.0;
+    let mut m2 = 0.0;
+    for (i, &v) in values.iter().enumerate() {
+        let delta = v - mean;
+        mean += delta / (i + 1) as f64;
+        m2 += delta * (v - mean);
+    }
+    let std = if values.is_empty() {
+        0.0
+    } else {
+        (m2 / values.len() as f64).sqrt()
+    };
+    (mean, std)
+}
+
+impl Preprocessor {
+    /// Decides each feature column's kind from all kept rows (the schema), and fits fill
+    /// values, means, stds and categories on the `train` positions only (indices into
+    /// `labelled.rows`), so validation rows never leak into the encoding.
+    ///
+    /// Every column except the target is a feature. A column is numeric if every present
+    /// cell is a finite number; if at least 90% are, the first cell that is not is an error
+    /// (a typo in a numeric column); otherwise the column is categorical. Columns empty in
+    /// every kept row, and text columns with a distinct value in every row (more than 20),
+    /// are skipped and listed in `skipped`.
+    pub fn fit(table: &Table, labelled: &Labelled, train: &[usize]) -> Result<Preprocessor> {
+        let target = table.column(&labelled.target)?;
+        let train_rows: Vec<usize> = train
+            .iter()
+            .map(|&p| {
+                labelled.rows.get(p).copied().ok_or_else(|| {
+                    Error::InvalidData(format!(
+                        "training position {p} is out of range ({} rows)",
+                        labelled.rows.len()
+                    ))
+                })
+            })
+            .collect::<Result<_>>()?;
+        if train_rows.is_empty() {
+            return Err(Error::InvalidData("there are no training rows".into()));
+        }
+
+        let mut columns = Vec::new();
+        let mut skipped = Vec::new();
+        for (c, name) in table.columns.iter().enumerate() {
+            if c == target {
+                continue;
+            }
+            let survey = survey(table, &labelled.rows, c);
+            if survey.present == 0 {
+                skipped.push(name.clone());
+                continue;
+            }
+            if let Some((row, text)) = survey.first_text {
+                if survey.numeric as f64 >= NUMERIC_SHARE * survey.present as f64 {
+                    let share = survey.numeric * 100 / survey.present;
+                    return Err(Error::Input {
+                        at: table.location(row, c),
+                        message: format!(
+                            "{text:?} is not a number (the column is numeric in {share}% of rows)"
+                        ),
+                    });
+                }
+                if survey.distinct == survey.present && survey.present > IDENTIFIER_ROWS {
+                    skipped.push(name.clone());
+                    continue;
+                }
+                let mut counts: HashMap<&str, usize> = HashMap::new();
+                for &r in &train_rows {
+                    if let Some(cell) = cell(table, r, c) {
+                        *counts.entry(cell).or_default() += 1;
+                    }
+                }
+                let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let categories: Vec<String> = ranked
+                    .into_iter()
+                    .take(MAX_CATEGORIES)
+                    .map(|(text, _)| text.to_string())
+                    .collect();
+                let fill = categories.first().cloned().unwrap_or_default();
+                columns.push(FeatureColumn {
+                    name: name.clone(),
+                    kind: ColumnKind::Categorical { categories, fill },
+                });
+            } else {
+                let mut values: Vec<f64> = train_rows
+                    .iter()
+                    .filter_map(|&r| cell(table, r, c).and_then(number))
+                    .collect();
+                if values.is_empty() {
+                    // Nothing in the training rows: take the kept rows rather than encode
+                    // predict-time values against a made-up scale.
+                    values = labelled
+                        .rows
+                        .iter()
+                        .filter_map(|&r| cell(table, r, c).and_then(number))
+                        .collect();
+                }
+                let (mean, std) = mean_std(&values);
+                let fill = median(&mut values);
+                if !(mean.is_finite() && std.is_finite()) {
+                    return Err(Error::Input {
+                        at: Location::file(table.name.clone()).column(name.clone()),
+                        message: "the values are too large to standardise; rescale the column"
+                            .into(),
+                    });
+                }
+                let std = if std > 0.0 { std } else { 1.0 };
+                columns.push(FeatureColumn {
+                    name: name.clone(),
+                    kind: ColumnKind::Numeric { fill, mean, std },
+                });
+            }
+        }
+        let preprocessor = Preprocessor {
+            target: labelled.target.clone(),
+            columns,
+            skipped,
+        };
+        if preprocessor.width() == 0 {
+            return Err(Error::Input {
+                at: Location::file(table.name.clone()),
+                message: if preprocessor.skipped.is_empty() {
+                    format!(
+                        "no feature columns: the file has only the target column {:?}",
+                        labelled.target
+                    )
+                } else {
+                    format!(
+                        "no feature columns remain besides the target {:?}; skipped as empty \
+                         or identifiers: {}",
+                        labelled.target,
+                        list_columns(&preprocessor.skipped)
+                    )
+                },
+            });
+        }
+        Ok(preprocessor)
+    }
+
+    /// Number of network inputs (numeric columns + total categories), to size the first layer.
+    pub fn width(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|column| match &column.kind {
+                ColumnKind::Numeric { .. } => 1,
+                ColumnKind::Categorical { categories, .. } => categories.len(),
+            })
+            .sum()
+    }
+
+    /// Names of the network inputs, e.g. "age", "color=red", so reports can speak of inputs
+    /// the way the user knows them.
+    pub fn input_names(&self) -> Vec<String> {
+        let mut names = Vec::with_capacity(self.width());
+        for column in &self.columns {
+            match &column.kind {
+                ColumnKind::Numeric { .. } => names.push(column.name.clone()),
+                ColumnKind::Categorical { categories, .. } => names.extend(
+                    categories
+                        .iter()
+                        .map(|category| format!("{}={category}", column.name)),
+                ),
+            }
+        }
+        names
+    }
+
+    /// Encodes the given table rows as x: (rows.len(), width) row-major f32.
+    ///
+    /// Columns are found by name, so a predict file may order its columns differently, have
+    /// extra ones, and lack the target. Missing cells take the fill value; a category not
+    /// seen in training encodes as zeros.
+    pub fn transform(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        let mut found = Vec::with_capacity(self.columns.len());
+        let mut absent = Vec::new();
+        for column in &self.columns {
+            match table.columns.iter().position(|c| *c == column.name) {
+                Some(index) => found.push(index),
+                None => absent.push(format!("{:?}", column.name)),
+            }
+        }
+        if !absent.is_empty() {
+            return Err(Error::Input {
+                at: Location::file(table.name.clone()),
+                message: format!(
+                    "the model expects column{} {}, which {} not in this file",
+                    if absent.len() == 1 { "" } else { "s" },
+                    list_columns(&absent),
+                    if absent.len() == 1 { "is" } else { "are" }
+                ),
+            });
+        }
+        let lookups: Vec<Option<HashMap<&str, usize>>> = self
+            .columns
+            .iter()
+            .map(|column| match &column.kind {
+                ColumnKind::Categorical { categories, .. } => Some(
+                    categories
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (c.as_str(), i))
+                        .collect(),
+                ),
+                ColumnKind::Numeric { .. } => None,
+            })
+            .collect();
+
+        let width = self.width();
+        let mut x = Vec::with_capacity(rows.len() * width);
+        for &r in rows {
+            if r >= table.rows.len() {
+                return Err(Error::InvalidData(format!(
+                    "row {r} is out of range ({} rows in {})",
+                    table.rows.len(),
+                    table.name
+                )));
+            }
+            for ((column, &c), lookup) in self.columns.iter().zip(&found).zip(&lookups) {
+                let text = cell(table, r, c);
+                match (&column.kind, lookup) {
+                    (ColumnKind::Numeric { fill, mean, std }, _) => {
+                        let value = match text {
+                            None => *fill,
+                            Some(text) => number(text).ok_or_else(|| Error::Input {
+                                at: table.location(r, c),
+                                message: format!(
+                                    "{text:?} is not a number; the model was trained with \
+                                     numbers in this column"
+                                ),
+                            })?,
+                        };
+                        let z = ((value - mean) / std) as f32;
+                        if !z.is_finite() {
+                            return Err(Error::Input {
+                                at: table.location(r, c),
+                                message: format!(
+                                    "{value} is too far from the training values (mean {mean}, \
+                                     std {std}) to encode"
+                                ),
+                            });
+                        }
+                        x.push(z);
+                    }
+                    (ColumnKind::Categorical { categories, fill }, lookup) => {
+                        let start = x.len();
+                        x.resize(start + categories.len(), 0.0);
+                        let text = text.unwrap_or(fill);
+                        if let Some(slot) = lookup
+                            .as_ref()
+                            .and_then(|l| l.get(text))
+                            .and_then(|&i| x.get_mut(start + i))
+                        {
+                            *slot = 1.0;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(x)
+    }
+}
+
+/// Regression targets are standardised with training statistics, so the network learns on a
+/// unit scale; the model keeps this to turn outputs back into values.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TargetScale {
+    /// Mean of the training targets.
+    pub mean: f64,
+    /// Population standard deviation of the training targets; 1 when they are constant.
+    pub std: f64,
+}
+
+impl TargetScale {
+    /// Fits the scale on training targets; no values or a constant target give std 1 so
+    /// encoding never divides by zero.
+    pub fn fit(values: &[f64]) -> TargetScale {
+        let (mean, std) = mean_std(values);
+        let mean = if mean.is_finite() { mean } else { 0.0 };
+        let std = if std.is_finite() && std > 0.0 {
+            std
+        } else {
+            1.0
+        };
+        TargetScale { mean, std }
+    }
+
+    /// A target value on the network's scale.
+    pub fn encode(&self, v: f64) -> f32 {
+        ((v - self.mean) / self.std) as f32
+    }
+
+    /// A network output back on the target's scale.
+    pub fn decode(&self, z: f32) -> f64 {
+        z as f64 * self.std + self.mean
+    }
+}
+
+/// Network targets for the positions `pos` of `labelled` (indices into `labelled.rows`/`y`),
+/// laid out the way the loss expects: Binary → (n, 1) 0/1; Multiclass → (n, classes) one-hot;
+/// Regression → (n, 1), standardised with `scale` when given.
+///
+/// A position out of range gives NaN targets (never a panic), which the dataset's finiteness
+/// check then reports.
+pub fn targets(labelled: &Labelled, pos: &[usize], scale: Option<TargetScale>) -> Vec<f32> {
+    let value = |p: usize| labelled.y.get(p).copied().unwrap_or(f64::NAN);
+    match labelled.task {
+        Task::Binary => pos.iter().map(|&p| value(p) as f32).collect(),
+        Task::Regression => pos
+            .iter()
+            .map(|&p| match scale {
+                Some(scale) => scale.encode(value(p)),
+                None => value(p) as f32,
+            })
+            .collect(),
+        Task::Multiclass => {
+            let k = labelled.classes.len();
+            let mut out = vec![0.0; pos.len() * k];
+            for (row, &p) in out.chunks_mut(k.max(1)).zip(pos) {
+                let class = value(p);
+                match row.get_mut(class as usize) {
+                    Some(slot) if class >= 0.0 => *slot = 1.0,
+                    _ => row.fill(f32::NAN),
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Table {
+        Table::from_reader("data.csv", text.as_bytes()).unwrap()
+    }
+
+    fn label_err(text: &str, target: &str, task: Option<Task>) -> String {
+        match label(&table(text), target, task, MissingPolicy::Impute) {
+            Ok(l) => panic!("expected an error, got {l:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    fn all(labelled: &Labelled) -> Vec<usize> {
+        (0..labelled.rows.len()).collect()
+    }
+
+    #[test]
+    fn infers_binary_from_0_1_and_yes_no() {
+        let l = label(
+            &table("x,y\n1,1\n2,0\n3,1\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Binary);
+        assert_eq!(l.classes, ["0", "1"]);
+        assert_eq!(l.y, [1.0, 0.0, 1.0]);
+
+        let l = label(
+            &table("x,y\n1,yes\n2,no\n3,yes\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Binary);
+        assert_eq!(l.classes, ["no", "yes"]);
+        assert_eq!(l.y, [1.0, 0.0, 1.0]);
+    }
+
+    #[test]
+    fn infers_multiclass_and_regression() {
+        let l = label(
+            &table("x,y\n1,2\n2,10\n3,1\n4,2\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Multiclass);
+        assert_eq!(l.classes, ["1", "2", "10"], "numeric order, not text order");
+        assert_eq!(l.y, [1.0, 2.0, 0.0, 1.0]);
+
+        let l = label(
+            &table("x,y\n1,a\n2,c\n3,b\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Multiclass);
+        assert_eq!(l.classes, ["a", "b", "c"]);
+
+        let l = label(
+            &table("x,y\n1,0.5\n2,1.25\n3,2\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Regression);
+        assert!(l.classes.is_empty());
+        assert_eq!(l.y, [0.5, 1.25, 2.0]);
+
+        let many: String = (0..30).map(|i| format!("{i},{i}\n")).collect();
+        let l = label(
+            &table(&format!("x,y\n{many}")),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.task, Task::Regression, "many integers are a quantity");
+    }
+
+    #[test]
+    fn missing_targets_are_dropped() {
+        let l = label(
+            &table("x,y\n1,a\n2,\n3,b\n4,NA\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(l.rows, [0, 2]);
+        assert_eq!(l.dropped, 2);
+        let l = label(
+            &table("x,z,y\n1,,a\n,,b\n3,,b\n4,,a\n"),
+            "y",
+            None,
+            MissingPolicy::Drop,
+        )
+        .unwrap();
+        assert_eq!(
+            l.rows,
+            [0, 2, 3],
+            "the all-empty column z does not drop rows"
+        );
+        assert_eq!(l.dropped, 1);
+    }
+
+    #[test]
+    fn label_errors() {
+        let e = label_err("x,y\n1,a\n2,a\n", "y", None);
+        assert!(
+            e.contains(
+                "data.csv, column \"y\": the target has only one class (\"a\"); a classifier \
+                 needs at least two"
+            ),
+            "{e}"
+        );
+        let e = label_err("x,y\n1,2.5\n2,abc\n", "y", Some(Task::Regression));
+        assert!(
+            e.contains("data.csv, line 3, column \"y\": \"abc\" is not a number"),
+            "{e}"
+        );
+        let e = label_err("x,y\n1,a\n2,b\n3,c\n", "y", Some(Task::Binary));
+        assert!(e.contains("3 classes (a, b, c)"), "{e}");
+        let ids: String = (0..25).map(|i| format!("1,id{i}\n")).collect();
+        let e = label_err(&format!("x,y\n{ids}"), "y", None);
+        assert!(e.contains("looks like an identifier, not a label"), "{e}");
+        let e = label_err("x,y\n1,a\n", "z", None);
+        assert!(
+            e.contains("data.csv: no column \"z\"; the columns are x, y"),
+            "{e}"
+        );
+        let e = label_err("x,y\n1,\n", "y", None);
+        assert!(e.contains("the target is missing in every row"), "{e}");
+    }
+
+    #[test]
+    fn task_parses_and_prints() {
+        for task in [Task::Binary, Task::Multiclass, Task::Regression] {
+            assert_eq!(task.to_string().parse::<Task>().unwrap(), task);
+        }
+        assert!("clustering".parse::<Task>().is_err());
+        assert_eq!(
+            "drop".parse::<MissingPolicy>().unwrap(),
+            MissingPolicy::Drop
+        );
+    }
+
+    const MIXED: &str = "age,color,y\n\
+                         20,red,0\n\
+                         30,blue,1\n\
+                         ,red,0\n\
+                         40,,1\n\
+                         1000,green,1\n";
+
+    #[test]
+    fn numeric_and_categorical_columns_fit_on_training_rows_only() {
+        let t = table(MIXED);
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        // Row 4 (age 1000, green) is validation only.
+        let train = [0, 1, 2, 3];
+        let p = Preprocessor::fit(&t, &l, &train).unwrap();
+        assert!(p.skipped.is_empty());
+        assert_eq!(p.columns.len(), 2);
+        let ColumnKind::Numeric { fill, mean, std } = p.columns[0].kind else {
+            panic!("age should be numeric: {:?}", p.columns[0]);
+        };
+        assert_eq!(fill, 30.0);
+        assert_eq!(mean, 30.0, "1000 is only in validation");
+        assert!((std - (200.0f64 / 3.0).sqrt()).abs() < 1e-12);
+        assert_eq!(
+            p.columns[1].kind,
+            ColumnKind::Categorical {
+                categories: vec!["red".into(), "blue".into()],
+                fill: "red".into()
+            }
+        );
+        assert_eq!(p.width(), 3);
+        assert_eq!(p.input_names(), ["age", "color=red", "color=blue"]);
+
+        let x = p.transform(&t, &[0, 2, 3, 4]).unwrap();
+        let z = |v: f64| ((v - mean) / std) as f32;
+        assert_eq!(
+            x,
+            vec![
+                z(20.0),
+                1.0,
+                0.0, // red
+                0.0,
+                1.0,
+                0.0, // missing age → median 30 → 0
+                z(40.0),
+                1.0,
+                0.0, // missing color → red
+                z(1000.0),
+                0.0,
+                0.0, // green unseen → zeros
+            ]
+        );
+    }
+
+    #[test]
+    fn predict_tables_match_columns_by_name() {
+        let t = table(MIXED);
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        let predict = table("extra,color,age\nx,blue,20\ny,red,30\n");
+        let by_name = p.transform(&predict, &[0, 1]).unwrap();
+        let same = table("age,color,y\n20,blue,0\n30,red,0\n");
+        assert_eq!(by_name, p.transform(&same, &[0, 1]).unwrap());
+
+        let e = p
+            .transform(&table("color\nred\n"), &[0])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("data.csv: the model expects column \"age\", which is not in this file"),
+            "{e}"
+        );
+        let e = p
+            .transform(&table("age,color\n20,red\nabc,blue\n"), &[0, 1])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "data.csv, line 3, column \"age\": \"abc\" is not a number; the model was \
+                 trained with numbers in this column"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn numeric_column_with_a_typo_is_an_error() {
+        let mut text = String::from("a,y\n");
+        for i in 0..30 {
+            text.push_str(&format!("{i},{}\n", i % 2));
+        }
+        text.push_str("abc,1\n");
+        let t = table(&text);
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let e = Preprocessor::fit(&t, &l, &all(&l)).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "data.csv, line 32, column \"a\": \"abc\" is not a number (the column is \
+                 numeric in 96% of rows)"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn empty_and_identifier_columns_are_skipped() {
+        let mut text = String::from("id,empty,v,y\n");
+        for i in 0..25 {
+            text.push_str(&format!("user{i},,{},{}\n", i % 3, i % 2));
+        }
+        let t = table(&text);
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        assert_eq!(p.skipped, ["id", "empty"]);
+        assert_eq!(p.input_names(), ["v"]);
+
+        let t = table("id,y\na,0\nb,1\n,0\n");
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let t2 = table("e,y\n,0\n,1\n");
+        let l2 = label(&t2, "y", None, MissingPolicy::Impute).unwrap();
+        let e = Preprocessor::fit(&t2, &l2, &all(&l2))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("data.csv: no feature columns remain"), "{e}");
+        assert!(e.contains("e"), "{e}");
+        // A small text column is a category, not an identifier.
+        assert!(Preprocessor::fit(&t, &l, &all(&l)).is_ok());
+    }
+
+    #[test]
+    fn constant_column_uses_std_1() {
+        let t = table("a,y\n5,0\n5,1\n");
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        assert_eq!(
+            p.columns[0].kind,
+            ColumnKind::Numeric {
+                fill: 5.0,
+                mean: 5.0,
+                std: 1.0
+            }
+        );
+        assert_eq!(p.transform(&table("a\n7\n"), &[0]).unwrap(), [2.0]);
+    }
+
+    #[test]
+    fn categories_are_ordered_by_frequency_then_text() {
+        let t = table("c,y\nb,0\na,1\nc,0\nc,1\nb,0\n");
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        assert_eq!(p.input_names(), ["c=b", "c=c", "c=a"]);
+    }
+
+    #[test]
+    fn preprocessor_round_trips_through_json() {
+        let t = table(MIXED);
+        let l = label(&t, "y", None, MissingPolicy::Impute).unwrap();
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert!(json.contains("\"type\":\"numeric\""), "{json}");
+        let back: Preprocessor = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+        assert_eq!(
+            serde_json::to_string(&Task::Multiclass).unwrap(),
+            "\"multiclass\""
+        );
+    }
+
+    #[test]
+    fn drop_policy_keeps_complete_rows() {
+        let t = table(MIXED);
+        let l = label(&t, "y", None, MissingPolicy::Drop).unwrap();
+        assert_eq!(l.rows, [0, 1, 4]);
+        assert_eq!(l.dropped, 2);
+        let p = Preprocessor::fit(&t, &l, &all(&l)).unwrap();
+        // Fill values are still there for predict files.
+        let ColumnKind::Numeric { fill, .. } = p.columns[0].kind else {
+            panic!();
+        };
+        assert_eq!(fill, 30.0);
+        let e = label(
+            &table("a,b,y\n1,,0\n,2,1\n"),
+            "y",
+            None,
+            MissingPolicy::Drop,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("leaves no rows"), "{e}");
+    }
+
+    #[test]
+    fn targets_by_task() {
+        let l = label(
+            &table("x,y\n1,b\n2,a\n3,c\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        assert_eq!(targets(&l, &[0, 2], None), [0.0, 1.0, 0.0, 0.0, 0.0, 1.0]);
+        let l = label(&table("x,y\n1,1\n2,0\n"), "y", None, MissingPolicy::Impute).unwrap();
+        assert_eq!(targets(&l, &[1, 0], None), [0.0, 1.0]);
+        let l = label(
+            &table("x,y\n1,1.5\n2,2.5\n3,3.5\n"),
+            "y",
+            None,
+            MissingPolicy::Impute,
+        )
+        .unwrap();
+        let scale = TargetScale::fit(&l.y[..2]);
+        assert_eq!(
+            scale,
+            TargetScale {
+                mean: 2.0,
+                std: 0.5
+            }
+        );
+        assert_eq!(targets(&l, &[0, 2], Some(scale)), [-1.0, 3.0]);
+        assert_eq!(scale.decode(3.0), 3.5);
+        assert_eq!(TargetScale::fit(&[4.0, 4.0]).std, 1.0);
+        assert!(targets(&l, &[9], None)[0].is_nan());
+    }
+}

@@ -1,1 +1,438 @@
-//! (being written)
+//! A CSV file read into memory as trimmed text, with every row's line in the file kept so
+//! that any later complaint about a cell can name the file, the line and the column.
+
+use crate::error::{Error, Location, Result};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// How many column names an error message lists before it stops.
+const LISTED_COLUMNS: usize = 20;
+
+/// A CSV file with a header row, read into memory as text; missing cells are None.
+///
+/// Kept as text so the column kinds (numeric, categorical, label) can be decided later from
+/// all the rows at once, and so a predict file can be checked against what the model expects.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    /// The path as the user gave it, for messages.
+    pub name: String,
+    /// Column names from the header, trimmed, unique and non-empty.
+    pub columns: Vec<String>,
+    /// Cells row by row, trimmed; `None` where [`is_missing`] says the cell is missing.
+    /// Every row has exactly `columns.len()` cells.
+    pub rows: Vec<Vec<Option<String>>>,
+    /// The file line each row starts on (the header is line 1), so messages can point at it.
+    pub lines: Vec<u64>,
+}
+
+impl Table {
+    /// Reads a CSV file; a missing or unreadable file is an [`Error::Io`] naming the path.
+    pub fn read(path: &Path) -> Result<Table> {
+        let name = path.display().to_string();
+        let file = std::fs::File::open(path).map_err(|source| Error::Io {
+            path: name.clone(),
+            source,
+        })?;
+        Table::from_reader(&name, std::io::BufReader::new(file))
+    }
+
+    /// Reads CSV text from any reader; `name` stands for the source in messages, which lets
+    /// tests and stdin use the same checks as files.
+    pub fn from_reader<R: std::io::Read>(name: &str, mut reader: R) -> Result<Table> {
+        // Read it all first: the table is held in memory anyway, and the bytes give true
+        // line numbers (the csv crate counts skipped blank lines into the next record).
+        let mut data = Vec::new();
+        reader.read_to_end(&mut data).map_err(|source| Error::Io {
+            path: name.to_string(),
+            source,
+        })?;
+        let mut counter = LineCounter {
+            data: &data,
+            byte: 0,
+            line: 1,
+        };
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(data.as_slice());
+        let mut record = csv::ByteRecord::new();
+        let input = |line: Option<u64>, message: String| {
+            let at = Location::file(name);
+            Error::Input {
+                at: match line {
+                    Some(line) => at.line(line),
+                    None => at,
+                },
+                message,
+            }
+        };
+
+        // The header: the first record that is not a blank line.
+        let (columns, header_line) = loop {
+            if !read_record(&mut csv, &mut record, name)? {
+                return Err(input(None, "the file is empty".into()));
+            }
+            let line = counter.line_of(&record);
+            if is_blank(&record) {
+                continue;
+            }
+            let cells = decode(&record, |index| {
+                input(
+                    line,
+                    format!(
+                        "header field {} is not valid UTF-8; save the file as UTF-8",
+                        index + 1
+                    ),
+                )
+            })?;
+            break (cells, line);
+        };
+        let columns: Vec<String> = columns
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if i == 0 {
+                    c.trim_start_matches('\u{feff}').trim().to_string()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let mut seen = HashSet::new();
+        for (i, column) in columns.iter().enumerate() {
+            if column.is_empty() {
+                return Err(input(
+                    header_line,
+                    format!(
+                        "column {} of the header has an empty name; every column needs a name",
+                        i + 1
+                    ),
+                ));
+            }
+            if !seen.insert(column.as_str()) {
+                let at = Location::file(name).column(column.clone());
+                return Err(Error::Input {
+                    at: match header_line {
+                        Some(line) => at.line(line),
+                        None => at,
+                    },
+                    message: format!(
+                        "the header names column {column:?} twice; column names must be unique"
+                    ),
+                });
+            }
+        }
+
+        let mut rows = Vec::new();
+        let mut lines = Vec::new();
+        while read_record(&mut csv, &mut record, name)? {
+            if is_blank(&record) {
+                continue;
+            }
+            let line = counter.line_of(&record);
+            if record.len() != columns.len() {
+                return Err(input(
+                    line,
+                    format!(
+                        "the row has {} field{} but the header has {}",
+                        record.len(),
+                        if record.len() == 1 { "" } else { "s" },
+                        columns.len()
+                    ),
+                ));
+            }
+            let cells = decode(&record, |index| {
+                let at = Location::file(name);
+                let at = match line {
+                    Some(line) => at.line(line),
+                    None => at,
+                };
+                let at = match columns.get(index) {
+                    Some(column) => at.column(column.clone()),
+                    None => at,
+                };
+                Error::Input {
+                    at,
+                    message: "the cell is not valid UTF-8; save the file as UTF-8".into(),
+                }
+            })?;
+            rows.push(
+                cells
+                    .into_iter()
+                    .map(|cell| if is_missing(&cell) { None } else { Some(cell) })
+                    .collect(),
+            );
+            lines.push(line.unwrap_or(0));
+        }
+        if rows.is_empty() {
+            return Err(input(None, "the file has a header but no data rows".into()));
+        }
+        Ok(Table {
+            name: name.to_string(),
+            columns,
+            rows,
+            lines,
+        })
+    }
+
+    /// The index of a column, so callers can name columns the way the user does; a name that
+    /// is not there is an error listing the columns that are.
+    pub fn column(&self, name: &str) -> Result<usize> {
+        if let Some(index) = self.columns.iter().position(|c| c == name) {
+            return Ok(index);
+        }
+        Err(Error::Input {
+            at: Location::file(self.name.clone()),
+            message: format!(
+                "no column {name:?}; the columns are {}",
+                list_columns(&self.columns)
+            ),
+        })
+    }
+
+    /// Where a cell sits in the file, so messages about it can point there. Out-of-range
+    /// indices give as much of the location as exists.
+    pub fn location(&self, row: usize, column: usize) -> Location {
+        let mut at = Location::file(self.name.clone());
+        if let Some(&line) = self.lines.get(row) {
+            at = at.line(line);
+        }
+        if let Some(name) = self.columns.get(column) {
+            at = at.column(name.clone());
+        }
+        at
+    }
+}
+
+/// True for the spellings of a missing value: empty, NA, N/A, NaN, null, None, ? (trimmed,
+/// case-insensitive), so that files exported by R, pandas, SQL tools and spreadsheets all
+/// read the same way.
+pub fn is_missing(cell: &str) -> bool {
+    let cell = cell.trim();
+    cell.is_empty()
+        || ["na", "n/a", "nan", "null", "none", "?"]
+            .iter()
+            .any(|m| cell.eq_ignore_ascii_case(m))
+}
+
+/// Column names for a message: at most [`LISTED_COLUMNS`], then how many more there are.
+pub(crate) fn list_columns(columns: &[String]) -> String {
+    let mut listed = columns
+        .iter()
+        .take(LISTED_COLUMNS)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if columns.len() > LISTED_COLUMNS {
+        listed.push_str(&format!(" and {} more", columns.len() - LISTED_COLUMNS));
+    }
+    listed
+}
+
+/// Reads the next record; false at the end. Read failures become errors naming the file.
+fn read_record<R: std::io::Read>(
+    csv: &mut csv::Reader<R>,
+    record: &mut csv::ByteRecord,
+    name: &str,
+) -> Result<bool> {
+    csv.read_byte_record(record).map_err(|e| {
+        let line = e.position().map(|p| p.line());
+        let message = e.to_string();
+        match e.into_kind() {
+            csv::ErrorKind::Io(source) => Error::Io {
+                path: name.to_string(),
+                source,
+            },
+            _ => {
+                let at = Location::file(name);
+                Error::Input {
+                    at: match line {
+                        Some(line) => at.line(line),
+                        None => at,
+                    },
+                    message: format!("cannot read the CSV: {message}"),
+                }
+            }
+        }
+    })
+}
+
+/// Turns record byte offsets into line numbers, walking the data once.
+struct LineCounter<'a> {
+    data: &'a [u8],
+    /// Bytes before this have been counted.
+    byte: usize,
+    /// The line `byte` is on.
+    line: u64,
+}
+
+impl LineCounter<'_> {
+    /// The line a record starts on (1-based). The record's position may point at blank
+    /// lines the csv crate skipped before it; those are stepped over.
+    fn line_of(&mut self, record: &csv::ByteRecord) -> Option<u64> {
+        let start = usize::try_from(record.position()?.byte()).ok()?;
+        let mut start = start.max(self.byte);
+        while matches!(self.data.get(start), Some(b'\r' | b'\n')) {
+            start += 1;
+        }
+        let newlines = self
+            .data
+            .get(self.byte..start)?
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.line += newlines as u64;
+        self.byte = start;
+        Some(self.line)
+    }
+}
+
+/// A line holding only whitespace: the csv crate skips truly empty lines, and this skips the
+/// ones with stray spaces as well.
+fn is_blank(record: &csv::ByteRecord) -> bool {
+    record.len() == 1 && record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
+}
+
+/// The record's fields as trimmed text; `bad(index)` builds the error for a field that is not
+/// UTF-8.
+fn decode(record: &csv::ByteRecord, bad: impl Fn(usize) -> Error) -> Result<Vec<String>> {
+    record
+        .iter()
+        .enumerate()
+        .map(|(i, field)| match std::str::from_utf8(field) {
+            Ok(text) => Ok(text.trim().to_string()),
+            Err(_) => Err(bad(i)),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(text: &str) -> Result<Table> {
+        Table::from_reader("data.csv", text.as_bytes())
+    }
+
+    fn error(text: &str) -> String {
+        match table(text) {
+            Ok(t) => panic!("expected an error, read {t:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn reads_numbers_text_and_missing_values() {
+        let t =
+            table("age, color ,score\n 31 ,red,1.5\n\nNA,  ,?\n40,\"blue, dark\",n/a\n").unwrap();
+        assert_eq!(t.columns, ["age", "color", "score"]);
+        assert_eq!(
+            t.rows,
+            vec![
+                vec![Some("31".into()), Some("red".into()), Some("1.5".into())],
+                vec![None, None, None],
+                vec![Some("40".into()), Some("blue, dark".into()), None],
+            ]
+        );
+        assert_eq!(t.lines, [2, 4, 5]);
+        assert_eq!(t.column("score").unwrap(), 2);
+        assert_eq!(
+            t.location(1, 1).to_string(),
+            "data.csv, line 4, column \"color\""
+        );
+    }
+
+    #[test]
+    fn missing_spellings() {
+        for m in [
+            "", " ", "NA", "na", "N/A", "NaN", "nan", "null", "NULL", "None", "?", " ? ",
+        ] {
+            assert!(is_missing(m), "{m:?}");
+        }
+        for v in ["0", "n", "NAN1", "-", "none!"] {
+            assert!(!is_missing(v), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn accepts_a_bom_and_crlf() {
+        let t = table("\u{feff}a,b\r\n1,2\r\n").unwrap();
+        assert_eq!(t.columns, ["a", "b"]);
+        assert_eq!(t.rows, vec![vec![Some("1".into()), Some("2".into())]]);
+    }
+
+    #[test]
+    fn errors_name_the_file_line_and_column() {
+        assert_eq!(error(""), "data.csv: the file is empty");
+        assert_eq!(error("\n\n"), "data.csv: the file is empty");
+        assert!(error("a,b\n").contains("data.csv: the file has a header but no data rows"));
+        let ragged = error("a,b,c\n1,2,3\n4,5\n6,7,8\n");
+        assert!(
+            ragged.contains("data.csv, line 3: the row has 2 fields but the header has 3"),
+            "{ragged}"
+        );
+        let empty = error("a,,c\n1,2,3\n");
+        assert!(
+            empty.contains("data.csv, line 1: column 2 of the header has an empty name"),
+            "{empty}"
+        );
+        let duplicate = error("a,b,a\n1,2,3\n");
+        assert!(
+            duplicate
+                .contains("data.csv, line 1, column \"a\": the header names column \"a\" twice"),
+            "{duplicate}"
+        );
+        let missing = table("a,b,c\n1,2,3\n").unwrap().column("x").unwrap_err();
+        assert_eq!(
+            missing.to_string(),
+            "data.csv: no column \"x\"; the columns are a, b, c"
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_line_and_column() {
+        let bytes: &[u8] = b"a,b\n1,2\n3,\xff\xfe\n";
+        let e = Table::from_reader("data.csv", bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("data.csv, line 3, column \"b\": the cell is not valid UTF-8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn long_column_lists_are_cut() {
+        let header: Vec<String> = (0..25).map(|i| format!("c{i}")).collect();
+        let text = format!("{}\n{}\n", header.join(","), vec!["1"; 25].join(","));
+        let e = table(&text).unwrap().column("x").unwrap_err().to_string();
+        assert!(e.ends_with("c19 and 5 more"), "{e}");
+    }
+
+    #[test]
+    fn missing_file_is_an_io_error() {
+        let e = Table::read(Path::new("/no/such/dir/data.csv")).unwrap_err();
+        assert!(matches!(e, Error::Io { .. }));
+        assert!(e.to_string().starts_with("/no/such/dir/data.csv: "));
+    }
+
+    #[test]
+    fn blank_lines_keep_line_numbers() {
+        let t = table("a\n\n1\n   \n2\n").unwrap();
+        assert_eq!(t.lines, [3, 5]);
+    }
+
+    #[test]
+    fn quoted_newlines_and_crlf_blank_lines_keep_line_numbers() {
+        let t = table("a,b\n1,\"x\ny\"\n2,3\n").unwrap();
+        assert_eq!(t.lines, [2, 4]);
+        assert_eq!(t.rows[0][1].as_deref(), Some("x\ny"));
+        let t = table("a,b\r\n\r\n1,2\r\n\r\n\r\n3,4").unwrap();
+        assert_eq!(t.lines, [3, 6]);
+        let e = error("\n\na,b\n\n1,2\n\n3\n");
+        assert!(
+            e.contains("data.csv, line 7: the row has 1 field but"),
+            "{e}"
+        );
+    }
+}
