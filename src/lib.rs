@@ -34,6 +34,7 @@ pub mod model;
 pub mod model_file;
 pub mod ops;
 pub mod optim;
+pub mod pipeline;
 pub mod plot;
 pub mod schedule;
 pub mod train;

@@ -85,6 +85,8 @@ pub struct AdapterSummary {
     pub device_type: wgpu::DeviceType,
     /// Driver name and version, where the backend reports them.
     pub driver: String,
+    /// The adapter's limits, where they were asked for ([`list_adapters`] does).
+    pub limits: Option<wgpu::Limits>,
 }
 
 impl From<&wgpu::AdapterInfo> for AdapterSummary {
@@ -100,6 +102,7 @@ impl From<&wgpu::AdapterInfo> for AdapterSummary {
             backend: info.backend,
             device_type: info.device_type,
             driver,
+            limits: None,
         }
     }
 }
@@ -130,7 +133,13 @@ pub fn list_adapters(options: &GpuOptions) -> Vec<AdapterSummary> {
     let instance = instance(options.backends());
     let mut adapters = pollster::block_on(instance.enumerate_adapters(options.backends()));
     adapters.sort_by_key(|a| rank(&a.get_info()));
-    adapters.iter().map(|a| (&a.get_info()).into()).collect()
+    adapters
+        .iter()
+        .map(|a| AdapterSummary {
+            limits: Some(a.limits()),
+            ..(&a.get_info()).into()
+        })
+        .collect()
 }
 
 /// Lower is better: a real GPU before a software one, then Vulkan, Metal, DX12, GL.

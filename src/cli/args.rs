@@ -1,0 +1,181 @@
+//! The command line, as clap reads it.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Train neural networks on any GPU (Vulkan, Metal, DX12, GL) from CSV files.
+#[derive(Parser, Debug)]
+#[command(name = "gpumlp", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Where to compute: the best GPU adapter (auto, or GPUMLP_BACKEND), one backend, or the
+    /// CPU reference implementation.
+    #[arg(long, global = true, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// Print one JSON object on stdout instead of a readable report.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress output.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Train a model on a CSV file and save it.
+    Train(TrainArgs),
+    /// Metrics of a saved model on labelled CSV rows.
+    Eval {
+        /// The model file (.safetensors) written by `train`.
+        model: PathBuf,
+        /// CSV file with the model's columns and the target column.
+        data: PathBuf,
+    },
+    /// Predictions of a saved model for CSV rows: class and probabilities, or value.
+    Predict {
+        /// The model file (.safetensors) written by `train`.
+        model: PathBuf,
+        /// CSV file with the model's feature columns (the target column may be absent).
+        data: PathBuf,
+        /// Write the predictions to this CSV file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Stratified k-fold cross-validation: mean and standard deviation of every metric.
+    Cv {
+        #[command(flatten)]
+        model: ModelArgs,
+        /// Number of folds.
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+    },
+    /// Every adapter wgpu finds, its backend, type and the limits that matter.
+    Info,
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Where to save the model (default: the data file's name with .safetensors, in the
+    /// current folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write the loss and validation curves to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+}
+
+/// The data, the network and how to train it (shared by `train` and `cv`).
+#[derive(Args, Debug)]
+pub struct ModelArgs {
+    /// CSV file with a header row.
+    pub data: PathBuf,
+    /// The column to predict.
+    #[arg(long)]
+    pub target: String,
+    /// Widths of the hidden layers, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "64,32")]
+    pub hidden: Vec<usize>,
+    /// Activation of the hidden layers.
+    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
+    pub activation: ActivationArg,
+    /// What to predict; auto infers it from the target column.
+    #[arg(long, value_enum, default_value_t = TaskArg::Auto)]
+    pub task: TaskArg,
+    /// Passes over the training rows (at most, with early stopping).
+    #[arg(long, default_value_t = 200)]
+    pub epochs: usize,
+    /// Rows per optimiser step.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// L2 penalty (adam, sgd) or decoupled weight decay (adamw).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f32,
+    /// The optimiser.
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
+    pub optimizer: OptimizerArg,
+    /// SGD's momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f32,
+    /// How the learning rate changes over the epochs.
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    pub lr_schedule: ScheduleArg,
+    /// Seeds the split, the initial weights and the shuffles.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of rows held out to validate each epoch (stratified for classifiers); 0
+    /// disables validation.
+    #[arg(long, default_value_t = 0.2)]
+    pub val_fraction: f64,
+    /// Stop after this many epochs without improvement of the validation loss (training loss
+    /// without validation) and keep the best weights; 0 disables early stopping.
+    #[arg(long, default_value_t = 20)]
+    pub patience: usize,
+    /// The least decrease of the loss that counts as an improvement.
+    #[arg(long, default_value_t = 0.0)]
+    pub min_delta: f32,
+    /// Weight classes inversely to their frequency.
+    #[arg(long, value_enum, default_value_t = ClassWeightArg::None)]
+    pub class_weight: ClassWeightArg,
+    /// Missing values (empty, NA, NaN, null, ?): impute them (median, most frequent) or drop
+    /// their rows.
+    #[arg(long, value_enum, default_value_t = MissingArg::Impute)]
+    pub missing: MissingArg,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendArg {
+    Auto,
+    Vulkan,
+    Metal,
+    Dx12,
+    Gl,
+    Cpu,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ActivationArg {
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum TaskArg {
+    Auto,
+    Binary,
+    Multiclass,
+    Regression,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OptimizerArg {
+    Adam,
+    Adamw,
+    Sgd,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum ScheduleArg {
+    Constant,
+    Step,
+    Cosine,
+    Plateau,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClassWeightArg {
+    None,
+    Balanced,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum MissingArg {
+    Impute,
+    Drop,
+}

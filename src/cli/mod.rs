@@ -1,0 +1,452 @@
+//! The subcommands: each reads its files, runs the library pipeline on the chosen device and
+//! prints a readable report or one JSON object.
+
+pub mod args;
+mod progress;
+
+use args::{
+    ActivationArg, BackendArg, ClassWeightArg, Cli, Command, MissingArg, ModelArgs, OptimizerArg,
+    ScheduleArg, TaskArg, TrainArgs,
+};
+use gpumlp::data::prep::{MissingPolicy, Task};
+use gpumlp::data::table::Table;
+use gpumlp::error::{Error, Result};
+use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
+use gpumlp::model_file::{write_atomically, SavedModel};
+use gpumlp::pipeline::{self, Device, TrainOptions};
+use gpumlp::plot::{write_chart, Series};
+use gpumlp::{Activation, Gpu, OptimizerConfig, OptimizerKind, Schedule, TrainConfig};
+use progress::Progress;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// Runs one command line.
+pub fn run(cli: Cli) -> Result<()> {
+    match &cli.command {
+        Command::Train(args) => train(&cli, args),
+        Command::Eval { model, data } => eval(&cli, model, data),
+        Command::Predict { model, data, out } => predict(&cli, model, data, out.as_deref()),
+        Command::Cv { model, folds } => cv(&cli, model, *folds),
+        Command::Info => info(&cli),
+    }
+}
+
+/// The GPU the flags ask for; `None` for the CPU reference.
+fn open_gpu(backend: BackendArg) -> Result<Option<Gpu>> {
+    let mut options = GpuOptions::from_env()?;
+    let choice = match backend {
+        BackendArg::Cpu => return Ok(None),
+        BackendArg::Auto => return Gpu::new(&options).map(Some),
+        BackendArg::Vulkan => BackendChoice::Vulkan,
+        BackendArg::Metal => BackendChoice::Metal,
+        BackendArg::Dx12 => BackendChoice::Dx12,
+        BackendArg::Gl => BackendChoice::Gl,
+    };
+    options.backend = Some(choice);
+    Gpu::new(&options).map(Some)
+}
+
+fn device(gpu: &Option<Gpu>) -> Device<'_> {
+    match gpu {
+        Some(gpu) => Device::Gpu(gpu),
+        None => Device::Cpu,
+    }
+}
+
+fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
+    let task = match m.task {
+        TaskArg::Auto => None,
+        TaskArg::Binary => Some(Task::Binary),
+        TaskArg::Multiclass => Some(Task::Multiclass),
+        TaskArg::Regression => Some(Task::Regression),
+    };
+    let activation = match m.activation {
+        ActivationArg::Relu => Activation::Relu,
+        ActivationArg::Sigmoid => Activation::Sigmoid,
+        ActivationArg::Tanh => Activation::Tanh,
+    };
+    let kind = match m.optimizer {
+        OptimizerArg::Adam => OptimizerKind::Adam,
+        OptimizerArg::Adamw => OptimizerKind::AdamW,
+        OptimizerArg::Sgd => OptimizerKind::Sgd,
+    };
+    let schedule = match m.lr_schedule {
+        ScheduleArg::Constant => "constant",
+        ScheduleArg::Step => "step",
+        ScheduleArg::Cosine => "cosine",
+        ScheduleArg::Plateau => "plateau",
+    };
+    if m.hidden.contains(&0) {
+        return Err(Error::InvalidConfig(
+            "--hidden: every layer needs a width of at least 1".into(),
+        ));
+    }
+    if m.epochs == 0 {
+        return Err(Error::InvalidConfig("--epochs must be at least 1".into()));
+    }
+    let config = TrainConfig {
+        epochs: m.epochs,
+        batch_size: m.batch_size,
+        optimizer: OptimizerConfig {
+            kind,
+            lr: m.lr,
+            weight_decay: m.weight_decay,
+            momentum: m.momentum,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::named(schedule, m.epochs)?,
+        patience: (m.patience > 0).then_some(m.patience),
+        min_delta: m.min_delta,
+        seed: m.seed,
+    };
+    config.optimizer.validate()?;
+    Ok(TrainOptions {
+        target: m.target.clone(),
+        task,
+        missing: match m.missing {
+            MissingArg::Impute => MissingPolicy::Impute,
+            MissingArg::Drop => MissingPolicy::Drop,
+        },
+        hidden: m.hidden.clone(),
+        activation,
+        config,
+        val_fraction: m.val_fraction,
+        balanced: m.class_weight == ClassWeightArg::Balanced,
+    })
+}
+
+/// The default model path: the data file's stem with `.safetensors`, in the current folder.
+fn default_model_path(data: &Path) -> PathBuf {
+    let stem = data.file_stem().unwrap_or_default().to_string_lossy();
+    PathBuf::from(format!("{stem}.safetensors"))
+}
+
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
+
+fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
+    let opts = train_options(&args.model)?;
+    let table = Table::read(&args.model.data)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_model_path(&args.model.data));
+    if let Some(plot) = &args.plot {
+        if !plot
+            .to_string_lossy()
+            .to_ascii_lowercase()
+            .ends_with(".svg")
+        {
+            return Err(Error::InvalidConfig(format!(
+                "--plot {}: only .svg plots are supported",
+                plot.display()
+            )));
+        }
+    }
+    let gpu = open_gpu(cli.backend)?;
+    let dev = device(&gpu);
+    let mut progress = Progress::new(cli.quiet, opts.config.epochs);
+    if !cli.json && !cli.quiet {
+        eprintln!("adapter: {}", dev.describe());
+    }
+    let trained = pipeline::train(&table, &opts, dev, &mut |e, metric| {
+        progress.epoch(e, metric)
+    })?;
+    progress.finish();
+    let meta = &trained.model.meta;
+    for skipped in &meta.preprocessor.skipped {
+        eprintln!("warning: column {skipped:?} was skipped (empty, or an identifier)");
+    }
+    trained.model.save(&out)?;
+    let report = &trained.report;
+    if let Some(plot) = &args.plot {
+        let mut series = vec![Series {
+            name: "training loss",
+            values: &report.epoch_losses,
+        }];
+        if !report.val_losses.is_empty() {
+            series.push(Series {
+                name: "validation loss",
+                values: &report.val_losses,
+            });
+        }
+        let marker = report.best_epoch.map(|e| (e, "best epoch"));
+        let title = format!("{}: {} ({})", table.name, meta.target, meta.task);
+        write_chart(plot, &title, "loss", &series, marker)?;
+    }
+    let evaluated_on = if trained.validated {
+        "validation"
+    } else {
+        "training"
+    };
+    if cli.json {
+        print_json(&json!({
+            "command": "train",
+            "data": table.name,
+            "model": out.display().to_string(),
+            "adapter": dev.describe(),
+            "task": meta.task,
+            "target": meta.target,
+            "classes": meta.classes,
+            "inputs": meta.spec.inputs,
+            "parameters": trained.model.mlp.num_params(),
+            "train_rows": meta.training.train_rows,
+            "val_rows": meta.training.val_rows,
+            "epochs": report.epoch_losses.len(),
+            "best_epoch": report.best_epoch,
+            "stopped_early": report.stopped_early,
+            "train_seconds": report.train_seconds,
+            "samples_per_sec": report.samples_per_sec,
+            "final_train_loss": meta.training.final_train_loss,
+            "epoch_losses": report.epoch_losses,
+            "val_losses": report.val_losses,
+            "metrics_on": evaluated_on,
+            "metrics": trained.metrics,
+        }));
+    } else {
+        println!(
+            "{} rows × {} columns → {} inputs; task {} on {:?}{}",
+            table.rows.len(),
+            table.columns.len(),
+            meta.spec.inputs,
+            meta.task,
+            meta.target,
+            class_list(&meta.classes)
+        );
+        println!(
+            "network {}-{}-{} ({} parameters), {} training rows, {} validation rows",
+            meta.spec.inputs,
+            opts.hidden
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+            meta.spec.outputs,
+            trained.model.mlp.num_params(),
+            meta.training.train_rows,
+            meta.training.val_rows
+        );
+        let stop = match (report.stopped_early, report.best_epoch) {
+            (true, Some(b)) => format!(", stopped early; kept epoch {b}"),
+            (false, Some(b)) => format!("; kept the best epoch, {b}"),
+            _ => String::new(),
+        };
+        println!(
+            "trained {} epochs in {:.2} s ({:.0} samples/s){stop}; final training loss {:.4}",
+            report.epoch_losses.len(),
+            report.train_seconds,
+            report.samples_per_sec,
+            meta.training.final_train_loss
+        );
+        println!("\nmetrics on the {evaluated_on} rows:");
+        println!("{}", trained.metrics.report(&meta.classes));
+        println!("model saved to {}", out.display());
+        if let Some(plot) = &args.plot {
+            println!("loss curves saved to {}", plot.display());
+        }
+    }
+    Ok(())
+}
+
+fn class_list(classes: &[String]) -> String {
+    if classes.is_empty() {
+        String::new()
+    } else {
+        format!(" (classes: {})", classes.join(", "))
+    }
+}
+
+fn eval(cli: &Cli, model_path: &Path, data: &Path) -> Result<()> {
+    let model = SavedModel::load(model_path)?;
+    let table = Table::read(data)?;
+    let gpu = open_gpu(cli.backend)?;
+    let dev = device(&gpu);
+    let metrics = pipeline::evaluate(&model, &table, dev)?;
+    if cli.json {
+        print_json(&json!({
+            "command": "eval",
+            "model": model_path.display().to_string(),
+            "data": table.name,
+            "adapter": dev.describe(),
+            "task": model.meta.task,
+            "metrics": metrics,
+        }));
+    } else {
+        println!(
+            "{} on {} ({} rows, task {}):",
+            model_path.display(),
+            table.name,
+            table.rows.len(),
+            model.meta.task
+        );
+        println!("{}", metrics.report(&model.meta.classes));
+    }
+    Ok(())
+}
+
+/// CSV text of the predictions: the data row, then the class and each class's probability,
+/// or the value. Floats print in their shortest exact form, so they read back bit for bit.
+fn predictions_csv(p: &pipeline::Predictions) -> Result<Vec<u8>> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let to_err = |e: csv::Error| Error::InvalidData(format!("cannot write CSV: {e}"));
+    let mut header = vec!["row".to_string(), "prediction".to_string()];
+    header.extend(p.classes.iter().map(|c| format!("p_{c}")));
+    w.write_record(&header).map_err(to_err)?;
+    let k = p.classes.len().max(1);
+    for (i, &row) in p.rows.iter().enumerate() {
+        let mut record = vec![(row + 1).to_string()];
+        if p.classes.is_empty() {
+            record.push(p.values[i].to_string());
+        } else {
+            record.push(p.classes[p.labels[i]].clone());
+            record.extend(p.values[i * k..(i + 1) * k].iter().map(|v| v.to_string()));
+        }
+        w.write_record(&record).map_err(to_err)?;
+    }
+    w.into_inner()
+        .map_err(|e| Error::InvalidData(format!("cannot write CSV: {e}")))
+}
+
+fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Result<()> {
+    let model = SavedModel::load(model_path)?;
+    let table = Table::read(data)?;
+    let gpu = open_gpu(cli.backend)?;
+    let predictions = pipeline::predict(&model, &table, device(&gpu))?;
+    let bytes = predictions_csv(&predictions)?;
+    match out {
+        Some(path) => {
+            write_atomically(path, &bytes)?;
+            if !cli.quiet {
+                eprintln!(
+                    "{} predictions written to {}",
+                    predictions.rows.len(),
+                    path.display()
+                );
+            }
+        }
+        None => {
+            use std::io::Write;
+            std::io::stdout()
+                .write_all(&bytes)
+                .map_err(|source| Error::Io {
+                    path: "stdout".into(),
+                    source,
+                })?;
+        }
+    }
+    Ok(())
+}
+
+fn cv(cli: &Cli, m: &ModelArgs, folds: usize) -> Result<()> {
+    let opts = train_options(m)?;
+    let table = Table::read(&m.data)?;
+    let gpu = open_gpu(cli.backend)?;
+    let dev = device(&gpu);
+    if !cli.json && !cli.quiet {
+        eprintln!("adapter: {}", dev.describe());
+    }
+    let quiet = cli.quiet;
+    let result = pipeline::cross_validate(&table, &opts, folds, dev, &mut |f, metrics| {
+        if !quiet {
+            let (name, value) = metrics.headline();
+            eprintln!("fold {f}/{folds}: {name} {value:.4}");
+        }
+    })?;
+    if cli.json {
+        let summary: serde_json::Map<String, serde_json::Value> = result
+            .summary
+            .iter()
+            .map(|s| (s.name.clone(), json!({"mean": s.mean, "std": s.std})))
+            .collect();
+        print_json(&json!({
+            "command": "cv",
+            "data": table.name,
+            "adapter": dev.describe(),
+            "task": result.task,
+            "folds": folds,
+            "train_seconds": result.train_seconds,
+            "metrics": summary,
+            "fold_metrics": result.folds,
+        }));
+    } else {
+        println!(
+            "{folds}-fold cross-validation of {} on {:?} ({}):",
+            table.name, m.target, result.task
+        );
+        for s in &result.summary {
+            println!("  {:<16} {:.4} ± {:.4}", s.name, s.mean, s.std);
+        }
+        println!("training took {:.2} s over all folds", result.train_seconds);
+    }
+    Ok(())
+}
+
+fn info(cli: &Cli) -> Result<()> {
+    let mut options = GpuOptions::from_env()?;
+    if let Some(choice) = match cli.backend {
+        BackendArg::Vulkan => Some(BackendChoice::Vulkan),
+        BackendArg::Metal => Some(BackendChoice::Metal),
+        BackendArg::Dx12 => Some(BackendChoice::Dx12),
+        BackendArg::Gl => Some(BackendChoice::Gl),
+        BackendArg::Auto | BackendArg::Cpu => None,
+    } {
+        options.backend = Some(choice);
+    }
+    let adapters = list_adapters(&options);
+    if cli.json {
+        let list: Vec<_> = adapters
+            .iter()
+            .map(|a| {
+                let l = a.limits.clone().unwrap_or_default();
+                json!({
+                    "name": a.name,
+                    "backend": format!("{:?}", a.backend),
+                    "type": format!("{:?}", a.device_type),
+                    "driver": a.driver,
+                    "max_storage_buffer_binding_size": l.max_storage_buffer_binding_size,
+                    "max_buffer_size": l.max_buffer_size,
+                    "max_storage_buffers_per_shader_stage": l.max_storage_buffers_per_shader_stage,
+                    "max_compute_workgroup_size_x": l.max_compute_workgroup_size_x,
+                    "max_compute_invocations_per_workgroup": l.max_compute_invocations_per_workgroup,
+                    "max_compute_workgroup_storage_size": l.max_compute_workgroup_storage_size,
+                    "max_compute_workgroups_per_dimension": l.max_compute_workgroups_per_dimension,
+                })
+            })
+            .collect();
+        print_json(&json!({"command": "info", "adapters": list}));
+        return Ok(());
+    }
+    if adapters.is_empty() {
+        println!("no GPU adapter found; `--backend cpu` still trains on the CPU reference.");
+        println!(
+            "To get a software adapter on Linux: apt-get install mesa-vulkan-drivers \
+             (lavapipe), or libegl1 libgl1-mesa-dri (llvmpipe through GL)."
+        );
+        return Ok(());
+    }
+    for (i, a) in adapters.iter().enumerate() {
+        let first = if i == 0 { "  (used by default)" } else { "" };
+        println!("{}. {}{first}", i + 1, a.name);
+        println!("   backend {:?}, type {:?}", a.backend, a.device_type);
+        if !a.driver.is_empty() {
+            println!("   driver {}", a.driver);
+        }
+        if let Some(l) = &a.limits {
+            println!(
+                "   max storage binding {} MiB, max buffer {} MiB, {} storage buffers per stage",
+                l.max_storage_buffer_binding_size >> 20,
+                l.max_buffer_size >> 20,
+                l.max_storage_buffers_per_shader_stage
+            );
+            println!(
+                "   workgroup: up to {} invocations, {} KiB shared memory; {} workgroups per \
+                 dimension",
+                l.max_compute_invocations_per_workgroup,
+                l.max_compute_workgroup_storage_size >> 10,
+                l.max_compute_workgroups_per_dimension
+            );
+        }
+    }
+    Ok(())
+}
