@@ -53,7 +53,7 @@ fn device(gpu: &Option<Gpu>) -> Device<'_> {
     }
 }
 
-fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
+fn train_options(m: &ModelArgs, default_val_fraction: f64) -> Result<TrainOptions> {
     let task = match m.task {
         TaskArg::Auto => None,
         TaskArg::Binary => Some(Task::Binary),
@@ -110,7 +110,7 @@ fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
         hidden: m.hidden.clone(),
         activation,
         config,
-        val_fraction: m.val_fraction,
+        val_fraction: m.val_fraction.unwrap_or(default_val_fraction),
         balanced: m.class_weight == ClassWeightArg::Balanced,
     })
 }
@@ -126,7 +126,7 @@ fn print_json(value: &serde_json::Value) {
 }
 
 fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
-    let opts = train_options(&args.model)?;
+    let opts = train_options(&args.model, 0.2)?;
     let table = Table::read(&args.model.data)?;
     let out = args
         .out
@@ -339,7 +339,7 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
 }
 
 fn cv(cli: &Cli, m: &ModelArgs, folds: usize) -> Result<()> {
-    let opts = train_options(m)?;
+    let opts = train_options(m, 0.0)?;
     let table = Table::read(&m.data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
