@@ -433,7 +433,7 @@ impl<'g> Trainer<'g> {
     /// Copies `from` to `to` on the GPU, in order with the training steps.
     fn copy_params(&self, from: &Tensor, to: &Tensor) -> Result<()> {
         let mut encoder = self.gpu.encoder("copy params");
-        let bytes = (from.len * 4) as u64;
+        let bytes = from.len * 4;
         encoder.copy_buffer_to_buffer(
             &from.buffer,
             from.offset * 4,

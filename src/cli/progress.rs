@@ -44,7 +44,7 @@ impl Progress {
         if let Some(bar) = &self.bar {
             bar.set_position(e.epoch as u64);
             bar.set_message(msg);
-        } else if self.lines && (e.epoch % self.every == 0 || e.epoch == 1) {
+        } else if self.lines && (e.epoch.is_multiple_of(self.every) || e.epoch == 1) {
             eprintln!("epoch {}/{}: {msg}", e.epoch, e.epochs);
         }
     }

@@ -204,7 +204,7 @@ impl Backend for CpuTrainer<'_> {
     }
 }
 
-/// Trains `model` in place on the CPU; the reference for [`crate::fit`].
+/// Trains `model` in place on the CPU; the reference for [`crate::fit()`].
 pub fn fit(model: &mut Mlp, data: &Dataset, config: &TrainConfig) -> Result<FitReport> {
     let mut trainer = CpuTrainer::new(model, data, config)?;
     let report = fit_with(&mut trainer, config, data.rows(), None, &mut |_| {})?;

@@ -104,6 +104,7 @@ pub fn batch_loss(
 
 /// dz = d(Σ_r w_r · loss_r / batch)/dz.
 // z: (rows, outputs), t: (rows, outputs + 1), dz: (rows, outputs)
+#[allow(clippy::too_many_arguments)]
 pub fn loss_grad(
     gpu: &Gpu,
     loss: Loss,

@@ -1,0 +1,458 @@
+//! The `gpumlp` command end to end, as a user runs it: real CSV files in, models, reports,
+//! predictions and plots out, and a clear one-line error (never a panic, never a partial
+//! file) for each kind of bad input. GPU runs use the adapter GPUMLP_BACKEND picks.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BREAST_CANCER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/breast_cancer.csv"
+);
+
+fn gpumlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+        .args(args)
+        .output()
+        .expect("gpumlp runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = gpumlp(args);
+    assert!(
+        out.status.success(),
+        "gpumlp {args:?} failed ({}).\nstderr: {}\nIf no adapter was found, install Mesa's \
+         lavapipe (apt-get install mesa-vulkan-drivers) or run with a GPU.",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail cleanly; returns its one-line message.
+fn fails(args: &[&str]) -> String {
+    let out = gpumlp(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gpumlp {args:?} must fail with exit code 1; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    errors[0].to_string()
+}
+
+fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}"))
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p.display().to_string()
+}
+
+/// A table as users have them: text columns, numbers, missing values spelled four ways, three
+/// text classes and a numeric target. Deterministic.
+fn messy_csv(rows: usize) -> String {
+    let mut s = String::from("id,colour,size,weight,shape,animal,price\n");
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64) / (1u64 << 31) as f64
+    };
+    for i in 0..rows {
+        let colour = ["red", "green", "blue"][(next() * 3.0) as usize % 3];
+        let size = next() * 10.0;
+        let weight = 2.0 * size + next();
+        let shape = ["round", "square"][(next() * 2.0) as usize % 2];
+        let animal = match (colour, size > 5.0) {
+            ("red", _) => "cat",
+            (_, true) => "dog",
+            _ => "bird",
+        };
+        let price = 3.0 * size + if colour == "red" { 5.0 } else { 0.0 };
+        let size_cell = match i % 17 {
+            3 => "NA".to_string(),
+            9 => String::new(),
+            _ => format!("{size:.3}"),
+        };
+        let weight_cell = if i % 23 == 5 {
+            "?".into()
+        } else {
+            format!("{weight:.3}")
+        };
+        let shape_cell = if i % 19 == 7 { "null" } else { shape };
+        s += &format!("{i},{colour},{size_cell},{weight_cell},{shape_cell},{animal},{price:.3}\n");
+    }
+    s
+}
+
+#[test]
+fn train_eval_predict_on_breast_cancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(dir.path(), "bc.safetensors");
+    let plot = path(dir.path(), "curves.svg");
+    let out = ok(&[
+        "train",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--epochs",
+        "40",
+        "--out",
+        &model,
+        "--plot",
+        &plot,
+        "--json",
+    ]);
+    let report = json(&out);
+    for key in [
+        "train_seconds",
+        "epochs",
+        "samples_per_sec",
+        "final_train_loss",
+        "adapter",
+    ] {
+        assert!(
+            report.get(key).is_some(),
+            "train --json has {key}: {report}"
+        );
+    }
+    let epochs = report["epochs"].as_u64().unwrap() as usize;
+    assert_eq!(report["epoch_losses"].as_array().unwrap().len(), epochs);
+    assert_eq!(report["task"], "binary");
+    let acc = report["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.93, "validation accuracy {acc}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("validation loss"),
+        "{svg:.200}"
+    );
+
+    let eval = json(&ok(&["eval", &model, BREAST_CANCER, "--json"]));
+    let eval_acc = eval["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(eval_acc >= 0.95, "accuracy on all rows {eval_acc}");
+    assert!(eval["metrics"]["roc_auc"].as_f64().unwrap() > 0.98);
+
+    // Loading the model again gives bit-identical predictions.
+    let p1 = path(dir.path(), "p1.csv");
+    ok(&["predict", &model, BREAST_CANCER, "--out", &p1]);
+    let stdout = ok(&["predict", &model, BREAST_CANCER]);
+    let written = std::fs::read_to_string(&p1).unwrap();
+    assert_eq!(written, stdout, "the same model predicts the same bits");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "row,prediction,p_0,p_1");
+    assert_eq!(lines.len(), 570);
+
+    // The CPU reference agrees with the GPU on every probability.
+    let cpu = ok(&["predict", &model, BREAST_CANCER, "--backend", "cpu"]);
+    let probs = |csv: &str| -> Vec<f32> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (g, c) = (probs(&written), probs(&cpu));
+    let worst = g
+        .iter()
+        .zip(&c)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
+    assert!(worst <= 1e-5, "gpu and cpu probabilities differ by {worst}");
+}
+
+#[test]
+fn readable_report_without_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(dir.path(), "m.safetensors");
+    let out = ok(&[
+        "train",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--epochs",
+        "5",
+        "--out",
+        &model,
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--lr-schedule",
+        "cosine",
+    ]);
+    for needle in [
+        "task binary",
+        "accuracy",
+        "roc_auc",
+        "confusion matrix",
+        "model saved to",
+    ] {
+        assert!(out.contains(needle), "report mentions {needle}: {out}");
+    }
+}
+
+#[test]
+fn messy_multiclass_and_regression_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "animals.csv", &messy_csv(400));
+    let model = path(dir.path(), "animals.safetensors");
+    let report = json(&ok(&[
+        "train",
+        &data,
+        "--target",
+        "animal",
+        "--epochs",
+        "150",
+        "--lr",
+        "0.01",
+        "--out",
+        &model,
+        "--json",
+        "--class-weight",
+        "balanced",
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.001",
+        "--lr-schedule",
+        "plateau",
+    ]));
+    assert_eq!(report["task"], "multiclass");
+    assert_eq!(report["classes"], serde_json::json!(["bird", "cat", "dog"]));
+    let acc = report["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "multiclass validation accuracy {acc}");
+    assert!(report["metrics"]["macro_f1"].as_f64().is_some());
+
+    // Predict on rows whose columns come in another order, without the target.
+    let predict_csv = "price,shape,weight,size,colour,id\n1,round,3.1,1.5,red,0\n\
+                       1,square,17,8.2,blue,1\n1,,2,1,green,2\n";
+    let unseen = write(dir.path(), "unseen.csv", predict_csv);
+    let out = ok(&["predict", &model, &unseen]);
+    let labels: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(labels, ["cat", "dog", "bird"], "{out}");
+    assert!(
+        out.starts_with("row,prediction,p_bird,p_cat,p_dog"),
+        "{out}"
+    );
+
+    let reg = json(&ok(&[
+        "train",
+        &data,
+        "--target",
+        "price",
+        "--epochs",
+        "150",
+        "--out",
+        &path(dir.path(), "price.safetensors"),
+        "--json",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--lr-schedule",
+        "step",
+    ]));
+    assert_eq!(reg["task"], "regression");
+    let r2 = reg["metrics"]["r2"].as_f64().unwrap();
+    assert!(r2 >= 0.95, "regression R² {r2}");
+
+    let cv = json(&ok(&[
+        "cv", &data, "--target", "animal", "--folds", "3", "--epochs", "40", "--lr", "0.01",
+        "--json",
+    ]));
+    let mean = cv["metrics"]["accuracy"]["mean"].as_f64().unwrap();
+    let std = cv["metrics"]["accuracy"]["std"].as_f64().unwrap();
+    assert!(
+        mean >= 0.85 && std.is_finite(),
+        "cv accuracy {mean} ± {std}"
+    );
+    assert_eq!(cv["fold_metrics"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cv_on_breast_cancer_reports_every_metric() {
+    let cv = json(&ok(&[
+        "cv",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--folds",
+        "3",
+        "--epochs",
+        "30",
+        "--json",
+    ]));
+    for metric in [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+    ] {
+        let m = &cv["metrics"][metric];
+        assert!(
+            m["mean"].as_f64().is_some() && m["std"].as_f64().is_some(),
+            "{metric}: {cv}"
+        );
+    }
+    assert!(cv["metrics"]["accuracy"]["mean"].as_f64().unwrap() >= 0.93);
+}
+
+#[test]
+fn info_lists_adapters() {
+    let out = json(&ok(&["info", "--json"]));
+    let adapters = out["adapters"].as_array().unwrap();
+    assert!(!adapters.is_empty(), "at least one adapter: {out}");
+    assert!(
+        adapters[0]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+/// Bad input of every kind: a one-line error naming the file (and line and column where they
+/// apply), exit code 1, and no model or prediction file left behind.
+#[test]
+fn bad_inputs_give_one_line_errors_and_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model_out = path(d, "never.safetensors");
+    let train = |data: &str, target: &str| {
+        fails(&[
+            "train", data, "--target", target, "--epochs", "2", "--out", &model_out,
+        ])
+    };
+
+    let missing = path(d, "nope.csv");
+    let e = train(&missing, "y");
+    assert!(e.contains("nope.csv"), "{e}");
+
+    let good = write(d, "good.csv", "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
+    let e = train(&good, "label");
+    assert!(
+        e.contains("good.csv") && e.contains("\"label\"") && e.contains("a, b, y"),
+        "{e}"
+    );
+
+    let ragged = write(d, "ragged.csv", "a,b,y\n1,2,0\n3,1\n5,6,0\n");
+    let e = train(&ragged, "y");
+    assert!(e.contains("ragged.csv, line 3"), "{e}");
+
+    let mut rows = String::from("a,b,y\n");
+    for i in 0..40 {
+        rows += &format!(
+            "{i},{},{}\n",
+            if i == 30 { "abc".into() } else { i.to_string() },
+            i % 2
+        );
+    }
+    let bad_number = write(d, "badnum.csv", &rows);
+    let e = train(&bad_number, "y");
+    assert!(
+        e.contains("badnum.csv, line 32, column \"b\"") && e.contains("abc"),
+        "{e}"
+    );
+
+    let empty = write(d, "empty.csv", "");
+    assert!(train(&empty, "y").contains("empty.csv"));
+
+    let one_class = write(d, "one.csv", "a,y\n1,1\n2,1\n3,1\n");
+    let e = train(&one_class, "y");
+    assert!(e.contains("one.csv") && e.contains("one class"), "{e}");
+
+    let e = fails(&[
+        "train",
+        &good,
+        "--target",
+        "y",
+        "--plot",
+        &path(d, "c.png"),
+        "--out",
+        &model_out,
+    ]);
+    assert!(e.contains(".svg"), "{e}");
+    assert!(
+        !Path::new(&model_out).exists(),
+        "no model written after a failure"
+    );
+
+    // Model files that are not ours, damaged, or truncated.
+    let model = path(d, "m.safetensors");
+    ok(&[
+        "train",
+        &good,
+        "--target",
+        "y",
+        "--epochs",
+        "2",
+        "--val-fraction",
+        "0",
+        "--out",
+        &model,
+        "-q",
+    ]);
+    let bytes = std::fs::read(&model).unwrap();
+    let not_ours = write(d, "notours.safetensors", "a,b\n1,2\n");
+    let truncated = d.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 7]).unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    let flipped_path = d.join("flipped.safetensors");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let preds = path(d, "preds.csv");
+    for bad in [
+        PathBuf::from(&not_ours),
+        truncated,
+        flipped_path,
+        PathBuf::from(path(d, "absent.safetensors")),
+    ] {
+        let bad = bad.display().to_string();
+        let e = fails(&["predict", &bad, &good, "--out", &preds]);
+        assert!(e.contains(&bad), "{e}");
+        assert!(
+            !Path::new(&preds).exists(),
+            "no predictions written after a failure"
+        );
+    }
+
+    // A predict file without a column the model needs, and one with text where it had numbers.
+    let wrong_columns = write(d, "wrong.csv", "a,c\n1,2\n");
+    let e = fails(&["predict", &model, &wrong_columns, "--out", &preds]);
+    assert!(e.contains("wrong.csv") && e.contains("\"b\""), "{e}");
+    let text_in_numbers = write(d, "text.csv", "a,b\n1,2\n3,x\n");
+    let e = fails(&["predict", &model, &text_in_numbers, "--out", &preds]);
+    assert!(e.contains("text.csv, line 3, column \"b\""), "{e}");
+    assert!(!Path::new(&preds).exists());
+
+    // An eval file with a label the model never saw.
+    let new_label = write(d, "newlabel.csv", "a,b,y\n1,2,7\n");
+    let e = fails(&["eval", &model, &new_label]);
+    assert!(e.contains("newlabel.csv, line 2, column \"y\""), "{e}");
+}
