@@ -298,3 +298,87 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     tmp.persist(path).map_err(|e| io(e.error))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::prep::{label, MissingPolicy};
+    use crate::data::table::Table;
+    use crate::model::Activation;
+
+    fn saved() -> SavedModel {
+        let csv = "a,colour,y\n1,red,0\n2,blue,1\n3,red,0\n4,blue,1\n";
+        let table = Table::from_reader("t.csv", csv.as_bytes()).unwrap();
+        let labelled = label(&table, "y", None, MissingPolicy::Impute).unwrap();
+        let prep = Preprocessor::fit(&table, &labelled, &[0, 1, 2, 3]).unwrap();
+        let spec = MlpSpec::new(prep.width()).hidden(5, Activation::Tanh);
+        let mlp = Mlp::new(&spec, 3).unwrap();
+        let training = TrainingRecord {
+            optimizer: OptimizerConfig::default(),
+            schedule: Schedule::Constant,
+            epochs: 1,
+            epochs_run: 1,
+            best_epoch: None,
+            batch_size: 4,
+            seed: 0,
+            val_fraction: 0.0,
+            class_weights: None,
+            train_rows: 4,
+            val_rows: 0,
+            adapter: "test".into(),
+            train_seconds: 0.0,
+            final_train_loss: 0.5,
+        };
+        let meta = ModelMeta::new(
+            spec,
+            Task::Binary,
+            "y".into(),
+            vec!["0".into(), "1".into()],
+            None,
+            prep,
+            training,
+            None,
+        );
+        SavedModel { mlp, meta }
+    }
+
+    #[test]
+    fn round_trip_is_bit_identical() {
+        let model = saved();
+        let bytes = model.to_bytes().unwrap();
+        let back = SavedModel::from_bytes("m", &bytes).unwrap();
+        let bits = |m: &Mlp| m.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&back.mlp), bits(&model.mlp));
+        assert_eq!(back.meta, model.meta);
+    }
+
+    #[test]
+    fn every_flipped_byte_and_every_truncation_is_an_error() {
+        let bytes = saved().to_bytes().unwrap();
+        for i in 0..bytes.len() {
+            let mut damaged = bytes.clone();
+            damaged[i] ^= 0x04;
+            assert!(
+                SavedModel::from_bytes("m", &damaged).is_err(),
+                "flipping byte {i} of {} went unnoticed",
+                bytes.len()
+            );
+        }
+        for len in 0..bytes.len() {
+            assert!(SavedModel::from_bytes("m", &bytes[..len]).is_err(), "{len}");
+        }
+    }
+
+    #[test]
+    fn an_absurd_header_size_is_refused_without_allocating_it() {
+        let mut bytes = u64::MAX.to_le_bytes().to_vec();
+        bytes.extend_from_slice(b"{}");
+        let e = SavedModel::from_bytes("huge", &bytes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("huge") && e.contains("not a safetensors file"),
+            "{e}"
+        );
+    }
+}

@@ -85,7 +85,7 @@ impl Default for TrainOptions {
                 min_delta: 0.0,
                 seed: 0,
             },
-            val_fraction: 0.2,
+            val_fraction: 0.1,
             balanced: false,
         }
     }

@@ -108,12 +108,11 @@ pub struct ModelArgs {
     /// Seeds the split, the initial weights and the shuffles.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Fraction of the training rows held out to validate each epoch (stratified for
-    /// classifiers) for early stopping and the report; 0 disables validation. Default: 0.2
-    /// for train; 0 for cv, where each fold's own rows are the evaluation and every other row
-    /// trains (as scikit-learn's cross_val_score).
-    #[arg(long)]
-    pub val_fraction: Option<f64>,
+    /// Fraction of the training rows held out (stratified for classifiers) to validate each
+    /// epoch, for early stopping and the report; 0 disables validation. In cv it is taken from
+    /// each fold's training rows.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
     /// Stop after this many epochs without improvement of the validation loss (training loss
     /// without validation) and keep the best weights; 0 disables early stopping.
     #[arg(long, default_value_t = 20)]

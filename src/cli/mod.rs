@@ -53,7 +53,7 @@ fn device(gpu: &Option<Gpu>) -> Device<'_> {
     }
 }
 
-fn train_options(m: &ModelArgs, default_val_fraction: f64) -> Result<TrainOptions> {
+fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
     let task = match m.task {
         TaskArg::Auto => None,
         TaskArg::Binary => Some(Task::Binary),
@@ -110,7 +110,7 @@ fn train_options(m: &ModelArgs, default_val_fraction: f64) -> Result<TrainOption
         hidden: m.hidden.clone(),
         activation,
         config,
-        val_fraction: m.val_fraction.unwrap_or(default_val_fraction),
+        val_fraction: m.val_fraction,
         balanced: m.class_weight == ClassWeightArg::Balanced,
     })
 }
@@ -126,7 +126,7 @@ fn print_json(value: &serde_json::Value) {
 }
 
 fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
-    let opts = train_options(&args.model, 0.2)?;
+    let opts = train_options(&args.model)?;
     let table = Table::read(&args.model.data)?;
     let out = args
         .out
@@ -172,7 +172,13 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             });
         }
         let marker = report.best_epoch.map(|e| (e, "best epoch"));
-        let title = format!("{}: {} ({})", table.name, meta.target, meta.task);
+        let file = Path::new(&table.name).file_name().unwrap_or_default();
+        let title = format!(
+            "{}: {} ({})",
+            file.to_string_lossy(),
+            meta.target,
+            meta.task
+        );
         write_chart(plot, &title, "loss", &series, marker)?;
     }
     let evaluated_on = if trained.validated {
@@ -233,7 +239,8 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             _ => String::new(),
         };
         println!(
-            "trained {} epochs in {:.2} s ({:.0} samples/s){stop}; final training loss {:.4}",
+            "trained {} epochs in {:.2} s ({:.0} samples/s){stop}; last epoch's training loss \
+             {:.4}",
             report.epoch_losses.len(),
             report.train_seconds,
             report.samples_per_sec,
@@ -339,7 +346,7 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
 }
 
 fn cv(cli: &Cli, m: &ModelArgs, folds: usize) -> Result<()> {
-    let opts = train_options(m, 0.0)?;
+    let opts = train_options(m)?;
     let table = Table::read(&m.data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
