@@ -6,6 +6,7 @@ mod common;
 
 use common::{assert_close, gpu, report, uniform};
 use gpumlp::gpu::{Step, StepSlots};
+use gpumlp::ops::matmul::{product, Form, Variant};
 use gpumlp::ops::{self, Dispatch, EW};
 use gpumlp::{cpu, Activation, Loss, OptimizerConfig, OptimizerKind};
 
@@ -38,52 +39,86 @@ fn matmul_shapes() -> Vec<(usize, usize, usize)> {
         (t - 1, t + 1, 7),
         (2 * t + 1, 1, t + 1),
         (1000, 512, 256),
+        // Multiples of 4 for the vec4 variant: one vec4, below, at and past its 64 tile.
+        (4, 4, 4),
+        (60, 4, 124),
+        (64, 64, 64),
+        (68, 132, 36),
     ]
 }
 
 type CpuMatmul = fn(&[f32], &[f32], &mut [f32], usize, usize, usize);
-type GpuMatmul = fn(
-    &gpumlp::Gpu,
-    &gpumlp::gpu::Tensor,
-    &gpumlp::gpu::Tensor,
-    &gpumlp::gpu::Tensor,
-    usize,
-    usize,
-    usize,
-) -> gpumlp::Result<Dispatch>;
 
-fn check_matmul(name: &str, cpu_fn: CpuMatmul, gpu_fn: GpuMatmul) {
-    let mut worst = 0.0f32;
-    for (i, &(m, n, k)) in matmul_shapes().iter().enumerate() {
-        // The operands hold m·k and k·n elements in every form; only their layout differs.
-        let a = uniform(10 + i as u64, m * k, -1.0, 1.0);
-        let b = uniform(20 + i as u64, k * n, -1.0, 1.0);
-        let mut want = vec![0.0; m * n];
-        cpu_fn(&a, &b, &mut want, m, n, k);
-        let g = gpu();
-        let (ta, tb) = (g.upload("a", &a).unwrap(), g.upload("b", &b).unwrap());
-        let tc = g.upload("c", &vec![f32::NAN; m * n]).unwrap();
-        run(&gpu_fn(g, &ta, &tb, &tc, m, n, k).unwrap());
-        let got = read(&tc);
-        let what = format!("{name} m={m} n={n} k={k}");
-        worst = worst.max(assert_close(&what, &got, &want, MATMUL_ATOL, MATMUL_RTOL));
+/// Every variant that computes the shape, and the one the tuner picks, against the reference.
+fn check_matmul(name: &str, form: Form, cpu_fn: CpuMatmul) {
+    let g = gpu();
+    for variant in Variant::ALL {
+        let mut worst = 0.0f32;
+        let mut shapes = 0;
+        for (i, &(m, n, k)) in matmul_shapes().iter().enumerate() {
+            if !variant.supports(m, n, k) {
+                continue;
+            }
+            // The operands hold m·k and k·n elements in every form; only their layout differs.
+            let a = uniform(10 + i as u64, m * k, -1.0, 1.0);
+            let b = uniform(20 + i as u64, k * n, -1.0, 1.0);
+            let mut want = vec![0.0; m * n];
+            cpu_fn(&a, &b, &mut want, m, n, k);
+            let (ta, tb) = (g.upload("a", &a).unwrap(), g.upload("b", &b).unwrap());
+            let tc = g.upload("c", &vec![f32::NAN; m * n]).unwrap();
+            run(&product(g, variant, form, &ta, &tb, &tc, m, n, k).unwrap());
+            let what = format!("{name} {} m={m} n={n} k={k}", variant.name());
+            worst = worst.max(assert_close(
+                &what,
+                &read(&tc),
+                &want,
+                MATMUL_ATOL,
+                MATMUL_RTOL,
+            ));
+            shapes += 1;
+        }
+        assert!(shapes >= 5, "{} ran on {shapes} shapes", variant.name());
+        report(&format!(
+            "{name} {}: largest |gpu - cpu| = {worst:e}",
+            variant.name()
+        ));
     }
-    report(&format!("{name}: largest |gpu - cpu| = {worst:e}"));
+    // The tuned entry point, on a shape every variant computes.
+    let (m, n, k) = (68, 132, 36);
+    let a = uniform(5, m * k, -1.0, 1.0);
+    let b = uniform(6, k * n, -1.0, 1.0);
+    let mut want = vec![0.0; m * n];
+    cpu_fn(&a, &b, &mut want, m, n, k);
+    let (ta, tb) = (g.upload("a", &a).unwrap(), g.upload("b", &b).unwrap());
+    let tc = g.upload("c", &vec![f32::NAN; m * n]).unwrap();
+    let d = match form {
+        Form::Nn => ops::matmul::matmul(g, &ta, &tb, &tc, m, n, k),
+        Form::Tn => ops::matmul::matmul_tn(g, &ta, &tb, &tc, m, n, k),
+        Form::Nt => ops::matmul::matmul_nt(g, &ta, &tb, &tc, m, n, k),
+    };
+    run(&d.unwrap());
+    assert_close(
+        &format!("{name} tuned"),
+        &read(&tc),
+        &want,
+        MATMUL_ATOL,
+        MATMUL_RTOL,
+    );
 }
 
 #[test]
 fn matmul_matches_reference() {
-    check_matmul("matmul", cpu::matmul, ops::matmul::matmul);
+    check_matmul("matmul", Form::Nn, cpu::matmul);
 }
 
 #[test]
 fn matmul_tn_matches_reference() {
-    check_matmul("matmul_tn", cpu::matmul_tn, ops::matmul::matmul_tn);
+    check_matmul("matmul_tn", Form::Tn, cpu::matmul_tn);
 }
 
 #[test]
 fn matmul_nt_matches_reference() {
-    check_matmul("matmul_nt", cpu::matmul_nt, ops::matmul::matmul_nt);
+    check_matmul("matmul_nt", Form::Nt, cpu::matmul_nt);
 }
 
 fn bias_shapes() -> Vec<(usize, usize)> {

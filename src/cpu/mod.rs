@@ -9,6 +9,7 @@ pub mod bias;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
+pub mod roofline;
 pub mod sgd;
 pub mod train;
 

@@ -4,6 +4,7 @@ mod adapter;
 mod buffers;
 mod pipelines;
 mod step;
+mod tuning;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice, GpuOptions};
 pub use buffers::Tensor;
@@ -25,6 +26,8 @@ pub struct Gpu {
     pipelines: pipelines::PipelineCache,
     /// The first error wgpu reported outside an error scope (or the device loss), if any.
     fault: Arc<Mutex<Option<String>>>,
+    /// Kernel variants measured on this adapter (and kept on disk).
+    tuning: tuning::Tuning,
 }
 
 impl Gpu {
@@ -61,6 +64,7 @@ impl Gpu {
             }
         });
 
+        let tuning = tuning::Tuning::new(&info);
         Ok(Gpu {
             device,
             queue,
@@ -68,6 +72,7 @@ impl Gpu {
             limits,
             pipelines: pipelines::PipelineCache::default(),
             fault,
+            tuning,
         })
     }
 
@@ -137,6 +142,16 @@ impl Gpu {
                 message: message.clone(),
             }),
         }
+    }
+
+    /// The measured choice stored under `key` for this adapter, if any.
+    pub(crate) fn tuned(&self, key: &str) -> Option<String> {
+        self.tuning.get(key)
+    }
+
+    /// Stores a measured choice for this adapter, in memory and in the tuning file.
+    pub(crate) fn set_tuned(&self, key: &str, value: &str) {
+        self.tuning.set(key, value)
     }
 
     pub(crate) fn encoder(&self, label: &str) -> wgpu::CommandEncoder {

@@ -13,6 +13,9 @@ pub(crate) enum Shader {
     Loss,
     Adam,
     Sgd,
+    Roofline,
+    MatmulWide,
+    MatmulVec4,
     Gather,
 }
 
@@ -35,6 +38,9 @@ impl Shader {
             Shader::Loss => wgsl!("loss.wgsl"),
             Shader::Adam => wgsl!("adam.wgsl"),
             Shader::Sgd => wgsl!("sgd.wgsl"),
+            Shader::Roofline => wgsl!("roofline.wgsl"),
+            Shader::MatmulWide => wgsl!("matmul_wide.wgsl"),
+            Shader::MatmulVec4 => wgsl!("matmul_vec4.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
         }
     }

@@ -38,7 +38,210 @@ static MATMUL_NT: Kernel = Kernel {
     bindings: BINDINGS,
 };
 
-/// C = A · B (forward, Z = X·W).
+/// Which of the three products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// C = A · B.
+    Nn,
+    /// C = Aᵀ · B.
+    Tn,
+    /// C = A · Bᵀ.
+    Nt,
+}
+
+/// How the product is blocked; the results are bit-identical, only the speed differs by
+/// adapter and shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// shaders/matmul.wgsl: 8×8 threads × 4×4 outputs (32×32 per workgroup).
+    Block4,
+    /// shaders/matmul_wide.wgsl: 8×8 threads × 8×8 outputs (64×64 per workgroup).
+    Block8,
+    /// shaders/matmul_vec4.wgsl: 8×8 threads × 8×8 outputs, loads and stores of whole vec4s;
+    /// only for m, n and k that are multiples of 4.
+    Vec4,
+}
+
+impl Variant {
+    /// Every variant, for measuring.
+    pub const ALL: [Variant; 3] = [Variant::Block4, Variant::Block8, Variant::Vec4];
+
+    /// The name used in benchmark reports, the tuning cache and GPUMLP_MATMUL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Block4 => "block4",
+            Variant::Block8 => "block8",
+            Variant::Vec4 => "vec4",
+        }
+    }
+
+    /// Rows and columns of C per workgroup.
+    pub fn tile(self) -> usize {
+        match self {
+            Variant::Block4 => 32,
+            Variant::Block8 | Variant::Vec4 => 64,
+        }
+    }
+
+    /// Whether this variant computes an m×n×k product.
+    pub fn supports(self, m: usize, n: usize, k: usize) -> bool {
+        match self {
+            Variant::Block4 | Variant::Block8 => true,
+            Variant::Vec4 => m.is_multiple_of(4) && n.is_multiple_of(4) && k.is_multiple_of(4),
+        }
+    }
+
+    fn kernel(self, form: Form) -> &'static Kernel {
+        match (self, form) {
+            (Variant::Block4, Form::Nn) => &MATMUL,
+            (Variant::Block4, Form::Tn) => &MATMUL_TN,
+            (Variant::Block4, Form::Nt) => &MATMUL_NT,
+            (Variant::Block8, Form::Nn) => &WIDE,
+            (Variant::Block8, Form::Tn) => &WIDE_TN,
+            (Variant::Block8, Form::Nt) => &WIDE_NT,
+            (Variant::Vec4, Form::Nn) => &VEC4,
+            (Variant::Vec4, Form::Tn) => &VEC4_TN,
+            (Variant::Vec4, Form::Nt) => &VEC4_NT,
+        }
+    }
+}
+
+static WIDE: Kernel = Kernel {
+    shader: Shader::MatmulWide,
+    entry: "matmul_wide",
+    bindings: BINDINGS,
+};
+static WIDE_TN: Kernel = Kernel {
+    shader: Shader::MatmulWide,
+    entry: "matmul_wide_tn",
+    bindings: BINDINGS,
+};
+static WIDE_NT: Kernel = Kernel {
+    shader: Shader::MatmulWide,
+    entry: "matmul_wide_nt",
+    bindings: BINDINGS,
+};
+
+static VEC4: Kernel = Kernel {
+    shader: Shader::MatmulVec4,
+    entry: "matmul_vec4",
+    bindings: BINDINGS,
+};
+static VEC4_TN: Kernel = Kernel {
+    shader: Shader::MatmulVec4,
+    entry: "matmul_vec4_tn",
+    bindings: BINDINGS,
+};
+static VEC4_NT: Kernel = Kernel {
+    shader: Shader::MatmulVec4,
+    entry: "matmul_vec4_nt",
+    bindings: BINDINGS,
+};
+
+/// One of the three products with a chosen variant (the benchmark and the tuner measure each).
+// Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n)
+#[allow(clippy::too_many_arguments)]
+pub fn product(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    if !variant.supports(m, n, k) {
+        return Err(Error::Shape {
+            op: variant.kernel(form).entry,
+            detail: format!(
+                "{m}×{n}×{k} is not a shape the {} variant computes",
+                variant.name()
+            ),
+        });
+    }
+    build(gpu, variant.kernel(form), variant.tile(), a, b, c, m, n, k)
+}
+
+/// Where a variant choice came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Choice {
+    /// `GPUMLP_MATMUL` named it.
+    Forced,
+    /// Measured on this adapter before (in this process or an earlier one).
+    Cached,
+    /// Measured just now.
+    Measured,
+}
+
+/// Each dimension of the shape the tuner times, at most: large products rank the variants
+/// the same way and would make the first run slow.
+const TUNE_DIM: usize = 256;
+
+fn variant_named(name: &str) -> Option<Variant> {
+    Variant::ALL.into_iter().find(|v| v.name() == name.trim())
+}
+
+/// Seconds of the fastest of three runs of `variant` on scratch buffers.
+fn time_variant(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<f64> {
+    let (ta, tb, tc) = (
+        gpu.zeros("tune a", m * k)?,
+        gpu.zeros("tune b", k * n)?,
+        gpu.zeros("tune c", m * n)?,
+    );
+    let d = product(gpu, variant, form, &ta, &tb, &tc, m, n, k)?;
+    super::run(gpu, &[&d])?; // compiles the pipeline
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = std::time::Instant::now();
+        super::run(gpu, &[&d])?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok(best)
+}
+
+/// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
+/// it computes the shape), else the one measured before on this adapter, else the fastest of
+/// all variants measured now on the shape with each dimension capped at 256, then stored in
+/// the tuning cache on disk.
+pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Variant, Choice)> {
+    if let Some(v) = std::env::var("GPUMLP_MATMUL")
+        .ok()
+        .and_then(|s| variant_named(&s))
+    {
+        if v.supports(m, n, k) {
+            return Ok((v, Choice::Forced));
+        }
+    }
+    let key = format!("matmul {form:?} {m}x{n}x{k}");
+    if let Some(v) = gpu.tuned(&key).and_then(|s| variant_named(&s)) {
+        if v.supports(m, n, k) {
+            return Ok((v, Choice::Cached));
+        }
+    }
+    let (pm, pn, pk) = (m.min(TUNE_DIM), n.min(TUNE_DIM), k.min(TUNE_DIM));
+    let mut best = (Variant::Block4, f64::INFINITY);
+    for v in Variant::ALL {
+        if v.supports(m, n, k) && v.supports(pm, pn, pk) {
+            let t = time_variant(gpu, v, form, pm, pn, pk)?;
+            if t < best.1 {
+                best = (v, t);
+            }
+        }
+    }
+    gpu.set_tuned(&key, best.0.name());
+    Ok((best.0, Choice::Measured))
+}
+
+/// C = A · B (forward, Z = X·W), with the variant [`choose`] picks.
 // a: (m, k), b: (k, n), c: (m, n)
 pub fn matmul(
     gpu: &Gpu,
@@ -49,10 +252,12 @@ pub fn matmul(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
-    build(gpu, &MATMUL, a, b, c, m, n, k)
+    let (variant, _) = choose(gpu, Form::Nn, m, n, k)?;
+    product(gpu, variant, Form::Nn, a, b, c, m, n, k)
 }
 
-/// C = Aᵀ · B (weight gradient, dW = Xᵀ·dZ), reading A transposed in place.
+/// C = Aᵀ · B (weight gradient, dW = Xᵀ·dZ), reading A transposed in place; the variant
+/// [`choose`] picks.
 // a: (k, m), b: (k, n), c: (m, n)
 pub fn matmul_tn(
     gpu: &Gpu,
@@ -63,10 +268,12 @@ pub fn matmul_tn(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
-    build(gpu, &MATMUL_TN, a, b, c, m, n, k)
+    let (variant, _) = choose(gpu, Form::Tn, m, n, k)?;
+    product(gpu, variant, Form::Tn, a, b, c, m, n, k)
 }
 
-/// C = A · Bᵀ (input gradient, dX = dZ·Wᵀ), reading B transposed in place.
+/// C = A · Bᵀ (input gradient, dX = dZ·Wᵀ), reading B transposed in place; the variant
+/// [`choose`] picks.
 // a: (m, k), b: (n, k), c: (m, n)
 pub fn matmul_nt(
     gpu: &Gpu,
@@ -77,13 +284,15 @@ pub fn matmul_nt(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
-    build(gpu, &MATMUL_NT, a, b, c, m, n, k)
+    let (variant, _) = choose(gpu, Form::Nt, m, n, k)?;
+    product(gpu, variant, Form::Nt, a, b, c, m, n, k)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn build(
     gpu: &Gpu,
     kernel: &'static Kernel,
+    tile: usize,
     a: &Tensor,
     b: &Tensor,
     c: &Tensor,
@@ -94,7 +303,7 @@ fn build(
     expect_len(kernel.entry, "a", a, m * k)?;
     expect_len(kernel.entry, "b", b, k * n)?;
     expect_len(kernel.entry, "c", c, m * n)?;
-    let groups = [n.div_ceil(TILE), m.div_ceil(TILE)];
+    let groups = [n.div_ceil(tile), m.div_ceil(tile)];
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if groups.iter().any(|&g| g > max) {
         return Err(Error::Shape {
@@ -121,5 +330,42 @@ fn build(
             Bind::Tensor(c),
         ],
         [groups[0] as u32, groups[1] as u32, 1],
+    )
+}
+
+static LANES: Kernel = Kernel {
+    shader: Shader::MatmulWide,
+    entry: "matmul_lanes",
+    bindings: BINDINGS,
+};
+
+/// Experiment: one column per thread, 16 rows, A loads uniform across the workgroup.
+// a: (m, k), b: (k, n), c: (m, n)
+pub fn lanes(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        _pad: 0,
+    };
+    let params = gpu.uniform("lanes", &params);
+    Dispatch::new(
+        gpu,
+        &LANES,
+        &[
+            Bind::Params(&params),
+            Bind::Tensor(a),
+            Bind::Tensor(b),
+            Bind::Tensor(c),
+        ],
+        [n.div_ceil(64) as u32, m.div_ceil(16) as u32, 1],
     )
 }

@@ -10,6 +10,7 @@ pub mod bias;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
+pub mod roofline;
 pub mod sgd;
 
 use crate::error::Result;
@@ -107,14 +108,22 @@ pub(crate) fn elementwise_grid(gpu: &Gpu, n: usize) -> [u32; 3] {
 
 /// Records `dispatches` into one compute pass, submits, and waits: for tests and one-off work.
 pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> Result<()> {
+    run_repeated(gpu, dispatches, 1)
+}
+
+/// Records `dispatches` `times` times over into one compute pass, submits once and waits:
+/// what the benchmark and the tuner time.
+pub fn run_repeated(gpu: &Gpu, dispatches: &[&Dispatch], times: usize) -> Result<()> {
     let mut encoder = gpu.encoder("ops::run");
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
             label: Some("ops::run"),
             timestamp_writes: None,
         });
-        for d in dispatches {
-            d.record(&mut pass, 0);
+        for _ in 0..times {
+            for d in dispatches {
+                d.record(&mut pass, 0);
+            }
         }
     }
     gpu.submit_and_wait(encoder, "running kernels")
