@@ -130,3 +130,39 @@ fn matmul_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     }
     store(blk, acc0, acc1, acc2, acc3);
 }
+
+// One output per thread over the flat m×n grid, k in order: for products with few outputs and
+// a long k (the weight gradient of a narrow layer over a big batch), where an 8×8 block of
+// threads would mostly compute clamped copies of the same few outputs.
+fn single(i: u32, a_transposed: bool, b_transposed: bool) {
+    if (i >= params.m * params.n) { return; }
+    let row = i / params.n;
+    let col = i % params.n;
+    var acc = 0.0;
+    for (var kk = 0u; kk < params.k; kk++) {
+        var av: f32;
+        var bv: f32;
+        if (a_transposed) { av = a_t(row, kk); } else { av = a_n(row, kk); }
+        if (b_transposed) { bv = b[col * params.k + kk]; } else { bv = b[kk * params.n + col]; }
+        acc = acc + av * bv;
+    }
+    c[i] = acc;
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn matmul_single(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+    single(flat_index(wg, nwg, lid), false, false);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn matmul_single_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>) {
+    single(flat_index(wg, nwg, lid), true, false);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn matmul_single_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                    @builtin(local_invocation_id) lid: vec3<u32>) {
+    single(flat_index(wg, nwg, lid), false, true);
+}

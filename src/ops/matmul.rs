@@ -60,11 +60,19 @@ pub enum Variant {
     /// shaders/matmul_vec4.wgsl: 8×8 threads × 8×8 outputs, loads and stores of whole vec4s;
     /// only for m, n and k that are multiples of 4.
     Vec4,
+    /// shaders/matmul.wgsl `matmul_single*`: one output per thread, for few outputs and a long
+    /// k (weight gradients of narrow layers).
+    Single,
 }
 
 impl Variant {
     /// Every variant, for measuring.
-    pub const ALL: [Variant; 3] = [Variant::Block4, Variant::Block8, Variant::Vec4];
+    pub const ALL: [Variant; 4] = [
+        Variant::Block4,
+        Variant::Block8,
+        Variant::Vec4,
+        Variant::Single,
+    ];
 
     /// The name used in benchmark reports, the tuning cache and GPUMLP_MATMUL.
     pub fn name(self) -> &'static str {
@@ -72,6 +80,7 @@ impl Variant {
             Variant::Block4 => "block4",
             Variant::Block8 => "block8",
             Variant::Vec4 => "vec4",
+            Variant::Single => "single",
         }
     }
 
@@ -80,13 +89,14 @@ impl Variant {
         match self {
             Variant::Block4 => 32,
             Variant::Block8 | Variant::Vec4 => 64,
+            Variant::Single => 1,
         }
     }
 
     /// Whether this variant computes an m×n×k product.
     pub fn supports(self, m: usize, n: usize, k: usize) -> bool {
         match self {
-            Variant::Block4 | Variant::Block8 => true,
+            Variant::Block4 | Variant::Block8 | Variant::Single => true,
             Variant::Vec4 => m.is_multiple_of(4) && n.is_multiple_of(4) && k.is_multiple_of(4),
         }
     }
@@ -102,6 +112,9 @@ impl Variant {
             (Variant::Vec4, Form::Nn) => &VEC4,
             (Variant::Vec4, Form::Tn) => &VEC4_TN,
             (Variant::Vec4, Form::Nt) => &VEC4_NT,
+            (Variant::Single, Form::Nn) => &SINGLE,
+            (Variant::Single, Form::Tn) => &SINGLE_TN,
+            (Variant::Single, Form::Nt) => &SINGLE_NT,
         }
     }
 }
@@ -138,6 +151,22 @@ static VEC4_NT: Kernel = Kernel {
     bindings: BINDINGS,
 };
 
+static SINGLE: Kernel = Kernel {
+    shader: Shader::Matmul,
+    entry: "matmul_single",
+    bindings: BINDINGS,
+};
+static SINGLE_TN: Kernel = Kernel {
+    shader: Shader::Matmul,
+    entry: "matmul_single_tn",
+    bindings: BINDINGS,
+};
+static SINGLE_NT: Kernel = Kernel {
+    shader: Shader::Matmul,
+    entry: "matmul_single_nt",
+    bindings: BINDINGS,
+};
+
 /// One of the three products with a chosen variant (the benchmark and the tuner measure each).
 // Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n)
 #[allow(clippy::too_many_arguments)]
@@ -161,7 +190,7 @@ pub fn product(
             ),
         });
     }
-    build(gpu, variant.kernel(form), variant.tile(), a, b, c, m, n, k)
+    build(gpu, variant, form, a, b, c, m, n, k)
 }
 
 /// Where a variant choice came from.
@@ -291,8 +320,8 @@ pub fn matmul_nt(
 #[allow(clippy::too_many_arguments)]
 fn build(
     gpu: &Gpu,
-    kernel: &'static Kernel,
-    tile: usize,
+    variant: Variant,
+    form: Form,
     a: &Tensor,
     b: &Tensor,
     c: &Tensor,
@@ -300,10 +329,18 @@ fn build(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
+    let kernel = variant.kernel(form);
     expect_len(kernel.entry, "a", a, m * k)?;
     expect_len(kernel.entry, "b", b, k * n)?;
     expect_len(kernel.entry, "c", c, m * n)?;
-    let groups = [n.div_ceil(tile), m.div_ceil(tile)];
+    let tile = variant.tile();
+    let groups = match variant {
+        Variant::Single => {
+            let [x, y, _] = super::elementwise_grid(gpu, m * n);
+            [x as usize, y as usize]
+        }
+        _ => [n.div_ceil(tile), m.div_ceil(tile)],
+    };
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if groups.iter().any(|&g| g > max) {
         return Err(Error::Shape {
