@@ -22,7 +22,7 @@ struct Step {
     lr: f32,                // learning rate of this step
     bias_correction1: f32,  // 1 − β1^t
     bias_correction2: f32,  // 1 − β2^t
-    _pad0: u32,
+    rows: u32,              // rows in this step's batch (read by the fused kernel)
     _pad1: u32,
     _pad2: u32,
 }

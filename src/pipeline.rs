@@ -84,6 +84,7 @@ impl Default for TrainOptions {
                 patience: Some(20),
                 min_delta: 0.0,
                 seed: 0,
+                allow_fused: true,
             },
             val_fraction: 0.1,
             balanced: false,

@@ -40,6 +40,9 @@ pub struct TrainConfig {
     pub min_delta: f32,
     /// Seeds the shuffle of each epoch.
     pub seed: u64,
+    /// Train networks small enough for shaders/fused.wgsl with one dispatch per chunk of
+    /// steps; `false` always runs one dispatch per op (the GPU trainer only).
+    pub allow_fused: bool,
 }
 
 impl Default for TrainConfig {
@@ -52,6 +55,7 @@ impl Default for TrainConfig {
             patience: None,
             min_delta: 0.0,
             seed: 0,
+            allow_fused: true,
         }
     }
 }
@@ -247,6 +251,20 @@ struct Buffers {
     best: Tensor,
 }
 
+/// The dispatches of the training steps.
+enum StepPlan {
+    /// One dispatch per op: a step over a full batch, and over the last, shorter one.
+    PerOp {
+        full: Vec<Dispatch>,
+        partial: Option<Vec<Dispatch>>,
+    },
+    /// Small networks: every step of a chunk in one dispatch, the step values in `steps`.
+    Fused {
+        fused: Box<ops::fused::FusedSteps>,
+        steps: Tensor,
+    },
+}
+
 /// Trains one model on one dataset on the GPU. Built once; each call of
 /// [`Trainer::run_epochs`] continues where the last one stopped (optimiser state, step count
 /// and shuffle stream included).
@@ -260,9 +278,8 @@ pub struct Trainer<'g> {
     epochs_per_chunk: usize,
     bufs: Buffers,
     slots: StepSlots,
-    /// The dispatches of a step over a full batch, and over the last, shorter one.
-    full: Vec<Dispatch>,
-    partial: Option<Vec<Dispatch>>,
+    /// How each step runs: one dispatch per op, or many whole steps per dispatch.
+    plan: StepPlan,
     /// Forward passes over other rows (validation) through the trained weights, built on
     /// first use.
     forward: Option<Forward>,
@@ -315,10 +332,36 @@ impl<'g> Trainer<'g> {
             best: gpu.zeros("best params", n)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
-        let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
-        let partial = match rows % batch {
-            0 => None,
-            r => Some(step_plan(gpu, model, &bufs, &slots, &config.optimizer, r)?),
+        let plan = if config.allow_fused && ops::fused::supports(model) {
+            let step_bytes = std::mem::size_of::<Step>() / 4;
+            let steps = gpu.zeros(
+                "fused steps",
+                epochs_per_chunk * steps_per_epoch * step_bytes,
+            )?;
+            let fused = ops::fused::fused_steps(
+                gpu,
+                model,
+                &config.optimizer,
+                &steps,
+                &bufs.order,
+                &bufs.x_all,
+                &bufs.t_all,
+                &bufs.params,
+                &bufs.m,
+                &bufs.v,
+                &bufs.losses,
+            )?;
+            StepPlan::Fused {
+                fused: Box::new(fused),
+                steps,
+            }
+        } else {
+            let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
+            let partial = match rows % batch {
+                0 => None,
+                r => Some(step_plan(gpu, model, &bufs, &slots, &config.optimizer, r)?),
+            };
+            StepPlan::PerOp { full, partial }
         };
         Ok(Trainer {
             gpu,
@@ -330,17 +373,25 @@ impl<'g> Trainer<'g> {
             epochs_per_chunk,
             bufs,
             slots,
-            full,
-            partial,
+            plan,
             forward: None,
             shuffler: Shuffler::new(config.seed),
             t: 0,
         })
     }
 
-    /// Dispatches per training step (full batch), for reports.
+    /// Dispatches per training step (full batch), for reports; 0 when fused (one dispatch
+    /// runs all the steps of a chunk).
     pub fn dispatches_per_step(&self) -> usize {
-        self.full.len()
+        match &self.plan {
+            StepPlan::PerOp { full, .. } => full.len(),
+            StepPlan::Fused { .. } => 0,
+        }
+    }
+
+    /// Whether the steps run fused (shaders/fused.wgsl).
+    pub fn is_fused(&self) -> bool {
+        matches!(self.plan, StepPlan::Fused { .. })
     }
 
     /// Runs one epoch per learning rate in `lrs`; returns the mean per-row training loss of
@@ -371,33 +422,57 @@ impl<'g> Trainer<'g> {
             for s in 0..self.steps_per_epoch {
                 self.t += 1;
                 let values = self.config.optimizer.step_values(self.t, lr);
-                steps.push(Step::new(
-                    (e * rows + s * batch) as u32,
-                    (e * self.steps_per_epoch + s) as u32,
-                    &values,
-                ));
+                steps.push(
+                    Step::new(
+                        (e * rows + s * batch) as u32,
+                        (e * self.steps_per_epoch + s) as u32,
+                        &values,
+                    )
+                    .with_rows(batch.min(rows - s * batch) as u32),
+                );
             }
         }
-        for group in steps.chunks(self.slots.capacity()) {
-            self.slots.write(gpu, group);
-            let mut encoder = gpu.encoder("train steps");
-            for (i, step) in group.iter().enumerate() {
-                let is_last =
-                    step.loss_slot as usize % self.steps_per_epoch == self.steps_per_epoch - 1;
-                let plan = match (&self.partial, is_last) {
-                    (Some(partial), true) => partial,
-                    _ => &self.full,
-                };
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("train step"),
-                    timestamp_writes: None,
-                });
-                let offset = self.slots.offset(i);
-                for d in plan {
-                    d.record(&mut pass, offset);
+        match &mut self.plan {
+            StepPlan::Fused {
+                fused,
+                steps: slots,
+            } => {
+                gpu.queue()
+                    .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(&steps));
+                fused.set_steps(gpu, steps.len());
+                let mut encoder = gpu.encoder("fused train steps");
+                {
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("fused train steps"),
+                        timestamp_writes: None,
+                    });
+                    fused.dispatch().record(&mut pass, 0);
+                }
+                gpu.queue().submit([encoder.finish()]);
+            }
+            StepPlan::PerOp { full, partial } => {
+                for group in steps.chunks(self.slots.capacity()) {
+                    self.slots.write(gpu, group);
+                    let mut encoder = gpu.encoder("train steps");
+                    for (i, step) in group.iter().enumerate() {
+                        let is_last = step.loss_slot as usize % self.steps_per_epoch
+                            == self.steps_per_epoch - 1;
+                        let plan = match (&partial, is_last) {
+                            (Some(partial), true) => partial,
+                            _ => &*full,
+                        };
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("train step"),
+                            timestamp_writes: None,
+                        });
+                        let offset = self.slots.offset(i);
+                        for d in plan {
+                            d.record(&mut pass, offset);
+                        }
+                    }
+                    gpu.queue().submit([encoder.finish()]);
                 }
             }
-            gpu.queue().submit([encoder.finish()]);
         }
         gpu.check("training")?;
 

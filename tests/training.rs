@@ -38,9 +38,27 @@ fn accuracy(p: &[f32], y: &[f32]) -> f32 {
     right as f32 / y.len() as f32
 }
 
-/// Parameters and epoch losses of a GPU run against the CPU reference run.
+/// Parameters and epoch losses of GPU runs against the CPU reference run: one dispatch per
+/// op, and (for networks small enough) the fused kernel.
 fn compare_runs(what: &str, spec: &MlpSpec, data: &Dataset, config: &TrainConfig) {
     let start = Mlp::new(spec, 11).unwrap();
+    for allow_fused in [false, true] {
+        let config = TrainConfig {
+            allow_fused,
+            ..config.clone()
+        };
+        let fused = gpumlp::Trainer::new(gpu(), &start, data, &config)
+            .unwrap()
+            .is_fused();
+        if allow_fused && !fused {
+            continue;
+        }
+        let what = format!("{what}{}", if fused { " (fused)" } else { "" });
+        compare_run(&what, &start, data, &config);
+    }
+}
+
+fn compare_run(what: &str, start: &Mlp, data: &Dataset, config: &TrainConfig) {
     let mut on_gpu = start.clone();
     let mut on_cpu = start.clone();
     let g = gpumlp::fit(gpu(), &mut on_gpu, data, config).unwrap();
@@ -374,6 +392,7 @@ fn early_stopping_and_plateau_agree_with_reference_and_keep_the_best_weights() {
         patience: Some(15),
         min_delta: 1e-4,
         seed: 8,
+        allow_fused: true,
     };
     let start = Mlp::new(&spec, 12).unwrap();
     let mut seen = Vec::new();
@@ -427,4 +446,34 @@ fn early_stopping_and_plateau_agree_with_reference_and_keep_the_best_weights() {
         1e-4,
         1e-3,
     );
+}
+
+#[test]
+fn gpu_training_matches_reference_small_softmax_sgd_fused() {
+    // Small enough for the fused kernel: three layers, every width ≤ 16, class weights.
+    let spec = MlpSpec::new(6)
+        .hidden(12, Activation::Tanh)
+        .hidden(8, Activation::Relu)
+        .output(4, Loss::SoftmaxCe);
+    // Batches of 100 and a last one of 50: threads take several rows each.
+    let data = clustered(50, 250, 6, 4, true);
+    let config = TrainConfig {
+        epochs: 10,
+        batch_size: 100,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Cosine { min_lr: 0.001 },
+        seed: 9,
+        ..TrainConfig::default()
+    };
+    let fused = gpumlp::Trainer::new(gpu(), &Mlp::new(&spec, 11).unwrap(), &data, &config)
+        .unwrap()
+        .is_fused();
+    assert!(fused, "a 6-12-8-4 network runs fused");
+    compare_runs("6-12-8-4 softmax, SGD, weights", &spec, &data, &config);
 }

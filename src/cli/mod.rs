@@ -98,6 +98,7 @@ fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
         patience: (m.patience > 0).then_some(m.patience),
         min_delta: m.min_delta,
         seed: m.seed,
+        allow_fused: true,
     };
     config.optimizer.validate()?;
     Ok(TrainOptions {

@@ -16,6 +16,7 @@ pub(crate) enum Shader {
     Roofline,
     MatmulWide,
     MatmulVec4,
+    Fused,
     Gather,
 }
 
@@ -41,6 +42,7 @@ impl Shader {
             Shader::Roofline => wgsl!("roofline.wgsl"),
             Shader::MatmulWide => wgsl!("matmul_wide.wgsl"),
             Shader::MatmulVec4 => wgsl!("matmul_vec4.wgsl"),
+            Shader::Fused => wgsl!("fused.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
         }
     }

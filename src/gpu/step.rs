@@ -16,7 +16,9 @@ pub struct Step {
     pub bias_correction1: f32,
     /// 1 − β2^t.
     pub bias_correction2: f32,
-    _pad: [u32; 3],
+    /// Rows in this step's batch (the fused kernel reads it; the others are built per size).
+    pub rows: u32,
+    _pad: [u32; 2],
 }
 
 impl Step {
@@ -28,8 +30,17 @@ impl Step {
             lr: values.lr,
             bias_correction1: values.bias_correction1,
             bias_correction2: values.bias_correction2,
-            _pad: [0; 3],
+            rows: 0,
+            _pad: [0; 2],
         }
+    }
+}
+
+impl Step {
+    /// The same step with its batch size recorded.
+    pub fn with_rows(mut self, rows: u32) -> Step {
+        self.rows = rows;
+        self
     }
 }
 

@@ -206,7 +206,7 @@ pub enum Choice {
 
 /// Each dimension of the shape the tuner times, at most: large products rank the variants
 /// the same way and would make the first run slow.
-const TUNE_DIM: usize = 256;
+const TUNE_DIM: usize = 128;
 
 fn variant_named(name: &str) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| v.name() == name.trim())
@@ -239,7 +239,7 @@ fn time_variant(
 
 /// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
 /// it computes the shape), else the one measured before on this adapter, else the fastest of
-/// all variants measured now on the shape with each dimension capped at 256, then stored in
+/// all variants measured now on the shape with each dimension capped at 128, then stored in
 /// the tuning cache on disk.
 pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Variant, Choice)> {
     if let Some(v) = std::env::var("GPUMLP_MATMUL")

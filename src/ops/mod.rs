@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod adam;
 pub mod bias;
+pub mod fused;
 pub mod gather;
 pub mod loss;
 pub mod matmul;

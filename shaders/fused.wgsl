@@ -1,0 +1,251 @@
+// A whole training step of a small network in one workgroup, and many steps in one dispatch:
+// the weights stay in workgroup memory, each thread runs its share of the batch rows through
+// the forward pass, the loss and the backward pass with its activations in registers, the
+// partial gradients are summed across threads in a fixed order, and the optimiser updates
+// every parameter before the next step begins. The same formulas as the separate kernels
+// (matmul, bias, activation, loss, adam, sgd; see their files), in the spirit of
+// tiny-cuda-nn's fully fused MLPs. Limits: at most 4 layers, every width (inputs included)
+// at most 16, at most 1024 parameters in the flat layout (src/ops/fused.rs checks them).
+//
+// steps: (steps) per-step values; order: shuffled row order of the epochs in flight;
+// x_all: (n, inputs); t_all: (n, outputs + 1) targets and row weight; p, m, v: (n_params);
+// losses: out[steps[s].loss_slot] = Σ_r w_r · loss_r / rows.
+
+struct FusedParams {
+    layers: u32,        // dense layers, the output layer included
+    inputs: u32,
+    outputs: u32,
+    n_params: u32,      // length of the flat parameter layout (padding included)
+    steps: u32,
+    loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
+    optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
+    n_real: u32,        // parameters without the layout's padding
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    momentum: f32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
+    widths: array<vec4<u32>, 2>,   // width of acts[l], l = 0..=layers
+    acts: vec4<u32>,               // activation of hidden layer l: 0 sigmoid, 1 relu, 2 tanh
+    w_off: vec4<u32>,              // where layer l's W starts in the flat layout
+    b_off: vec4<u32>,              // where layer l's b starts
+    seg_start: array<vec4<u32>, 2>, // the real parameters as segments of the flat layout:
+    seg_len: array<vec4<u32>, 2>,   // W0, b0, W1, b1, ... (padding is never touched)
+}
+
+const FW: u32 = 64u;       // threads in the workgroup
+const MAXW: u32 = 16u;     // widest layer
+const MAXP: u32 = 1024u;   // most parameters
+const XCHUNK: u32 = 16u;   // parameters summed across threads per round
+
+@group(0) @binding(0) var<uniform> fp: FusedParams;
+@group(0) @binding(1) var<storage, read> steps: array<Step>;
+@group(0) @binding(2) var<storage, read> order: array<u32>;
+@group(0) @binding(3) var<storage, read> x_all: array<f32>;
+@group(0) @binding(4) var<storage, read> t_all: array<f32>;
+@group(0) @binding(5) var<storage, read_write> p: array<f32>;
+@group(0) @binding(6) var<storage, read_write> m: array<f32>;
+@group(0) @binding(7) var<storage, read_write> v: array<f32>;
+@group(0) @binding(8) var<storage, read_write> losses: array<f32>;
+
+var<workgroup> w: array<f32, MAXP>;            // the parameters, as p
+var<workgroup> g: array<f32, MAXP>;            // the batch gradient
+var<workgroup> xfer: array<f32, 1024>;         // FW × XCHUNK partial gradients in flight
+var<workgroup> red: array<f32, FW>;
+
+fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
+
+// Flat-layout index of the c-th real parameter.
+fn flat_of(c: u32) -> u32 {
+    var rest = c;
+    for (var sg = 0u; sg < 2u * fp.layers; sg++) {
+        let len = fp.seg_len[sg / 4u][sg % 4u];
+        if (rest < len) { return fp.seg_start[sg / 4u][sg % 4u] + rest; }
+        rest = rest - len;
+    }
+    return 0u;
+}
+
+fn activate(code: u32, z: f32) -> f32 {
+    switch code {
+        case 0u: { return sigmoid(z); }
+        case 1u: { return max(z, 0.0); }
+        default: { return tanh(clamp(z, -15.0, 15.0)); }
+    }
+}
+
+// d · act'(z), written with the activation's output a (as activation.wgsl).
+fn activate_back(code: u32, a: f32, d: f32) -> f32 {
+    switch code {
+        case 0u: { return d * (a * (1.0 - a)); }
+        case 1u: { return select(0.0, d, a > 0.0); }
+        default: { return d * (1.0 - a * a); }
+    }
+}
+
+fn bce(z: f32, y: f32) -> f32 {
+    return max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
+}
+
+// One optimiser update of parameter i with gradient gi (as adam.wgsl and sgd.wgsl).
+fn update(i: u32, gi_in: f32, st: Step) {
+    var wi = w[i];
+    var gi = gi_in;
+    if (fp.optimizer == 2u) {
+        gi = gi + fp.weight_decay * wi;
+        let ui = fp.momentum * m[i] + gi;
+        m[i] = ui;
+        wi = wi - st.lr * ui;
+    } else {
+        if (fp.optimizer == 1u) {
+            wi = wi - st.lr * fp.weight_decay * wi;
+        } else {
+            gi = gi + fp.weight_decay * wi;
+        }
+        let mi = fp.beta1 * m[i] + (1.0 - fp.beta1) * gi;
+        let vi = fp.beta2 * v[i] + (1.0 - fp.beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        wi = wi - st.lr * (mi / st.bias_correction1) / (sqrt(vi / st.bias_correction2) + fp.eps);
+    }
+    w[i] = wi;
+    p[i] = wi;
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let np = fp.n_params;
+    let nr = fp.n_real;
+    for (var i = lid; i < np; i += FW) { w[i] = p[i]; }
+    workgroupBarrier();
+
+    var pg: array<f32, MAXP>;      // this thread's share of the gradient
+    var wp: array<f32, MAXP>;      // this thread's copy of the weights for the step
+    var a: array<f32, 80>;         // activations, acts[l][j] at l·MAXW + j
+    var delta: array<f32, MAXW>;
+    var below: array<f32, MAXW>;
+    let layers = fp.layers;
+    let nin = fp.inputs;
+    let nout = fp.outputs;
+    let tw = nout + 1u;
+
+    for (var s = 0u; s < fp.steps; s++) {
+        let st = steps[s];
+        let rows = st.rows;
+        let inv_batch = 1.0 / f32(rows);
+        for (var c = 0u; c < nr; c++) {
+            let i = flat_of(c);
+            pg[i] = 0.0;
+            wp[i] = w[i];
+        }
+        var loss_acc = 0.0;
+
+        for (var r = lid; r < rows; r += FW) {
+            let src = order[st.row_offset + r];
+            for (var i = 0u; i < nin; i++) { a[i] = x_all[src * nin + i]; }
+            // Forward: z = (Σ_i a_i · W_ij in i order) + b_j, then the activation.
+            for (var l = 0u; l < layers; l++) {
+                let ni = width(l);
+                let no = width(l + 1u);
+                let wo = fp.w_off[l];
+                let bo = fp.b_off[l];
+                for (var j = 0u; j < no; j++) {
+                    var acc = 0.0;
+                    for (var i = 0u; i < ni; i++) { acc = acc + a[l * MAXW + i] * wp[wo + i * no + j]; }
+                    var z = acc + wp[bo + j];
+                    if (l + 1u < layers) { z = activate(fp.acts[l], z); }
+                    a[(l + 1u) * MAXW + j] = z;
+                }
+            }
+            // Loss and its gradient at the logits.
+            let zo = layers * MAXW;
+            let wr = t_all[src * tw + nout];
+            var row_loss = 0.0;
+            if (fp.loss == 0u) {
+                for (var c = 0u; c < nout; c++) {
+                    let z = a[zo + c];
+                    let y = t_all[src * tw + c];
+                    row_loss = row_loss + bce(z, y);
+                    delta[c] = wr * (sigmoid(z) - y) * inv_batch;
+                }
+            } else if (fp.loss == 1u) {
+                var mx = a[zo];
+                for (var c = 1u; c < nout; c++) { mx = max(mx, a[zo + c]); }
+                var se = 0.0;
+                var ts = 0.0;
+                for (var c = 0u; c < nout; c++) {
+                    se = se + exp(a[zo + c] - mx);
+                    ts = ts + t_all[src * tw + c];
+                }
+                let lse = mx + log(se);
+                for (var c = 0u; c < nout; c++) {
+                    let z = a[zo + c];
+                    let y = t_all[src * tw + c];
+                    row_loss = row_loss + y * (lse - z);
+                    delta[c] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
+                }
+            } else {
+                let scale = 2.0 / f32(nout) * inv_batch;
+                for (var c = 0u; c < nout; c++) {
+                    let d = a[zo + c] - t_all[src * tw + c];
+                    row_loss = row_loss + d * d;
+                    delta[c] = wr * d * scale;
+                }
+                row_loss = row_loss / f32(nout);
+            }
+            loss_acc = loss_acc + wr * row_loss;
+            // Backward: dW_ij += a_i · δ_j, db_j += δ_j, δ_below_i = act'(a_i) · Σ_j δ_j W_ij.
+            for (var l = layers; l > 0u; l--) {
+                let li = l - 1u;
+                let ni = width(li);
+                let no = width(l);
+                let wo = fp.w_off[li];
+                let bo = fp.b_off[li];
+                for (var j = 0u; j < no; j++) {
+                    pg[bo + j] = pg[bo + j] + delta[j];
+                    for (var i = 0u; i < ni; i++) {
+                        pg[wo + i * no + j] = pg[wo + i * no + j] + a[li * MAXW + i] * delta[j];
+                    }
+                }
+                if (li > 0u) {
+                    for (var i = 0u; i < ni; i++) {
+                        var acc = 0.0;
+                        for (var j = 0u; j < no; j++) { acc = acc + delta[j] * wp[wo + i * no + j]; }
+                        below[i] = activate_back(fp.acts[li - 1u], a[li * MAXW + i], acc);
+                    }
+                    for (var i = 0u; i < ni; i++) { delta[i] = below[i]; }
+                }
+            }
+        }
+
+        // Sum the threads' partial gradients, XCHUNK real parameters a round, thread 0 first.
+        for (var c0 = 0u; c0 < nr; c0 += XCHUNK) {
+            for (var q = 0u; q < XCHUNK; q++) {
+                xfer[lid * XCHUNK + q] = select(0.0, pg[flat_of(min(c0 + q, nr - 1u))], c0 + q < nr);
+            }
+            workgroupBarrier();
+            if (lid < XCHUNK && c0 + lid < nr) {
+                var sum = 0.0;
+                for (var t = 0u; t < FW; t++) { sum = sum + xfer[t * XCHUNK + lid]; }
+                g[flat_of(c0 + lid)] = sum;
+            }
+            workgroupBarrier();
+        }
+        red[lid] = loss_acc;
+        workgroupBarrier();
+        for (var h = FW / 2u; h > 0u; h = h >> 1u) {
+            if (lid < h) { red[lid] = red[lid] + red[lid + h]; }
+            workgroupBarrier();
+        }
+        if (lid == 0u) { losses[st.loss_slot] = red[0] * inv_batch; }
+        for (var c = lid; c < nr; c += FW) {
+            let i = flat_of(c);
+            update(i, g[i], st);
+        }
+        workgroupBarrier();
+    }
+}
