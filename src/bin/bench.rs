@@ -203,21 +203,24 @@ fn validate_matmul(gpu: &Gpu, variant: Variant, form: Form) -> gpumlp::Result<(f
 }
 
 fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::Result<()> {
+    // (label, batch, in, out): the product shapes of a dense layer; square shapes have all three
+    // equal. Each form takes its own (m, n, k) from them, as the trainer does.
     let mut shapes: Vec<(String, usize, usize, usize)> = vec![
         ("256³".into(), 256, 256, 256),
         ("1024³".into(), 1024, 1024, 1024),
     ];
     if !o.quick {
         shapes.push(("2048³".into(), 2048, 2048, 2048));
-        // Layer shapes of the workloads: (batch, in) · (in, out).
-        shapes.push(("tabular 1024×64→256".into(), 1024, 256, 64));
-        shapes.push(("tabular 1024×256→256".into(), 1024, 256, 256));
-        shapes.push(("wide 4096×64→1024".into(), 4096, 1024, 64));
-        shapes.push(("wide 4096×1024→1024".into(), 4096, 1024, 1024));
+        shapes.push(("tabular 1024, 64→256".into(), 1024, 64, 256));
+        shapes.push(("tabular 1024, 256→256".into(), 1024, 256, 256));
+        shapes.push(("tabular 1024, 256→1".into(), 1024, 256, 1));
+        shapes.push(("wide 4096, 64→1024".into(), 4096, 64, 1024));
+        shapes.push(("wide 4096, 1024→1024".into(), 4096, 1024, 1024));
+        shapes.push(("toy 1024, 3→2".into(), 1024, 3, 2));
     }
     r.line(format!(
-        "{:<22} {:<8} {:<7} {:>10} {:>10} {:>10} {:>8}",
-        "matmul shape", "form", "variant", "GFLOP/s", "min", "max", "of peak"
+        "{:<22} {:<8} {:<7} {:>16} {:>9} {:>9} {:>9} {:>8}",
+        "matmul shape", "form", "variant", "m×n×k", "GFLOP/s", "min", "max", "of peak"
     ));
     let mut rows = Vec::new();
     for variant in Variant::ALL {
@@ -234,22 +237,33 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                                  "validated": false, "worst_abs_err": err}));
                 continue;
             }
-            for (label, m, n, k) in &shapes {
-                let (m, n, k) = (*m, *n, *k);
+            for (label, batch, inputs, outputs) in &shapes {
+                // Forward Z = X·W, weight gradient dW = Xᵀ·dZ, input gradient dX = dZ·Wᵀ.
+                let (m, n, k) = match form {
+                    Form::Nn => (*batch, *outputs, *inputs),
+                    Form::Tn => (*inputs, *outputs, *batch),
+                    Form::Nt => (*batch, *inputs, *outputs),
+                };
+                if !variant.supports(m, n, k) || (variant == Variant::Single && m * n > 65536) {
+                    continue; // single is for few outputs; vec4 needs multiples of 4
+                }
                 // The operands of this form, as the layer would hold them.
                 let (a_len, b_len) = (m * k, k * n);
                 let ta = gpu.upload("a", &uniform(1, a_len))?;
                 let tb = gpu.upload("b", &uniform(2, b_len))?;
                 let tc = gpu.zeros("c", m * n)?;
                 let d = product(gpu, variant, form, &ta, &tb, &tc, m, n, k)?;
-                let s = time_dispatch(gpu, &d, o.runs, o.min_seconds)?;
                 let flop = 2.0 * (m * n * k) as f64;
+                // Products of seconds each: fewer repeats keep the full run in minutes.
+                let runs = if flop > 4e9 { 2 } else { o.runs };
+                let s = time_dispatch(gpu, &d, runs, o.min_seconds)?;
                 let g = |t: f64| flop / t / 1e9;
                 r.line(format!(
-                    "{:<22} {:<8} {:<7} {:>10.2} {:>10.2} {:>10.2} {:>7.1}%",
+                    "{:<22} {:<8} {:<7} {:>16} {:>9.2} {:>9.2} {:>9.2} {:>7.1}%",
                     label,
                     form_name(form),
                     variant.name(),
+                    format!("{m}×{n}×{k}"),
                     g(s.median),
                     g(s.max),
                     g(s.min),
@@ -264,8 +278,28 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
             }
         }
     }
+    // What the trainer would use: the tuner's pick per form and shape (measured now or cached).
+    let mut picks = Vec::new();
+    for (label, batch, inputs, outputs) in &shapes {
+        let mut line = format!("tuner picks for {label}:");
+        for form in [Form::Nn, Form::Tn, Form::Nt] {
+            let (m, n, k) = match form {
+                Form::Nn => (*batch, *outputs, *inputs),
+                Form::Tn => (*inputs, *outputs, *batch),
+                Form::Nt => (*batch, *inputs, *outputs),
+            };
+            let (v, how) = gpumlp::ops::matmul::choose(gpu, form, m, n, k)?;
+            line += &format!(" {} {} ({how:?});", form_name(form), v.name());
+            picks.push(
+                json!({"shape": label, "form": form_name(form), "variant": v.name(),
+                              "how": format!("{how:?}")}),
+            );
+        }
+        r.line(line);
+    }
     r.line(String::new());
     r.sections.insert("matmul".into(), Value::Array(rows));
+    r.sections.insert("tuner".into(), Value::Array(picks));
     Ok(())
 }
 
@@ -387,6 +421,11 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
             continue;
         }
         let dispatches = g.dispatches_per_step();
+        let dispatch_label = if g.is_fused() {
+            "fused".to_string()
+        } else {
+            dispatches.to_string()
+        };
         let runs = if q { 2 } else { o.runs.min(5) };
         let gpu_loop = time(runs, || g.run_epochs(&vec![lr; w.gpu_epochs]).map(|_| ()))?;
         let cpu_runs = if w.name.starts_with("wide") && !q {
@@ -399,9 +438,10 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
             Ok(())
         })?;
         let mut entry = json!({"workload": w.name, "validated": true, "worst_abs_err": err,
-                               "rows": w.rows, "batch": w.batch, "dispatches_per_step": dispatches});
+                               "rows": w.rows, "batch": w.batch, "dispatches_per_step": dispatches,
+                               "fused": g.is_fused()});
         for (where_, s, epochs, disp) in [
-            ("gpu", gpu_loop, w.gpu_epochs, dispatches.to_string()),
+            ("gpu", gpu_loop, w.gpu_epochs, dispatch_label.clone()),
             ("cpu", cpu_loop, w.cpu_epochs, "-".into()),
         ] {
             let steps = (epochs * steps_per_epoch) as f64;
