@@ -61,11 +61,11 @@ fn run() -> gpumlp::Result<()> {
     }
 
     let mut reference = CpuTrainer::new(&model, &data, &config)?;
-    reference.run_epochs(&[config.optimizer.lr]);
+    reference.run_epochs(&[config.optimizer.lr])?;
     let mut cpu_ms = Vec::new();
     for _ in 0..repeats.min(3) {
         let t = Instant::now();
-        reference.run_epochs(&[config.optimizer.lr]);
+        reference.run_epochs(&[config.optimizer.lr])?;
         cpu_ms.push(t.elapsed().as_secs_f64() * 1e3 / STEPS_PER_EPOCH as f64);
     }
 

@@ -148,6 +148,22 @@ pub enum Error {
         message: String,
     },
 
+    /// The loss became NaN or infinite: the trainer stopped and kept the weights it had
+    /// before the chunk of steps that went wrong.
+    #[error(
+        "training diverged at epoch {epoch}, step {step}: the loss became {loss}. The weights \
+         from before it went wrong are kept. Try a lower learning rate (--lr), or check the \
+         data for extreme values"
+    )]
+    Diverged {
+        /// Epoch, from 1.
+        epoch: usize,
+        /// Step within the epoch, from 1.
+        step: usize,
+        /// The non-finite loss.
+        loss: f32,
+    },
+
     /// Training settings out of range.
     #[error("invalid training settings: {0}")]
     InvalidConfig(String),

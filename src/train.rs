@@ -249,6 +249,8 @@ struct Buffers {
     deltas: Vec<Tensor>,
     /// The parameters of the best epoch so far (early stopping), copied on the GPU.
     best: Tensor,
+    /// The parameters before the chunk of steps in flight: put back if it diverges.
+    good: Tensor,
 }
 
 /// The dispatches of the training steps.
@@ -285,6 +287,8 @@ pub struct Trainer<'g> {
     forward: Option<Forward>,
     shuffler: Shuffler,
     t: u64,
+    /// Epochs run so far, for naming the epoch where training diverged.
+    epochs_done: usize,
 }
 
 impl<'g> Trainer<'g> {
@@ -330,6 +334,7 @@ impl<'g> Trainer<'g> {
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
             best: gpu.zeros("best params", n)?,
+            good: gpu.zeros("last good params", n)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
         let plan = if config.allow_fused && ops::fused::supports(model) {
@@ -377,6 +382,7 @@ impl<'g> Trainer<'g> {
             forward: None,
             shuffler: Shuffler::new(config.seed),
             t: 0,
+            epochs_done: 0,
         })
     }
 
@@ -395,7 +401,8 @@ impl<'g> Trainer<'g> {
     }
 
     /// Runs one epoch per learning rate in `lrs`; returns the mean per-row training loss of
-    /// each.
+    /// each. A NaN or infinite step loss stops it with [`Error::Diverged`], the weights put
+    /// back as they were before the chunk of epochs in flight.
     pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(lrs.len());
         for chunk in lrs.chunks(self.epochs_per_chunk) {
@@ -416,6 +423,7 @@ impl<'g> Trainer<'g> {
         let gpu = self.gpu;
         gpu.queue()
             .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
+        self.copy_params(&self.bufs.params, &self.bufs.good)?;
 
         let mut steps = Vec::with_capacity(epochs * self.steps_per_epoch);
         for (e, &lr) in lrs.iter().enumerate() {
@@ -480,6 +488,15 @@ impl<'g> Trainer<'g> {
             &self.bufs.losses.slice(0, steps.len() as u64),
             &self.bufs.losses_staging,
         )?;
+        if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
+            self.copy_params(&self.bufs.good, &self.bufs.params)?;
+            return Err(Error::Diverged {
+                epoch: self.epochs_done + i / self.steps_per_epoch + 1,
+                step: i % self.steps_per_epoch + 1,
+                loss: losses[i],
+            });
+        }
+        self.epochs_done += epochs;
         Ok(losses
             .chunks(self.steps_per_epoch)
             .map(|epoch| {

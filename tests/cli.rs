@@ -451,6 +451,30 @@ fn bad_inputs_give_one_line_errors_and_no_files() {
     assert!(e.contains("text.csv, line 3, column \"b\""), "{e}");
     assert!(!Path::new(&preds).exists());
 
+    // A learning rate that makes training blow up: the error names the epoch and step.
+    let mut rows = String::from("a,b,y\n");
+    for i in 0..40 {
+        rows += &format!("{i},{},{}\n", 40 - i, 1000 * i);
+    }
+    let big = write(d, "big.csv", &rows);
+    let e = fails(&[
+        "train",
+        &big,
+        "--target",
+        "y",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1000",
+        "--out",
+        &model_out,
+    ]);
+    assert!(
+        e.contains("diverged at epoch") && e.contains("learning rate"),
+        "{e}"
+    );
+    assert!(!Path::new(&model_out).exists());
+
     // An eval file with a label the model never saw.
     let new_label = write(d, "newlabel.csv", "a,b,y\n1,2,7\n");
     let e = fails(&["eval", &model, &new_label]);

@@ -477,3 +477,48 @@ fn gpu_training_matches_reference_small_softmax_sgd_fused() {
     assert!(fused, "a 6-12-8-4 network runs fused");
     compare_runs("6-12-8-4 softmax, SGD, weights", &spec, &data, &config);
 }
+
+#[test]
+fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
+    // Targets in the thousands and SGD with a huge rate: the loss overflows within a few steps.
+    let spec = MlpSpec::new(4)
+        .hidden(8, Activation::Tanh)
+        .output(1, Loss::Mse);
+    let x = uniform(60, 64 * 4, -1.0, 1.0);
+    let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
+    let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
+    let start = Mlp::new(&spec, 3).unwrap();
+    for allow_fused in [false, true] {
+        let config = TrainConfig {
+            batch_size: 16,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                lr: 50.0,
+                ..OptimizerConfig::default()
+            },
+            allow_fused,
+            ..TrainConfig::default()
+        };
+        let mut trainer = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
+        let err = trainer.run_epochs(&[50.0; 40]).unwrap_err();
+        let gpumlp::Error::Diverged { epoch, step, loss } = err else {
+            panic!("expected a divergence error, got {err}");
+        };
+        assert!(!loss.is_finite() && epoch >= 1 && (1..=4).contains(&step));
+        assert!(err.to_string().contains("learning rate"), "{err}");
+        let kept = trainer.model().unwrap();
+        assert!(
+            kept.params().iter().all(|p| p.is_finite()),
+            "the kept weights are finite"
+        );
+        report(&format!(
+            "divergence (fused {}): epoch {epoch}, step {step}, loss {loss}",
+            trainer.is_fused()
+        ));
+
+        let mut reference = cpu::CpuTrainer::new(&start, &data, &config).unwrap();
+        let err = reference.run_epochs(&[50.0; 40]).unwrap_err();
+        assert!(matches!(err, gpumlp::Error::Diverged { .. }), "{err}");
+        assert!(reference.model().params().iter().all(|p| p.is_finite()));
+    }
+}

@@ -410,7 +410,7 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
         let mut g = Trainer::new(gpu, &model, &data, &config)?;
         g.run_epochs(&[lr; 2])?;
         let mut c = CpuTrainer::new(&model, &data, &config)?;
-        c.run_epochs(&[lr; 2]);
+        c.run_epochs(&[lr; 2])?;
         let (err, ok) = compare(g.model()?.params(), c.model().params(), 1e-4, 1e-3);
         if !ok {
             r.line(format!(
@@ -434,8 +434,7 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
             runs
         };
         let cpu_loop = time(cpu_runs, || {
-            c.run_epochs(&vec![lr; w.cpu_epochs]);
-            Ok(())
+            c.run_epochs(&vec![lr; w.cpu_epochs]).map(|_| ())
         })?;
         let mut entry = json!({"workload": w.name, "validated": true, "worst_abs_err": err,
                                "rows": w.rows, "batch": w.batch, "dispatches_per_step": dispatches,

@@ -7,7 +7,7 @@ use super::{
     loss_grad, matmul, matmul_nt, matmul_tn, output_transform, sgd,
 };
 use crate::data::{Dataset, Shuffler};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::fit::{fit_with, Backend, FitReport};
 use crate::model::{Mlp, MlpSpec};
 use crate::optim::{OptimizerKind, StepValues};
@@ -111,6 +111,8 @@ pub struct CpuTrainer<'d> {
     best: Vec<f32>,
     t: u64,
     shuffler: Shuffler,
+    /// Epochs run so far, for naming the epoch where training diverged.
+    epochs_done: usize,
 }
 
 impl<'d> CpuTrainer<'d> {
@@ -127,6 +129,7 @@ impl<'d> CpuTrainer<'d> {
             best: model.params().to_vec(),
             t: 0,
             shuffler: Shuffler::new(config.seed),
+            epochs_done: 0,
         })
     }
 
@@ -147,8 +150,11 @@ impl<'d> CpuTrainer<'d> {
         loss
     }
 
-    /// Runs one epoch per learning rate; returns the mean per-row training loss of each.
-    pub fn run_epochs(&mut self, lrs: &[f32]) -> Vec<f32> {
+    /// Runs one epoch per learning rate; returns the mean per-row training loss of each. A NaN
+    /// or infinite step loss stops it with [`Error::Diverged`], the weights put back as they
+    /// were when the call began (as the GPU trainer does for its chunk).
+    pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        let good = self.model.params().to_vec();
         let rows = self.data.rows();
         let features = self.data.features();
         let t_cols = self.data.outputs() + 1;
@@ -168,11 +174,20 @@ impl<'d> CpuTrainer<'d> {
                 self.t += 1;
                 let values = self.config.optimizer.step_values(self.t, lr);
                 let loss = self.step(&xb, &tb, r, &values);
+                if !loss.is_finite() {
+                    self.model.params_mut().copy_from_slice(&good);
+                    return Err(Error::Diverged {
+                        epoch: self.epochs_done + losses.len() + 1,
+                        step: start / batch + 1,
+                        loss,
+                    });
+                }
                 sum += f64::from(loss) * r as f64;
             }
             losses.push((sum / rows as f64) as f32);
         }
-        losses
+        self.epochs_done += losses.len();
+        Ok(losses)
     }
 
     /// The current model.
@@ -183,7 +198,7 @@ impl<'d> CpuTrainer<'d> {
 
 impl Backend for CpuTrainer<'_> {
     fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
-        Ok(CpuTrainer::run_epochs(self, lrs))
+        CpuTrainer::run_epochs(self, lrs)
     }
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         logits(&self.model, x)
