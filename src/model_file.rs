@@ -224,24 +224,25 @@ impl SavedModel {
                 meta.format, meta.version
             )));
         }
-        // The architecture must be sane before anything is sized from it.
-        let layers = meta.spec.hidden.len() + 1;
+        // Every tensor the architecture implies must be in the file with its shape before
+        // anything is sized from the metadata: a hostile header cannot make us allocate more
+        // than the file holds.
+        let spec = &meta.spec;
+        let layers = spec.hidden.len() + 1;
         if file.len() != 2 * layers {
             return Err(bad(format!(
                 "{} tensors for a network of {layers} layers",
                 file.len()
             )));
         }
-        let mut mlp = Mlp::new(&meta.spec, 0).map_err(|e| bad(e.to_string()))?;
-        let mut params = mlp.params().to_vec();
-        for (l, layer) in mlp.layers().iter().enumerate() {
-            for (tensor, shape, range) in [
-                (
-                    weight_name(l),
-                    vec![layer.inputs, layer.outputs],
-                    layer.weights.clone(),
-                ),
-                (bias_name(l), vec![layer.outputs], layer.bias.clone()),
+        let widths = std::iter::once(spec.inputs)
+            .chain(spec.hidden.iter().map(|&(w, _)| w))
+            .chain(std::iter::once(spec.outputs))
+            .collect::<Vec<_>>();
+        for l in 0..layers {
+            for (tensor, shape) in [
+                (weight_name(l), vec![widths[l], widths[l + 1]]),
+                (bias_name(l), vec![widths[l + 1]]),
             ] {
                 let view = file
                     .tensor(&tensor)
@@ -253,6 +254,18 @@ impl SavedModel {
                         view.shape()
                     )));
                 }
+            }
+        }
+        let mut mlp = Mlp::new(&meta.spec, 0).map_err(|e| bad(e.to_string()))?;
+        let mut params = mlp.params().to_vec();
+        for (l, layer) in mlp.layers().iter().enumerate() {
+            for (tensor, range) in [
+                (weight_name(l), layer.weights.clone()),
+                (bias_name(l), layer.bias.clone()),
+            ] {
+                let view = file
+                    .tensor(&tensor)
+                    .map_err(|_| bad(format!("tensor {tensor} is missing")))?;
                 for (dst, chunk) in params[range].iter_mut().zip(view.data().chunks_exact(4)) {
                     *dst = f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
                 }

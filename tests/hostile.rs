@@ -1,0 +1,191 @@
+//! Hostile input, bounded so it runs in every CI: thousands of generated CSV files and damaged
+//! model files go through the reader, the preprocessing and the model loader, which must
+//! return values or errors and never panic or allocate what a header claims. (The fuzz/
+//! folder holds the same two targets for cargo-fuzz, for longer runs.)
+
+use gpumlp::data::prep::{label, MissingPolicy, Preprocessor};
+use gpumlp::data::table::Table;
+use gpumlp::model_file::SavedModel;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const CELLS: &[&str] = &[
+    "",
+    "0",
+    "1",
+    "-1",
+    "1.5",
+    "1e308",
+    "-1e308",
+    "1e999",
+    "NaN",
+    "inf",
+    "-inf",
+    "NA",
+    "?",
+    "null",
+    "None",
+    "n/a",
+    "red",
+    "blue",
+    "\"quoted, comma\"",
+    "\"a\"\"b\"",
+    "é",
+    "🦀",
+    " 7 ",
+    "0x10",
+    "1,5",
+    "\"",
+    "\r",
+    "\n",
+    "yes",
+    "no",
+    "TRUE",
+    "3",
+    "4",
+    "2",
+];
+
+/// A CSV-like document: a header and ragged or regular rows of awkward cells, or raw bytes.
+fn csv_case(rng: &mut ChaCha8Rng) -> Vec<u8> {
+    if rng.random_bool(0.15) {
+        let n = rng.random_range(0..200);
+        return (0..n).map(|_| rng.random()).collect();
+    }
+    let cols = rng.random_range(1..6);
+    let rows = rng.random_range(0..40);
+    let mut s = String::new();
+    for c in 0..cols {
+        if c > 0 {
+            s.push(',');
+        }
+        if rng.random_bool(0.9) {
+            s += &format!("c{c}");
+        } else {
+            s += CELLS[rng.random_range(0..CELLS.len())];
+        }
+    }
+    s.push('\n');
+    for _ in 0..rows {
+        let n = if rng.random_bool(0.9) {
+            cols
+        } else {
+            rng.random_range(0..cols + 2)
+        };
+        for c in 0..n {
+            if c > 0 {
+                s.push(',');
+            }
+            s += CELLS[rng.random_range(0..CELLS.len())];
+        }
+        s.push('\n');
+    }
+    s.into_bytes()
+}
+
+fn run_pipeline(bytes: &[u8]) {
+    let Ok(table) = Table::from_reader("case.csv", bytes) else {
+        return;
+    };
+    for target in table.columns.clone() {
+        for missing in [MissingPolicy::Impute, MissingPolicy::Drop] {
+            let Ok(labelled) = label(&table, &target, None, missing) else {
+                continue;
+            };
+            let all: Vec<usize> = (0..labelled.rows.len()).collect();
+            if let Ok(prep) = Preprocessor::fit(&table, &labelled, &all) {
+                let _ = prep.transform(&table, &labelled.rows);
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_csv_files_never_panic() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for _ in 0..20000 {
+        run_pipeline(&csv_case(&mut rng));
+    }
+}
+
+/// A real model file, written by `gpumlp train` on the CPU reference.
+fn model_bytes() -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.csv");
+    std::fs::write(&data, "a,colour,y\n1,red,0\n2,blue,1\n3,red,0\n4,blue,1\n").unwrap();
+    let path = dir.path().join("m.safetensors");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "2",
+            "--val-fraction",
+            "0",
+            "-q",
+        ])
+        .arg(&data)
+        .args(["--target", "y", "--out"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&path).unwrap()
+}
+
+#[test]
+fn damaged_model_files_never_panic_or_load() {
+    let good = model_bytes();
+    assert!(SavedModel::from_bytes("good", &good).is_ok());
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    for case in 0..3000 {
+        let mut bytes = good.clone();
+        match case % 4 {
+            0 => {
+                for _ in 0..rng.random_range(1..4) {
+                    let i = rng.random_range(0..bytes.len());
+                    bytes[i] ^= 1 << rng.random_range(0..8);
+                }
+            }
+            1 => bytes.truncate(rng.random_range(0..bytes.len())),
+            2 => {
+                let i = rng.random_range(0..bytes.len());
+                let junk: Vec<u8> = (0..rng.random_range(1..16)).map(|_| rng.random()).collect();
+                bytes.splice(i..i, junk);
+            }
+            _ => {
+                // A header length that claims far more than the file holds.
+                let claim: u64 = rng.random_range(bytes.len() as u64..u64::MAX);
+                bytes[..8].copy_from_slice(&claim.to_le_bytes());
+            }
+        }
+        if bytes != good {
+            assert!(
+                SavedModel::from_bytes("damaged", &bytes).is_err(),
+                "case {case}: a damaged file loaded"
+            );
+        }
+    }
+}
+
+#[test]
+fn metadata_claiming_a_huge_network_is_refused_before_allocating() {
+    // Rewrite the architecture in a valid file's metadata to claim 10⁹ hidden units.
+    let good = model_bytes();
+    let n = u64::from_le_bytes(good[..8].try_into().unwrap()) as usize;
+    let header = std::str::from_utf8(&good[8..8 + n]).unwrap();
+    let forged = header.replacen("\\\"hidden\\\":[[64,", "\\\"hidden\\\":[[1000000000,", 1);
+    assert_ne!(forged, header, "the metadata holds the hidden widths");
+    let mut bytes = (forged.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(forged.as_bytes());
+    bytes.extend_from_slice(&good[8 + n..]);
+    let e = SavedModel::from_bytes("forged", &bytes)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("forged") && e.contains("layers.0.weight"), "{e}");
+}
