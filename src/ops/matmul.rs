@@ -22,21 +22,20 @@ const BINDINGS: &[(u32, Binding)] = &[
     (2, Binding::Read),
     (3, Binding::ReadWrite),
 ];
-static MATMUL: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul",
-    bindings: BINDINGS,
-};
-static MATMUL_TN: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_tn",
-    bindings: BINDINGS,
-};
-static MATMUL_NT: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_nt",
-    bindings: BINDINGS,
-};
+
+/// Every matmul entry point binds the same four things.
+macro_rules! kernel {
+    ($shader:ident, $entry:literal) => {
+        Kernel {
+            shader: Shader::$shader,
+            entry: $entry,
+            bindings: BINDINGS,
+        }
+    };
+}
+static MATMUL: Kernel = kernel!(Matmul, "matmul");
+static MATMUL_TN: Kernel = kernel!(Matmul, "matmul_tn");
+static MATMUL_NT: Kernel = kernel!(Matmul, "matmul_nt");
 
 /// Which of the three products.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -119,53 +118,17 @@ impl Variant {
     }
 }
 
-static WIDE: Kernel = Kernel {
-    shader: Shader::MatmulWide,
-    entry: "matmul_wide",
-    bindings: BINDINGS,
-};
-static WIDE_TN: Kernel = Kernel {
-    shader: Shader::MatmulWide,
-    entry: "matmul_wide_tn",
-    bindings: BINDINGS,
-};
-static WIDE_NT: Kernel = Kernel {
-    shader: Shader::MatmulWide,
-    entry: "matmul_wide_nt",
-    bindings: BINDINGS,
-};
+static WIDE: Kernel = kernel!(MatmulWide, "matmul_wide");
+static WIDE_TN: Kernel = kernel!(MatmulWide, "matmul_wide_tn");
+static WIDE_NT: Kernel = kernel!(MatmulWide, "matmul_wide_nt");
 
-static VEC4: Kernel = Kernel {
-    shader: Shader::MatmulVec4,
-    entry: "matmul_vec4",
-    bindings: BINDINGS,
-};
-static VEC4_TN: Kernel = Kernel {
-    shader: Shader::MatmulVec4,
-    entry: "matmul_vec4_tn",
-    bindings: BINDINGS,
-};
-static VEC4_NT: Kernel = Kernel {
-    shader: Shader::MatmulVec4,
-    entry: "matmul_vec4_nt",
-    bindings: BINDINGS,
-};
+static VEC4: Kernel = kernel!(MatmulVec4, "matmul_vec4");
+static VEC4_TN: Kernel = kernel!(MatmulVec4, "matmul_vec4_tn");
+static VEC4_NT: Kernel = kernel!(MatmulVec4, "matmul_vec4_nt");
 
-static SINGLE: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_single",
-    bindings: BINDINGS,
-};
-static SINGLE_TN: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_single_tn",
-    bindings: BINDINGS,
-};
-static SINGLE_NT: Kernel = Kernel {
-    shader: Shader::Matmul,
-    entry: "matmul_single_nt",
-    bindings: BINDINGS,
-};
+static SINGLE: Kernel = kernel!(Matmul, "matmul_single");
+static SINGLE_TN: Kernel = kernel!(Matmul, "matmul_single_tn");
+static SINGLE_NT: Kernel = kernel!(Matmul, "matmul_single_nt");
 
 /// One of the three products with a chosen variant (the benchmark and the tuner measure each).
 // Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n)
@@ -367,42 +330,5 @@ fn build(
             Bind::Tensor(c),
         ],
         [groups[0] as u32, groups[1] as u32, 1],
-    )
-}
-
-static LANES: Kernel = Kernel {
-    shader: Shader::MatmulWide,
-    entry: "matmul_lanes",
-    bindings: BINDINGS,
-};
-
-/// Experiment: one column per thread, 16 rows, A loads uniform across the workgroup.
-// a: (m, k), b: (k, n), c: (m, n)
-pub fn lanes(
-    gpu: &Gpu,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Result<Dispatch> {
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        _pad: 0,
-    };
-    let params = gpu.uniform("lanes", &params);
-    Dispatch::new(
-        gpu,
-        &LANES,
-        &[
-            Bind::Params(&params),
-            Bind::Tensor(a),
-            Bind::Tensor(b),
-            Bind::Tensor(c),
-        ],
-        [n.div_ceil(64) as u32, m.div_ceil(16) as u32, 1],
     )
 }
