@@ -423,8 +423,6 @@ impl<'g> Trainer<'g> {
         let gpu = self.gpu;
         gpu.queue()
             .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
-        self.copy_params(&self.bufs.params, &self.bufs.good)?;
-
         let mut steps = Vec::with_capacity(epochs * self.steps_per_epoch);
         for (e, &lr) in lrs.iter().enumerate() {
             for s in 0..self.steps_per_epoch {
@@ -449,6 +447,7 @@ impl<'g> Trainer<'g> {
                     .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(&steps));
                 fused.set_steps(gpu, steps.len());
                 let mut encoder = gpu.encoder("fused train steps");
+                record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
                 {
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("fused train steps"),
@@ -459,9 +458,12 @@ impl<'g> Trainer<'g> {
                 gpu.queue().submit([encoder.finish()]);
             }
             StepPlan::PerOp { full, partial } => {
-                for group in steps.chunks(self.slots.capacity()) {
+                for (g, group) in steps.chunks(self.slots.capacity()).enumerate() {
                     self.slots.write(gpu, group);
                     let mut encoder = gpu.encoder("train steps");
+                    if g == 0 {
+                        record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
+                    }
                     for (i, step) in group.iter().enumerate() {
                         let is_last = step.loss_slot as usize % self.steps_per_epoch
                             == self.steps_per_epoch - 1;
@@ -525,14 +527,7 @@ impl<'g> Trainer<'g> {
     /// Copies `from` to `to` on the GPU, in order with the training steps.
     fn copy_params(&self, from: &Tensor, to: &Tensor) -> Result<()> {
         let mut encoder = self.gpu.encoder("copy params");
-        let bytes = from.len * 4;
-        encoder.copy_buffer_to_buffer(
-            &from.buffer,
-            from.offset * 4,
-            &to.buffer,
-            to.offset * 4,
-            bytes,
-        );
+        record_copy(&mut encoder, from, to);
         self.gpu.queue().submit([encoder.finish()]);
         self.gpu.check("copying parameters")
     }
@@ -574,6 +569,17 @@ impl Backend for Trainer<'_> {
     fn spec(&self) -> &crate::model::MlpSpec {
         self.model.spec()
     }
+}
+
+/// Records a copy of the whole of `from` into `to` (the parameter snapshots).
+fn record_copy(encoder: &mut wgpu::CommandEncoder, from: &Tensor, to: &Tensor) {
+    encoder.copy_buffer_to_buffer(
+        &from.buffer,
+        from.offset * 4,
+        &to.buffer,
+        to.offset * 4,
+        from.len * 4,
+    );
 }
 
 /// The dispatches of one training step over `rows` rows.

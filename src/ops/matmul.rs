@@ -144,16 +144,54 @@ pub fn product(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
+    let kernel = variant.kernel(form);
     if !variant.supports(m, n, k) {
         return Err(Error::Shape {
-            op: variant.kernel(form).entry,
+            op: kernel.entry,
             detail: format!(
                 "{m}×{n}×{k} is not a shape the {} variant computes",
                 variant.name()
             ),
         });
     }
-    build(gpu, variant, form, a, b, c, m, n, k)
+    expect_len(kernel.entry, "a", a, m * k)?;
+    expect_len(kernel.entry, "b", b, k * n)?;
+    expect_len(kernel.entry, "c", c, m * n)?;
+    let tile = variant.tile();
+    let groups = match variant {
+        Variant::Single => {
+            let [x, y, _] = super::elementwise_grid(gpu, m * n);
+            [x as usize, y as usize]
+        }
+        _ => [n.div_ceil(tile), m.div_ceil(tile)],
+    };
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if groups.iter().any(|&g| g > max) {
+        return Err(Error::Shape {
+            op: kernel.entry,
+            detail: format!(
+                "{m}×{n} output needs {groups:?} workgroups, over the adapter's {max} per dimension"
+            ),
+        });
+    }
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        _pad: 0,
+    };
+    let params = gpu.uniform(kernel.entry, &params);
+    Dispatch::new(
+        gpu,
+        kernel,
+        &[
+            Bind::Params(&params),
+            Bind::Tensor(a),
+            Bind::Tensor(b),
+            Bind::Tensor(c),
+        ],
+        [groups[0] as u32, groups[1] as u32, 1],
+    )
 }
 
 /// Where a variant choice came from.
@@ -278,57 +316,4 @@ pub fn matmul_nt(
 ) -> Result<Dispatch> {
     let (variant, _) = choose(gpu, Form::Nt, m, n, k)?;
     product(gpu, variant, Form::Nt, a, b, c, m, n, k)
-}
-
-#[allow(clippy::too_many_arguments)]
-fn build(
-    gpu: &Gpu,
-    variant: Variant,
-    form: Form,
-    a: &Tensor,
-    b: &Tensor,
-    c: &Tensor,
-    m: usize,
-    n: usize,
-    k: usize,
-) -> Result<Dispatch> {
-    let kernel = variant.kernel(form);
-    expect_len(kernel.entry, "a", a, m * k)?;
-    expect_len(kernel.entry, "b", b, k * n)?;
-    expect_len(kernel.entry, "c", c, m * n)?;
-    let tile = variant.tile();
-    let groups = match variant {
-        Variant::Single => {
-            let [x, y, _] = super::elementwise_grid(gpu, m * n);
-            [x as usize, y as usize]
-        }
-        _ => [n.div_ceil(tile), m.div_ceil(tile)],
-    };
-    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if groups.iter().any(|&g| g > max) {
-        return Err(Error::Shape {
-            op: kernel.entry,
-            detail: format!(
-                "{m}×{n} output needs {groups:?} workgroups, over the adapter's {max} per dimension"
-            ),
-        });
-    }
-    let params = MatmulParams {
-        m: m as u32,
-        n: n as u32,
-        k: k as u32,
-        _pad: 0,
-    };
-    let params = gpu.uniform(kernel.entry, &params);
-    Dispatch::new(
-        gpu,
-        kernel,
-        &[
-            Bind::Params(&params),
-            Bind::Tensor(a),
-            Bind::Tensor(b),
-            Bind::Tensor(c),
-        ],
-        [groups[0] as u32, groups[1] as u32, 1],
-    )
 }
