@@ -164,6 +164,16 @@ pub enum Error {
         loss: f32,
     },
 
+    /// Training was asked to stop (Ctrl-C); the steps under way finished and the run's
+    /// checkpoint was handed over to be saved.
+    #[error("training stopped after {epochs_done} epochs and {steps} steps of the next")]
+    Interrupted {
+        /// Epochs finished.
+        epochs_done: usize,
+        /// Steps run of the unfinished epoch.
+        steps: usize,
+    },
+
     /// Training settings out of range.
     #[error("invalid training settings: {0}")]
     InvalidConfig(String),

@@ -3,7 +3,7 @@
 
 use crate::cpu::batch_loss;
 use crate::data::Dataset;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Mlp, MlpSpec};
 use crate::schedule::Scheduler;
 use crate::train::TrainConfig;
@@ -12,8 +12,11 @@ use std::time::Instant;
 /// What the epoch loop needs of a trainer; [`crate::Trainer`] (GPU) and
 /// [`crate::cpu::CpuTrainer`] (reference) implement it.
 pub trait Backend {
-    /// Runs one epoch per learning rate; returns each epoch's mean per-row training loss.
-    fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>>;
+    /// Runs one epoch per learning rate; returns each finished epoch's mean per-row training
+    /// loss. `stop` is asked between groups of steps: once it says yes the steps already under
+    /// way finish and the call returns early, the unfinished epoch kept for the next call (or
+    /// a checkpoint).
+    fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>>;
     /// The current weights' logits for the rows of `x`: (rows, outputs).
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>>;
     /// Remembers the current weights as the best so far.
@@ -24,6 +27,97 @@ pub trait Backend {
     fn model(&self) -> Result<Mlp>;
     /// The network being trained.
     fn spec(&self) -> &MlpSpec;
+    /// Everything needed to continue this run bit for bit elsewhere.
+    fn state(&self) -> Result<TrainerState>;
+    /// Continues from a state taken by [`Backend::state`] on the same network, data and
+    /// settings.
+    fn set_state(&mut self, state: &TrainerState) -> Result<()>;
+}
+
+/// A trainer's whole state between two steps: weights, optimiser state, the shuffle stream's
+/// position and the unfinished epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// The flat parameters.
+    pub params: Vec<f32>,
+    /// Adam's first moment, or SGD's velocity.
+    pub m: Vec<f32>,
+    /// Adam's second moment (empty for SGD).
+    pub v: Vec<f32>,
+    /// The parameters of the best epoch so far (early stopping).
+    pub best: Vec<f32>,
+    /// Optimiser steps taken.
+    pub t: u64,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// The shuffle stream's position before the order of the unfinished epoch (or of the next
+    /// epoch, when none is unfinished).
+    pub shuffle_pos: u128,
+    /// The losses of the unfinished epoch's steps so far; their count is the step to resume at.
+    pub partial_losses: Vec<f32>,
+}
+
+impl TrainerState {
+    /// Checks the state against a network of `params` parameters and an epoch of
+    /// `steps_per_epoch` steps.
+    pub(crate) fn check(&self, params: usize, adam: bool, steps_per_epoch: usize) -> Result<()> {
+        let moments = if adam { params } else { 0 };
+        if self.params.len() != params
+            || self.m.len() != params
+            || self.best.len() != params
+            || self.v.len() != moments
+        {
+            return Err(Error::InvalidConfig(format!(
+                "the saved state holds {} parameters and {} moments; this network and \
+                 optimiser need {params} and {}",
+                self.params.len(),
+                self.v.len(),
+                moments
+            )));
+        }
+        if self.partial_losses.len() >= steps_per_epoch {
+            return Err(Error::InvalidConfig(format!(
+                "the saved state stopped after step {} of an epoch that has {steps_per_epoch}",
+                self.partial_losses.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where a run stands: the trainer's state and the epochs so far. Enough to continue it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Weights, optimiser, shuffle.
+    pub state: TrainerState,
+    /// Losses and rates of the finished epochs (from them the schedule and early stopping
+    /// are rebuilt exactly), and the seconds trained so far.
+    pub history: FitReport,
+}
+
+/// How a run is watched and can be stopped, saved and continued.
+pub struct FitControl<'a> {
+    /// Asked between groups of steps; yes stops the run: a checkpoint is handed to `save`
+    /// and the fit returns [`Error::Interrupted`].
+    pub stop: &'a dyn Fn() -> bool,
+    /// Hand a checkpoint to `save` after every this many epochs.
+    pub checkpoint_every: Option<usize>,
+    /// Keeps a checkpoint (writes it to a file, say); without it nothing is saved.
+    pub save: Option<&'a mut dyn FnMut(&Checkpoint) -> Result<()>>,
+    /// Continue from here instead of from the start.
+    pub resume: Option<Checkpoint>,
+}
+
+impl FitControl<'_> {
+    /// Runs to the end: never stops, never saves.
+    pub fn none() -> FitControl<'static> {
+        FitControl {
+            stop: &|| false,
+            checkpoint_every: None,
+            save: None,
+            resume: None,
+        }
+    }
 }
 
 /// One epoch as the loop saw it, handed to the caller's callback (progress, curves).
@@ -67,6 +161,55 @@ pub struct FitReport {
 /// Most epochs run between two reports when nothing needs looking at after each epoch.
 const MAX_EPOCHS_PER_CALL: usize = 64;
 
+/// What the loop decides from each epoch's monitored loss: the schedule's next rate and early
+/// stopping. Rebuilt on resume by replaying the saved losses, so it is never saved itself.
+struct Monitor {
+    scheduler: Scheduler,
+    epochs: usize,
+    patience: Option<usize>,
+    min_delta: f64,
+    best: f64,
+    since_best: usize,
+}
+
+impl Monitor {
+    fn new(config: &TrainConfig) -> Monitor {
+        Monitor {
+            scheduler: Scheduler::new(config.schedule, config.optimizer.lr, config.epochs),
+            epochs: config.epochs,
+            patience: config.patience,
+            min_delta: f64::from(config.min_delta),
+            best: f64::INFINITY,
+            since_best: 0,
+        }
+    }
+
+    /// Records epoch `epoch`'s monitored loss; returns whether it is the best so far.
+    fn observe(
+        &mut self,
+        epoch: usize,
+        loss: f32,
+        val_loss: Option<f32>,
+        report: &mut FitReport,
+    ) -> bool {
+        let monitored = f64::from(val_loss.unwrap_or(loss));
+        self.scheduler.observe(monitored);
+        let Some(patience) = self.patience else {
+            return false;
+        };
+        if monitored < self.best - self.min_delta {
+            self.best = monitored;
+            self.since_best = 0;
+            report.best_epoch = Some(epoch);
+            true
+        } else {
+            self.since_best += 1;
+            report.stopped_early = self.since_best >= patience && epoch < self.epochs;
+            false
+        }
+    }
+}
+
 /// Runs `config.epochs` epochs of `backend` (or fewer, when early stopping ends the run).
 /// `train_rows` is the training set's size, for throughput; `val` the validation rows, if
 /// any. `on_epoch` sees every epoch.
@@ -77,21 +220,84 @@ pub fn fit_with(
     val: Option<&Dataset>,
     on_epoch: &mut dyn FnMut(&EpochReport<'_>),
 ) -> Result<FitReport> {
+    fit_controlled(
+        backend,
+        config,
+        train_rows,
+        val,
+        on_epoch,
+        FitControl::none(),
+    )
+}
+
+/// [`fit_with`] that can be stopped, checkpointed and resumed (see [`FitControl`]). A run
+/// resumed from a checkpoint ends with the same weights, bit for bit, as one never stopped.
+pub fn fit_controlled(
+    backend: &mut dyn Backend,
+    config: &TrainConfig,
+    train_rows: usize,
+    val: Option<&Dataset>,
+    on_epoch: &mut dyn FnMut(&EpochReport<'_>),
+    control: FitControl<'_>,
+) -> Result<FitReport> {
     let start = Instant::now();
-    let mut scheduler = Scheduler::new(config.schedule, config.optimizer.lr, config.epochs);
-    let per_epoch = val.is_some() || config.patience.is_some() || scheduler.needs_loss();
+    let mut monitor = Monitor::new(config);
     let mut report = FitReport::default();
-    let mut best = f64::INFINITY;
-    let mut since_best = 0;
+    let mut seconds_before = 0.0;
+    if let Some(resume) = &control.resume {
+        let h = &resume.history;
+        if h.epoch_losses.len() != resume.state.epochs_done
+            || h.lrs.len() != h.epoch_losses.len()
+            || !(h.val_losses.is_empty() || h.val_losses.len() == h.epoch_losses.len())
+            || val.is_some() != !h.val_losses.is_empty() && !h.epoch_losses.is_empty()
+        {
+            return Err(Error::InvalidConfig(
+                "the checkpoint's history does not match its state or this run's validation \
+                 rows"
+                    .into(),
+            ));
+        }
+        for (i, &loss) in h.epoch_losses.iter().enumerate() {
+            let val_loss = h.val_losses.get(i).copied();
+            monitor.observe(i + 1, loss, val_loss, &mut report);
+            report.epoch_losses.push(loss);
+            report.lrs.push(h.lrs[i]);
+            report.val_losses.extend(val_loss);
+        }
+        seconds_before = h.train_seconds;
+        backend.set_state(&resume.state)?;
+    }
+    let per_epoch = val.is_some() || config.patience.is_some() || monitor.scheduler.needs_loss();
+    let FitControl {
+        stop,
+        checkpoint_every,
+        mut save,
+        ..
+    } = control;
+    let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
+    let mut checkpoint = |backend: &dyn Backend, report: &FitReport, seconds: f64| -> Result<()> {
+        if let Some(save) = save.as_mut() {
+            let mut history = report.clone();
+            history.train_seconds = seconds;
+            save(&Checkpoint {
+                state: backend.state()?,
+                history,
+            })?;
+        }
+        Ok(())
+    };
     while report.epoch_losses.len() < config.epochs && !report.stopped_early {
         let done = report.epoch_losses.len();
-        let n = if per_epoch {
+        let mut n = if per_epoch {
             1
         } else {
             (config.epochs - done).min(MAX_EPOCHS_PER_CALL.max(config.epochs / 20))
         };
-        let lrs: Vec<f32> = (done..done + n).map(|e| scheduler.lr(e)).collect();
-        let losses = backend.run_epochs(&lrs)?;
+        if let Some(every) = checkpoint_every.filter(|&e| e > 0) {
+            n = n.min(every - done % every);
+        }
+        let lrs: Vec<f32> = (done..done + n).map(|e| monitor.scheduler.lr(e)).collect();
+        let losses = backend.run_epochs(&lrs, stop)?;
         for (i, (&loss, &lr)) in losses.iter().zip(&lrs).enumerate() {
             let epoch = done + i + 1;
             let (val_loss, val_logits) = match val {
@@ -111,23 +317,11 @@ pub fn fit_with(
             };
             report.epoch_losses.push(loss);
             report.lrs.push(lr);
-            if let Some(l) = val_loss {
-                report.val_losses.push(l);
+            report.val_losses.extend(val_loss);
+            if monitor.observe(epoch, loss, val_loss, &mut report) {
+                backend.keep_best()?;
             }
-            let monitored = f64::from(val_loss.unwrap_or(loss));
-            scheduler.observe(monitored);
-            if let Some(patience) = config.patience {
-                if monitored < best - f64::from(config.min_delta) {
-                    best = monitored;
-                    since_best = 0;
-                    report.best_epoch = Some(epoch);
-                    backend.keep_best()?;
-                } else {
-                    since_best += 1;
-                    report.stopped_early = since_best >= patience && epoch < config.epochs;
-                }
-            }
-            let seconds = start.elapsed().as_secs_f64();
+            let seconds = elapsed(&start);
             report.train_seconds = seconds;
             report.samples_per_sec = (epoch * train_rows) as f64 / seconds.max(1e-9);
             on_epoch(&EpochReport {
@@ -139,12 +333,27 @@ pub fn fit_with(
                 lr,
                 samples_per_sec: report.samples_per_sec,
             });
+            if report.stopped_early {
+                break;
+            }
+        }
+        let finished = report.epoch_losses.len();
+        let over = finished >= config.epochs || report.stopped_early;
+        if losses.len() < lrs.len() || (stop() && !over) {
+            checkpoint(&*backend, &report, elapsed(&start))?;
+            return Err(Error::Interrupted {
+                epochs_done: finished,
+                steps: backend.state()?.partial_losses.len(),
+            });
+        }
+        if checkpoint_every.is_some_and(|e| e > 0 && finished % e == 0) {
+            checkpoint(&*backend, &report, elapsed(&start))?;
         }
     }
     if report.best_epoch.is_some() {
         backend.restore_best()?;
     }
-    report.train_seconds = start.elapsed().as_secs_f64();
+    report.train_seconds = elapsed(&start);
     report.samples_per_sec =
         (report.epoch_losses.len() * train_rows) as f64 / report.train_seconds.max(1e-9);
     Ok(report)

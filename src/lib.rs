@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
@@ -41,7 +42,7 @@ pub mod train;
 
 pub use data::{Dataset, Shuffler};
 pub use error::{Error, Location, Result};
-pub use fit::{Backend, EpochReport, FitReport};
+pub use fit::{Backend, Checkpoint, EpochReport, FitControl, FitReport, TrainerState};
 pub use gpu::{BackendChoice, Gpu, GpuOptions};
 pub use model::{Activation, Layer, Loss, Mlp, MlpSpec};
 pub use optim::{OptimizerConfig, OptimizerKind, StepValues};

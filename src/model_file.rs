@@ -134,7 +134,7 @@ fn bias_name(l: usize) -> String {
 }
 
 /// FNV-1a, 64 bits: a cheap checksum that any single flipped byte changes.
-fn fnv1a(parts: &[&[u8]]) -> u64 {
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for part in parts {
         for &b in *part {

@@ -4,7 +4,7 @@
 
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
-use crate::fit::{fit_with, Backend, FitReport};
+use crate::fit::{fit_with, Backend, FitReport, TrainerState};
 use crate::gpu::{Gpu, Step, StepSlots, Tensor};
 use crate::model::{Loss, Mlp, PARAM_ALIGN};
 use crate::ops::{self, Dispatch};
@@ -13,6 +13,10 @@ use crate::schedule::Schedule;
 
 /// Steps recorded per submission: each has its own uniform slot.
 const STEP_SLOTS: usize = 256;
+/// Steps per submission unless set: a stop (Ctrl-C) waits for at most this many steps.
+const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
+/// The same for the fused kernel, whose steps are small.
+const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
 /// Most step losses kept on the GPU between readbacks (whole epochs are kept together).
 const MAX_LOSS_SLOTS: usize = 4096;
 /// Most shuffled row indices kept on the GPU for the epochs in flight.
@@ -227,6 +231,26 @@ impl Forward {
     }
 }
 
+/// The mean per-row loss of an epoch from its steps' mean losses (the last batch may be
+/// shorter), summed in step order in f64.
+pub(crate) fn epoch_loss(step_losses: &[f32], rows: usize, batch: usize) -> f32 {
+    let sum: f64 = step_losses
+        .iter()
+        .enumerate()
+        .map(|(s, &l)| f64::from(l) * batch.min(rows - s * batch) as f64)
+        .sum();
+    (sum / rows as f64) as f32
+}
+
+/// An epoch stopped part way: its row order, where the shuffle stream stood before it, and
+/// the losses of the steps run.
+#[derive(Clone, Debug)]
+pub(crate) struct PartialEpoch {
+    pub(crate) start_pos: u128,
+    pub(crate) order: Vec<u32>,
+    pub(crate) losses: Vec<f32>,
+}
+
 /// Everything the trainer keeps on the GPU.
 struct Buffers {
     params: Tensor,
@@ -287,8 +311,12 @@ pub struct Trainer<'g> {
     forward: Option<Forward>,
     shuffler: Shuffler,
     t: u64,
-    /// Epochs run so far, for naming the epoch where training diverged.
+    /// Epochs finished so far.
     epochs_done: usize,
+    /// The epoch a stop left unfinished, resumed by the next call.
+    partial: Option<PartialEpoch>,
+    /// Steps per submission (see [`Trainer::set_steps_per_submission`]).
+    steps_per_submission: usize,
 }
 
 impl<'g> Trainer<'g> {
@@ -368,6 +396,7 @@ impl<'g> Trainer<'g> {
             };
             StepPlan::PerOp { full, partial }
         };
+        let plan_kind = matches!(plan, StepPlan::Fused { .. });
         Ok(Trainer {
             gpu,
             model: model.clone(),
@@ -383,6 +412,11 @@ impl<'g> Trainer<'g> {
             shuffler: Shuffler::new(config.seed),
             t: 0,
             epochs_done: 0,
+            partial: None,
+            steps_per_submission: match plan_kind {
+                true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
+                false => DEFAULT_STEPS_PER_SUBMISSION,
+            },
         })
     }
 
@@ -404,69 +438,101 @@ impl<'g> Trainer<'g> {
     /// each. A NaN or infinite step loss stops it with [`Error::Diverged`], the weights put
     /// back as they were before the chunk of epochs in flight.
     pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        self.run_epochs_until(lrs, &|| false)
+    }
+
+    /// [`Trainer::run_epochs`], asking `stop` before each submission of steps: once it says
+    /// yes, the steps already submitted finish, the finished epochs' losses are returned and
+    /// the unfinished epoch waits for the next call (or [`Trainer::state`]).
+    pub fn run_epochs_until(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
         let mut out = Vec::with_capacity(lrs.len());
         for chunk in lrs.chunks(self.epochs_per_chunk) {
-            out.extend(self.run_chunk(chunk)?);
+            let finished = self.run_chunk(chunk, stop)?;
+            let stopped = finished.len() < chunk.len();
+            out.extend(finished);
+            if stopped {
+                break;
+            }
         }
         Ok(out)
     }
 
-    /// Runs one epoch per rate in `lrs` (≤ epochs_per_chunk) with one upload of row orders and
-    /// one readback of losses.
-    fn run_chunk(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
-        let (rows, batch) = (self.rows, self.batch);
+    /// Steps per submission: `stop` is asked between submissions, so this bounds how long a
+    /// stop waits; larger groups save a little submission overhead.
+    pub fn set_steps_per_submission(&mut self, steps: usize) {
+        self.steps_per_submission = match self.plan {
+            StepPlan::PerOp { .. } => steps.clamp(1, STEP_SLOTS),
+            StepPlan::Fused { .. } => steps.max(1),
+        };
+    }
+
+    /// Runs one epoch per rate in `lrs` (≤ epochs_per_chunk), the first one from where the
+    /// last call stopped, with one upload of row orders and one readback of losses. Returns
+    /// the finished epochs' losses: fewer than `lrs` when `stop` said yes.
+    fn run_chunk(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let (rows, batch, spe) = (self.rows, self.batch, self.steps_per_epoch);
         let epochs = lrs.len();
+        // Each epoch's row order, and where the shuffle stream stood before and after it.
         let mut order = Vec::with_capacity(epochs * rows);
-        for _ in 0..epochs {
-            order.extend(self.shuffler.next_order(rows));
+        let mut bounds = Vec::with_capacity(epochs);
+        let resumed = self.partial.take();
+        let first_step = resumed.as_ref().map_or(0, |p| p.losses.len());
+        for e in 0..epochs {
+            match (&resumed, e) {
+                (Some(p), 0) => {
+                    order.extend_from_slice(&p.order);
+                    bounds.push((p.start_pos, self.shuffler.position()));
+                }
+                _ => {
+                    let before = self.shuffler.position();
+                    order.extend(self.shuffler.next_order(rows));
+                    bounds.push((before, self.shuffler.position()));
+                }
+            }
         }
         let gpu = self.gpu;
         gpu.queue()
             .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
-        let mut steps = Vec::with_capacity(epochs * self.steps_per_epoch);
+        let t0 = self.t;
+        let mut steps = Vec::with_capacity(epochs * spe);
         for (e, &lr) in lrs.iter().enumerate() {
-            for s in 0..self.steps_per_epoch {
-                self.t += 1;
-                let values = self.config.optimizer.step_values(self.t, lr);
+            let from = if e == 0 { first_step } else { 0 };
+            for s in from..spe {
+                let t = t0 + steps.len() as u64 + 1;
+                let values = self.config.optimizer.step_values(t, lr);
                 steps.push(
-                    Step::new(
-                        (e * rows + s * batch) as u32,
-                        (e * self.steps_per_epoch + s) as u32,
-                        &values,
-                    )
-                    .with_rows(batch.min(rows - s * batch) as u32),
+                    Step::new((e * rows + s * batch) as u32, (e * spe + s) as u32, &values)
+                        .with_rows(batch.min(rows - s * batch) as u32),
                 );
             }
         }
-        match &mut self.plan {
-            StepPlan::Fused {
-                fused,
-                steps: slots,
-            } => {
-                gpu.queue()
-                    .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(&steps));
-                fused.set_steps(gpu, steps.len());
-                let mut encoder = gpu.encoder("fused train steps");
+        let mut submitted = 0;
+        for (g, group) in steps.chunks(self.steps_per_submission).enumerate() {
+            if stop() {
+                break;
+            }
+            let mut encoder = gpu.encoder("train steps");
+            if g == 0 {
                 record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
-                {
+            }
+            match &mut self.plan {
+                StepPlan::Fused {
+                    fused,
+                    steps: slots,
+                } => {
+                    gpu.queue()
+                        .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(group));
+                    fused.set_steps(gpu, group.len());
                     let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                         label: Some("fused train steps"),
                         timestamp_writes: None,
                     });
                     fused.dispatch().record(&mut pass, 0);
                 }
-                gpu.queue().submit([encoder.finish()]);
-            }
-            StepPlan::PerOp { full, partial } => {
-                for (g, group) in steps.chunks(self.slots.capacity()).enumerate() {
+                StepPlan::PerOp { full, partial } => {
                     self.slots.write(gpu, group);
-                    let mut encoder = gpu.encoder("train steps");
-                    if g == 0 {
-                        record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
-                    }
                     for (i, step) in group.iter().enumerate() {
-                        let is_last = step.loss_slot as usize % self.steps_per_epoch
-                            == self.steps_per_epoch - 1;
+                        let is_last = step.loss_slot as usize % spe == spe - 1;
                         let plan = match (&partial, is_last) {
                             (Some(partial), true) => partial,
                             _ => &*full,
@@ -480,35 +546,55 @@ impl<'g> Trainer<'g> {
                             d.record(&mut pass, offset);
                         }
                     }
-                    gpu.queue().submit([encoder.finish()]);
                 }
             }
+            gpu.queue().submit([encoder.finish()]);
+            submitted += group.len();
         }
         gpu.check("training")?;
 
-        let losses: Vec<f32> = gpu.read_via(
-            &self.bufs.losses.slice(0, steps.len() as u64),
+        let ran = &steps[..submitted];
+        let slots_used = ran.last().map_or(0, |s| s.loss_slot as usize + 1);
+        let read: Vec<f32> = gpu.read_via(
+            &self.bufs.losses.slice(0, slots_used as u64),
             &self.bufs.losses_staging,
         )?;
-        if let Some(i) = losses.iter().position(|l| !l.is_finite()) {
-            self.copy_params(&self.bufs.good, &self.bufs.params)?;
-            return Err(Error::Diverged {
-                epoch: self.epochs_done + i / self.steps_per_epoch + 1,
-                step: i % self.steps_per_epoch + 1,
-                loss: losses[i],
-            });
+        // The losses of every epoch touched, the resumed epoch's earlier steps first.
+        let mut per_epoch: Vec<Vec<f32>> = vec![Vec::with_capacity(spe); epochs];
+        per_epoch[0] = resumed.map(|p| p.losses).unwrap_or_default();
+        for step in ran {
+            let slot = step.loss_slot as usize;
+            let loss = read[slot];
+            if !loss.is_finite() {
+                self.copy_params(&self.bufs.good, &self.bufs.params)?;
+                return Err(Error::Diverged {
+                    epoch: self.epochs_done + slot / spe + 1,
+                    step: slot % spe + 1,
+                    loss,
+                });
+            }
+            per_epoch[slot / spe].push(loss);
         }
-        self.epochs_done += epochs;
-        Ok(losses
-            .chunks(self.steps_per_epoch)
-            .map(|epoch| {
-                let sum: f64 = epoch
-                    .iter()
-                    .enumerate()
-                    .map(|(s, &l)| f64::from(l) * batch.min(rows - s * batch) as f64)
-                    .sum();
-                (sum / rows as f64) as f32
-            })
+        self.t = t0 + submitted as u64;
+        let finished = per_epoch.iter().take_while(|l| l.len() == spe).count();
+        self.epochs_done += finished;
+        if finished < epochs {
+            let losses = std::mem::take(&mut per_epoch[finished]);
+            let (start_pos, end_pos) = bounds[finished];
+            self.shuffler.seek(end_pos);
+            if !losses.is_empty() {
+                self.partial = Some(PartialEpoch {
+                    start_pos,
+                    order: order[finished * rows..(finished + 1) * rows].to_vec(),
+                    losses,
+                });
+            } else {
+                self.shuffler.seek(start_pos);
+            }
+        }
+        Ok(per_epoch[..finished]
+            .iter()
+            .map(|epoch| epoch_loss(epoch, rows, batch))
             .collect())
     }
 
@@ -548,11 +634,77 @@ impl<'g> Trainer<'g> {
         model.set_params(self.gpu.read(&self.bufs.params)?)?;
         Ok(model)
     }
+
+    fn is_adam(&self) -> bool {
+        self.config.optimizer.kind != OptimizerKind::Sgd
+    }
+
+    /// Weights, optimiser state, shuffle position and the unfinished epoch, read back from
+    /// the GPU: enough to continue bit for bit (see [`crate::fit::fit_controlled`]).
+    pub fn state(&self) -> Result<TrainerState> {
+        let gpu = self.gpu;
+        Ok(TrainerState {
+            params: gpu.read(&self.bufs.params)?,
+            m: gpu.read(&self.bufs.m)?,
+            v: match self.is_adam() {
+                true => gpu.read(&self.bufs.v)?,
+                false => Vec::new(),
+            },
+            best: gpu.read(&self.bufs.best)?,
+            t: self.t,
+            epochs_done: self.epochs_done,
+            shuffle_pos: match &self.partial {
+                Some(p) => p.start_pos,
+                None => self.shuffler.position(),
+            },
+            partial_losses: self
+                .partial
+                .as_ref()
+                .map(|p| p.losses.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Continues from `state` (taken from a trainer of the same network, data and settings).
+    pub fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        let n = self.model.params().len();
+        state.check(n, self.is_adam(), self.steps_per_epoch)?;
+        let queue = self.gpu.queue();
+        queue.write_buffer(
+            &self.bufs.params.buffer,
+            0,
+            bytemuck::cast_slice(&state.params),
+        );
+        queue.write_buffer(&self.bufs.m.buffer, 0, bytemuck::cast_slice(&state.m));
+        if self.is_adam() {
+            queue.write_buffer(&self.bufs.v.buffer, 0, bytemuck::cast_slice(&state.v));
+        }
+        queue.write_buffer(&self.bufs.best.buffer, 0, bytemuck::cast_slice(&state.best));
+        self.t = state.t;
+        self.epochs_done = state.epochs_done;
+        self.partial = resume_shuffle(&mut self.shuffler, state, self.rows);
+        self.gpu.check("restoring a checkpoint")
+    }
+}
+
+/// Moves `shuffler` to where `state` stood; returns the unfinished epoch, if any, with its
+/// row order drawn again.
+pub(crate) fn resume_shuffle(
+    shuffler: &mut Shuffler,
+    state: &TrainerState,
+    rows: usize,
+) -> Option<PartialEpoch> {
+    shuffler.seek(state.shuffle_pos);
+    (!state.partial_losses.is_empty()).then(|| PartialEpoch {
+        start_pos: state.shuffle_pos,
+        order: shuffler.next_order(rows),
+        losses: state.partial_losses.clone(),
+    })
 }
 
 impl Backend for Trainer<'_> {
-    fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
-        Trainer::run_epochs(self, lrs)
+    fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        Trainer::run_epochs_until(self, lrs, stop)
     }
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         Trainer::logits(self, x)
@@ -568,6 +720,12 @@ impl Backend for Trainer<'_> {
     }
     fn spec(&self) -> &crate::model::MlpSpec {
         self.model.spec()
+    }
+    fn state(&self) -> Result<TrainerState> {
+        Trainer::state(self)
+    }
+    fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        Trainer::set_state(self, state)
     }
 }
 

@@ -8,10 +8,10 @@ use super::{
 };
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
-use crate::fit::{fit_with, Backend, FitReport};
+use crate::fit::{fit_with, Backend, FitReport, TrainerState};
 use crate::model::{Mlp, MlpSpec};
 use crate::optim::{OptimizerKind, StepValues};
-use crate::train::{check_inputs, TrainConfig};
+use crate::train::{check_inputs, epoch_loss, resume_shuffle, PartialEpoch, TrainConfig};
 
 /// Every layer's output for one batch: `acts[0]` is the input, `acts[l + 1]` the output of
 /// layer `l` after its activation; the last holds the logits.
@@ -111,8 +111,10 @@ pub struct CpuTrainer<'d> {
     best: Vec<f32>,
     t: u64,
     shuffler: Shuffler,
-    /// Epochs run so far, for naming the epoch where training diverged.
+    /// Epochs finished so far.
     epochs_done: usize,
+    /// The epoch a stop left unfinished.
+    partial: Option<PartialEpoch>,
 }
 
 impl<'d> CpuTrainer<'d> {
@@ -130,6 +132,7 @@ impl<'d> CpuTrainer<'d> {
             t: 0,
             shuffler: Shuffler::new(config.seed),
             epochs_done: 0,
+            partial: None,
         })
     }
 
@@ -154,6 +157,12 @@ impl<'d> CpuTrainer<'d> {
     /// or infinite step loss stops it with [`Error::Diverged`], the weights put back as they
     /// were when the call began (as the GPU trainer does for its chunk).
     pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        self.run_epochs_until(lrs, &|| false)
+    }
+
+    /// [`CpuTrainer::run_epochs`], asking `stop` before each step: once it says yes the
+    /// finished epochs' losses are returned and the unfinished epoch waits for the next call.
+    pub fn run_epochs_until(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
         let good = self.model.params().to_vec();
         let rows = self.data.rows();
         let features = self.data.features();
@@ -163,13 +172,39 @@ impl<'d> CpuTrainer<'d> {
         let mut tb = vec![0.0; batch * t_cols];
         let mut losses = Vec::with_capacity(lrs.len());
         for &lr in lrs {
-            let order = self.shuffler.next_order(rows);
-            let mut sum = 0.0f64;
-            for start in (0..rows).step_by(batch) {
+            let mut epoch = match self.partial.take() {
+                Some(p) => p,
+                None => {
+                    let start_pos = self.shuffler.position();
+                    PartialEpoch {
+                        start_pos,
+                        order: self.shuffler.next_order(rows),
+                        losses: Vec::new(),
+                    }
+                }
+            };
+            for start in (epoch.losses.len() * batch..rows).step_by(batch) {
+                if stop() {
+                    if epoch.losses.is_empty() {
+                        self.shuffler.seek(epoch.start_pos);
+                    } else {
+                        self.partial = Some(epoch);
+                    }
+                    self.epochs_done += losses.len();
+                    return Ok(losses);
+                }
                 let r = batch.min(rows - start);
                 let (x_all, t_all) = (self.data.x(), self.data.targets());
                 gather(
-                    &order, start, x_all, t_all, &mut xb, &mut tb, r, features, t_cols,
+                    &epoch.order,
+                    start,
+                    x_all,
+                    t_all,
+                    &mut xb,
+                    &mut tb,
+                    r,
+                    features,
+                    t_cols,
                 );
                 self.t += 1;
                 let values = self.config.optimizer.step_values(self.t, lr);
@@ -182,12 +217,58 @@ impl<'d> CpuTrainer<'d> {
                         loss,
                     });
                 }
-                sum += f64::from(loss) * r as f64;
+                epoch.losses.push(loss);
             }
-            losses.push((sum / rows as f64) as f32);
+            losses.push(epoch_loss(&epoch.losses, rows, batch));
         }
         self.epochs_done += losses.len();
         Ok(losses)
+    }
+
+    fn is_adam(&self) -> bool {
+        self.config.optimizer.kind != OptimizerKind::Sgd
+    }
+
+    /// Everything needed to continue this run bit for bit.
+    pub fn state(&self) -> TrainerState {
+        TrainerState {
+            params: self.model.params().to_vec(),
+            m: self.m.clone(),
+            v: match self.is_adam() {
+                true => self.v.clone(),
+                false => Vec::new(),
+            },
+            best: self.best.clone(),
+            t: self.t,
+            epochs_done: self.epochs_done,
+            shuffle_pos: match &self.partial {
+                Some(p) => p.start_pos,
+                None => self.shuffler.position(),
+            },
+            partial_losses: self
+                .partial
+                .as_ref()
+                .map(|p| p.losses.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Continues from `state`.
+    pub fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        let n = self.model.params().len();
+        let rows = self.data.rows();
+        let batch = self.config.batch_size.min(rows);
+        state.check(n, self.is_adam(), rows.div_ceil(batch))?;
+        self.model.params_mut().copy_from_slice(&state.params);
+        self.m.copy_from_slice(&state.m);
+        if self.is_adam() {
+            self.v.copy_from_slice(&state.v);
+        }
+        self.best.copy_from_slice(&state.best);
+        self.t = state.t;
+        self.epochs_done = state.epochs_done;
+        self.partial = resume_shuffle(&mut self.shuffler, state, rows);
+        Ok(())
     }
 
     /// The current model.
@@ -197,8 +278,8 @@ impl<'d> CpuTrainer<'d> {
 }
 
 impl Backend for CpuTrainer<'_> {
-    fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
-        CpuTrainer::run_epochs(self, lrs)
+    fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        CpuTrainer::run_epochs_until(self, lrs, stop)
     }
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
         logits(&self.model, x)
@@ -216,6 +297,12 @@ impl Backend for CpuTrainer<'_> {
     }
     fn spec(&self) -> &MlpSpec {
         self.model.spec()
+    }
+    fn state(&self) -> Result<TrainerState> {
+        Ok(CpuTrainer::state(self))
+    }
+    fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        CpuTrainer::set_state(self, state)
     }
 }
 

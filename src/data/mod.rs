@@ -158,4 +158,14 @@ impl Shuffler {
         order.shuffle(&mut self.rng);
         order
     }
+
+    /// Where the stream stands (ChaCha's word position), for checkpoints.
+    pub fn position(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Moves the stream to a position returned by [`Shuffler::position`].
+    pub fn seek(&mut self, position: u128) {
+        self.rng.set_word_pos(position);
+    }
 }
