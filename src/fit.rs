@@ -95,6 +95,9 @@ pub struct Checkpoint {
     pub history: FitReport,
 }
 
+/// Keeps a checkpoint somewhere (a file, say).
+pub type SaveCheckpoint = dyn FnMut(&Checkpoint) -> Result<()>;
+
 /// How a run is watched and can be stopped, saved and continued.
 pub struct FitControl<'a> {
     /// Asked between groups of steps; yes stops the run: a checkpoint is handed to `save`
@@ -103,7 +106,7 @@ pub struct FitControl<'a> {
     /// Hand a checkpoint to `save` after every this many epochs.
     pub checkpoint_every: Option<usize>,
     /// Keeps a checkpoint (writes it to a file, say); without it nothing is saved.
-    pub save: Option<&'a mut dyn FnMut(&Checkpoint) -> Result<()>>,
+    pub save: Option<&'a mut SaveCheckpoint>,
     /// Continue from here instead of from the start.
     pub resume: Option<Checkpoint>,
 }
@@ -249,7 +252,7 @@ pub fn fit_controlled(
         if h.epoch_losses.len() != resume.state.epochs_done
             || h.lrs.len() != h.epoch_losses.len()
             || !(h.val_losses.is_empty() || h.val_losses.len() == h.epoch_losses.len())
-            || val.is_some() != !h.val_losses.is_empty() && !h.epoch_losses.is_empty()
+            || (val.is_some() == h.val_losses.is_empty() && !h.epoch_losses.is_empty())
         {
             return Err(Error::InvalidConfig(
                 "the checkpoint's history does not match its state or this run's validation \
