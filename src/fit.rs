@@ -96,7 +96,7 @@ pub struct Checkpoint {
 }
 
 /// Keeps a checkpoint somewhere (a file, say).
-pub type SaveCheckpoint = dyn FnMut(&Checkpoint) -> Result<()>;
+pub type SaveCheckpoint<'a> = dyn FnMut(&Checkpoint) -> Result<()> + 'a;
 
 /// How a run is watched and can be stopped, saved and continued.
 pub struct FitControl<'a> {
@@ -106,7 +106,7 @@ pub struct FitControl<'a> {
     /// Hand a checkpoint to `save` after every this many epochs.
     pub checkpoint_every: Option<usize>,
     /// Keeps a checkpoint (writes it to a file, say); without it nothing is saved.
-    pub save: Option<&'a mut SaveCheckpoint>,
+    pub save: Option<&'a mut SaveCheckpoint<'a>>,
     /// Continue from here instead of from the start.
     pub resume: Option<Checkpoint>,
 }
