@@ -99,7 +99,7 @@ fn interrupted_equals_uninterrupted(
         let checks = Cell::new(0usize);
         let stop = || {
             checks.set(checks.get() + 1);
-            checks.get() % every == 0
+            checks.get().is_multiple_of(every)
         };
         let mut saved = Vec::new();
         let mut save = |c: &Checkpoint| {
