@@ -48,6 +48,12 @@ struct CheckpointMeta {
     job: serde_json::Value,
 }
 
+/// FNV-1a (64 bits) of `bytes`: the checksum checkpoints use, for callers that fingerprint
+/// their inputs.
+pub fn checksum_of(bytes: &[u8]) -> u64 {
+    fnv1a(&[bytes])
+}
+
 fn bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }

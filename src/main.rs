@@ -9,6 +9,10 @@ fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e @ gpumlp::Error::Interrupted { .. }) => {
+            eprintln!("interrupted: {e}");
+            ExitCode::from(130)
+        }
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE

@@ -8,7 +8,7 @@ use crate::data::split::{k_fold, train_val_split};
 use crate::data::table::Table;
 use crate::data::Dataset;
 use crate::error::{Error, Result};
-use crate::fit::{fit_with, EpochReport, FitReport};
+use crate::fit::{fit_controlled, EpochReport, FitControl, FitReport};
 use crate::gpu::Gpu;
 use crate::metrics::{self, Metrics, Summary};
 use crate::model::{Activation, Loss, Mlp, MlpSpec};
@@ -46,7 +46,7 @@ impl Device<'_> {
 }
 
 /// Everything `train` needs besides the data.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainOptions {
     /// The target column.
     pub target: String,
@@ -237,6 +237,7 @@ fn train_on(
     opts: &TrainOptions,
     device: Device<'_>,
     on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
 ) -> Result<Trained> {
     let prep = Preprocessor::fit(table, labelled, train)?;
     let task = labelled.task;
@@ -280,23 +281,25 @@ fn train_on(
     let (mlp, report) = match device {
         Device::Gpu(gpu) => {
             let mut trainer = Trainer::new(gpu, &start, &train_set, config)?;
-            let r = fit_with(
+            let r = fit_controlled(
                 &mut trainer,
                 config,
                 train_set.rows(),
                 val_set.as_ref(),
                 on_epoch,
+                control,
             )?;
             (trainer.model()?, r)
         }
         Device::Cpu => {
             let mut trainer = CpuTrainer::new(&start, &train_set, config)?;
-            let r = fit_with(
+            let r = fit_controlled(
                 &mut trainer,
                 config,
                 train_set.rows(),
                 val_set.as_ref(),
                 on_epoch,
+                control,
             )?;
             (trainer.model().clone(), r)
         }
@@ -349,6 +352,19 @@ pub fn train(
     device: Device<'_>,
     on_epoch: &mut OnEpoch<'_>,
 ) -> Result<Trained> {
+    train_controlled(table, opts, device, on_epoch, FitControl::none())
+}
+
+/// [`train`] that can be stopped, checkpointed and resumed (see [`FitControl`]). The split,
+/// the preprocessing and the initial weights follow from the table and `opts` alone, so a
+/// checkpoint taken with the same table and options continues the same run.
+pub fn train_controlled(
+    table: &Table,
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
+) -> Result<Trained> {
     let labelled = label(table, &opts.target, opts.task, opts.missing)?;
     let classes = class_of(&labelled);
     let (tr, val) = train_val_split(
@@ -357,7 +373,7 @@ pub fn train(
         opts.val_fraction,
         opts.config.seed,
     )?;
-    train_on(table, &labelled, &tr, &val, opts, device, on_epoch)
+    train_on(table, &labelled, &tr, &val, opts, device, on_epoch, control)
 }
 
 /// The cross-validation of one configuration: every fold's metrics and their summary.
@@ -411,7 +427,16 @@ pub fn cross_validate(
         } else {
             (train_pos.clone(), Vec::new())
         };
-        let trained = train_on(table, &labelled, &tr, &val, opts, device, &mut |_, _| {})?;
+        let trained = train_on(
+            table,
+            &labelled,
+            &tr,
+            &val,
+            opts,
+            device,
+            &mut |_, _| {},
+            FitControl::none(),
+        )?;
         seconds += trained.report.train_seconds;
         let meta = &trained.model.meta;
         let x = meta

@@ -25,7 +25,7 @@ const MAX_ORDER: usize = 1 << 22;
 const PREDICT_ROWS: usize = 4096;
 
 /// How to train.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
     /// Passes over the training set.
     pub epochs: usize,
@@ -507,10 +507,10 @@ impl<'g> Trainer<'g> {
             }
         }
         let mut submitted = 0;
+        // One submission in flight: the next group is recorded while the GPU runs the last
+        // one, and a stop waits for no more than one group of steps.
+        let mut in_flight = None;
         for (g, group) in steps.chunks(self.steps_per_submission).enumerate() {
-            if stop() {
-                break;
-            }
             let mut encoder = gpu.encoder("train steps");
             if g == 0 {
                 record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
@@ -548,7 +548,13 @@ impl<'g> Trainer<'g> {
                     }
                 }
             }
-            gpu.queue().submit([encoder.finish()]);
+            if let Some(index) = in_flight.take() {
+                gpu.wait_for(index, "training")?;
+            }
+            if stop() {
+                break;
+            }
+            in_flight = Some(gpu.queue().submit([encoder.finish()]));
             submitted += group.len();
         }
         gpu.check("training")?;

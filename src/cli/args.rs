@@ -44,6 +44,11 @@ pub enum Command {
     },
     /// Stratified k-fold cross-validation: mean and standard deviation of every metric.
     Cv {
+        /// CSV file with a header row.
+        data: PathBuf,
+        /// The column to predict.
+        #[arg(long)]
+        target: String,
         #[command(flatten)]
         model: ModelArgs,
         /// Number of folds.
@@ -56,6 +61,12 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
+    /// CSV file with a header row.
+    #[arg(required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+    /// The column to predict.
+    #[arg(long, required_unless_present = "resume")]
+    pub target: Option<String>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Where to save the model (default: the data file's name with .safetensors, in the
@@ -65,16 +76,23 @@ pub struct TrainArgs {
     /// Write the loss and validation curves to this SVG file.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// Save a checkpoint (weights, optimiser state, shuffle position, history) to this file
+    /// every --checkpoint-every epochs and on Ctrl-C. Without it, Ctrl-C saves one beside the
+    /// model, as MODEL.ckpt.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Epochs between two checkpoints.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "checkpoint")]
+    pub checkpoint_every: usize,
+    /// Continue the run saved in this checkpoint with its data and settings; the result is
+    /// the same, bit for bit, as a run never stopped.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "target", "ModelArgs"])]
+    pub resume: Option<PathBuf>,
 }
 
-/// The data, the network and how to train it (shared by `train` and `cv`).
+/// The network and how to train it (shared by `train` and `cv`).
 #[derive(Args, Debug)]
 pub struct ModelArgs {
-    /// CSV file with a header row.
-    pub data: PathBuf,
-    /// The column to predict.
-    #[arg(long)]
-    pub target: String,
     /// Widths of the hidden layers, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "64,32")]
     pub hidden: Vec<usize>,

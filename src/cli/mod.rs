@@ -2,22 +2,27 @@
 //! prints a readable report or one JSON object.
 
 pub mod args;
+mod job;
 mod progress;
 
 use args::{
     ActivationArg, BackendArg, ClassWeightArg, Cli, Command, MissingArg, ModelArgs, OptimizerArg,
     ScheduleArg, TaskArg, TrainArgs,
 };
+use clap::ValueEnum;
 use gpumlp::data::prep::{MissingPolicy, Task};
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
+use gpumlp::fit::{Checkpoint, FitControl};
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
 use gpumlp::model_file::{write_atomically, SavedModel};
 use gpumlp::pipeline::{self, Device, TrainOptions};
 use gpumlp::plot::{write_chart, Series};
 use gpumlp::{Activation, Gpu, OptimizerConfig, OptimizerKind, Schedule, TrainConfig};
+use job::{DataFile, Job};
 use progress::Progress;
 use serde_json::json;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 /// Runs one command line.
@@ -26,7 +31,12 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => train(&cli, args),
         Command::Eval { model, data } => eval(&cli, model, data),
         Command::Predict { model, data, out } => predict(&cli, model, data, out.as_deref()),
-        Command::Cv { model, folds } => cv(&cli, model, *folds),
+        Command::Cv {
+            data,
+            target,
+            model,
+            folds,
+        } => cv(&cli, data, target, model, *folds),
         Command::Info => info(&cli),
     }
 }
@@ -53,7 +63,7 @@ fn device(gpu: &Option<Gpu>) -> Device<'_> {
     }
 }
 
-fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
+fn train_options(m: &ModelArgs, target: &str) -> Result<TrainOptions> {
     let task = match m.task {
         TaskArg::Auto => None,
         TaskArg::Binary => Some(Task::Binary),
@@ -102,7 +112,7 @@ fn train_options(m: &ModelArgs) -> Result<TrainOptions> {
     };
     config.optimizer.validate()?;
     Ok(TrainOptions {
-        target: m.target.clone(),
+        target: target.to_string(),
         task,
         missing: match m.missing {
             MissingArg::Impute => MissingPolicy::Impute,
@@ -126,14 +136,77 @@ fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
 
-fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
-    let opts = train_options(&args.model)?;
-    let table = Table::read(&args.model.data)?;
+/// The command line that continues a checkpoint.
+fn resume_hint(cli: &Cli, checkpoint: &Path) -> String {
+    let backend = match cli.backend {
+        BackendArg::Auto => String::new(),
+        b => format!(
+            " --backend {}",
+            b.to_possible_value()
+                .map(|v| v.get_name().to_string())
+                .unwrap_or_default()
+        ),
+    };
+    format!("gpumlp train --resume {}{backend}", checkpoint.display())
+}
+
+/// The run `train` was asked for: from the flags, or from the checkpoint it resumes.
+fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
+    if let Some(path) = &args.resume {
+        let (checkpoint, value) = Checkpoint::load(path)?;
+        let mut job = Job::from_json(path, value)?;
+        let data = DataFile::read(&job.data)?;
+        job.check_data(&data)?;
+        if let Some(out) = &args.out {
+            job.out = out.clone();
+        }
+        if let Some(plot) = &args.plot {
+            job.plot = Some(plot.clone());
+        }
+        match &args.checkpoint {
+            Some(c) => {
+                job.checkpoint = c.clone();
+                job.checkpoint_named = true;
+                job.checkpoint_every = Some(args.checkpoint_every);
+            }
+            None => job.checkpoint = path.clone(),
+        }
+        return Ok((job, data, Some(checkpoint)));
+    }
+    let (Some(data_path), Some(target)) = (&args.data, &args.target) else {
+        return Err(Error::InvalidConfig(
+            "train needs a data file and --target (or --resume FILE)".into(),
+        ));
+    };
+    let options = train_options(&args.model, target)?;
+    let data = DataFile::read(data_path)?;
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| default_model_path(&args.model.data));
-    if let Some(plot) = &args.plot {
+        .unwrap_or_else(|| default_model_path(data_path));
+    let (checkpoint, checkpoint_named) = match &args.checkpoint {
+        Some(c) => (c.clone(), true),
+        None => (out.with_extension("ckpt"), false),
+    };
+    let job = Job {
+        data: data_path.clone(),
+        data_bytes: data.bytes.len() as u64,
+        data_checksum: data.checksum.clone(),
+        options,
+        out,
+        plot: args.plot.clone(),
+        checkpoint,
+        checkpoint_named,
+        checkpoint_every: args.checkpoint.is_some().then_some(args.checkpoint_every),
+    };
+    Ok((job, data, None))
+}
+
+fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
+    let (job, data, resume) = train_job(args)?;
+    let opts = &job.options;
+    let out = &job.out;
+    if let Some(plot) = &job.plot {
         if !plot
             .to_string_lossy()
             .to_ascii_lowercase()
@@ -145,23 +218,90 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             )));
         }
     }
+    if job.checkpoint_every == Some(0) {
+        return Err(Error::InvalidConfig(
+            "--checkpoint-every must be at least 1".into(),
+        ));
+    }
+    let table = Table::from_reader(&job.data.display().to_string(), data.bytes.as_slice())?;
+    drop(data);
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
     let mut progress = Progress::new(cli.quiet, opts.config.epochs);
     if !cli.json && !cli.quiet {
         eprintln!("adapter: {}", dev.describe());
+        if let (Some(c), Some(path)) = (&resume, &args.resume) {
+            eprintln!(
+                "resuming {}: {} epochs and {} steps done",
+                path.display(),
+                c.state.epochs_done,
+                c.state.partial_losses.len()
+            );
+        }
     }
-    let trained = pipeline::train(&table, &opts, dev, &mut |e, metric| {
-        progress.epoch(e, metric)
-    })?;
+    // The epochs of the last checkpoint on disk at job.checkpoint, for the message if the
+    // run fails.
+    let last_saved = Cell::new(
+        resume
+            .as_ref()
+            .filter(|_| args.resume.as_ref() == Some(&job.checkpoint))
+            .map(|c| c.state.epochs_done),
+    );
+    let job_json = serde_json::to_value(&job)
+        .map_err(|e| Error::InvalidConfig(format!("cannot describe the run: {e}")))?;
+    let mut save = |c: &Checkpoint| {
+        c.save(&job.checkpoint, &job_json)?;
+        last_saved.set(Some(c.state.epochs_done));
+        Ok(())
+    };
+    job::install_ctrl_c();
+    let control = FitControl {
+        stop: &job::stop_requested,
+        checkpoint_every: job.checkpoint_every,
+        save: Some(&mut save),
+        resume,
+    };
+    let result = pipeline::train_controlled(
+        &table,
+        opts,
+        dev,
+        &mut |e, metric| progress.epoch(e, metric),
+        control,
+    );
+    progress.finish();
+    let trained = match result {
+        Ok(trained) => trained,
+        Err(e @ Error::Interrupted { .. }) => {
+            eprintln!(
+                "checkpoint saved to {}; continue with: {}",
+                job.checkpoint.display(),
+                resume_hint(cli, &job.checkpoint)
+            );
+            return Err(e);
+        }
+        Err(e) => {
+            if let Some(epochs) = last_saved.get() {
+                eprintln!(
+                    "the last checkpoint, {} (after epoch {epochs}), is intact; continue with: {}",
+                    job.checkpoint.display(),
+                    resume_hint(cli, &job.checkpoint)
+                );
+            }
+            return Err(e);
+        }
+    };
     progress.finish();
     let meta = &trained.model.meta;
     for skipped in &meta.preprocessor.skipped {
         eprintln!("warning: column {skipped:?} was skipped (empty, or an identifier)");
     }
-    trained.model.save(&out)?;
+    trained.model.save(out)?;
+    if !job.checkpoint_named && args.resume.as_ref() == Some(&job.checkpoint) {
+        // The run Ctrl-C saved is finished: its checkpoint has done its job.
+        std::fs::remove_file(&job.checkpoint).ok();
+    }
     let report = &trained.report;
-    if let Some(plot) = &args.plot {
+    if let Some(plot) = &job.plot {
         let mut series = vec![Series {
             name: "training loss",
             values: &report.epoch_losses,
@@ -250,7 +390,7 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
         println!("\nmetrics on the {evaluated_on} rows:");
         println!("{}", trained.metrics.report(&meta.classes));
         println!("model saved to {}", out.display());
-        if let Some(plot) = &args.plot {
+        if let Some(plot) = &job.plot {
             println!("loss curves saved to {}", plot.display());
         }
     }
@@ -346,9 +486,9 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
     Ok(())
 }
 
-fn cv(cli: &Cli, m: &ModelArgs, folds: usize) -> Result<()> {
-    let opts = train_options(m)?;
-    let table = Table::read(&m.data)?;
+fn cv(cli: &Cli, data: &Path, target: &str, m: &ModelArgs, folds: usize) -> Result<()> {
+    let opts = train_options(m, target)?;
+    let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
     if !cli.json && !cli.quiet {
@@ -380,7 +520,7 @@ fn cv(cli: &Cli, m: &ModelArgs, folds: usize) -> Result<()> {
     } else {
         println!(
             "{folds}-fold cross-validation of {} on {:?} ({}):",
-            table.name, m.target, result.task
+            table.name, target, result.task
         );
         for s in &result.summary {
             println!("  {:<16} {:.4} ± {:.4}", s.name, s.mean, s.std);

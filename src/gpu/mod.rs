@@ -120,6 +120,15 @@ impl Gpu {
         during: &'static str,
     ) -> Result<()> {
         let index = self.queue.submit([encoder.finish()]);
+        self.wait_for(index, during)
+    }
+
+    /// Waits until the GPU has finished submission `index`.
+    pub(crate) fn wait_for(
+        &self,
+        index: wgpu::SubmissionIndex,
+        during: &'static str,
+    ) -> Result<()> {
         self.device
             .poll(wgpu::PollType::Wait {
                 submission_index: Some(index),
