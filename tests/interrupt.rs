@@ -156,7 +156,7 @@ fn ctrl_c_without_checkpoint_flag_saves_beside_the_model_and_resume_cleans_up() 
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
     let implicit = dir.path().join("m.ckpt");
-    let mut child = spawn(&[&RUN[..], &["--out", &model.display().to_string()]].concat());
+    let child = spawn(&[&RUN[..], &["--out", &model.display().to_string()]].concat());
     // No periodic checkpoint to wait for: give it time to start training.
     let start = Instant::now();
     std::thread::sleep(Duration::from_millis(1500));
