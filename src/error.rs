@@ -80,18 +80,23 @@ pub enum Error {
     },
 
     /// The device cannot hold what was asked of it.
-    #[error("{what} needs {needed} bytes but this adapter allows at most {limit} ({limit_name}); {advice}")]
+    #[error(
+        "{what} needs {needed} {unit} but this adapter allows at most {limit} ({limit_name}); \
+         {advice}"
+    )]
     Limit {
         /// What was being allocated.
         what: String,
-        /// Size asked for, in bytes.
+        /// Size asked for.
         needed: u64,
-        /// The adapter's limit, in bytes.
+        /// The adapter's limit.
         limit: u64,
+        /// What `needed` and `limit` count: "bytes", "storage buffers".
+        unit: &'static str,
         /// The wgpu limit's name.
         limit_name: &'static str,
         /// What the user can change.
-        advice: &'static str,
+        advice: String,
     },
 
     /// wgpu reported a validation, out-of-memory or internal error, or lost the device.

@@ -36,6 +36,7 @@ pub mod model_file;
 pub mod ops;
 pub mod optim;
 pub mod pipeline;
+mod plan;
 pub mod plot;
 pub mod schedule;
 pub mod train;

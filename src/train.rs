@@ -9,6 +9,7 @@ use crate::gpu::{Gpu, Step, StepSlots, Tensor};
 use crate::model::{Loss, Mlp, PARAM_ALIGN};
 use crate::ops::{self, Dispatch};
 use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::plan;
 use crate::schedule::Schedule;
 
 /// Steps recorded per submission: each has its own uniform slot.
@@ -17,12 +18,6 @@ const STEP_SLOTS: usize = 256;
 const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
 /// The same for the fused kernel, whose steps are small.
 const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
-/// Most step losses kept on the GPU between readbacks (whole epochs are kept together).
-const MAX_LOSS_SLOTS: usize = 4096;
-/// Most shuffled row indices kept on the GPU for the epochs in flight.
-const MAX_ORDER: usize = 1 << 22;
-/// Rows per forward pass in [`predict`] and validation.
-const PREDICT_ROWS: usize = 4096;
 
 /// How to train.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -189,7 +184,7 @@ struct Forward {
 
 impl Forward {
     fn new(gpu: &Gpu, model: &Mlp, params: Tensor, rows: usize) -> Result<Forward> {
-        let chunk = rows.clamp(1, PREDICT_ROWS);
+        let chunk = plan::forward_rows(gpu, model, rows)?;
         let acts = activation_buffers(gpu, model, chunk)?;
         let mut full = Vec::new();
         forward_plan(gpu, model, &params, &acts, chunk, &mut full)?;
@@ -317,6 +312,40 @@ pub struct Trainer<'g> {
     partial: Option<PartialEpoch>,
     /// Steps per submission (see [`Trainer::set_steps_per_submission`]).
     steps_per_submission: usize,
+    /// The most the device's limits allow.
+    max_steps_per_submission: usize,
+    /// The dataset, when it is too large to bind and is streamed through a window.
+    host_rows: Option<HostRows>,
+}
+
+/// A dataset kept on the host because the device cannot bind it whole.
+struct HostRows {
+    x: Vec<f32>,
+    t: Vec<f32>,
+    x_cols: usize,
+    t_cols: usize,
+}
+
+impl HostRows {
+    /// The rows `steps` read, in step order, and the steps re-pointed at them: the window
+    /// the kernels read through an identity order.
+    // order: (epochs in flight × rows) → x: (Σ rows, x_cols), t: (Σ rows, t_cols)
+    fn window(&self, order: &[u32], steps: &[Step]) -> (Vec<f32>, Vec<f32>, Vec<Step>) {
+        let (mut x, mut t) = (Vec::new(), Vec::new());
+        let mut moved = Vec::with_capacity(steps.len());
+        for step in steps {
+            let start = step.row_offset as usize;
+            let mut here = *step;
+            here.row_offset = (x.len() / self.x_cols) as u32;
+            moved.push(here);
+            for &r in &order[start..start + step.rows as usize] {
+                let r = r as usize;
+                x.extend_from_slice(&self.x[r * self.x_cols..(r + 1) * self.x_cols]);
+                t.extend_from_slice(&self.t[r * self.t_cols..(r + 1) * self.t_cols]);
+            }
+        }
+        (x, t, moved)
+    }
 }
 
 impl<'g> Trainer<'g> {
@@ -335,9 +364,37 @@ impl<'g> Trainer<'g> {
         let rows = data.rows();
         let batch = config.batch_size.min(rows);
         let steps_per_epoch = rows.div_ceil(batch);
-        let epochs_per_chunk = (MAX_LOSS_SLOTS / steps_per_epoch)
-            .min(MAX_ORDER / rows)
-            .max(1);
+        let fused = config.allow_fused && ops::fused::supports(model) && ops::fused::fits(gpu);
+        let room = match fused {
+            true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
+            false => STEP_SLOTS,
+        };
+        let run = plan::plan_run(gpu, model, rows, batch, room, fused)?;
+        let epochs_per_chunk = run.epochs_per_chunk;
+        // A dataset too large to bind whole lives on the host; each submission's rows are
+        // copied, in step order, into a window the kernels read through an identity order.
+        let (x_all, t_all, order, host_rows) = match run.window_rows {
+            None => (
+                gpu.upload("x", data.x())?,
+                gpu.upload("targets", data.targets())?,
+                gpu.zeros("order", epochs_per_chunk * rows)?,
+                None,
+            ),
+            Some(window) => {
+                let identity: Vec<u32> = (0..window as u32).collect();
+                (
+                    gpu.zeros("x window", window * data.features())?,
+                    gpu.zeros("targets window", window * (data.outputs() + 1))?,
+                    gpu.upload("order", &identity)?,
+                    Some(HostRows {
+                        x: data.x().to_vec(),
+                        t: data.targets().to_vec(),
+                        x_cols: data.features(),
+                        t_cols: data.outputs() + 1,
+                    }),
+                )
+            }
+        };
 
         let n = model.params().len();
         let mut deltas = Vec::new();
@@ -353,9 +410,9 @@ impl<'g> Trainer<'g> {
             grads: gpu.zeros("grads", n)?,
             m: gpu.zeros("optimizer m", n)?,
             v: gpu.zeros("optimizer v", second_moment)?,
-            x_all: gpu.upload("x", data.x())?,
-            t_all: gpu.upload("targets", data.targets())?,
-            order: gpu.zeros("order", epochs_per_chunk * rows)?,
+            x_all,
+            t_all,
+            order,
             t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
             losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch)?,
             losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch),
@@ -365,12 +422,9 @@ impl<'g> Trainer<'g> {
             good: gpu.zeros("last good params", n)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
-        let plan = if config.allow_fused && ops::fused::supports(model) {
-            let step_bytes = std::mem::size_of::<Step>() / 4;
-            let steps = gpu.zeros(
-                "fused steps",
-                epochs_per_chunk * steps_per_epoch * step_bytes,
-            )?;
+        let plan = if fused {
+            let step_words = std::mem::size_of::<Step>() / 4;
+            let steps = gpu.zeros("fused steps", run.max_steps_per_submission * step_words)?;
             let fused = ops::fused::fused_steps(
                 gpu,
                 model,
@@ -396,7 +450,10 @@ impl<'g> Trainer<'g> {
             };
             StepPlan::PerOp { full, partial }
         };
-        let plan_kind = matches!(plan, StepPlan::Fused { .. });
+        let default_steps = match fused {
+            true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
+            false => DEFAULT_STEPS_PER_SUBMISSION,
+        };
         Ok(Trainer {
             gpu,
             model: model.clone(),
@@ -413,10 +470,9 @@ impl<'g> Trainer<'g> {
             t: 0,
             epochs_done: 0,
             partial: None,
-            steps_per_submission: match plan_kind {
-                true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
-                false => DEFAULT_STEPS_PER_SUBMISSION,
-            },
+            steps_per_submission: default_steps.min(run.max_steps_per_submission),
+            max_steps_per_submission: run.max_steps_per_submission,
+            host_rows,
         })
     }
 
@@ -427,6 +483,12 @@ impl<'g> Trainer<'g> {
             StepPlan::PerOp { full, .. } => full.len(),
             StepPlan::Fused { .. } => 0,
         }
+    }
+
+    /// Whether the dataset is too large for the device to bind and is streamed from the host
+    /// through a window, one submission's rows at a time.
+    pub fn streams_data(&self) -> bool {
+        self.host_rows.is_some()
     }
 
     /// Whether the steps run fused (shaders/fused.wgsl).
@@ -460,10 +522,7 @@ impl<'g> Trainer<'g> {
     /// Steps per submission: `stop` is asked between submissions, so this bounds how long a
     /// stop waits; larger groups save a little submission overhead.
     pub fn set_steps_per_submission(&mut self, steps: usize) {
-        self.steps_per_submission = match self.plan {
-            StepPlan::PerOp { .. } => steps.clamp(1, STEP_SLOTS),
-            StepPlan::Fused { .. } => steps.max(1),
-        };
+        self.steps_per_submission = steps.clamp(1, self.max_steps_per_submission);
     }
 
     /// Runs one epoch per rate in `lrs` (≤ epochs_per_chunk), the first one from where the
@@ -491,8 +550,10 @@ impl<'g> Trainer<'g> {
             }
         }
         let gpu = self.gpu;
-        gpu.queue()
-            .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
+        if self.host_rows.is_none() {
+            gpu.queue()
+                .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
+        }
         let t0 = self.t;
         let mut steps = Vec::with_capacity(epochs * spe);
         for (e, &lr) in lrs.iter().enumerate() {
@@ -511,6 +572,18 @@ impl<'g> Trainer<'g> {
         // one, and a stop waits for no more than one group of steps.
         let mut in_flight = None;
         for (g, group) in steps.chunks(self.steps_per_submission).enumerate() {
+            let windowed;
+            let group = match &self.host_rows {
+                None => group,
+                Some(host) => {
+                    let (x, t, moved) = host.window(&order, group);
+                    let queue = gpu.queue();
+                    queue.write_buffer(&self.bufs.x_all.buffer, 0, bytemuck::cast_slice(&x));
+                    queue.write_buffer(&self.bufs.t_all.buffer, 0, bytemuck::cast_slice(&t));
+                    windowed = moved;
+                    &windowed[..]
+                }
+            };
             let mut encoder = gpu.encoder("train steps");
             if g == 0 {
                 record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);

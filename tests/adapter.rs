@@ -17,6 +17,7 @@ fn no_matching_adapter_is_a_typed_error_with_advice() {
     let options = GpuOptions {
         backend: None,
         adapter: Some("no-such-adapter-name".into()),
+        ..GpuOptions::default()
     };
     let err = Gpu::new(&options).unwrap_err();
     assert!(matches!(err, Error::NoAdapter { .. }), "{err:?}");

@@ -46,10 +46,18 @@ pub struct GpuOptions {
     pub backend: Option<BackendChoice>,
     /// Only adapters whose name contains this text (case-insensitive).
     pub adapter: Option<String>,
+    /// Open the device with at most this many bytes per storage binding (and per buffer),
+    /// below the adapter's own limit: to see how gpumlp fits work into small devices (phones,
+    /// browsers) on a large one.
+    pub max_binding_bytes: Option<u64>,
+    /// Open the device with at most this many storage buffers per shader stage (some GL
+    /// drivers allow 4 or 8), for the same reason.
+    pub max_storage_buffers: Option<u32>,
 }
 
 impl GpuOptions {
-    /// Reads `GPUMLP_BACKEND` (auto, vulkan, metal, dx12, gl) and `GPUMLP_ADAPTER` (a name substring).
+    /// Reads `GPUMLP_BACKEND` (auto, vulkan, metal, dx12, gl), `GPUMLP_ADAPTER` (a name
+    /// substring) and `GPUMLP_MAX_BINDING` (bytes per storage binding, at most the adapter's).
     pub fn from_env() -> Result<GpuOptions> {
         let backend = match std::env::var("GPUMLP_BACKEND") {
             Ok(text) => BackendChoice::parse(&text)?,
@@ -58,7 +66,22 @@ impl GpuOptions {
         let adapter = std::env::var("GPUMLP_ADAPTER")
             .ok()
             .filter(|s| !s.trim().is_empty());
-        Ok(GpuOptions { backend, adapter })
+        let max_binding_bytes = match std::env::var("GPUMLP_MAX_BINDING") {
+            Ok(text) if !text.trim().is_empty() => {
+                Some(text.trim().parse::<u64>().map_err(|_| {
+                    Error::InvalidConfig(format!(
+                        "GPUMLP_MAX_BINDING={text:?}: expected a number of bytes"
+                    ))
+                })?)
+            }
+            _ => None,
+        };
+        Ok(GpuOptions {
+            backend,
+            adapter,
+            max_binding_bytes,
+            max_storage_buffers: None,
+        })
     }
 
     fn backends(&self) -> wgpu::Backends {

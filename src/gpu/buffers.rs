@@ -52,14 +52,18 @@ const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
 
 impl Gpu {
     fn check_storage_size(&self, what: &str, bytes: u64) -> Result<()> {
-        let limit = self.limits.max_storage_buffer_binding_size;
+        let limit = self
+            .limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size);
         if bytes > limit {
             return Err(Error::Limit {
                 what: what.to_string(),
                 needed: bytes,
                 limit,
                 limit_name: "max_storage_buffer_binding_size",
-                advice: "use a smaller batch size, narrower layers or fewer rows",
+                unit: "bytes",
+                advice: "use a smaller batch size, narrower layers or fewer rows".into(),
             });
         }
         Ok(())

@@ -34,7 +34,18 @@ impl Gpu {
     /// Opens the adapter chosen by `options` (see [`GpuOptions`]).
     pub fn new(options: &GpuOptions) -> Result<Gpu> {
         let (adapter, info) = adapter::choose(options)?;
-        let limits = adapter.limits();
+        let mut limits = adapter.limits();
+        if let Some(cap) = options.max_binding_bytes {
+            // Bindings are sized in 4-byte elements; offsets need the adapter's alignment.
+            let cap = (cap / 4 * 4).max(u64::from(limits.min_storage_buffer_offset_alignment));
+            limits.max_storage_buffer_binding_size =
+                limits.max_storage_buffer_binding_size.min(cap);
+            limits.max_buffer_size = limits.max_buffer_size.min(cap);
+        }
+        if let Some(cap) = options.max_storage_buffers {
+            limits.max_storage_buffers_per_shader_stage =
+                limits.max_storage_buffers_per_shader_stage.min(cap);
+        }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpumlp"),
             required_features: wgpu::Features::empty(),
@@ -108,7 +119,7 @@ impl Gpu {
 
     /// The compiled pipeline for `kernel`, built on first use.
     pub(crate) fn pipeline(&self, kernel: &'static Kernel) -> Result<Arc<Pipeline>> {
-        let pipeline = self.pipelines.get(&self.device, kernel)?;
+        let pipeline = self.pipelines.get(&self.device, &self.limits, kernel)?;
         self.check("compiling a pipeline")?;
         Ok(pipeline)
     }

@@ -1,6 +1,6 @@
 //! Shader modules and compute pipelines, compiled once per device and cached by entry point.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -69,6 +69,36 @@ pub(crate) struct Kernel {
     pub bindings: &'static [(u32, Binding)],
 }
 
+impl Kernel {
+    /// Storage buffers the kernel binds.
+    pub fn storage_buffers(&self) -> u32 {
+        self.bindings
+            .iter()
+            .filter(|(_, b)| matches!(b, Binding::Read | Binding::ReadWrite))
+            .count() as u32
+    }
+
+    /// Refuses a kernel that binds more storage buffers than the device allows in one stage
+    /// (as few as 4 on some GL and WebGL drivers).
+    pub fn check_limits(&self, limits: &wgpu::Limits) -> Result<()> {
+        let limit = limits.max_storage_buffers_per_shader_stage;
+        if self.storage_buffers() > limit {
+            return Err(Error::Limit {
+                what: format!("kernel {}", self.entry),
+                needed: u64::from(self.storage_buffers()),
+                limit: u64::from(limit),
+                unit: "storage buffers",
+                limit_name: "max_storage_buffers_per_shader_stage",
+                advice:
+                    "this adapter cannot run gpumlp's kernels; try another backend (--backend) \
+                         or the CPU (--backend cpu)"
+                        .into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// A compiled kernel and the layout its bind groups must follow.
 pub(crate) struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
@@ -82,7 +112,13 @@ pub(crate) struct PipelineCache {
 }
 
 impl PipelineCache {
-    pub fn get(&self, device: &wgpu::Device, kernel: &'static Kernel) -> Result<Arc<Pipeline>> {
+    pub fn get(
+        &self,
+        device: &wgpu::Device,
+        limits: &wgpu::Limits,
+        kernel: &'static Kernel,
+    ) -> Result<Arc<Pipeline>> {
+        kernel.check_limits(limits)?;
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pipelines.get(kernel.entry) {
             return Ok(p.clone());

@@ -64,6 +64,18 @@ pub fn supports(model: &Mlp) -> bool {
         && model.params().len() <= MAX_PARAMS
 }
 
+/// Workgroup memory shaders/fused.wgsl declares: w, g and xfer (1024 floats each), red (64).
+const WORKGROUP_BYTES: u32 = 4 * (3 * 1024 + 64);
+
+/// Whether the device can run the fused kernel: it binds 8 storage buffers and keeps the
+/// weights in 12.3 KiB of workgroup memory, more than some GL and mobile drivers allow.
+pub fn fits(gpu: &Gpu) -> bool {
+    let l = gpu.limits();
+    FUSED.storage_buffers() <= l.max_storage_buffers_per_shader_stage
+        && WORKGROUP_BYTES <= l.max_compute_workgroup_storage_size
+        && 64 <= l.max_compute_invocations_per_workgroup
+}
+
 /// The fused step dispatch and its parameter buffer, whose step count changes per chunk.
 pub struct FusedSteps {
     dispatch: Dispatch,
