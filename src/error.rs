@@ -108,6 +108,28 @@ pub enum Error {
         message: String,
     },
 
+    /// The device could not allocate what was asked.
+    #[error(
+        "the GPU ran out of memory for {what}{}; use a smaller batch size or narrower layers, \
+         another adapter, or --backend cpu",
+        if *bytes > 0 { format!(" ({bytes} bytes)") } else { String::new() }
+    )]
+    OutOfMemory {
+        /// What was being allocated.
+        what: String,
+        /// Its size, when known.
+        bytes: u64,
+    },
+
+    /// The device was lost: a driver reset, a removed GPU, or a device destroyed.
+    #[error("the GPU device was lost while {during} ({message}); nothing more can run on it")]
+    DeviceLost {
+        /// What gpumlp was doing.
+        during: &'static str,
+        /// wgpu's reason and message.
+        message: String,
+    },
+
     /// An op was handed tensors that do not fit the shape it was given (a bug in the caller).
     #[error("shape mismatch in {op}: {detail}")]
     Shape {

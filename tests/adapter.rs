@@ -58,3 +58,26 @@ fn bad_inputs_are_errors_not_panics() {
     assert!(gpumlp::fit(common::gpu(), &mut model, &data, &zero_batch).is_err());
     assert!(gpumlp::predict(common::gpu(), &model, &[1.0, 2.0, 3.0]).is_err());
 }
+
+#[test]
+fn a_lost_device_is_a_typed_error_not_a_panic() {
+    let gpu = Gpu::from_env().expect("an adapter (see the other tests for how to get one)");
+    let spec = gpumlp::MlpSpec::new(3).hidden(4, gpumlp::Activation::Relu);
+    let model = gpumlp::Mlp::new(&spec, 1).unwrap();
+    let data = gpumlp::Dataset::new(vec![0.5; 30], vec![1.0; 10], 3).unwrap();
+    // Lost in the middle of training: the next call says so.
+    let mut trainer =
+        gpumlp::Trainer::new(&gpu, &model, &data, &gpumlp::TrainConfig::default()).unwrap();
+    trainer.run_epochs(&[1e-3; 2]).unwrap();
+    gpu.device().destroy();
+    let e = trainer.run_epochs(&[1e-3; 2]).unwrap_err();
+    assert!(matches!(e, Error::DeviceLost { .. }), "{e:?}");
+    // And anything new.
+    let e = gpumlp::Trainer::new(&gpu, &model, &data, &gpumlp::TrainConfig::default())
+        .err()
+        .expect("nothing runs on a destroyed device");
+    assert!(matches!(e, Error::DeviceLost { .. }), "{e:?}");
+    assert!(e.to_string().contains("device was lost"), "{e}");
+    let e = gpumlp::logits(&gpu, &model, &[0.0; 3]).unwrap_err();
+    assert!(matches!(e, Error::DeviceLost { .. }), "{e:?}");
+}

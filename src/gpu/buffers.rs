@@ -73,12 +73,14 @@ impl Gpu {
     pub fn storage(&self, label: &str, len: usize) -> Result<wgpu::Buffer> {
         let bytes = 4 * len.max(1) as u64;
         self.check_storage_size(label, bytes)?;
-        Ok(self.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size: bytes,
-            usage: STORAGE,
-            mapped_at_creation: false,
-        }))
+        self.scoped(label, bytes, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(label),
+                size: bytes,
+                usage: STORAGE,
+                mapped_at_creation: false,
+            })
+        })
     }
 
     /// A storage buffer holding `data` (at least one element).
@@ -88,23 +90,32 @@ impl Gpu {
         }
         let bytes: &[u8] = bytemuck::cast_slice(data);
         self.check_storage_size(label, bytes.len() as u64)?;
-        Ok(self
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+        // Not create_buffer_init: it panics when the buffer is invalid (a lost device).
+        let buffer = self.scoped(label, bytes.len() as u64, || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(label),
-                contents: bytes,
+                size: bytes.len() as u64,
                 usage: STORAGE,
-            }))
+                mapped_at_creation: false,
+            })
+        })?;
+        self.queue.write_buffer(&buffer, 0, bytes);
+        self.check("uploading")?;
+        Ok(buffer)
     }
 
-    /// A uniform buffer holding one parameter struct.
+    /// A uniform buffer holding one parameter struct. (Written through the queue: on a lost
+    /// device that reports an error where create_buffer_init would panic.)
     pub(crate) fn uniform<T: bytemuck::Pod>(&self, label: &str, value: &T) -> wgpu::Buffer {
-        self.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some(label),
-                contents: bytemuck::bytes_of(value),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-            })
+        let bytes = bytemuck::bytes_of(value);
+        let buffer = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: bytes.len() as u64,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        self.queue.write_buffer(&buffer, 0, bytes);
+        buffer
     }
 
     /// A buffer to read `len` 4-byte elements back through; keep one to read repeatedly

@@ -14,6 +14,33 @@ pub use step::{Step, StepSlots};
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
 
+/// What went wrong on the device, as wgpu's callbacks saw it.
+#[derive(Clone, Debug)]
+enum Fault {
+    OutOfMemory,
+    Lost(String),
+    Error(String),
+}
+
+impl Fault {
+    fn to_error(&self, during: &'static str) -> Error {
+        match self {
+            Fault::OutOfMemory => Error::OutOfMemory {
+                what: format!("work while {during}"),
+                bytes: 0,
+            },
+            Fault::Lost(message) => Error::DeviceLost {
+                during,
+                message: message.clone(),
+            },
+            Fault::Error(message) => Error::Gpu {
+                during,
+                message: message.clone(),
+            },
+        }
+    }
+}
+
 /// The GPU context: one adapter's device and queue, its limits and the compiled pipelines.
 ///
 /// Create it once and pass it to everything else; creating a device is slow and every pipeline
@@ -24,8 +51,8 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: pipelines::PipelineCache,
-    /// The first error wgpu reported outside an error scope (or the device loss), if any.
-    fault: Arc<Mutex<Option<String>>>,
+    /// The first error wgpu reported outside an error scope, or the device loss, if any.
+    fault: Arc<Mutex<Option<Fault>>>,
     /// Kernel variants measured on this adapter (and kept on disk).
     tuning: tuning::Tuning,
 }
@@ -61,18 +88,19 @@ impl Gpu {
         })?;
 
         // wgpu's default handler panics; keep the first error and report it as a typed error.
-        let fault: Arc<Mutex<Option<String>>> = Arc::default();
+        let fault: Arc<Mutex<Option<Fault>>> = Arc::default();
         let sink = fault.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
-            slot.get_or_insert_with(|| e.to_string());
+            slot.get_or_insert_with(|| match e {
+                wgpu::Error::OutOfMemory { .. } => Fault::OutOfMemory,
+                e => Fault::Error(e.to_string()),
+            });
         }));
         let sink = fault.clone();
         device.set_device_lost_callback(move |reason, message| {
-            if reason != wgpu::DeviceLostReason::Destroyed {
-                let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
-                slot.get_or_insert_with(|| format!("device lost: {message}"));
-            }
+            let mut slot = sink.lock().unwrap_or_else(|p| p.into_inner());
+            slot.get_or_insert(Fault::Lost(format!("{reason:?}: {message}")));
         });
 
         let tuning = tuning::Tuning::new(&info);
@@ -154,14 +182,49 @@ impl Gpu {
 
     /// Returns the first error wgpu reported since the device was opened, if any.
     pub(crate) fn check(&self, during: &'static str) -> Result<()> {
+        // A non-blocking poll runs the device-lost callback if the device has gone.
+        let polled = self.device.poll(wgpu::PollType::Poll);
         let slot = self.fault.lock().unwrap_or_else(|p| p.into_inner());
+        if let (None, Err(e)) = (slot.as_ref(), polled) {
+            return Err(Error::Gpu {
+                during,
+                message: e.to_string(),
+            });
+        }
         match slot.as_ref() {
             None => Ok(()),
-            Some(message) => Err(Error::Gpu {
-                during,
-                message: message.clone(),
-            }),
+            Some(fault) => Err(fault.to_error(during)),
         }
+    }
+
+    /// Runs `create` (an allocation) in out-of-memory and validation error scopes, so a
+    /// failure comes back as an error naming `what` instead of an invalid object.
+    pub(crate) fn scoped<T>(
+        &self,
+        what: &str,
+        bytes: u64,
+        create: impl FnOnce() -> T,
+    ) -> Result<T> {
+        self.check("allocating")?;
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let value = create();
+        let oom = pollster::block_on(memory.pop());
+        let invalid = pollster::block_on(validation.pop());
+        if oom.is_some() {
+            return Err(Error::OutOfMemory {
+                what: what.to_string(),
+                bytes,
+            });
+        }
+        if let Some(e) = invalid {
+            return Err(Error::Gpu {
+                during: "allocating",
+                message: format!("{what}: {e}"),
+            });
+        }
+        self.check("allocating")?;
+        Ok(value)
     }
 
     /// The measured choice stored under `key` for this adapter, if any.
