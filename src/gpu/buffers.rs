@@ -2,7 +2,6 @@
 
 use super::Gpu;
 use crate::error::{Error, Result};
-use wgpu::util::DeviceExt;
 
 /// A run of 4-byte elements (f32 or u32) inside a GPU buffer: what an op binds.
 ///
