@@ -28,9 +28,9 @@ static COPY: Kernel = Kernel {
     bindings: BINDINGS,
 };
 
-/// FLOP done by one [`fma_peak`] dispatch: 8 chains × 2 FLOP per step per thread.
+/// FLOP done by one [`fma_peak`] dispatch: 32 chains × 2 FLOP per step per thread.
 pub fn fma_peak_flop(n: usize, iterations: usize) -> f64 {
-    16.0 * n as f64 * iterations as f64
+    64.0 * n as f64 * iterations as f64
 }
 
 fn build(
@@ -57,7 +57,7 @@ fn build(
     )
 }
 
-/// `dst[i]` = the sum of 8 chains of `iterations` FMAs started from `src[i]`.
+/// `dst[i]` = the sum of 32 chains of `iterations` FMAs started from `src[i]`.
 // src: (n), dst: (n)
 pub fn fma_peak(
     gpu: &Gpu,
