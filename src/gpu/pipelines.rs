@@ -16,6 +16,7 @@ pub(crate) enum Shader {
     Roofline,
     MatmulWide,
     MatmulVec4,
+    MatmulTiled,
     Fused,
     Gather,
 }
@@ -42,6 +43,7 @@ impl Shader {
             Shader::Roofline => wgsl!("roofline.wgsl"),
             Shader::MatmulWide => wgsl!("matmul_wide.wgsl"),
             Shader::MatmulVec4 => wgsl!("matmul_vec4.wgsl"),
+            Shader::MatmulTiled => wgsl!("matmul_tiled.wgsl"),
             Shader::Fused => wgsl!("fused.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
         }

@@ -62,15 +62,19 @@ pub enum Variant {
     /// shaders/matmul.wgsl `matmul_single*`: one output per thread, for few outputs and a long
     /// k (weight gradients of narrow layers).
     Single,
+    /// shaders/matmul_tiled.wgsl: 16×16 threads × 4×4 outputs (64×64 per workgroup), k in
+    /// slabs of 16 staged in workgroup memory: the usual choice of real GPUs.
+    Tiled,
 }
 
 impl Variant {
     /// Every variant, for measuring.
-    pub const ALL: [Variant; 4] = [
+    pub const ALL: [Variant; 5] = [
         Variant::Block4,
         Variant::Block8,
         Variant::Vec4,
         Variant::Single,
+        Variant::Tiled,
     ];
 
     /// The name used in benchmark reports, the tuning cache and GPUMLP_MATMUL.
@@ -80,6 +84,7 @@ impl Variant {
             Variant::Block8 => "block8",
             Variant::Vec4 => "vec4",
             Variant::Single => "single",
+            Variant::Tiled => "tiled",
         }
     }
 
@@ -87,7 +92,7 @@ impl Variant {
     pub fn tile(self) -> usize {
         match self {
             Variant::Block4 => 32,
-            Variant::Block8 | Variant::Vec4 => 64,
+            Variant::Block8 | Variant::Vec4 | Variant::Tiled => 64,
             Variant::Single => 1,
         }
     }
@@ -95,7 +100,7 @@ impl Variant {
     /// Whether this variant computes an m×n×k product.
     pub fn supports(self, m: usize, n: usize, k: usize) -> bool {
         match self {
-            Variant::Block4 | Variant::Block8 | Variant::Single => true,
+            Variant::Block4 | Variant::Block8 | Variant::Single | Variant::Tiled => true,
             Variant::Vec4 => m.is_multiple_of(4) && n.is_multiple_of(4) && k.is_multiple_of(4),
         }
     }
@@ -114,6 +119,9 @@ impl Variant {
             (Variant::Single, Form::Nn) => &SINGLE,
             (Variant::Single, Form::Tn) => &SINGLE_TN,
             (Variant::Single, Form::Nt) => &SINGLE_NT,
+            (Variant::Tiled, Form::Nn) => &TILED,
+            (Variant::Tiled, Form::Tn) => &TILED_TN,
+            (Variant::Tiled, Form::Nt) => &TILED_NT,
         }
     }
 }
@@ -125,6 +133,10 @@ static WIDE_NT: Kernel = kernel!(MatmulWide, "matmul_wide_nt");
 static VEC4: Kernel = kernel!(MatmulVec4, "matmul_vec4");
 static VEC4_TN: Kernel = kernel!(MatmulVec4, "matmul_vec4_tn");
 static VEC4_NT: Kernel = kernel!(MatmulVec4, "matmul_vec4_nt");
+
+static TILED: Kernel = kernel!(MatmulTiled, "matmul_tiled");
+static TILED_TN: Kernel = kernel!(MatmulTiled, "matmul_tiled_tn");
+static TILED_NT: Kernel = kernel!(MatmulTiled, "matmul_tiled_nt");
 
 static SINGLE: Kernel = kernel!(Matmul, "matmul_single");
 static SINGLE_TN: Kernel = kernel!(Matmul, "matmul_single_tn");
@@ -206,8 +218,12 @@ pub enum Choice {
 }
 
 /// Each dimension of the shape the tuner times, at most: large products rank the variants
-/// the same way and would make the first run slow.
-const TUNE_DIM: usize = 128;
+/// the same way and would make the first run slow. (At 128 the fixed cost of a dispatch
+/// hid the difference between block4 and block8 that 1024³ products show.)
+const TUNE_DIM: usize = 256;
+/// Part of every tuning key: bumped when the variants change, so old choices are measured
+/// again with the new ones in the running.
+const TUNING_VERSION: u32 = 2;
 
 fn variant_named(name: &str) -> Option<Variant> {
     Variant::ALL.into_iter().find(|v| v.name() == name.trim())
@@ -240,7 +256,7 @@ fn time_variant(
 
 /// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
 /// it computes the shape), else the one measured before on this adapter, else the fastest of
-/// all variants measured now on the shape with each dimension capped at 128, then stored in
+/// all variants measured now on the shape with each dimension capped at 256, then stored in
 /// the tuning cache on disk.
 pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Variant, Choice)> {
     if let Some(v) = std::env::var("GPUMLP_MATMUL")
@@ -251,7 +267,7 @@ pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Va
             return Ok((v, Choice::Forced));
         }
     }
-    let key = format!("matmul {form:?} {m}x{n}x{k}");
+    let key = format!("matmul.v{TUNING_VERSION} {form:?} {m}x{n}x{k}");
     if let Some(v) = gpu.tuned(&key).and_then(|s| variant_named(&s)) {
         if v.supports(m, n, k) {
             return Ok((v, Choice::Cached));
