@@ -15,12 +15,6 @@ struct ActParams {
 
 // Forward kernels bind only binding 2 (x); backward kernels read a and update d, bound as x.
 
-// tanh saturates to ±1 in f32 beyond |x| ≈ 9; clamping first keeps drivers whose tanh is
-// computed as a ratio of exponentials from returning inf/inf = NaN.
-fn tanh_safe(v: f32) -> f32 {
-    return tanh(clamp(v, -15.0, 15.0));
-}
-
 @compute @workgroup_size(256, 1, 1)
 fn sigmoid_forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                    @builtin(local_invocation_id) lid: vec3<u32>) {

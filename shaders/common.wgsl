@@ -14,6 +14,26 @@ fn sigmoid(x: f32) -> f32 {
     return select(e / (1.0 + e), 1.0 / (1.0 + e), x >= 0.0);
 }
 
+// tanh saturates to ±1 in f32 beyond |x| ≈ 9; clamping first keeps drivers whose tanh is
+// computed as a ratio of exponentials from returning inf/inf = NaN.
+fn tanh_safe(v: f32) -> f32 {
+    return tanh(clamp(v, -15.0, 15.0));
+}
+
+// What a forward matmul does to each output z before storing it (MatmulParams.epilogue, set
+// by src/ops/matmul.rs): 0 nothing, 1 z + bias, 2/3/4 then sigmoid/ReLU/tanh, computed exactly
+// as bias.wgsl and activation.wgsl compute them, so fusing changes no bit.
+fn epilogue(code: u32, z: f32, bias: f32) -> f32 {
+    if (code == 0u) { return z; }
+    let v = z + bias;
+    switch code {
+        case 2u: { return sigmoid(v); }
+        case 3u: { return max(v, 0.0); }
+        case 4u: { return tanh_safe(v); }
+        default: { return v; }
+    }
+}
+
 // One training step's values, one 256-byte slot per step, bound with a dynamic offset so that
 // many steps recorded into one submission each see their own (src/gpu/step.rs).
 struct Step {

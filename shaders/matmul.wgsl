@@ -14,13 +14,21 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+// C(i, j) as stored: the sum, or the layer's output when the epilogue is on.
+fn finish(v: f32, j: u32) -> f32 {
+    if (params.epilogue == 0u) { return v; }
+    return epilogue(params.epilogue, v, bias[min(j, arrayLength(&bias) - 1u)]);
+}
 
 const WG: u32 = 8u;   // threads per workgroup side
 const TM: u32 = 4u;   // rows of C per thread
@@ -67,7 +75,7 @@ fn store_row(blk: Block, r: u32, row: vec4<f32>) {
     if (i >= params.m) { return; }
     let at = i * params.n + blk.col0;
     for (var s = 0u; s < TN; s++) {
-        if (blk.col0 + s * WG < params.n) { c[at + s * WG] = row[s]; }
+        if (blk.col0 + s * WG < params.n) { c[at + s * WG] = finish(row[s], blk.col0 + s * WG); }
     }
 }
 
@@ -146,7 +154,7 @@ fn single(i: u32, a_transposed: bool, b_transposed: bool) {
         if (b_transposed) { bv = b[col * params.k + kk]; } else { bv = b[kk * params.n + col]; }
         acc = acc + av * bv;
     }
-    c[i] = acc;
+    c[i] = finish(acc, col);
 }
 
 @compute @workgroup_size(256, 1, 1)

@@ -9,13 +9,26 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
+// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+// Columns 4q..4q+4 of a row of C as stored: the sums, or the layer's outputs.
+fn finish(v: vec4<f32>, q: u32) -> vec4<f32> {
+    if (params.epilogue == 0u) { return v; }
+    let last = arrayLength(&bias) - 1u;
+    var out: vec4<f32>;
+    for (var s = 0u; s < 4u; s++) {
+        out[s] = epilogue(params.epilogue, v[s], bias[min(4u * q + s, last)]);
+    }
+    return out;
+}
 
 const WG: u32 = 8u;   // threads per workgroup side
 const TM: u32 = 8u;   // rows of C per thread
@@ -39,7 +52,9 @@ fn store(blk: Block, acc: array<vec4<f32>, 16>) {
         let i = blk.row0 + r;
         if (i >= params.m) { return; }
         for (var h = 0u; h < TQ; h++) {
-            if (blk.colq0 + h < nq) { c[i * nq + blk.colq0 + h] = acc[r * TQ + h]; }
+            if (blk.colq0 + h < nq) {
+                c[i * nq + blk.colq0 + h] = finish(acc[r * TQ + h], blk.colq0 + h);
+            }
         }
     }
 }

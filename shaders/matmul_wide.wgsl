@@ -8,13 +8,21 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
 }
 
 @group(0) @binding(0) var<uniform> params: MatmulParams;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+// C(i, j) as stored: the sum, or the layer's output when the epilogue is on.
+fn finish(v: f32, j: u32) -> f32 {
+    if (params.epilogue == 0u) { return v; }
+    return epilogue(params.epilogue, v, bias[min(j, arrayLength(&bias) - 1u)]);
+}
 
 const WG: u32 = 8u;   // threads per workgroup side
 const TM: u32 = 8u;   // rows of C per thread
@@ -34,8 +42,10 @@ fn store(row0: u32, col0: u32, acc: Acc) {
         if (i >= params.m) { return; }
         let at = i * params.n;
         for (var s = 0u; s < 4u; s++) {
-            if (col0 + s < params.n) { c[at + col0 + s] = acc.lo[r][s]; }
-            if (col0 + 4u + s < params.n) { c[at + col0 + 4u + s] = acc.hi[r][s]; }
+            if (col0 + s < params.n) { c[at + col0 + s] = finish(acc.lo[r][s], col0 + s); }
+            if (col0 + 4u + s < params.n) {
+                c[at + col0 + 4u + s] = finish(acc.hi[r][s], col0 + 4u + s);
+            }
         }
     }
 }

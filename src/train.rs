@@ -137,7 +137,7 @@ fn activation_buffers(gpu: &Gpu, model: &Mlp, rows: usize) -> Result<Vec<Tensor>
         .collect()
 }
 
-/// Forward dispatches for `rows` rows: matmul, bias add and activation per layer.
+/// Forward dispatches for `rows` rows: one per layer (matmul with bias and activation fused).
 fn forward_plan(
     gpu: &Gpu,
     model: &Mlp,
@@ -148,25 +148,17 @@ fn forward_plan(
 ) -> Result<()> {
     for (l, layer) in model.layers().iter().enumerate() {
         let (w, b) = layer_views(params, layer);
-        let z = &acts[l + 1];
-        plan.push(ops::matmul::matmul(
+        plan.push(ops::matmul::linear(
             gpu,
             &acts[l],
             &w,
-            z,
+            &b,
+            layer.activation,
+            &acts[l + 1],
             rows,
             layer.outputs,
             layer.inputs,
         )?);
-        plan.push(ops::bias::bias_add(gpu, z, &b, rows, layer.outputs)?);
-        if let Some(act) = layer.activation {
-            plan.push(ops::activation::activation_forward(
-                gpu,
-                act,
-                z,
-                rows * layer.outputs,
-            )?);
-        }
     }
     Ok(())
 }

@@ -121,6 +121,67 @@ fn matmul_nt_matches_reference() {
     check_matmul("matmul_nt", Form::Nt, cpu::matmul_nt);
 }
 
+/// The forward layer with its fused epilogue (bias, then each activation or none) in every
+/// variant, against matmul, bias_add and activation_forward run one after the other.
+#[test]
+fn linear_epilogue_matches_reference() {
+    let g = gpu();
+    let acts = [
+        None,
+        Some(Activation::Sigmoid),
+        Some(Activation::Relu),
+        Some(Activation::Tanh),
+    ];
+    for variant in Variant::ALL {
+        let mut worst = 0.0f32;
+        for (i, &(m, n, k)) in matmul_shapes().iter().enumerate() {
+            if !variant.supports(m, n, k) || m * n * k > 1 << 24 {
+                continue;
+            }
+            // Inputs up to ±4: sums reach the saturated ends of sigmoid and tanh.
+            let x = uniform(50 + i as u64, m * k, -4.0, 4.0);
+            let w = uniform(60 + i as u64, k * n, -1.0, 1.0);
+            let b = uniform(70 + i as u64, n, -2.0, 2.0);
+            let (tx, tw, tb) = (
+                g.upload("x", &x).unwrap(),
+                g.upload("w", &w).unwrap(),
+                g.upload("b", &b).unwrap(),
+            );
+            for act in acts {
+                let mut want = vec![0.0; m * n];
+                cpu::linear(&x, &w, &b, act, &mut want, m, n, k);
+                let tz = g.upload("z", &vec![f32::NAN; m * n]).unwrap();
+                let epilogue = ops::matmul::Epilogue::Bias(&tb, act);
+                let d = ops::matmul::product_with(
+                    g,
+                    variant,
+                    Form::Nn,
+                    &tx,
+                    &tw,
+                    &tz,
+                    m,
+                    n,
+                    k,
+                    epilogue,
+                );
+                run(&d.unwrap());
+                let what = format!("linear {} {act:?} m={m} n={n} k={k}", variant.name());
+                worst = worst.max(assert_close(
+                    &what,
+                    &read(&tz),
+                    &want,
+                    MATMUL_ATOL,
+                    MATMUL_RTOL,
+                ));
+            }
+        }
+        report(&format!(
+            "linear (matmul + bias + activation epilogue) {}: largest |gpu - cpu| = {worst:e}",
+            variant.name()
+        ));
+    }
+}
+
 fn bias_shapes() -> Vec<(usize, usize)> {
     let g = ops::bias::GRAD_WORKGROUP;
     let ew = EW as usize;

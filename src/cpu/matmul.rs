@@ -50,3 +50,25 @@ pub fn matmul_nt(a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usi
         }
     }
 }
+
+/// A dense layer's forward pass, the reference for the matmul epilogue
+/// (`ops::matmul::linear`): Z = act(X · W + b), computed as matmul, bias_add and
+/// activation_forward one after the other.
+// x: (rows, inputs), w: (inputs, outputs), b: (outputs), z: (rows, outputs)
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    x: &[f32],
+    w: &[f32],
+    b: &[f32],
+    act: Option<crate::model::Activation>,
+    z: &mut [f32],
+    rows: usize,
+    outputs: usize,
+    inputs: usize,
+) {
+    matmul(x, w, z, rows, outputs, inputs);
+    super::bias_add(z, b, rows, outputs);
+    if let Some(act) = act {
+        super::activation_forward(act, &mut z[..rows * outputs]);
+    }
+}

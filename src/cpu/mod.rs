@@ -18,6 +18,6 @@ pub use adam::adam;
 pub use bias::{bias_add, bias_grad};
 pub use gather::gather;
 pub use loss::{batch_loss, bce, loss_grad, output_transform, row_loss};
-pub use matmul::{matmul, matmul_nt, matmul_tn};
+pub use matmul::{linear, matmul, matmul_nt, matmul_tn};
 pub use sgd::sgd;
 pub use train::{fit, forward, gradients, logits, predict, CpuTrainer};

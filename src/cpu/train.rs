@@ -3,8 +3,8 @@
 //! values.
 
 use super::{
-    activation_backward, activation_forward, adam, batch_loss, bias_add, bias_grad, gather,
-    loss_grad, matmul, matmul_nt, matmul_tn, output_transform, sgd,
+    activation_backward, adam, batch_loss, bias_grad, gather, linear, loss_grad, matmul_nt,
+    matmul_tn, output_transform, sgd,
 };
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
@@ -23,18 +23,17 @@ pub fn forward(model: &Mlp, x: &[f32], rows: usize) -> Vec<Vec<f32>> {
         let mut z = vec![0.0; rows * layer.outputs];
         let w = &params[layer.weights.clone()];
         let b = &params[layer.bias.clone()];
-        matmul(
-            acts.last().expect("input"),
+        let x = acts.last().expect("input");
+        linear(
+            x,
             w,
+            b,
+            layer.activation,
             &mut z,
             rows,
             layer.outputs,
             layer.inputs,
         );
-        bias_add(&mut z, b, rows, layer.outputs);
-        if let Some(act) = layer.activation {
-            activation_forward(act, &mut z);
-        }
         acts.push(z);
     }
     acts

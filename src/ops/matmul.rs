@@ -3,6 +3,7 @@
 use super::{expect_len, Bind, Dispatch};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Shader, Tensor};
+use crate::model::Activation;
 
 /// Rows and columns of C that one workgroup computes (8×8 threads × 4×4 outputs each).
 pub const TILE: usize = 32;
@@ -13,7 +14,8 @@ struct MatmulParams {
     m: u32,
     n: u32,
     k: u32,
-    _pad: u32,
+    /// See [`Epilogue::code`].
+    epilogue: u32,
 }
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -21,7 +23,33 @@ const BINDINGS: &[(u32, Binding)] = &[
     (1, Binding::Read),
     (2, Binding::Read),
     (3, Binding::ReadWrite),
+    (4, Binding::Read),
 ];
+
+/// What a product does to each output before storing it: the forward pass of a dense layer
+/// adds the bias and applies the activation there, saving two dispatches and two passes over
+/// the output (bias.wgsl and activation.wgsl compute the same values when run apart).
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue<'t> {
+    /// C = the product.
+    None,
+    /// C(i, j) = act(product(i, j) + bias[j]); no activation for the output layer.
+    // bias: (n)
+    Bias(&'t Tensor, Option<Activation>),
+}
+
+impl Epilogue<'_> {
+    /// The code common.wgsl's `epilogue()` switches on.
+    fn code(self) -> u32 {
+        match self {
+            Epilogue::None => 0,
+            Epilogue::Bias(_, None) => 1,
+            Epilogue::Bias(_, Some(Activation::Sigmoid)) => 2,
+            Epilogue::Bias(_, Some(Activation::Relu)) => 3,
+            Epilogue::Bias(_, Some(Activation::Tanh)) => 4,
+        }
+    }
+}
 
 /// Every matmul entry point binds the same four things.
 macro_rules! kernel {
@@ -156,6 +184,25 @@ pub fn product(
     n: usize,
     k: usize,
 ) -> Result<Dispatch> {
+    product_with(gpu, variant, form, a, b, c, m, n, k, Epilogue::None)
+}
+
+/// [`product`] with an epilogue applied to each output as it is stored.
+// Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n);
+// epilogue bias: (n)
+#[allow(clippy::too_many_arguments)]
+pub fn product_with(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+    epilogue: Epilogue<'_>,
+) -> Result<Dispatch> {
     let kernel = variant.kernel(form);
     if !variant.supports(m, n, k) {
         return Err(Error::Shape {
@@ -186,11 +233,19 @@ pub fn product(
             ),
         });
     }
+    // Without an epilogue the kernel never reads the bias binding; `a` stands in for it.
+    let bias = match epilogue {
+        Epilogue::None => a,
+        Epilogue::Bias(bias, _) => {
+            expect_len(kernel.entry, "bias", bias, n)?;
+            bias
+        }
+    };
     let params = MatmulParams {
         m: m as u32,
         n: n as u32,
         k: k as u32,
-        _pad: 0,
+        epilogue: epilogue.code(),
     };
     let params = gpu.uniform(kernel.entry, &params);
     Dispatch::new(
@@ -201,6 +256,7 @@ pub fn product(
             Bind::Tensor(a),
             Bind::Tensor(b),
             Bind::Tensor(c),
+            Bind::Tensor(bias),
         ],
         [groups[0] as u32, groups[1] as u32, 1],
     )
@@ -300,6 +356,37 @@ pub fn matmul(
 ) -> Result<Dispatch> {
     let (variant, _) = choose(gpu, Form::Nn, m, n, k)?;
     product(gpu, variant, Form::Nn, a, b, c, m, n, k)
+}
+
+/// A dense layer's forward pass in one dispatch: Z = act(X · W + b), with the variant
+/// [`choose`] picks for X · W.
+// x: (rows, inputs), w: (inputs, outputs), b: (outputs), z: (rows, outputs)
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    act: Option<Activation>,
+    z: &Tensor,
+    rows: usize,
+    outputs: usize,
+    inputs: usize,
+) -> Result<Dispatch> {
+    let (variant, _) = choose(gpu, Form::Nn, rows, outputs, inputs)?;
+    let epilogue = Epilogue::Bias(b, act);
+    product_with(
+        gpu,
+        variant,
+        Form::Nn,
+        x,
+        w,
+        z,
+        rows,
+        outputs,
+        inputs,
+        epilogue,
+    )
 }
 
 /// C = Aᵀ · B (weight gradient, dW = Xᵀ·dZ), reading A transposed in place; the variant
