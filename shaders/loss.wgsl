@@ -22,6 +22,8 @@ struct LossParams {
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read> t: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
+// The loss-and-gradient kernels write the batch loss to `out` and the gradient here.
+@group(0) @binding(5) var<storage, read_write> dz: array<f32>;
 
 fn target_at(r: u32, c: u32) -> f32 {
     return t[r * (params.outputs + 1u) + c];
@@ -165,6 +167,59 @@ fn mse_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
     var acc = 0.0;
     for (var r = lid.x; r < params.rows; r += 256u) {
         acc = acc + weight_of(r) * mse_row(r);
+    }
+    reduce_and_store(lid.x, acc);
+}
+
+// ---- loss and gradient in one dispatch (the training step's): one workgroup; each thread
+// takes rows at a fixed stride, writes their gradients to dz and adds their losses to its
+// partial sum, then the same tree as above reduces the sums. Element for element the
+// gradients are those of the *_grad kernels (the same expressions), and the loss is that of
+// the *_loss kernels. ----
+
+@compute @workgroup_size(256, 1, 1)
+fn bce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = 0.0;
+    for (var r = lid.x; r < params.rows; r += 256u) {
+        let w = weight_of(r);
+        acc = acc + w * bce_row(r);
+        for (var c = 0u; c < params.outputs; c++) {
+            let i = r * params.outputs + c;
+            dz[i] = w * (sigmoid(z[i]) - target_at(r, c)) * params.inv_batch;
+        }
+    }
+    reduce_and_store(lid.x, acc);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn softmax_ce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = 0.0;
+    for (var r = lid.x; r < params.rows; r += 256u) {
+        let w = weight_of(r);
+        acc = acc + w * softmax_ce_row(r);
+        let m = row_max(r);
+        let sum = row_exp_sum(r, m);
+        let s = row_target_sum(r);
+        for (var c = 0u; c < params.outputs; c++) {
+            let i = r * params.outputs + c;
+            let p = exp(z[i] - m) / sum;
+            dz[i] = w * (s * p - target_at(r, c)) * params.inv_batch;
+        }
+    }
+    reduce_and_store(lid.x, acc);
+}
+
+@compute @workgroup_size(256, 1, 1)
+fn mse_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var acc = 0.0;
+    let scale = 2.0 / f32(params.outputs) * params.inv_batch;
+    for (var r = lid.x; r < params.rows; r += 256u) {
+        let w = weight_of(r);
+        acc = acc + w * mse_row(r);
+        for (var c = 0u; c < params.outputs; c++) {
+            let i = r * params.outputs + c;
+            dz[i] = w * (z[i] - target_at(r, c)) * scale;
+        }
     }
     reduce_and_store(lid.x, acc);
 }

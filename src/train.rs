@@ -840,23 +840,14 @@ fn step_plan(
     let logits = &bufs.acts[layers.len()];
     let top = &bufs.deltas[layers.len() - 1];
     let targets = &bufs.t_batch;
-    plan.push(ops::loss::batch_loss(
+    plan.push(ops::loss::loss_and_grad(
         gpu,
         spec.loss,
         logits,
         targets,
         &bufs.losses,
-        slots,
-        rows,
-        spec.outputs,
-        rows,
-    )?);
-    plan.push(ops::loss::loss_grad(
-        gpu,
-        spec.loss,
-        logits,
-        targets,
         top,
+        slots,
         rows,
         spec.outputs,
         rows,

@@ -403,6 +403,67 @@ fn batch_loss_matches_reference() {
     }
 }
 
+/// The training step's fused loss-and-gradient kernel writes exactly what batch_loss and
+/// loss_grad write apart (bit for bit), and so matches the reference as they do.
+#[test]
+fn loss_and_grad_equals_the_separate_kernels() {
+    let g = gpu();
+    let slots = StepSlots::new(g, 1);
+    let values = OptimizerConfig::default().step_values(1, 1e-3);
+    slots.write(g, &[Step::new(0, 0, &values)]);
+    for loss in LOSSES {
+        let mut worst = 0.0f32;
+        for (i, &(rows, outputs)) in loss_shapes().iter().enumerate() {
+            if loss == Loss::SoftmaxCe && outputs < 2 {
+                continue;
+            }
+            let (z, t) = loss_inputs(110 + i as u64, loss, rows, outputs);
+            let n = rows * outputs;
+            let batch = rows + 1;
+            let (tz, tt) = (g.upload("z", &z).unwrap(), g.upload("t", &t).unwrap());
+            let nan = vec![f32::NAN; n];
+            let (fused_dz, apart_dz) =
+                (g.upload("dz", &nan).unwrap(), g.upload("dz", &nan).unwrap());
+            let (fused_l, apart_l) = (
+                g.upload("l", &[f32::NAN]).unwrap(),
+                g.upload("l", &[f32::NAN]).unwrap(),
+            );
+            let fused = ops::loss::loss_and_grad(
+                g, loss, &tz, &tt, &fused_l, &fused_dz, &slots, rows, outputs, batch,
+            );
+            run(&fused.unwrap());
+            run(
+                &ops::loss::batch_loss(g, loss, &tz, &tt, &apart_l, &slots, rows, outputs, batch)
+                    .unwrap(),
+            );
+            run(&ops::loss::loss_grad(g, loss, &tz, &tt, &apart_dz, rows, outputs, batch).unwrap());
+            let what = format!("{}_loss_grad rows={rows} outputs={outputs}", loss.name());
+            assert_close(
+                &format!("{what} dz"),
+                &read(&fused_dz),
+                &read(&apart_dz),
+                0.0,
+                0.0,
+            );
+            assert_close(
+                &format!("{what} loss"),
+                &read(&fused_l),
+                &read(&apart_l),
+                0.0,
+                0.0,
+            );
+            let mut want = vec![0.0; n];
+            let want_loss = cpu::loss_and_grad(loss, &z, &t, &mut want, rows, outputs, batch);
+            worst = worst.max(assert_close(&what, &read(&fused_dz), &want, 1e-8, 1e-5));
+            assert_close(&what, &read(&fused_l), &[want_loss], 1e-6, 1e-5);
+        }
+        report(&format!(
+            "{}_loss_grad: equal to the separate kernels; largest |gpu - cpu| = {worst:e}",
+            loss.name()
+        ));
+    }
+}
+
 #[test]
 fn adam_matches_reference() {
     // A few steps from nonzero moments, plain Adam and AdamW.

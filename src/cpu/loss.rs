@@ -114,3 +114,18 @@ pub fn output_transform(loss: Loss, z: &mut [f32], outputs: usize) {
         Loss::Mse => {}
     }
 }
+
+/// Reference for `ops::loss::loss_and_grad`: [`batch_loss`] and [`loss_grad`] of one batch.
+// z: (rows, outputs), t: (rows, outputs + 1), dz: (rows, outputs)
+pub fn loss_and_grad(
+    loss: Loss,
+    z: &[f32],
+    t: &[f32],
+    dz: &mut [f32],
+    rows: usize,
+    outputs: usize,
+    batch: usize,
+) -> f32 {
+    loss_grad(loss, z, t, dz, rows, outputs, batch);
+    batch_loss(loss, z, t, rows, outputs, batch)
+}

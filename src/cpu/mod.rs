@@ -17,7 +17,7 @@ pub use activation::{activation_backward, activation_forward, sigmoid};
 pub use adam::adam;
 pub use bias::{bias_add, bias_grad};
 pub use gather::gather;
-pub use loss::{batch_loss, bce, loss_grad, output_transform, row_loss};
+pub use loss::{batch_loss, bce, loss_and_grad, loss_grad, output_transform, row_loss};
 pub use matmul::{linear, matmul, matmul_nt, matmul_tn};
 pub use sgd::sgd;
 pub use train::{fit, forward, gradients, logits, predict, CpuTrainer};

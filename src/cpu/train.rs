@@ -3,8 +3,8 @@
 //! values.
 
 use super::{
-    activation_backward, adam, batch_loss, bias_grad, gather, linear, loss_grad, matmul_nt,
-    matmul_tn, output_transform, sgd,
+    activation_backward, adam, bias_grad, gather, linear, loss_and_grad, matmul_nt, matmul_tn,
+    output_transform, sgd,
 };
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
@@ -55,9 +55,8 @@ fn backward(model: &Mlp, acts: &[Vec<f32>], t: &[f32], rows: usize, grads: &mut 
     let params = model.params();
     let spec = model.spec();
     let logits = acts.last().expect("logits");
-    let loss = batch_loss(spec.loss, logits, t, rows, spec.outputs, rows);
     let mut delta = vec![0.0; logits.len()];
-    loss_grad(spec.loss, logits, t, &mut delta, rows, spec.outputs, rows);
+    let loss = loss_and_grad(spec.loss, logits, t, &mut delta, rows, spec.outputs, rows);
     for (l, layer) in layers.iter().enumerate().rev() {
         // delta: dZ of layer l, (rows, outputs)
         matmul_tn(

@@ -28,6 +28,15 @@ const GRAD_BINDINGS: &[(u32, Binding)] = &[
     (4, Binding::ReadWrite),
 ];
 
+const LOSS_GRAD_BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Step),
+    (2, Binding::Read),
+    (3, Binding::Read),
+    (4, Binding::ReadWrite),
+    (5, Binding::ReadWrite),
+];
+
 macro_rules! kernel {
     ($entry:literal, $bindings:expr) => {
         Kernel {
@@ -47,6 +56,12 @@ static GRAD: [Kernel; 3] = [
     kernel!("bce_grad", GRAD_BINDINGS),
     kernel!("softmax_ce_grad", GRAD_BINDINGS),
     kernel!("mse_grad", GRAD_BINDINGS),
+];
+
+static LOSS_GRAD: [Kernel; 3] = [
+    kernel!("bce_loss_grad", LOSS_GRAD_BINDINGS),
+    kernel!("softmax_ce_loss_grad", LOSS_GRAD_BINDINGS),
+    kernel!("mse_loss_grad", LOSS_GRAD_BINDINGS),
 ];
 
 fn index(loss: Loss) -> usize {
@@ -128,5 +143,39 @@ pub fn loss_grad(
             Bind::Tensor(dz),
         ],
         elementwise_grid(gpu, rows * outputs),
+    )
+}
+
+/// The training step's loss and gradient in one dispatch: [`batch_loss`] and [`loss_grad`]
+/// in one workgroup that reads the logits once.
+// z: (rows, outputs), t: (rows, outputs + 1), losses: (slots), dz: (rows, outputs)
+#[allow(clippy::too_many_arguments)]
+pub fn loss_and_grad(
+    gpu: &Gpu,
+    loss: Loss,
+    z: &Tensor,
+    t: &Tensor,
+    losses: &Tensor,
+    dz: &Tensor,
+    steps: &StepSlots,
+    rows: usize,
+    outputs: usize,
+    batch: usize,
+) -> Result<Dispatch> {
+    check("loss_and_grad", z, t, rows, outputs)?;
+    expect_len("loss_and_grad", "dz", dz, rows * outputs)?;
+    let p = params(gpu, rows, outputs, batch);
+    Dispatch::new(
+        gpu,
+        &LOSS_GRAD[index(loss)],
+        &[
+            Bind::Params(&p),
+            Bind::Steps(steps),
+            Bind::Tensor(z),
+            Bind::Tensor(t),
+            Bind::Tensor(losses),
+            Bind::Tensor(dz),
+        ],
+        [1, 1, 1],
     )
 }
