@@ -1,10 +1,11 @@
 //! Hostile input, bounded so it runs in every CI: thousands of generated CSV files and damaged
-//! model files go through the reader, the preprocessing and the model loader, which must
-//! return values or errors and never panic or allocate what a header claims. (The fuzz/
-//! folder holds the same two targets for cargo-fuzz, for longer runs.)
+//! model and checkpoint files go through the reader, the preprocessing and the loaders, which
+//! must return values or errors and never panic or allocate what a header claims. (The fuzz/
+//! folder holds the same three targets for cargo-fuzz, for longer runs.)
 
 use gpumlp::data::prep::{label, MissingPolicy, Preprocessor};
 use gpumlp::data::table::Table;
+use gpumlp::fit::Checkpoint;
 use gpumlp::model_file::SavedModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -188,4 +189,103 @@ fn metadata_claiming_a_huge_network_is_refused_before_allocating() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("forged") && e.contains("layers.0.weight"), "{e}");
+}
+
+/// One way of damaging a file, chosen by `case`.
+fn damage(good: &[u8], case: usize, rng: &mut ChaCha8Rng) -> Vec<u8> {
+    let mut bytes = good.to_vec();
+    match case % 4 {
+        0 => {
+            for _ in 0..rng.random_range(1..4) {
+                let i = rng.random_range(0..bytes.len());
+                bytes[i] ^= 1 << rng.random_range(0..8);
+            }
+        }
+        1 => bytes.truncate(rng.random_range(0..bytes.len())),
+        2 => {
+            let i = rng.random_range(0..bytes.len());
+            let junk: Vec<u8> = (0..rng.random_range(1..16)).map(|_| rng.random()).collect();
+            bytes.splice(i..i, junk);
+        }
+        _ => {
+            let claim: u64 = rng.random_range(bytes.len() as u64..u64::MAX);
+            bytes[..8].copy_from_slice(&claim.to_le_bytes());
+        }
+    }
+    bytes
+}
+
+#[test]
+fn damaged_checkpoints_never_panic_load_or_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.csv");
+    let mut csv = String::from("a,b,y\n");
+    for i in 0..40 {
+        csv += &format!("{},{},{}\n", i % 7, (i * 3) % 5, i % 2);
+    }
+    std::fs::write(&data, &csv).unwrap();
+    let ckpt = dir.path().join("run.ckpt");
+    let gpumlp = |args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = gpumlp(&[
+        "train".as_ref(),
+        "--backend".as_ref(),
+        "cpu".as_ref(),
+        data.as_os_str(),
+        "--target".as_ref(),
+        "y".as_ref(),
+        "--epochs".as_ref(),
+        "3".as_ref(),
+        "--checkpoint".as_ref(),
+        ckpt.as_os_str(),
+        "--checkpoint-every".as_ref(),
+        "1".as_ref(),
+        "--out".as_ref(),
+        dir.path().join("m.safetensors").as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let good = std::fs::read(&ckpt).unwrap();
+    assert!(Checkpoint::from_bytes("good", &good).is_ok());
+
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let damaged_path = dir.path().join("damaged.ckpt");
+    for case in 0..2000 {
+        let bytes = damage(&good, case, &mut rng);
+        if bytes == good {
+            continue;
+        }
+        assert!(
+            Checkpoint::from_bytes("damaged", &bytes).is_err(),
+            "case {case}: a damaged checkpoint loaded"
+        );
+        // Some of them all the way through the command line.
+        if case % 100 == 0 {
+            std::fs::write(&damaged_path, &bytes).unwrap();
+            let out = gpumlp(&[
+                "train".as_ref(),
+                "--resume".as_ref(),
+                damaged_path.as_os_str(),
+            ]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "case {case}: {stderr}");
+            assert!(!stderr.contains("panicked"), "case {case}: {stderr}");
+            assert!(stderr.contains("damaged.ckpt"), "names the file: {stderr}");
+        }
+    }
+
+    // A whole checkpoint whose data file has changed since: refused, named.
+    std::fs::write(&data, csv.replace("6,", "5,")).unwrap();
+    let out = gpumlp(&["train".as_ref(), "--resume".as_ref(), ckpt.as_os_str()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("changed since the checkpoint"), "{stderr}");
 }
