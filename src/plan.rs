@@ -78,8 +78,9 @@ pub(crate) fn forward_rows(gpu: &Gpu, model: &Mlp, rows: usize) -> Result<usize>
     Ok(rows.clamp(1, PREDICT_ROWS).min(fit))
 }
 
-/// Plans a run of `model` over `rows` rows in batches of `batch` on `gpu`, with
-/// `fused_steps_per_submission` steps per fused dispatch if the run is fused.
+/// Plans a run of `model` over `rows` rows in batches of `batch` on `gpu`: at most
+/// `steps_per_submission` steps a submission (fewer when a window or the fused kernel's step
+/// buffer must fit a binding), `fused` when one dispatch runs them all.
 pub(crate) fn plan_run(
     gpu: &Gpu,
     model: &Mlp,
