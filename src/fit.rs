@@ -278,14 +278,11 @@ pub fn fit_controlled(
         ..
     } = control;
     let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
-    let mut checkpoint = |backend: &dyn Backend, report: &FitReport, seconds: f64| -> Result<()> {
+    let mut checkpoint = |state: TrainerState, report: &FitReport, seconds: f64| -> Result<()> {
         if let Some(save) = save.as_mut() {
             let mut history = report.clone();
             history.train_seconds = seconds;
-            save(&Checkpoint {
-                state: backend.state()?,
-                history,
-            })?;
+            save(&Checkpoint { state, history })?;
         }
         Ok(())
     };
@@ -343,14 +340,16 @@ pub fn fit_controlled(
         let finished = report.epoch_losses.len();
         let over = finished >= config.epochs || report.stopped_early;
         if losses.len() < lrs.len() || (stop() && !over) {
-            checkpoint(&*backend, &report, elapsed(&start))?;
+            let state = backend.state()?;
+            let steps = state.partial_losses.len();
+            checkpoint(state, &report, elapsed(&start))?;
             return Err(Error::Interrupted {
                 epochs_done: finished,
-                steps: backend.state()?.partial_losses.len(),
+                steps,
             });
         }
         if checkpoint_every.is_some_and(|e| e > 0 && finished % e == 0) {
-            checkpoint(&*backend, &report, elapsed(&start))?;
+            checkpoint(backend.state()?, &report, elapsed(&start))?;
         }
     }
     if report.best_epoch.is_some() {

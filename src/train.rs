@@ -414,6 +414,10 @@ impl<'g> Trainer<'g> {
             good: gpu.zeros("last good params", n)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
+        let max_steps = match fused {
+            true => run.max_steps_per_submission,
+            false => run.max_steps_per_submission.min(slots.capacity()),
+        };
         let plan = if fused {
             let step_words = std::mem::size_of::<Step>() / 4;
             let steps = gpu.zeros("fused steps", run.max_steps_per_submission * step_words)?;
@@ -462,8 +466,8 @@ impl<'g> Trainer<'g> {
             t: 0,
             epochs_done: 0,
             partial: None,
-            steps_per_submission: default_steps.min(run.max_steps_per_submission),
-            max_steps_per_submission: run.max_steps_per_submission,
+            steps_per_submission: default_steps.min(max_steps),
+            max_steps_per_submission: max_steps,
             host_rows,
         })
     }

@@ -232,3 +232,67 @@ fn kill_9_at_any_moment_leaves_the_last_model_and_checkpoint_whole() {
     }
     eprintln!("{kills} runs killed with SIGKILL; every file left behind loads");
 }
+
+#[test]
+fn a_checkpoint_resumes_from_another_folder_and_never_shares_the_models_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(BREAST_CANCER, dir.path().join("d.csv")).unwrap();
+    // Relative paths, run inside `dir`.
+    let out = command(&[
+        "train",
+        "d.csv",
+        "--target",
+        "malignant",
+        "--epochs",
+        "3",
+        "--hidden",
+        "8",
+        "--out",
+        "m.safetensors",
+        "--checkpoint",
+        "run.ckpt",
+        "--checkpoint-every",
+        "1",
+        "-q",
+    ])
+    .current_dir(dir.path())
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = weights(&dir.path().join("m.safetensors"));
+    std::fs::remove_file(dir.path().join("m.safetensors")).unwrap();
+    // From elsewhere: the checkpoint's paths still find the data and the model's place.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run.ckpt");
+    let out = command(&["train", "--resume", &ckpt.display().to_string(), "-q"])
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(weights(&dir.path().join("m.safetensors")), before);
+
+    let out = command(&[
+        "train",
+        "d.csv",
+        "--target",
+        "malignant",
+        "--out",
+        "x.ckpt",
+        "--checkpoint",
+        "x.ckpt",
+    ])
+    .current_dir(dir.path())
+    .output()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("need a file each"), "{stderr}");
+}

@@ -224,6 +224,10 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
     ));
     let mut rows = Vec::new();
     for variant in Variant::ALL {
+        if !variant.runs_on(gpu.limits()) {
+            r.line(format!("{:<22} this adapter cannot run it", variant.name()));
+            continue;
+        }
         for form in [Form::Nn, Form::Tn, Form::Nt] {
             let (err, ok) = validate_matmul(gpu, variant, form)?;
             if !ok {

@@ -28,6 +28,10 @@ pub struct Job {
     pub checkpoint_named: bool,
     /// Epochs between checkpoints (`None`: only on Ctrl-C).
     pub checkpoint_every: Option<usize>,
+    /// The adapter (or "cpu") that trained it: another one continues the run, but not to
+    /// bit-identical weights.
+    #[serde(default)]
+    pub adapter: String,
 }
 
 /// The bytes of a data file with their checksum, read once.
@@ -48,6 +52,24 @@ impl DataFile {
 }
 
 impl Job {
+    /// The job with every path made absolute, as it is saved: `--resume` may run from
+    /// another folder.
+    pub fn absolute(&self) -> Result<Job> {
+        let abs = |p: &Path| {
+            std::path::absolute(p).map_err(|source| Error::Io {
+                path: p.display().to_string(),
+                source,
+            })
+        };
+        Ok(Job {
+            data: abs(&self.data)?,
+            out: abs(&self.out)?,
+            plot: self.plot.as_deref().map(abs).transpose()?,
+            checkpoint: abs(&self.checkpoint)?,
+            ..self.clone()
+        })
+    }
+
     /// Reads the job out of a checkpoint's metadata.
     pub fn from_json(path: &Path, value: serde_json::Value) -> Result<Job> {
         serde_json::from_value(value).map_err(|e| Error::ModelFile {

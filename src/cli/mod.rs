@@ -186,8 +186,17 @@ fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
         .unwrap_or_else(|| default_model_path(data_path));
     let (checkpoint, checkpoint_named) = match &args.checkpoint {
         Some(c) => (c.clone(), true),
+        None if out.extension().is_some_and(|e| e == "ckpt") => {
+            (PathBuf::from(format!("{}.ckpt", out.display())), false)
+        }
         None => (out.with_extension("ckpt"), false),
     };
+    if checkpoint == out {
+        return Err(Error::InvalidConfig(format!(
+            "--checkpoint and --out both name {}; the model and the checkpoint need a file each",
+            out.display()
+        )));
+    }
     let job = Job {
         data: data_path.clone(),
         data_bytes: data.bytes.len() as u64,
@@ -198,14 +207,13 @@ fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
         checkpoint,
         checkpoint_named,
         checkpoint_every: args.checkpoint.is_some().then_some(args.checkpoint_every),
+        adapter: String::new(),
     };
     Ok((job, data, None))
 }
 
 fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
-    let (job, data, resume) = train_job(args)?;
-    let opts = &job.options;
-    let out = &job.out;
+    let (mut job, data, resume) = train_job(args)?;
     if let Some(plot) = &job.plot {
         if !plot
             .to_string_lossy()
@@ -227,7 +235,7 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
     drop(data);
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
-    let mut progress = Progress::new(cli.quiet, opts.config.epochs);
+    let mut progress = Progress::new(cli.quiet, job.options.config.epochs);
     if !cli.json && !cli.quiet {
         eprintln!("adapter: {}", dev.describe());
         if let (Some(c), Some(path)) = (&resume, &args.resume) {
@@ -239,6 +247,24 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             );
         }
     }
+    if resume.is_some() && !job.adapter.is_empty() && job.adapter != dev.describe() {
+        eprintln!(
+            "warning: the run started on {}; it continues here, but its weights will not be \
+             bit-identical to a run that never stopped",
+            job.adapter
+        );
+    }
+    if resume.is_none() && !job.checkpoint_named && job.checkpoint.exists() {
+        eprintln!(
+            "warning: {} holds a run stopped earlier (continue it with {}); stopping this run \
+             would replace it",
+            job.checkpoint.display(),
+            resume_hint(cli, &job.checkpoint)
+        );
+    }
+    job.adapter = dev.describe();
+    let opts = &job.options;
+    let out = &job.out;
     // The epochs of the last checkpoint on disk at job.checkpoint, for the message if the
     // run fails.
     let last_saved = Cell::new(
@@ -247,7 +273,7 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             .filter(|_| args.resume.as_ref() == Some(&job.checkpoint))
             .map(|c| c.state.epochs_done),
     );
-    let job_json = serde_json::to_value(&job)
+    let job_json = serde_json::to_value(job.absolute()?)
         .map_err(|e| Error::InvalidConfig(format!("cannot describe the run: {e}")))?;
     let mut save = |c: &Checkpoint| {
         c.save(&job.checkpoint, &job_json)?;
@@ -290,7 +316,6 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             return Err(e);
         }
     };
-    progress.finish();
     let meta = &trained.model.meta;
     for skipped in &meta.preprocessor.skipped {
         eprintln!("warning: column {skipped:?} was skipped (empty, or an identifier)");

@@ -152,13 +152,13 @@ impl Gpu {
         staging.map_async(wgpu::MapMode::Read, ..bytes, move |r| {
             sender.send(r).ok();
         });
-        self.device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map_err(|e| Error::Gpu {
-                during: "reading back a buffer",
-                message: e.to_string(),
-            })?;
+        let polled = self.device.poll(wgpu::PollType::wait_indefinitely());
+        // A fault wgpu recorded (a lost device, say) says more than the poll's error.
         self.check("reading back a buffer")?;
+        polled.map_err(|e| Error::Gpu {
+            during: "reading back a buffer",
+            message: e.to_string(),
+        })?;
         let mapped = pollster::block_on(receiver.receive());
         match mapped {
             Some(Ok(())) => {}

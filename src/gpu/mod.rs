@@ -168,16 +168,16 @@ impl Gpu {
         index: wgpu::SubmissionIndex,
         during: &'static str,
     ) -> Result<()> {
-        self.device
-            .poll(wgpu::PollType::Wait {
-                submission_index: Some(index),
-                timeout: None,
-            })
-            .map_err(|e| Error::Gpu {
-                during,
-                message: e.to_string(),
-            })?;
-        self.check(during)
+        let polled = self.device.poll(wgpu::PollType::Wait {
+            submission_index: Some(index),
+            timeout: None,
+        });
+        // A fault wgpu recorded (a lost device, say) says more than the poll's error.
+        self.check(during)?;
+        polled.map(|_| ()).map_err(|e| Error::Gpu {
+            during,
+            message: e.to_string(),
+        })
     }
 
     /// Returns the first error wgpu reported since the device was opened, if any.

@@ -53,10 +53,13 @@ pub struct StepSlots {
 }
 
 impl StepSlots {
-    /// Room for `capacity` steps.
+    /// Room for `capacity` steps, or as many as the device's largest buffer holds (at least
+    /// one; see [`StepSlots::capacity`]).
     pub fn new(gpu: &Gpu, capacity: usize) -> StepSlots {
         let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
         let stride = (std::mem::size_of::<Step>() as u64).div_ceil(align) * align;
+        let room = (gpu.limits().max_buffer_size / stride).max(1);
+        let capacity = capacity.clamp(1, usize::try_from(room).unwrap_or(usize::MAX));
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("steps"),
             size: stride * capacity as u64,

@@ -51,7 +51,7 @@ impl Epilogue<'_> {
     }
 }
 
-/// Every matmul entry point binds the same four things.
+/// Every matmul entry point binds the same five things.
 macro_rules! kernel {
     ($shader:ident, $entry:literal) => {
         Kernel {
@@ -122,6 +122,21 @@ impl Variant {
             Variant::Block4 => 32,
             Variant::Block8 | Variant::Vec4 | Variant::Tiled => 64,
             Variant::Single => 1,
+        }
+    }
+
+    /// Whether the device can run this variant: `tiled` needs 256 threads a workgroup and
+    /// 8 KiB of workgroup memory, more than some GL drivers give.
+    pub fn runs_on(self, limits: &wgpu::Limits) -> bool {
+        match self {
+            Variant::Tiled => {
+                limits.max_compute_invocations_per_workgroup >= 256
+                    && limits.max_compute_workgroup_size_x >= 16
+                    && limits.max_compute_workgroup_size_y >= 16
+                    && limits.max_compute_workgroup_storage_size >= 8192
+            }
+            Variant::Single => limits.max_compute_workgroup_size_x >= 256,
+            _ => true,
         }
     }
 
@@ -319,20 +334,20 @@ pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Va
         .ok()
         .and_then(|s| variant_named(&s))
     {
-        if v.supports(m, n, k) {
+        if v.supports(m, n, k) && v.runs_on(gpu.limits()) {
             return Ok((v, Choice::Forced));
         }
     }
     let key = format!("matmul.v{TUNING_VERSION} {form:?} {m}x{n}x{k}");
     if let Some(v) = gpu.tuned(&key).and_then(|s| variant_named(&s)) {
-        if v.supports(m, n, k) {
+        if v.supports(m, n, k) && v.runs_on(gpu.limits()) {
             return Ok((v, Choice::Cached));
         }
     }
     let (pm, pn, pk) = (m.min(TUNE_DIM), n.min(TUNE_DIM), k.min(TUNE_DIM));
     let mut best = (Variant::Block4, f64::INFINITY);
     for v in Variant::ALL {
-        if v.supports(m, n, k) && v.supports(pm, pn, pk) {
+        if v.supports(m, n, k) && v.supports(pm, pn, pk) && v.runs_on(gpu.limits()) {
             let t = time_variant(gpu, v, form, pm, pn, pk)?;
             if t < best.1 {
                 best = (v, t);
