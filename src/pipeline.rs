@@ -355,7 +355,7 @@ pub fn train(
     train_controlled(table, opts, device, on_epoch, FitControl::none())
 }
 
-/// [`train`] that can be stopped, checkpointed and resumed (see [`FitControl`]). The split,
+/// [`train()`] that can be stopped, checkpointed and resumed (see [`FitControl`]). The split,
 /// the preprocessing and the initial weights follow from the table and `opts` alone, so a
 /// checkpoint taken with the same table and options continues the same run.
 pub fn train_controlled(

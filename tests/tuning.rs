@@ -31,7 +31,7 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
     );
     let text = std::fs::read_to_string(&file).expect("the choice is written to disk");
     assert!(
-        text.contains("matmul Nn 96x64x32") && text.contains(first.name()),
+        text.contains("Nn 96x64x32") && text.contains(first.name()),
         "{text}"
     );
     drop(gpu);

@@ -33,7 +33,7 @@ const BINDINGS: &[(u32, Binding)] = &[
 pub enum Epilogue<'t> {
     /// C = the product.
     None,
-    /// C(i, j) = act(product(i, j) + bias[j]); no activation for the output layer.
+    /// C(i, j) = act(product(i, j) + bias(j)); no activation for the output layer.
     // bias: (n)
     Bias(&'t Tensor, Option<Activation>),
 }
