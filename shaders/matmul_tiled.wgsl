@@ -8,25 +8,7 @@
 // slab. Edges are clamped for loading and skipped for storing; the k loop stops at k, so the
 // sum runs over kk = 0..k in order, exactly like the CPU reference.
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
-}
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-
-// C(i, j) as stored: the sum, or the layer's output when the epilogue is on.
-fn finish(v: f32, j: u32) -> f32 {
-    if (params.epilogue == 0u) { return v; }
-    return epilogue(params.epilogue, v, bias[min(j, arrayLength(&bias) - 1u)]);
-}
+// Parameters, bindings and finish(): shaders/matmul_io.wgsl, prepended.
 
 const SIDE: u32 = 16u;   // threads per workgroup side
 const TILE: u32 = 64u;   // rows and columns of C per workgroup

@@ -8,9 +8,9 @@
 
 use crate::error::{Error, Result};
 use crate::fit::{Checkpoint, FitReport, TrainerState};
-use crate::model_file::{fnv1a, write_atomically};
+use crate::model_file::{fnv1a, open_safetensors, write_atomically};
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -128,13 +128,9 @@ impl Checkpoint {
             path: name.to_string(),
             message: format!("not a usable checkpoint: {message}"),
         };
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let info = header.metadata().as_ref();
+        let (file, info) = open_safetensors(bytes, &bad)?;
         let meta_json = info
-            .and_then(|m| m.get(META_KEY))
+            .get(META_KEY)
             .ok_or_else(|| bad("a safetensors file, but not a gpumlp checkpoint".into()))?;
         let meta: CheckpointMeta = serde_json::from_str(meta_json)
             .map_err(|e| bad(format!("its metadata does not parse ({e})")))?;
@@ -167,7 +163,7 @@ impl Checkpoint {
             }
             data.push(view.data().to_vec());
         }
-        if info.and_then(|m| m.get(CHECKSUM_KEY)) != Some(&checksum(meta_json, &data)) {
+        if info.get(CHECKSUM_KEY) != Some(&checksum(meta_json, &data)) {
             return Err(bad(
                 "its checksum does not match: the file was changed or damaged".into(),
             ));

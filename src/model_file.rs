@@ -208,13 +208,9 @@ impl SavedModel {
             path: name.to_string(),
             message,
         };
-        let file = SafeTensors::deserialize(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let (_, header) = SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-        let info = header.metadata().as_ref();
+        let (file, info) = open_safetensors(bytes, &bad)?;
         let meta_json = info
-            .and_then(|m| m.get(META_KEY))
+            .get(META_KEY)
             .ok_or_else(|| bad("a safetensors file, but without gpumlp's metadata".into()))?;
         let meta: ModelMeta = serde_json::from_str(meta_json)
             .map_err(|e| bad(format!("its metadata does not parse ({e})")))?;
@@ -272,7 +268,7 @@ impl SavedModel {
             }
         }
         mlp.set_params(params).map_err(|e| bad(e.to_string()))?;
-        let stored = info.and_then(|m| m.get(CHECKSUM_KEY));
+        let stored = info.get(CHECKSUM_KEY);
         let actual = checksum(meta_json, &tensors(&mlp));
         if stored != Some(&actual) {
             return Err(bad(
@@ -288,6 +284,19 @@ impl SavedModel {
         }
         Ok(SavedModel { mlp, meta })
     }
+}
+
+/// A safetensors file's tensors and its string metadata, as the safetensors crate parses them
+/// (it checks that every tensor's bytes lie inside the file); `bad` words the error.
+pub(crate) fn open_safetensors<'b>(
+    bytes: &'b [u8],
+    bad: &dyn Fn(String) -> Error,
+) -> Result<(SafeTensors<'b>, HashMap<String, String>)> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    let (_, header) = SafeTensors::read_metadata(bytes)
+        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
+    Ok((file, header.metadata().clone().unwrap_or_default()))
 }
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,

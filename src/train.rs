@@ -728,10 +728,7 @@ impl<'g> Trainer<'g> {
             best: gpu.read(&self.bufs.best)?,
             t: self.t,
             epochs_done: self.epochs_done,
-            shuffle_pos: match &self.partial {
-                Some(p) => p.start_pos,
-                None => self.shuffler.position(),
-            },
+            shuffle_pos: shuffle_pos(&self.shuffler, self.partial.as_ref()),
             partial_losses: self
                 .partial
                 .as_ref()
@@ -760,6 +757,12 @@ impl<'g> Trainer<'g> {
         self.partial = resume_shuffle(&mut self.shuffler, state, self.rows);
         self.gpu.check("restoring a checkpoint")
     }
+}
+
+/// Where a checkpoint says the shuffle stream stands: before the unfinished epoch's order, or
+/// where it is when no epoch is unfinished.
+pub(crate) fn shuffle_pos(shuffler: &Shuffler, partial: Option<&PartialEpoch>) -> u128 {
+    partial.map_or_else(|| shuffler.position(), |p| p.start_pos)
 }
 
 /// Moves `shuffler` to where `state` stood; returns the unfinished epoch, if any, with its

@@ -145,26 +145,7 @@ fn damaged_model_files_never_panic_or_load() {
     assert!(SavedModel::from_bytes("good", &good).is_ok());
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     for case in 0..3000 {
-        let mut bytes = good.clone();
-        match case % 4 {
-            0 => {
-                for _ in 0..rng.random_range(1..4) {
-                    let i = rng.random_range(0..bytes.len());
-                    bytes[i] ^= 1 << rng.random_range(0..8);
-                }
-            }
-            1 => bytes.truncate(rng.random_range(0..bytes.len())),
-            2 => {
-                let i = rng.random_range(0..bytes.len());
-                let junk: Vec<u8> = (0..rng.random_range(1..16)).map(|_| rng.random()).collect();
-                bytes.splice(i..i, junk);
-            }
-            _ => {
-                // A header length that claims far more than the file holds.
-                let claim: u64 = rng.random_range(bytes.len() as u64..u64::MAX);
-                bytes[..8].copy_from_slice(&claim.to_le_bytes());
-            }
-        }
+        let bytes = damage(&good, case, &mut rng);
         if bytes != good {
             assert!(
                 SavedModel::from_bytes("damaged", &bytes).is_err(),

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::fit::{fit_with, Backend, FitReport, TrainerState};
 use crate::model::{Mlp, MlpSpec};
 use crate::optim::{OptimizerKind, StepValues};
-use crate::train::{check_inputs, epoch_loss, resume_shuffle, PartialEpoch, TrainConfig};
+use crate::train::{
+    check_inputs, epoch_loss, resume_shuffle, shuffle_pos, PartialEpoch, TrainConfig,
+};
 
 /// Every layer's output for one batch: `acts[0]` is the input, `acts[l + 1]` the output of
 /// layer `l` after its activation; the last holds the logits.
@@ -239,10 +241,7 @@ impl<'d> CpuTrainer<'d> {
             best: self.best.clone(),
             t: self.t,
             epochs_done: self.epochs_done,
-            shuffle_pos: match &self.partial {
-                Some(p) => p.start_pos,
-                None => self.shuffler.position(),
-            },
+            shuffle_pos: shuffle_pos(&self.shuffler, self.partial.as_ref()),
             partial_losses: self
                 .partial
                 .as_ref()

@@ -29,21 +29,31 @@ macro_rules! wgsl {
             include_str!(concat!("../../shaders/", $file))
         )
     };
+    // A scalar matmul variant: its parameters and bindings come from matmul_io.wgsl.
+    (matmul $file:literal) => {
+        concat!(
+            include_str!("../../shaders/common.wgsl"),
+            "\n",
+            include_str!("../../shaders/matmul_io.wgsl"),
+            "\n",
+            include_str!(concat!("../../shaders/", $file))
+        )
+    };
 }
 
 impl Shader {
     fn source(self) -> &'static str {
         match self {
-            Shader::Matmul => wgsl!("matmul.wgsl"),
+            Shader::Matmul => wgsl!(matmul "matmul.wgsl"),
             Shader::Bias => wgsl!("bias.wgsl"),
             Shader::Activation => wgsl!("activation.wgsl"),
             Shader::Loss => wgsl!("loss.wgsl"),
             Shader::Adam => wgsl!("adam.wgsl"),
             Shader::Sgd => wgsl!("sgd.wgsl"),
             Shader::Roofline => wgsl!("roofline.wgsl"),
-            Shader::MatmulWide => wgsl!("matmul_wide.wgsl"),
+            Shader::MatmulWide => wgsl!(matmul "matmul_wide.wgsl"),
             Shader::MatmulVec4 => wgsl!("matmul_vec4.wgsl"),
-            Shader::MatmulTiled => wgsl!("matmul_tiled.wgsl"),
+            Shader::MatmulTiled => wgsl!(matmul "matmul_tiled.wgsl"),
             Shader::Fused => wgsl!("fused.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
         }
