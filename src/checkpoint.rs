@@ -124,14 +124,14 @@ impl Checkpoint {
 
     /// Parses and checks a checkpoint's bytes; `name` is used in messages.
     pub fn from_bytes(name: &str, bytes: &[u8]) -> Result<(Checkpoint, serde_json::Value)> {
-        let bad = |message: String| Error::ModelFile {
+        let bad = |message: String| Error::CheckpointFile {
             path: name.to_string(),
-            message: format!("not a usable checkpoint: {message}"),
+            message,
         };
         let (file, info) = open_safetensors(bytes, &bad)?;
         let meta_json = info
             .get(META_KEY)
-            .ok_or_else(|| bad("a safetensors file, but not a gpumlp checkpoint".into()))?;
+            .ok_or_else(|| bad("a safetensors file, but without a checkpoint's metadata".into()))?;
         let meta: CheckpointMeta = serde_json::from_str(meta_json)
             .map_err(|e| bad(format!("its metadata does not parse ({e})")))?;
         if meta.format != FORMAT || meta.version != VERSION {

@@ -175,6 +175,15 @@ pub enum Error {
         message: String,
     },
 
+    /// A checkpoint file that is not ours, is damaged, or disagrees with itself.
+    #[error("{path}: not a usable gpumlp checkpoint: {message}")]
+    CheckpointFile {
+        /// The path as the user gave it.
+        path: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
     /// The loss became NaN or infinite: the trainer stopped and kept the weights it had
     /// before the chunk of steps that went wrong.
     #[error(

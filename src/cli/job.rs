@@ -72,24 +72,26 @@ impl Job {
 
     /// Reads the job out of a checkpoint's metadata.
     pub fn from_json(path: &Path, value: serde_json::Value) -> Result<Job> {
-        serde_json::from_value(value).map_err(|e| Error::ModelFile {
+        serde_json::from_value(value).map_err(|e| Error::CheckpointFile {
             path: path.display().to_string(),
-            message: format!("not a checkpoint written by `gpumlp train` ({e})"),
+            message: format!("not written by `gpumlp train` ({e})"),
         })
     }
 
     /// Checks that the data file is the one the checkpoint was trained on.
     pub fn check_data(&self, data: &DataFile) -> Result<()> {
         if data.bytes.len() as u64 != self.data_bytes || data.checksum != self.data_checksum {
-            return Err(Error::InvalidConfig(format!(
-                "{} changed since the checkpoint was written ({} bytes, checksum {}; now {} \
-                 bytes, checksum {}); a resumed run needs the same data",
-                self.data.display(),
-                self.data_bytes,
-                self.data_checksum,
-                data.bytes.len(),
-                data.checksum
-            )));
+            return Err(Error::Input {
+                at: gpumlp::Location::file(self.data.display().to_string()),
+                message: format!(
+                    "changed since the checkpoint was written ({} bytes, checksum {}; now {} \
+                     bytes, checksum {}); a resumed run needs the same data",
+                    self.data_bytes,
+                    self.data_checksum,
+                    data.bytes.len(),
+                    data.checksum
+                ),
+            });
         }
         Ok(())
     }
