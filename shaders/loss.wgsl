@@ -196,9 +196,16 @@ fn softmax_ce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
     var acc = 0.0;
     for (var r = lid.x; r < params.rows; r += 256u) {
         let w = weight_of(r);
-        acc = acc + w * softmax_ce_row(r);
+        // softmax_ce_row's expressions, with the row's max and exp-sum computed once for the
+        // loss and the gradient.
         let m = row_max(r);
         let sum = row_exp_sum(r, m);
+        let lse = m + log(sum);
+        var row = 0.0;
+        for (var c = 0u; c < params.outputs; c++) {
+            row = row + target_at(r, c) * (lse - z[r * params.outputs + c]);
+        }
+        acc = acc + w * row;
         let s = row_target_sum(r);
         for (var c = 0u; c < params.outputs; c++) {
             let i = r * params.outputs + c;
