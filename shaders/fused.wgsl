@@ -5,35 +5,46 @@
 // every parameter before the next step begins. The same formulas as the separate kernels
 // (matmul, bias, activation, loss, adam, sgd; see their files), in the spirit of
 // tiny-cuda-nn's fully fused MLPs. Limits: at most 4 layers, every width (inputs included)
-// at most 16, at most 1024 parameters in the flat layout (src/ops/fused.rs checks them).
+// at most 16, at most 1024 parameters (src/ops/fused.rs checks them).
+//
+// Inside the workgroup the parameters are kept packed ("compact": W0, b0, W1, b1, ... with
+// no padding), so no loop ever searches for where a parameter lives; the segments' flat
+// offsets are used only to load p and to store p, m and v.
+//
+// Loop budget: some drivers (Mesa ≤ 22's gallivm) end every loop of an invocation once 65535
+// iterations have run in total, silently. src/ops/fused.rs counts the iterations of each loop
+// below (keep `loop_iterations` there in step with them) so that a dispatch holds no more steps
+// than the driver allows, and the canary loop at the end reports a budget that ran out anyway.
 //
 // steps: (steps) per-step values; order: shuffled row order of the epochs in flight;
-// x_all: (n, inputs); t_all: (n, outputs + 1) targets and row weight; p, m, v: (n_params);
-// losses: out[steps[s].loss_slot] = Σ_r w_r · loss_r / rows.
+// x_all: (n, inputs); t_all: (n, outputs + 1) targets and row weight; p, m, v: (flat params);
+// losses: out[steps[s].loss_slot] = Σ_r w_r · loss_r / rows, and out[health] = 1 if the
+// driver cut a loop short.
 
 struct FusedParams {
     layers: u32,        // dense layers, the output layer included
     inputs: u32,
     outputs: u32,
-    n_params: u32,      // length of the flat parameter layout (padding included)
+    n_real: u32,        // parameters (the compact layout's length)
     steps: u32,
     loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
     optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
-    n_real: u32,        // parameters without the layout's padding
+    health: u32,        // where in `losses` a cut-short loop is reported
     beta1: f32,
     beta2: f32,
     eps: f32,
     weight_decay: f32,
     momentum: f32,
+    canary: u32,        // iterations of the canary loop (2)
     _pad1: u32,
     _pad2: u32,
-    _pad3: u32,
-    widths: array<vec4<u32>, 2>,   // width of acts[l], l = 0..=layers
-    acts: vec4<u32>,               // activation of hidden layer l: 0 sigmoid, 1 relu, 2 tanh
-    w_off: vec4<u32>,              // where layer l's W starts in the flat layout
-    b_off: vec4<u32>,              // where layer l's b starts
-    seg_start: array<vec4<u32>, 2>, // the real parameters as segments of the flat layout:
-    seg_len: array<vec4<u32>, 2>,   // W0, b0, W1, b1, ... (padding is never touched)
+    widths: array<vec4<u32>, 2>,     // width of acts[l], l = 0..=layers
+    acts: vec4<u32>,                 // activation of hidden layer l: 0 sigmoid, 1 relu, 2 tanh
+    w_off: vec4<u32>,                // where layer l's W starts in the compact layout
+    b_off: vec4<u32>,                // where layer l's b starts in the compact layout
+    seg_flat: array<vec4<u32>, 2>,   // segment sg (W0, b0, W1, b1, ...) in the flat layout
+    seg_compact: array<vec4<u32>, 2>, // the same segment in the compact layout
+    seg_len: array<vec4<u32>, 2>,
 }
 
 const FW: u32 = 64u;       // threads in the workgroup
@@ -51,29 +62,21 @@ const XCHUNK: u32 = 16u;   // parameters summed across threads per round
 @group(0) @binding(7) var<storage, read_write> v: array<f32>;
 @group(0) @binding(8) var<storage, read_write> losses: array<f32>;
 
-var<workgroup> w: array<f32, MAXP>;            // the parameters, as p
-var<workgroup> g: array<f32, MAXP>;            // the batch gradient
+var<workgroup> w: array<f32, MAXP>;            // the parameters, compact
+var<workgroup> g: array<f32, MAXP>;            // the batch gradient, compact
 var<workgroup> xfer: array<f32, 1024>;         // FW × XCHUNK partial gradients in flight
 var<workgroup> red: array<f32, FW>;
 
 fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
-
-// Flat-layout index of the c-th real parameter.
-fn flat_of(c: u32) -> u32 {
-    var rest = c;
-    for (var sg = 0u; sg < 2u * fp.layers; sg++) {
-        let len = fp.seg_len[sg / 4u][sg % 4u];
-        if (rest < len) { return fp.seg_start[sg / 4u][sg % 4u] + rest; }
-        rest = rest - len;
-    }
-    return 0u;
-}
+fn seg_flat(sg: u32) -> u32 { return fp.seg_flat[sg / 4u][sg % 4u]; }
+fn seg_compact(sg: u32) -> u32 { return fp.seg_compact[sg / 4u][sg % 4u]; }
+fn seg_len(sg: u32) -> u32 { return fp.seg_len[sg / 4u][sg % 4u]; }
 
 fn activate(code: u32, z: f32) -> f32 {
     switch code {
         case 0u: { return sigmoid(z); }
         case 1u: { return max(z, 0.0); }
-        default: { return tanh(clamp(z, -15.0, 15.0)); }
+        default: { return tanh_safe(z); }
     }
 }
 
@@ -90,14 +93,15 @@ fn bce(z: f32, y: f32) -> f32 {
     return max(z, 0.0) - z * y + log(1.0 + exp(-abs(z)));
 }
 
-// One optimiser update of parameter i with gradient gi (as adam.wgsl and sgd.wgsl).
-fn update(i: u32, gi_in: f32, st: Step) {
-    var wi = w[i];
+// One optimiser update of parameter c (compact; f in the flat layout) with gradient gi, as
+// adam.wgsl and sgd.wgsl compute it.
+fn update(c: u32, f: u32, gi_in: f32, st: Step) {
+    var wi = w[c];
     var gi = gi_in;
     if (fp.optimizer == 2u) {
         gi = gi + fp.weight_decay * wi;
-        let ui = fp.momentum * m[i] + gi;
-        m[i] = ui;
+        let ui = fp.momentum * m[f] + gi;
+        m[f] = ui;
         wi = wi - st.lr * ui;
     } else {
         if (fp.optimizer == 1u) {
@@ -105,26 +109,29 @@ fn update(i: u32, gi_in: f32, st: Step) {
         } else {
             gi = gi + fp.weight_decay * wi;
         }
-        let mi = fp.beta1 * m[i] + (1.0 - fp.beta1) * gi;
-        let vi = fp.beta2 * v[i] + (1.0 - fp.beta2) * gi * gi;
-        m[i] = mi;
-        v[i] = vi;
+        let mi = fp.beta1 * m[f] + (1.0 - fp.beta1) * gi;
+        let vi = fp.beta2 * v[f] + (1.0 - fp.beta2) * gi * gi;
+        m[f] = mi;
+        v[f] = vi;
         wi = wi - st.lr * (mi / st.bias_correction1) / (sqrt(vi / st.bias_correction2) + fp.eps);
     }
-    w[i] = wi;
-    p[i] = wi;
+    w[c] = wi;
+    p[f] = wi;
 }
 
 @compute @workgroup_size(64, 1, 1)
 fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let lid = lid3.x;
-    let np = fp.n_params;
     let nr = fp.n_real;
-    for (var i = lid; i < np; i += FW) { w[i] = p[i]; }
+    let segments = 2u * fp.layers;
+    for (var sg = 0u; sg < segments; sg++) {
+        let f0 = seg_flat(sg);
+        let c0 = seg_compact(sg);
+        for (var i = lid; i < seg_len(sg); i += FW) { w[c0 + i] = p[f0 + i]; }
+    }
     workgroupBarrier();
 
-    var pg: array<f32, MAXP>;      // this thread's share of the gradient
-    var wp: array<f32, MAXP>;      // this thread's copy of the weights for the step
+    var pg: array<f32, MAXP>;      // this thread's share of the gradient, compact
     var a: array<f32, 80>;         // activations, acts[l][j] at l·MAXW + j
     var delta: array<f32, MAXW>;
     var below: array<f32, MAXW>;
@@ -137,11 +144,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
         let st = steps[s];
         let rows = st.rows;
         let inv_batch = 1.0 / f32(rows);
-        for (var c = 0u; c < nr; c++) {
-            let i = flat_of(c);
-            pg[i] = 0.0;
-            wp[i] = w[i];
-        }
+        for (var c = 0u; c < nr; c++) { pg[c] = 0.0; }
         var loss_acc = 0.0;
 
         for (var r = lid; r < rows; r += FW) {
@@ -155,8 +158,8 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let bo = fp.b_off[l];
                 for (var j = 0u; j < no; j++) {
                     var acc = 0.0;
-                    for (var i = 0u; i < ni; i++) { acc = acc + a[l * MAXW + i] * wp[wo + i * no + j]; }
-                    var z = acc + wp[bo + j];
+                    for (var i = 0u; i < ni; i++) { acc = acc + a[l * MAXW + i] * w[wo + i * no + j]; }
+                    var z = acc + w[bo + j];
                     if (l + 1u < layers) { z = activate(fp.acts[l], z); }
                     a[(l + 1u) * MAXW + j] = z;
                 }
@@ -214,7 +217,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 if (li > 0u) {
                     for (var i = 0u; i < ni; i++) {
                         var acc = 0.0;
-                        for (var j = 0u; j < no; j++) { acc = acc + delta[j] * wp[wo + i * no + j]; }
+                        for (var j = 0u; j < no; j++) { acc = acc + delta[j] * w[wo + i * no + j]; }
                         below[i] = activate_back(fp.acts[li - 1u], a[li * MAXW + i], acc);
                     }
                     for (var i = 0u; i < ni; i++) { delta[i] = below[i]; }
@@ -222,16 +225,16 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
             }
         }
 
-        // Sum the threads' partial gradients, XCHUNK real parameters a round, thread 0 first.
+        // Sum the threads' partial gradients, XCHUNK parameters a round, thread 0 first.
         for (var c0 = 0u; c0 < nr; c0 += XCHUNK) {
             for (var q = 0u; q < XCHUNK; q++) {
-                xfer[lid * XCHUNK + q] = select(0.0, pg[flat_of(min(c0 + q, nr - 1u))], c0 + q < nr);
+                xfer[lid * XCHUNK + q] = select(0.0, pg[min(c0 + q, nr - 1u)], c0 + q < nr);
             }
             workgroupBarrier();
             if (lid < XCHUNK && c0 + lid < nr) {
                 var sum = 0.0;
                 for (var t = 0u; t < FW; t++) { sum = sum + xfer[t * XCHUNK + lid]; }
-                g[flat_of(c0 + lid)] = sum;
+                g[c0 + lid] = sum;
             }
             workgroupBarrier();
         }
@@ -242,10 +245,17 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
             workgroupBarrier();
         }
         if (lid == 0u) { losses[st.loss_slot] = red[0] * inv_batch; }
-        for (var c = lid; c < nr; c += FW) {
-            let i = flat_of(c);
-            update(i, g[i], st);
+        for (var sg = 0u; sg < segments; sg++) {
+            let f0 = seg_flat(sg);
+            let c0 = seg_compact(sg);
+            for (var i = lid; i < seg_len(sg); i += FW) { update(c0 + i, f0 + i, g[c0 + i], st); }
         }
         workgroupBarrier();
     }
+
+    // The canary: a loop of fp.canary iterations runs fewer only if the driver's loop budget
+    // ran out above, and then every result of this dispatch is suspect.
+    var seen = 0u;
+    for (var i = 0u; i < fp.canary; i++) { seen = seen + 1u; }
+    if (lid == 0u && seen != fp.canary) { losses[fp.health] = 1.0; }
 }

@@ -184,6 +184,32 @@ pub enum Error {
         message: String,
     },
 
+    /// A kernel gave results that cannot be trusted on this driver: its self-check against the
+    /// CPU reference failed, or the driver cut its loops short.
+    #[error("{kernel} cannot be trusted on {adapter}: {detail}")]
+    DriverFault {
+        /// The adapter and driver, as `Gpu::describe` gives them.
+        adapter: String,
+        /// The kernel or path, e.g. "fused_steps" or "matmul block8".
+        kernel: &'static str,
+        /// What was seen.
+        detail: String,
+    },
+
+    /// `gpumlp check` found kernels out of tolerance on this adapter.
+    #[error(
+        "{failed} of {total} checks failed on {adapter}: do not trust GPU results from this \
+         driver; use another adapter or driver, or the CPU"
+    )]
+    CheckFailed {
+        /// The adapter and driver.
+        adapter: String,
+        /// Items out of tolerance.
+        failed: usize,
+        /// Items checked.
+        total: usize,
+    },
+
     /// The loss became NaN or infinite: the trainer stopped and kept the weights it had
     /// before the chunk of steps that went wrong.
     #[error(

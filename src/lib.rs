@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod checkpoint;
 pub mod cpu;
 pub mod data;
@@ -39,12 +40,13 @@ pub mod pipeline;
 mod plan;
 pub mod plot;
 pub mod schedule;
+pub mod tolerance;
 pub mod train;
 
 pub use data::{Dataset, Shuffler};
 pub use error::{Error, Location, Result};
 pub use fit::{Backend, Checkpoint, EpochReport, FitControl, FitReport, TrainerState};
-pub use gpu::{BackendChoice, Gpu, GpuOptions};
+pub use gpu::{BackendChoice, Gpu, GpuOptions, LoopBudget};
 pub use model::{Activation, Layer, Loss, Mlp, MlpSpec};
 pub use optim::{OptimizerConfig, OptimizerKind, StepValues};
 pub use schedule::{Schedule, Scheduler};

@@ -2,7 +2,8 @@
 //! buffer a run binds is compared with `max_storage_buffer_binding_size` (and
 //! `max_buffer_size`). What can be split is split (a dataset too large to bind is streamed
 //! through a window, validation and prediction run in fewer rows at a time); what cannot is
-//! refused with the limit, the size asked for and what to change.
+//! refused with the limit, the size asked for and what to change. The same holds for the
+//! driver's loop budget (`ops::probe`): the loops one invocation of a kernel runs in all.
 
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Step};
@@ -50,6 +51,35 @@ pub(crate) fn check_fits(gpu: &Gpu, what: &str, elements: usize, advice: &str) -
     Ok(())
 }
 
+/// Loop iterations of one invocation of a matmul variant whose sum runs over `k` (the most any
+/// variant runs: `vec4` runs 1.5 per k where its inner loops are not unrolled, `tiled` 1.13,
+/// the others 1, as measured on Mesa 22.3.6).
+pub(crate) fn matmul_loops(k: usize) -> u64 {
+    2 * k as u64 + 64
+}
+
+/// Refuses a kernel whose invocations would run more loop iterations than the driver's
+/// budget allows (`None`: no limit); past it the driver would cut the loops short silently.
+pub(crate) fn check_loops(
+    budget: Option<u64>,
+    what: &str,
+    iterations: u64,
+    advice: &str,
+) -> Result<()> {
+    match budget {
+        Some(limit) if iterations > limit => Err(Error::Limit {
+            what: what.to_string(),
+            needed: iterations,
+            limit,
+            unit: "loop iterations per invocation",
+            limit_name: "the driver's loop budget, measured by gpumlp: Mesa up to 22.x ends a \
+                         shader's loops after 65535 iterations",
+            advice: advice.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// The widest layer (inputs included): the activations of one row.
 fn widest(model: &Mlp) -> usize {
     model
@@ -64,6 +94,13 @@ fn widest(model: &Mlp) -> usize {
 /// Rows per forward pass (prediction, validation) that fit the device: at most
 /// `PREDICT_ROWS`, fewer when a layer's activations would not fit a binding.
 pub(crate) fn forward_rows(gpu: &Gpu, model: &Mlp, rows: usize) -> Result<usize> {
+    let widest_input = model.layers().iter().map(|l| l.inputs).max().unwrap_or(1);
+    check_loops(
+        crate::ops::probe::loop_budget(gpu)?,
+        &format!("a forward product over {widest_input} inputs"),
+        matmul_loops(widest_input),
+        "use fewer inputs, or another adapter or driver",
+    )?;
     let fit = (binding_limit(gpu) / 4) as usize / widest(model);
     if fit == 0 {
         return Err(Error::Limit {
@@ -80,7 +117,8 @@ pub(crate) fn forward_rows(gpu: &Gpu, model: &Mlp, rows: usize) -> Result<usize>
 
 /// Plans a run of `model` over `rows` rows in batches of `batch` on `gpu`: at most
 /// `steps_per_submission` steps a submission (fewer when a window or the fused kernel's step
-/// buffer must fit a binding), `fused` when one dispatch runs them all.
+/// buffer must fit a binding), `fused` when one dispatch runs them all (the caller has fitted
+/// its steps into `loop_budget`; a step of one dispatch per op is checked here).
 pub(crate) fn plan_run(
     gpu: &Gpu,
     model: &Mlp,
@@ -88,9 +126,23 @@ pub(crate) fn plan_run(
     batch: usize,
     steps_per_submission: usize,
     fused: bool,
+    loop_budget: Option<u64>,
 ) -> Result<RunPlan> {
     let spec = model.spec();
     let limit = (binding_limit(gpu) / 4) as usize;
+    if !fused {
+        // The longest loops of a step: the weight gradient and the bias gradient sum the
+        // batch's rows; the other products sum a layer's width.
+        let widest = widest(model);
+        let longest = matmul_loops(batch.max(widest));
+        let most_batch = loop_budget.map_or(batch, |b| (b.saturating_sub(64) / 2) as usize);
+        check_loops(
+            loop_budget,
+            &format!("a training step's sums over {batch} rows and layers {widest} wide"),
+            longest,
+            &format!("use a batch size of at most {}", most_batch.max(1)),
+        )?;
+    }
     check_fits(
         gpu,
         &format!("the network's {} parameters", model.params().len()),

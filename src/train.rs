@@ -356,12 +356,24 @@ impl<'g> Trainer<'g> {
         let rows = data.rows();
         let batch = config.batch_size.min(rows);
         let steps_per_epoch = rows.div_ceil(batch);
-        let fused = config.allow_fused && ops::fused::supports(model) && ops::fused::fits(gpu);
-        let room = match fused {
-            true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
-            false => STEP_SLOTS,
+        let budget = ops::probe::loop_budget(gpu)?;
+        // The fused kernel runs many steps in one invocation: as many as the driver's loop
+        // budget allows, and none (one dispatch per op instead) when one step exceeds it or
+        // the kernel failed its check on this driver.
+        let fused_room = match config.allow_fused
+            && ops::fused::supports(model)
+            && ops::fused::fits(gpu)
+            && ops::fused::trusted(gpu)?
+        {
+            true => ops::fused::steps_within(budget, ops::fused::loop_iterations(model, batch)),
+            false => None,
         };
-        let run = plan::plan_run(gpu, model, rows, batch, room, fused)?;
+        let fused = fused_room.is_some();
+        let room = match fused_room {
+            Some(room) => room.min(DEFAULT_FUSED_STEPS_PER_SUBMISSION),
+            None => STEP_SLOTS,
+        };
+        let run = plan::plan_run(gpu, model, rows, batch, room, fused, budget)?;
         let epochs_per_chunk = run.epochs_per_chunk;
         // A dataset too large to bind whole lives on the host; each submission's rows are
         // copied, in step order, into a window the kernels read through an identity order.
@@ -406,8 +418,9 @@ impl<'g> Trainer<'g> {
             t_all,
             order,
             t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
-            losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch)?,
-            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch),
+            // One slot per step of a chunk, and the fused kernel's health slot at the end.
+            losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch + 1)?,
+            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch + 1),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
             best: gpu.zeros("best params", n)?,
@@ -629,11 +642,27 @@ impl<'g> Trainer<'g> {
         gpu.check("training")?;
 
         let ran = &steps[..submitted];
-        let slots_used = ran.last().map_or(0, |s| s.loss_slot as usize + 1);
+        // The fused kernel reports a loop the driver cut short in the last slot: read it too.
+        let slots_used = match self.is_fused() {
+            true => self.bufs.losses.len as usize,
+            false => ran.last().map_or(0, |s| s.loss_slot as usize + 1),
+        };
         let read: Vec<f32> = gpu.read_via(
             &self.bufs.losses.slice(0, slots_used as u64),
             &self.bufs.losses_staging,
         )?;
+        if self.is_fused() && read.last().is_some_and(|&health| health != 0.0) {
+            self.copy_params(&self.bufs.good, &self.bufs.params)?;
+            return Err(Error::DriverFault {
+                adapter: gpu.describe(),
+                kernel: "fused_steps",
+                detail: "the driver ended the kernel's loops early (its loop budget ran out), \
+                         so these steps' results are wrong; the weights from before them are \
+                         kept. Train with one dispatch per op (TrainConfig::allow_fused off) \
+                         and report this"
+                    .into(),
+            });
+        }
         // The losses of every epoch touched, the resumed epoch's earlier steps first.
         let mut per_epoch: Vec<Vec<f32>> = vec![Vec::with_capacity(spe); epochs];
         per_epoch[0] = resumed.map(|p| p.losses).unwrap_or_default();

@@ -57,6 +57,9 @@ pub enum Command {
     },
     /// Every adapter wgpu finds, its backend, type and the limits that matter.
     Info,
+    /// Checks this adapter and driver: every kernel, matmul variant and training path gpumlp
+    /// would use, against the CPU reference. Exits non-zero if anything is out of tolerance.
+    Check,
 }
 
 #[derive(Args, Debug)]

@@ -38,6 +38,69 @@ pub fn run(cli: Cli) -> Result<()> {
             folds,
         } => cv(&cli, data, target, model, *folds),
         Command::Info => info(&cli),
+        Command::Check => check(&cli),
+    }
+}
+
+/// `gpumlp check`: one line per item, a verdict, and an error (non-zero exit) on any failure.
+fn check(cli: &Cli) -> Result<()> {
+    let Some(gpu) = open_gpu(cli.backend)? else {
+        return Err(Error::InvalidConfig(
+            "check runs on a GPU adapter; the CPU reference is what it compares with".into(),
+        ));
+    };
+    let report = gpumlp::check::run(&gpu);
+    if cli.json {
+        print_json(&json!({
+            "command": "check",
+            "passed": report.passed(),
+            "report": report,
+        }));
+    } else {
+        println!("gpumlp check on {}", report.adapter);
+        println!(
+            "{:<28} {:>14}  {:<24} {:<6}  note",
+            "item", "worst |gpu-cpu|", "tolerance", "result"
+        );
+        for item in &report.items {
+            let worst = item
+                .worst_error
+                .map_or_else(|| "-".to_string(), |e| format!("{e:.3e}"));
+            let tolerance = item.tolerance.map_or_else(
+                || "-".to_string(),
+                |t| match t == gpumlp::tolerance::EXACT {
+                    true => "exact".to_string(),
+                    false => format!("{:.0e} + {:.0e}·|want|", t.atol, t.rtol),
+                },
+            );
+            let result = if item.passed { "ok" } else { "FAILED" };
+            println!(
+                "{:<28} {worst:>14}  {tolerance:<24} {result:<6}  {}",
+                item.name, item.note
+            );
+        }
+        match report.passed() {
+            true => println!(
+                "verdict: all {} checks passed in {:.1} s; gpumlp's GPU results can be trusted here",
+                report.items.len(),
+                report.seconds
+            ),
+            false => println!(
+                "verdict: {} of {} checks FAILED in {:.1} s",
+                report.failures(),
+                report.items.len(),
+                report.seconds
+            ),
+        }
+    }
+    if report.passed() {
+        Ok(())
+    } else {
+        Err(Error::CheckFailed {
+            adapter: report.adapter.clone(),
+            failed: report.failures(),
+            total: report.items.len(),
+        })
     }
 }
 

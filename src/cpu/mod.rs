@@ -21,3 +21,11 @@ pub use loss::{batch_loss, bce, loss_and_grad, loss_grad, output_transform, row_
 pub use matmul::{linear, matmul, matmul_nt, matmul_tn};
 pub use sgd::sgd;
 pub use train::{fit, forward, gradients, logits, predict, CpuTrainer};
+
+/// `n` values drawn uniformly from [lo, hi) by a ChaCha8 stream seeded with `seed`: the inputs
+/// of the checks that compare a kernel with this reference (`gpumlp check`, the tests).
+pub fn seeded(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+}

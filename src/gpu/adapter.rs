@@ -53,6 +53,22 @@ pub struct GpuOptions {
     /// Open the device with at most this many storage buffers per shader stage (some GL
     /// drivers allow 4 or 8), for the same reason.
     pub max_storage_buffers: Option<u32>,
+    /// What to take as the driver's loop budget (see [`LoopBudget`]): measured unless set.
+    pub loop_budget: LoopBudget,
+}
+
+/// How many loop iterations one invocation of a kernel may run in all before the driver cuts
+/// its loops short (Mesa up to 22.x: 65535, silently). gpumlp measures it on each adapter and
+/// driver and keeps every dispatch within it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LoopBudget {
+    /// Measure it with a probe kernel (once per adapter and driver; kept in the tuning cache).
+    #[default]
+    Measure,
+    /// Take the driver to have no limit (to see what happens when it has one).
+    Unlimited,
+    /// Take this many iterations as the limit (to exercise the planning on any driver).
+    Iterations(u64),
 }
 
 impl GpuOptions {
@@ -81,6 +97,7 @@ impl GpuOptions {
             adapter,
             max_binding_bytes,
             max_storage_buffers: None,
+            loop_budget: LoopBudget::Measure,
         })
     }
 
@@ -144,7 +161,47 @@ impl fmt::Display for AdapterSummary {
     }
 }
 
+/// Gives the process a private runtime directory when none is set, before the first instance.
+///
+/// wgpu enables the Wayland surface extension wherever the Vulkan loader offers it; Mesa's
+/// device-select layer (up to Mesa 24) then connects to Wayland, and libwayland prints
+/// "error: XDG_RUNTIME_DIR is invalid or not set in the environment." on every headless
+/// machine, twice. gpumlp never draws to a window: with a runtime directory the connection
+/// simply finds no compositor, and nothing is printed. Set once, before any instance exists,
+/// so no driver thread reads the environment meanwhile.
+fn quiet_headless_wayland() {
+    #[cfg(all(
+        unix,
+        not(target_os = "macos"),
+        not(target_os = "ios"),
+        not(target_os = "android")
+    ))]
+    {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            use std::os::unix::fs::DirBuilderExt;
+            let set = std::env::var_os("XDG_RUNTIME_DIR")
+                .is_some_and(|d| std::path::Path::new(&d).is_absolute());
+            if set {
+                return;
+            }
+            let dir = match super::tuning::cache_dir() {
+                Some(cache) => cache.join("runtime"),
+                None => std::env::temp_dir().join("gpumlp-runtime"),
+            };
+            let made = std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir);
+            if made.is_ok() && dir.is_absolute() {
+                std::env::set_var("XDG_RUNTIME_DIR", &dir);
+            }
+        });
+    }
+}
+
 fn instance(backends: wgpu::Backends) -> wgpu::Instance {
+    quiet_headless_wayland();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     desc.flags = wgpu::InstanceFlags::from_build_config().with_env();

@@ -6,7 +6,7 @@ mod pipelines;
 mod step;
 mod tuning;
 
-pub use adapter::{list_adapters, AdapterSummary, BackendChoice, GpuOptions};
+pub use adapter::{list_adapters, AdapterSummary, BackendChoice, GpuOptions, LoopBudget};
 pub use buffers::Tensor;
 pub(crate) use pipelines::{Binding, Kernel, Pipeline, Shader};
 pub use step::{Step, StepSlots};
@@ -55,6 +55,10 @@ pub struct Gpu {
     fault: Arc<Mutex<Option<Fault>>>,
     /// Kernel variants measured on this adapter (and kept on disk).
     tuning: tuning::Tuning,
+    /// The loop budget the options asked to assume instead of measuring it.
+    loop_budget: LoopBudget,
+    /// Warnings already given (see [`Gpu::warn_once`]).
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Gpu {
@@ -112,6 +116,8 @@ impl Gpu {
             pipelines: pipelines::PipelineCache::default(),
             fault,
             tuning,
+            loop_budget: options.loop_budget,
+            warned: Mutex::default(),
         })
     }
 
@@ -225,6 +231,39 @@ impl Gpu {
         }
         self.check("allocating")?;
         Ok(value)
+    }
+
+    /// The loop budget [`GpuOptions::loop_budget`] asked for.
+    pub(crate) fn assumed_loop_budget(&self) -> LoopBudget {
+        self.loop_budget
+    }
+
+    /// Whether `path` (a kernel or a variant, compiled from `shader`) gives the reference's
+    /// results on this adapter and driver: the verdict stored for this source, or else
+    /// `check`'s, run now and stored beside the tuning results (in memory and on disk).
+    pub(crate) fn trusted(
+        &self,
+        path: &str,
+        shader: Shader,
+        check: impl FnOnce() -> Result<bool>,
+    ) -> Result<bool> {
+        let key = format!("trust.v1 {path} {:016x}", shader.fingerprint());
+        match self.tuned(&key).as_deref() {
+            Some("ok") => return Ok(true),
+            Some("failed") => return Ok(false),
+            _ => {}
+        }
+        let ok = check()?;
+        self.set_tuned(&key, if ok { "ok" } else { "failed" });
+        Ok(ok)
+    }
+
+    /// Prints `message` as a warning the first time `key` is warned about on this device.
+    pub(crate) fn warn_once(&self, key: &str, message: &str) {
+        let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
+        if warned.insert(key.to_string()) {
+            eprintln!("warning: {message}");
+        }
     }
 
     /// The measured choice stored under `key` for this adapter, if any.

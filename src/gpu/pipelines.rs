@@ -19,6 +19,7 @@ pub(crate) enum Shader {
     MatmulTiled,
     Fused,
     Gather,
+    Probe,
 }
 
 macro_rules! wgsl {
@@ -42,6 +43,14 @@ macro_rules! wgsl {
 }
 
 impl Shader {
+    /// A fingerprint of the module's source: a verdict about a kernel holds for this text only.
+    pub(crate) fn fingerprint(self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.source().hash(&mut h);
+        h.finish()
+    }
+
     fn source(self) -> &'static str {
         match self {
             Shader::Matmul => wgsl!(matmul "matmul.wgsl"),
@@ -56,6 +65,7 @@ impl Shader {
             Shader::MatmulTiled => wgsl!(matmul "matmul_tiled.wgsl"),
             Shader::Fused => wgsl!("fused.wgsl"),
             Shader::Gather => wgsl!("gather.wgsl"),
+            Shader::Probe => wgsl!("probe.wgsl"),
         }
     }
 }

@@ -11,7 +11,7 @@ const VERSION: u64 = 1;
 
 /// Where the tuning file lives: `$GPUMLP_CACHE_DIR`, else `$XDG_CACHE_HOME/gpumlp`, else
 /// `$HOME/.cache/gpumlp`; `None` when none of them is set.
-fn cache_dir() -> Option<PathBuf> {
+pub(crate) fn cache_dir() -> Option<PathBuf> {
     let var = |name| {
         std::env::var_os(name)
             .filter(|v| !v.is_empty())

@@ -87,3 +87,27 @@ pub fn activation_backward(
         elementwise_grid(gpu, n),
     )
 }
+
+/// `act` forward and backward on inputs with extreme values against the CPU reference.
+pub fn verify(gpu: &Gpu, act: Activation) -> Result<crate::tolerance::Comparison> {
+    let mut all = Vec::new();
+    for (i, &n) in [1usize, 255, 1000].iter().enumerate() {
+        let seed = 500 + 10 * i as u64;
+        let mut x = crate::cpu::seeded(seed, n, -8.0, 8.0);
+        x.iter_mut().step_by(7).for_each(|v| *v *= 40.0); // saturation
+        let mut want = x.clone();
+        crate::cpu::activation_forward(act, &mut want);
+        let tx = gpu.upload("x", &x)?;
+        super::run(gpu, &[&activation_forward(gpu, act, &tx, n)?])?;
+        all.push(crate::tolerance::ACTIVATION.compare(&gpu.read::<f32>(&tx)?, &want));
+
+        let a = want;
+        let d = crate::cpu::seeded(seed + 1, n, -1.0, 1.0);
+        let mut want = d.clone();
+        crate::cpu::activation_backward(act, &a, &mut want);
+        let (ta, td) = (gpu.upload("a", &a)?, gpu.upload("d", &d)?);
+        super::run(gpu, &[&activation_backward(gpu, act, &ta, &td, n)?])?;
+        all.push(crate::tolerance::ACTIVATION.compare(&gpu.read::<f32>(&td)?, &want));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

@@ -70,3 +70,43 @@ pub fn adam(
         elementwise_grid(gpu, n),
     )
 }
+
+/// Three steps of Adam (`weight_decay` as L2) or AdamW from nonzero moments against the CPU
+/// reference: parameters and both moments.
+pub fn verify(gpu: &Gpu, kind: OptimizerKind) -> Result<crate::tolerance::Comparison> {
+    use crate::tolerance::{MOMENT, OPTIMIZER, SECOND_MOMENT};
+    let config = OptimizerConfig {
+        kind,
+        lr: 0.01,
+        weight_decay: 0.05,
+        ..OptimizerConfig::default()
+    };
+    let slots = StepSlots::new(gpu, 1);
+    let mut all = Vec::new();
+    for (i, &n) in [1usize, 257, 1000].iter().enumerate() {
+        let seed = 700 + 10 * i as u64;
+        let mut p = crate::cpu::seeded(seed, n, -1.0, 1.0);
+        let mut m = crate::cpu::seeded(seed + 1, n, -0.1, 0.1);
+        let mut v = crate::cpu::seeded(seed + 2, n, 0.0, 0.01);
+        let (tp, tm, tv) = (
+            gpu.upload("p", &p)?,
+            gpu.upload("m", &m)?,
+            gpu.upload("v", &v)?,
+        );
+        let tg = gpu.zeros("g", n)?;
+        let d = adam(gpu, &tg, &tp, &tm, &tv, &slots, n, &config)?;
+        for t in 1..=3u64 {
+            let grad = crate::cpu::seeded(seed + 2 + t, n, -1.0, 1.0);
+            let values = config.step_values(t, config.lr * t as f32);
+            crate::cpu::adam(&grad, &mut p, &mut m, &mut v, &values, &config);
+            gpu.queue()
+                .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
+            slots.write(gpu, &[crate::gpu::Step::new(0, 0, &values)]);
+            super::run(gpu, &[&d])?;
+        }
+        all.push(OPTIMIZER.compare(&gpu.read::<f32>(&tp)?, &p));
+        all.push(MOMENT.compare(&gpu.read::<f32>(&tm)?, &m));
+        all.push(SECOND_MOMENT.compare(&gpu.read::<f32>(&tv)?, &v));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

@@ -73,3 +73,27 @@ pub fn bias_grad(
         [cols.div_ceil(GRAD_WORKGROUP) as u32, 1, 1],
     )
 }
+
+/// Bias add (exactly) and the bias gradient on small awkward shapes against the CPU reference.
+pub fn verify(gpu: &Gpu) -> Result<crate::tolerance::Comparison> {
+    let mut all = Vec::new();
+    for (i, &(rows, cols)) in [(1, 1), (3, 257), (300, 7)].iter().enumerate() {
+        let z = crate::cpu::seeded(400 + i as u64, rows * cols, -1.0, 1.0);
+        let b = crate::cpu::seeded(410 + i as u64, cols, -1.0, 1.0);
+        let mut want = z.clone();
+        crate::cpu::bias_add(&mut want, &b, rows, cols);
+        let (tz, tb) = (gpu.upload("z", &z)?, gpu.upload("b", &b)?);
+        super::run(gpu, &[&bias_add(gpu, &tz, &tb, rows, cols)?])?;
+        all.push(crate::tolerance::EXACT.compare(&gpu.read::<f32>(&tz)?, &want));
+
+        let mut want = vec![0.0; cols];
+        crate::cpu::bias_grad(&z, &mut want, rows, cols);
+        let (tdz, tdb) = (
+            gpu.upload("dz", &z)?,
+            gpu.upload("db", &vec![f32::NAN; cols])?,
+        );
+        super::run(gpu, &[&bias_grad(gpu, &tdz, &tdb, rows, cols)?])?;
+        all.push(crate::tolerance::BIAS_GRAD.compare(&gpu.read::<f32>(&tdb)?, &want));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

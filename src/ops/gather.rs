@@ -67,3 +67,49 @@ pub fn gather(
         elementwise_grid(gpu, rows * cols.max(y_cols)),
     )
 }
+
+/// Gathers rows on small awkward shapes against the CPU reference (exactly: it is a copy).
+pub fn verify(gpu: &Gpu) -> Result<crate::tolerance::Comparison> {
+    let slots = StepSlots::new(gpu, 1);
+    let mut all = Vec::new();
+    for (i, &(n, rows, cols, offset)) in [(1, 1, 1, 0), (40, 17, 33, 20), (300, 257, 3, 40)]
+        .iter()
+        .enumerate()
+    {
+        let x_all = crate::cpu::seeded(200 + i as u64, n * cols, -1.0, 1.0);
+        let y_all = crate::cpu::seeded(300 + i as u64, n * 2, 0.0, 1.0);
+        let order: Vec<u32> = (0..(offset + rows) as u32)
+            .map(|r| (r * 7919 + 3) % n as u32)
+            .collect();
+        let (mut want_x, mut want_y) = (vec![0.0; rows * cols], vec![0.0; rows * 2]);
+        crate::cpu::gather(
+            &order,
+            offset,
+            &x_all,
+            &y_all,
+            &mut want_x,
+            &mut want_y,
+            rows,
+            cols,
+            2,
+        );
+        let values = crate::optim::OptimizerConfig::default().step_values(1, 1e-3);
+        slots.write(gpu, &[crate::gpu::Step::new(offset as u32, 0, &values)]);
+        let (to, txa, tya) = (
+            gpu.upload("order", &order)?,
+            gpu.upload("x_all", &x_all)?,
+            gpu.upload("y_all", &y_all)?,
+        );
+        let tx = gpu.upload("x", &vec![f32::NAN; rows * cols])?;
+        let ty = gpu.upload("y", &vec![f32::NAN; rows * 2])?;
+        super::run(
+            gpu,
+            &[&gather(
+                gpu, &to, &txa, &tya, &tx, &ty, &slots, rows, cols, 2,
+            )?],
+        )?;
+        all.push(crate::tolerance::EXACT.compare(&gpu.read::<f32>(&tx)?, &want_x));
+        all.push(crate::tolerance::EXACT.compare(&gpu.read::<f32>(&ty)?, &want_y));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

@@ -179,3 +179,44 @@ pub fn loss_and_grad(
         [1, 1, 1],
     )
 }
+
+/// The step's loss-and-gradient kernel for `loss` against the CPU reference: extreme logits,
+/// hard and soft targets, row weights of 0, 1 and more.
+pub fn verify(gpu: &Gpu, loss: Loss) -> Result<crate::tolerance::Comparison> {
+    let slots = StepSlots::new(gpu, 1);
+    let values = crate::optim::OptimizerConfig::default().step_values(1, 1e-3);
+    slots.write(gpu, &[crate::gpu::Step::new(0, 0, &values)]);
+    let mut all = Vec::new();
+    for (i, &(rows, outputs)) in [(1, 2), (17, 3), (300, 1), (257, 10)].iter().enumerate() {
+        if loss == Loss::SoftmaxCe && outputs < 2 {
+            continue;
+        }
+        let seed = 600 + 10 * i as u64;
+        let z = crate::cpu::seeded(seed, rows * outputs, -30.0, 30.0);
+        let u = crate::cpu::seeded(seed + 1, rows * outputs, 0.0, 1.0);
+        let mut t = Vec::with_capacity(rows * (outputs + 1));
+        for r in 0..rows {
+            let row = &u[r * outputs..(r + 1) * outputs];
+            match loss {
+                Loss::Bce => t.extend(row.iter().map(|&v| if r % 2 == 0 { v.round() } else { v })),
+                Loss::SoftmaxCe => t.extend((0..outputs).map(|c| f32::from(c == r % outputs))),
+                Loss::Mse => t.extend(row.iter().map(|&v| 20.0 * v - 10.0)),
+            }
+            t.push([1.0, 0.0, 2.5][r % 3]);
+        }
+        let n = rows * outputs;
+        let batch = rows + 1;
+        let mut want = vec![0.0; n];
+        let want_loss = crate::cpu::loss_and_grad(loss, &z, &t, &mut want, rows, outputs, batch);
+        let (tz, tt) = (gpu.upload("z", &z)?, gpu.upload("t", &t)?);
+        let (tl, tdz) = (
+            gpu.upload("l", &[f32::NAN])?,
+            gpu.upload("dz", &vec![f32::NAN; n])?,
+        );
+        let d = loss_and_grad(gpu, loss, &tz, &tt, &tl, &tdz, &slots, rows, outputs, batch)?;
+        super::run(gpu, &[&d])?;
+        all.push(crate::tolerance::LOSS_GRAD.compare(&gpu.read::<f32>(&tdz)?, &want));
+        all.push(crate::tolerance::LOSS.compare(&gpu.read::<f32>(&tl)?, &[want_loss]));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

@@ -4,6 +4,7 @@ use super::{expect_len, Bind, Dispatch};
 use crate::error::{Error, Result};
 use crate::gpu::{Binding, Gpu, Kernel, Shader, Tensor};
 use crate::model::Activation;
+use crate::tolerance::Comparison;
 
 /// Rows and columns of C that one workgroup computes (8×8 threads × 4×4 outputs each).
 pub const TILE: usize = 32;
@@ -325,37 +326,128 @@ fn time_variant(
     Ok(best)
 }
 
+/// Shapes every variant is checked on before it is trusted: 1, odd, below and above the
+/// largest tile; and for `vec4` multiples of 4 likewise.
+const VERIFY_SHAPES: [(usize, usize, usize); 4] =
+    [(1, 1, 1), (7, 5, 3), (33, 65, 17), (70, 67, 129)];
+const VERIFY_SHAPES_VEC4: [(usize, usize, usize); 4] =
+    [(4, 4, 4), (8, 4, 12), (36, 68, 20), (68, 132, 36)];
+
+/// Runs `variant` on small awkward shapes in all three forms, and with each epilogue, against
+/// the CPU reference; returns the worst comparison (see [`crate::tolerance::MATMUL`]).
+pub fn verify(gpu: &Gpu, variant: Variant) -> Result<Comparison> {
+    let shapes = match variant {
+        Variant::Vec4 => VERIFY_SHAPES_VEC4,
+        _ => VERIFY_SHAPES,
+    };
+    let epilogues = [
+        None,
+        Some(None),
+        Some(Some(Activation::Sigmoid)),
+        Some(Some(Activation::Relu)),
+        Some(Some(Activation::Tanh)),
+    ];
+    let mut worst: Option<Comparison> = None;
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        let a = crate::cpu::seeded(10 + i as u64, m * k, -1.0, 1.0);
+        let b = crate::cpu::seeded(20 + i as u64, k * n, -1.0, 1.0);
+        let bias = crate::cpu::seeded(30 + i as u64, n, -1.0, 1.0);
+        let (ta, tb, tbias) = (
+            gpu.upload("a", &a)?,
+            gpu.upload("b", &b)?,
+            gpu.upload("bias", &bias)?,
+        );
+        let tc = gpu.upload("c", &vec![f32::NAN; m * n])?;
+        let mut cases: Vec<(Form, Option<Option<Activation>>)> =
+            vec![(Form::Tn, None), (Form::Nt, None)];
+        cases.extend(epilogues.iter().map(|&e| (Form::Nn, e)));
+        for (form, epilogue) in cases {
+            let mut want = vec![0.0; m * n];
+            match (form, epilogue) {
+                (Form::Nn, None) => crate::cpu::matmul(&a, &b, &mut want, m, n, k),
+                (Form::Nn, Some(act)) => crate::cpu::linear(&a, &b, &bias, act, &mut want, m, n, k),
+                (Form::Tn, _) => crate::cpu::matmul_tn(&a, &b, &mut want, m, n, k),
+                (Form::Nt, _) => crate::cpu::matmul_nt(&a, &b, &mut want, m, n, k),
+            }
+            let epilogue = match epilogue {
+                None => Epilogue::None,
+                Some(act) => Epilogue::Bias(&tbias, act),
+            };
+            let d = product_with(gpu, variant, form, &ta, &tb, &tc, m, n, k, epilogue)?;
+            super::run(gpu, &[&d])?;
+            let got: Vec<f32> = gpu.read(&tc)?;
+            let c = crate::tolerance::MATMUL.compare(&got, &want);
+            worst = Some(worst.map_or(c, |w| w.worse(c)));
+        }
+    }
+    Ok(worst.expect("at least one shape"))
+}
+
+/// Whether `variant` may be used on this adapter and driver: [`verify`]'s verdict, taken the
+/// first time and kept in the tuning cache. A variant that failed is never used; a warning
+/// names the driver and the variant once.
+pub fn trusted(gpu: &Gpu, variant: Variant) -> Result<bool> {
+    let path = format!("matmul {}", variant.name());
+    let shader = variant.kernel(Form::Nn).shader;
+    let ok = gpu.trusted(&path, shader, || Ok(verify(gpu, variant)?.passed()))?;
+    if !ok {
+        gpu.warn_once(
+            &path,
+            &format!(
+                "the matmul variant {} gives wrong results on {}; gpumlp uses the others",
+                variant.name(),
+                gpu.describe()
+            ),
+        );
+    }
+    Ok(ok)
+}
+
 /// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
 /// it computes the shape), else the one measured before on this adapter, else the fastest of
 /// all variants measured now on the shape with each dimension capped at 256, then stored in
-/// the tuning cache on disk.
+/// the tuning cache on disk. Only variants that passed [`verify`] on this driver are used;
+/// none passing is an error.
 pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Variant, Choice)> {
+    let usable = |v: Variant| -> Result<bool> {
+        Ok(v.supports(m, n, k) && v.runs_on(gpu.limits()) && trusted(gpu, v)?)
+    };
     if let Some(v) = std::env::var("GPUMLP_MATMUL")
         .ok()
         .and_then(|s| variant_named(&s))
     {
-        if v.supports(m, n, k) && v.runs_on(gpu.limits()) {
+        if usable(v)? {
             return Ok((v, Choice::Forced));
         }
     }
     let key = format!("matmul.v{TUNING_VERSION} {form:?} {m}x{n}x{k}");
     if let Some(v) = gpu.tuned(&key).and_then(|s| variant_named(&s)) {
-        if v.supports(m, n, k) && v.runs_on(gpu.limits()) {
+        if usable(v)? {
             return Ok((v, Choice::Cached));
         }
     }
     let (pm, pn, pk) = (m.min(TUNE_DIM), n.min(TUNE_DIM), k.min(TUNE_DIM));
-    let mut best = (Variant::Block4, f64::INFINITY);
+    let mut best: Option<(Variant, f64)> = None;
     for v in Variant::ALL {
-        if v.supports(m, n, k) && v.supports(pm, pn, pk) && v.runs_on(gpu.limits()) {
+        if v.supports(pm, pn, pk) && usable(v)? {
             let t = time_variant(gpu, v, form, pm, pn, pk)?;
-            if t < best.1 {
-                best = (v, t);
+            if best.is_none_or(|(_, b)| t < b) {
+                best = Some((v, t));
             }
         }
     }
-    gpu.set_tuned(&key, best.0.name());
-    Ok((best.0, Choice::Measured))
+    let Some((best, _)) = best else {
+        return Err(Error::DriverFault {
+            adapter: gpu.describe(),
+            kernel: "matmul",
+            detail: format!(
+                "no matmul variant that computes a {m}×{n}×{k} product passed its check against \
+                 the CPU reference here; use another adapter or the CPU"
+            ),
+        });
+    };
+    gpu.set_tuned(&key, best.name());
+    Ok((best, Choice::Measured))
 }
 
 /// C = A · B (forward, Z = X·W), with the variant [`choose`] picks.

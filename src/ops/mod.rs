@@ -11,6 +11,7 @@ pub mod fused;
 pub mod gather;
 pub mod loss;
 pub mod matmul;
+pub mod probe;
 pub mod roofline;
 pub mod sgd;
 

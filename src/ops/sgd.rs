@@ -60,3 +60,37 @@ pub fn sgd(
         elementwise_grid(gpu, n),
     )
 }
+
+/// Three steps of SGD with momentum and weight decay against the CPU reference.
+pub fn verify(gpu: &Gpu) -> Result<crate::tolerance::Comparison> {
+    use crate::tolerance::{MOMENT, OPTIMIZER};
+    let config = OptimizerConfig {
+        kind: crate::optim::OptimizerKind::Sgd,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 0.01,
+        ..OptimizerConfig::default()
+    };
+    let slots = StepSlots::new(gpu, 1);
+    let mut all = Vec::new();
+    for (i, &n) in [1usize, 257, 1000].iter().enumerate() {
+        let seed = 800 + 10 * i as u64;
+        let mut p = crate::cpu::seeded(seed, n, -1.0, 1.0);
+        let mut u = crate::cpu::seeded(seed + 1, n, -0.1, 0.1);
+        let (tp, tu) = (gpu.upload("p", &p)?, gpu.upload("u", &u)?);
+        let tg = gpu.zeros("g", n)?;
+        let d = sgd(gpu, &tg, &tp, &tu, &slots, n, &config)?;
+        for t in 1..=3u64 {
+            let grad = crate::cpu::seeded(seed + 2 + t, n, -1.0, 1.0);
+            let values = config.step_values(t, config.lr / t as f32);
+            crate::cpu::sgd(&grad, &mut p, &mut u, &values, &config);
+            gpu.queue()
+                .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
+            slots.write(gpu, &[crate::gpu::Step::new(0, 0, &values)]);
+            super::run(gpu, &[&d])?;
+        }
+        all.push(OPTIMIZER.compare(&gpu.read::<f32>(&tp)?, &p));
+        all.push(MOMENT.compare(&gpu.read::<f32>(&tu)?, &u));
+    }
+    Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
+}

@@ -1,0 +1,282 @@
+//! `gpumlp check`: everything training would run on this adapter and driver, against the CPU
+//! reference, with the test suite's tolerances ([`crate::tolerance`]): the driver's loop
+//! budget, every kernel and matmul variant, and short training runs on each path (one
+//! dispatch per op, and fused) with each loss and optimiser. A user on an unknown driver
+//! learns from it whether to trust the results.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::model::{Activation, Loss, Mlp, MlpSpec};
+use crate::ops;
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::tolerance::{Comparison, Tolerance};
+use crate::train::{TrainConfig, Trainer};
+use crate::Dataset;
+
+/// One line of the check.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckItem {
+    /// What was checked, e.g. "matmul block8" or "train fused mse adamw".
+    pub name: String,
+    /// Whether it is within tolerance (or, for the probe, measured).
+    pub passed: bool,
+    /// The largest |gpu − cpu| seen.
+    pub worst_error: Option<f32>,
+    /// The worst error as a multiple of what the tolerance allows (≤ 1 passes).
+    pub worst_ratio: Option<f32>,
+    /// The tolerance compared with.
+    pub tolerance: Option<Tolerance>,
+    /// Where it went wrong, or what else there is to know.
+    pub note: String,
+}
+
+/// What [`run`] found.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct CheckReport {
+    /// The adapter and driver checked.
+    pub adapter: String,
+    /// The driver's loop budget (`None`: no limit seen).
+    pub loop_budget: Option<u64>,
+    /// One entry per kernel, variant or training path.
+    pub items: Vec<CheckItem>,
+    /// Wall time of the whole check.
+    pub seconds: f64,
+}
+
+impl CheckReport {
+    /// Whether every item passed.
+    pub fn passed(&self) -> bool {
+        self.items.iter().all(|i| i.passed)
+    }
+
+    /// How many items failed.
+    pub fn failures(&self) -> usize {
+        self.items.iter().filter(|i| !i.passed).count()
+    }
+}
+
+impl CheckItem {
+    fn compared(name: String, outcome: Result<Comparison>, note: &str) -> CheckItem {
+        match outcome {
+            Ok(c) => CheckItem {
+                name,
+                passed: c.passed(),
+                worst_error: Some(c.max_abs),
+                worst_ratio: Some(c.worst_ratio()),
+                tolerance: Some(c.tolerance),
+                note: match c.passed() {
+                    true => note.to_string(),
+                    false => format!("{c}{}{note}", if note.is_empty() { "" } else { "; " }),
+                },
+            },
+            Err(e) => CheckItem {
+                name,
+                passed: false,
+                worst_error: None,
+                worst_ratio: None,
+                tolerance: None,
+                note: format!("could not run: {e}"),
+            },
+        }
+    }
+}
+
+/// Runs the whole check on `gpu`. Never fails as a whole: a kernel that cannot run is an item
+/// that failed.
+pub fn run(gpu: &Gpu) -> CheckReport {
+    let start = std::time::Instant::now();
+    let mut items = Vec::new();
+    let budget = ops::probe::loop_budget(gpu);
+    items.push(CheckItem {
+        name: "loop budget".into(),
+        passed: budget.is_ok(),
+        worst_error: None,
+        worst_ratio: None,
+        tolerance: None,
+        note: match &budget {
+            Ok(None) => "no limit seen (a loop of 2^20 iterations ran whole)".into(),
+            Ok(Some(n)) => format!(
+                "the driver ends a kernel's loops after {n} iterations; gpumlp keeps every \
+                 dispatch within that"
+            ),
+            Err(e) => format!("could not run: {e}"),
+        },
+    });
+    let budget = budget.ok().flatten();
+
+    items.push(CheckItem::compared(
+        "gather".into(),
+        ops::gather::verify(gpu),
+        "",
+    ));
+    for variant in ops::matmul::Variant::ALL {
+        let name = format!("matmul {}", variant.name());
+        if !variant.runs_on(gpu.limits()) {
+            items.push(CheckItem {
+                name,
+                passed: true,
+                worst_error: None,
+                worst_ratio: None,
+                tolerance: None,
+                note: "not run: this adapter's limits do not allow it, so it is never used".into(),
+            });
+            continue;
+        }
+        let note = "all three products and the forward epilogues";
+        items.push(CheckItem::compared(
+            name,
+            ops::matmul::verify(gpu, variant),
+            note,
+        ));
+    }
+    items.push(CheckItem::compared(
+        "bias".into(),
+        ops::bias::verify(gpu),
+        "add and gradient",
+    ));
+    for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
+        let name = format!("activation {}", act.name());
+        items.push(CheckItem::compared(
+            name,
+            ops::activation::verify(gpu, act),
+            "",
+        ));
+    }
+    for loss in [Loss::Bce, Loss::SoftmaxCe, Loss::Mse] {
+        let name = format!("loss {}", loss.name());
+        items.push(CheckItem::compared(
+            name,
+            ops::loss::verify(gpu, loss),
+            "value and gradient",
+        ));
+    }
+    for kind in [OptimizerKind::Adam, OptimizerKind::AdamW] {
+        let name = format!("optimizer {}", kind.name());
+        items.push(CheckItem::compared(name, ops::adam::verify(gpu, kind), ""));
+    }
+    items.push(CheckItem::compared(
+        "optimizer sgd".into(),
+        ops::sgd::verify(gpu),
+        "",
+    ));
+
+    let fused_fits = ops::fused::fits(gpu);
+    if fused_fits {
+        let note = "a few steps of every loss and optimiser, 2 to 4 layers";
+        items.push(CheckItem::compared(
+            "fused kernel".into(),
+            ops::fused::verify(gpu),
+            note,
+        ));
+    }
+    for (name, spec, optimizer) in training_cases() {
+        for fused in [false, true] {
+            let path = if fused { "fused" } else { "per-op" };
+            let name = format!("train {path} {name}");
+            items.push(training_item(gpu, name, &spec, &optimizer, fused, budget));
+        }
+    }
+    CheckReport {
+        adapter: gpu.describe(),
+        loop_budget: budget,
+        items,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// A network, loss and optimiser for each short training run.
+fn training_cases() -> Vec<(&'static str, MlpSpec, OptimizerConfig)> {
+    let opt = |kind, weight_decay| OptimizerConfig {
+        kind,
+        lr: 0.02,
+        weight_decay,
+        momentum: 0.9,
+        ..OptimizerConfig::default()
+    };
+    vec![
+        (
+            "bce adam",
+            MlpSpec::new(5).hidden(8, Activation::Relu),
+            opt(OptimizerKind::Adam, 0.0),
+        ),
+        (
+            "softmax_ce sgd",
+            MlpSpec::new(6)
+                .hidden(9, Activation::Tanh)
+                .output(3, Loss::SoftmaxCe),
+            opt(OptimizerKind::Sgd, 0.01),
+        ),
+        (
+            "mse adamw",
+            MlpSpec::new(4)
+                .hidden(10, Activation::Sigmoid)
+                .hidden(6, Activation::Tanh)
+                .output(2, Loss::Mse),
+            opt(OptimizerKind::AdamW, 0.05),
+        ),
+    ]
+}
+
+/// Three epochs of 150 rows in batches of 40 on the GPU path asked for, against
+/// `cpu::fit` from the same start.
+fn training_item(
+    gpu: &Gpu,
+    name: String,
+    spec: &MlpSpec,
+    optimizer: &OptimizerConfig,
+    fused: bool,
+    budget: Option<u64>,
+) -> CheckItem {
+    let run = || -> Result<(Comparison, bool)> {
+        let rows = 150;
+        let (inputs, outputs) = (spec.inputs, spec.outputs);
+        let x = crate::cpu::seeded(900, rows * inputs, -2.0, 2.0);
+        let u = crate::cpu::seeded(901, rows * outputs, 0.0, 1.0);
+        let y: Vec<f32> = (0..rows * outputs)
+            .map(|i| match spec.loss {
+                Loss::SoftmaxCe => f32::from(i % outputs == (i / outputs) % outputs),
+                Loss::Bce => f32::from(u[i] > 0.5),
+                Loss::Mse => 3.0 * u[i] - 1.0,
+            })
+            .collect();
+        let data = Dataset::with_targets(x, y, inputs, outputs, None)?;
+        let start = Mlp::new(spec, 7)?;
+        let config = TrainConfig {
+            epochs: 3,
+            batch_size: 40,
+            optimizer: *optimizer,
+            seed: 5,
+            allow_fused: fused,
+            ..TrainConfig::default()
+        };
+        let mut trainer = Trainer::new(gpu, &start, &data, &config)?;
+        let took = trainer.is_fused() == fused;
+        let lrs = vec![optimizer.lr; config.epochs];
+        let got_losses = trainer.run_epochs(&lrs)?;
+        let got = trainer.model()?;
+        let mut want = start.clone();
+        let report = crate::cpu::fit(&mut want, &data, &config)?;
+        let c = crate::tolerance::TRAINED_PARAMS
+            .compare(got.params(), want.params())
+            .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_losses, &report.epoch_losses));
+        Ok((c, took))
+    };
+    match run() {
+        Ok((_, false)) => CheckItem {
+            name,
+            passed: true,
+            worst_error: None,
+            worst_ratio: None,
+            tolerance: None,
+            note: match budget {
+                Some(_) if ops::fused::fits(gpu) => {
+                    "not taken here: the kernel failed its check or a step exceeds the loop budget"
+                        .into()
+                }
+                _ => "not taken here: this adapter's limits do not allow the fused kernel".into(),
+            },
+        },
+        Ok((c, true)) => CheckItem::compared(name, Ok(c), "3 epochs against the CPU reference"),
+        Err(e) => CheckItem::compared(name, Err(e), ""),
+    }
+}
