@@ -8,6 +8,7 @@
 
 use crate::error::{Error, Result};
 use crate::fit::{Checkpoint, FitReport, TrainerState};
+pub(crate) use crate::model_file::Fnv;
 use crate::model_file::{fnv1a, open_safetensors, write_atomically};
 use safetensors::tensor::TensorView;
 use safetensors::Dtype;
@@ -19,6 +20,8 @@ const FORMAT: &str = "gpumlp-checkpoint";
 const VERSION: u32 = 1;
 const META_KEY: &str = "gpumlp.checkpoint";
 const CHECKSUM_KEY: &str = "gpumlp.checksum";
+/// The most optimiser steps a checkpoint may claim (2^48: a million years of 10 µs steps).
+pub const MAX_STEPS: u64 = 1 << 48;
 /// The tensors, in file order.
 const TENSORS: [&str; 8] = [
     "params",
@@ -182,6 +185,77 @@ impl Checkpoint {
         let mut next = || floats.next().unwrap_or_default();
         let (params, m, v, best) = (next(), next(), next(), next());
         let (epoch_losses, val_losses, lrs, partial_losses) = (next(), next(), next(), next());
+        let field = |field: &str, message: String| Error::FileField {
+            path: name.to_string(),
+            kind: "checkpoint",
+            field: field.to_string(),
+            message,
+        };
+        if meta.t > MAX_STEPS {
+            return Err(field("t", format!("{} steps; at most {MAX_STEPS}", meta.t)));
+        }
+        if meta.epochs_done > crate::train::MAX_EPOCHS {
+            return Err(field(
+                "epochs_done",
+                format!("{}; at most {}", meta.epochs_done, crate::train::MAX_EPOCHS),
+            ));
+        }
+        if shuffle_pos >= 1 << 68 {
+            return Err(field(
+                "shuffle_pos",
+                format!("{shuffle_pos} is past the shuffle stream's 2^68 words"),
+            ));
+        }
+        if !(meta.train_seconds.is_finite() && meta.train_seconds >= 0.0) {
+            return Err(field(
+                "train_seconds",
+                format!("{}; it must be finite and ≥ 0", meta.train_seconds),
+            ));
+        }
+        if params.len() > crate::model::MAX_PARAMS {
+            return Err(field(
+                "params",
+                format!(
+                    "{} values; at most {}",
+                    params.len(),
+                    crate::model::MAX_PARAMS
+                ),
+            ));
+        }
+        for (tensor, values, at_least_zero) in [
+            ("params", &params, false),
+            ("optimizer.m", &m, false),
+            ("optimizer.v", &v, true),
+            ("best", &best, false),
+            ("history.epoch_losses", &epoch_losses, false),
+            ("history.val_losses", &val_losses, false),
+            ("history.lrs", &lrs, true),
+            ("partial.losses", &partial_losses, false),
+        ] {
+            if let Some(i) = values
+                .iter()
+                .position(|x| !x.is_finite() || (at_least_zero && *x < 0.0))
+            {
+                return Err(field(
+                    tensor,
+                    format!(
+                        "element {i} is {}; every value must be finite{}",
+                        values[i],
+                        if at_least_zero { " and ≥ 0" } else { "" }
+                    ),
+                ));
+            }
+        }
+        if !(val_losses.is_empty() || val_losses.len() == meta.epochs_done) {
+            return Err(field(
+                "history.val_losses",
+                format!(
+                    "{} validation losses for {} epochs",
+                    val_losses.len(),
+                    meta.epochs_done
+                ),
+            ));
+        }
         let n = params.len();
         if m.len() != n || best.len() != n || !(v.is_empty() || v.len() == n) {
             return Err(bad(format!(

@@ -47,6 +47,16 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// A number for a message: short, in scientific notation when it is very large or small.
+pub(crate) fn num(v: f64) -> String {
+    let a = v.abs();
+    if v.is_finite() && v != 0.0 && !(1e-4..1e9).contains(&a) {
+        format!("{v:e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Everything that can go wrong in gpumlp.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -174,6 +184,59 @@ pub enum Error {
         /// What is wrong with it.
         message: String,
     },
+
+    /// A model or checkpoint file whose checksum holds but whose contents do not hang
+    /// together: a field out of its bounds or disagreeing with another. Nothing was sized
+    /// from it.
+    #[error("{path}: not a usable gpumlp {kind}: {field}: {message}")]
+    FileField {
+        /// The path as the user gave it.
+        path: String,
+        /// "model" or "checkpoint".
+        kind: &'static str,
+        /// The field, as it is named in the file, e.g. "classes" or "spec.hidden".
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
+
+    /// A resumed run's command line repeats a setting with another value than the checkpoint's.
+    #[error(
+        "{path}: the run resumed has {argument} {recorded}, not {given}; a resumed run keeps \
+         its data and settings (leave them out, or start a new run without the checkpoint)"
+    )]
+    ResumeMismatch {
+        /// The checkpoint.
+        path: String,
+        /// The setting, as the command line names it (`epochs`, `batch-size`, `data`, ...).
+        argument: &'static str,
+        /// What this command line says.
+        given: String,
+        /// What the checkpoint says.
+        recorded: String,
+    },
+
+    /// A checkpoint asks a resumed run to write where the run's own files are not.
+    #[error(
+        "{path}: the checkpoint would write its {what} to {recorded}, which is not this run's \
+         own file (it is not beside the checkpoint, or it holds another file); name the {what} \
+         file to write ({argument} FILE)"
+    )]
+    ResumeOutput {
+        /// The checkpoint.
+        path: String,
+        /// "model" or "plot".
+        what: &'static str,
+        /// The path the checkpoint recorded.
+        recorded: String,
+        /// The option that names it.
+        argument: &'static str,
+    },
+
+    /// A checkpoint whose state does not fit the run it resumes (its parameters against the
+    /// network its settings build on this data, its step count against its epochs).
+    #[error("the checkpoint does not fit this run: {0}")]
+    ResumeState(String),
 
     /// A checkpoint file that is not ours, is damaged, or disagrees with itself.
     #[error("{path}: not a usable gpumlp checkpoint: {message}")]

@@ -67,7 +67,7 @@ impl TrainerState {
             || self.best.len() != params
             || self.v.len() != moments
         {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::ResumeState(format!(
                 "the saved state holds {} parameters and {} moments; this network and \
                  optimiser need {params} and {}",
                 self.params.len(),
@@ -76,9 +76,23 @@ impl TrainerState {
             )));
         }
         if self.partial_losses.len() >= steps_per_epoch {
-            return Err(Error::InvalidConfig(format!(
+            return Err(Error::ResumeState(format!(
                 "the saved state stopped after step {} of an epoch that has {steps_per_epoch}",
                 self.partial_losses.len()
+            )));
+        }
+        // Every epoch has the same steps: the step count follows from where the run stands.
+        let steps = (self.epochs_done as u64)
+            .checked_mul(steps_per_epoch as u64)
+            .and_then(|s| s.checked_add(self.partial_losses.len() as u64));
+        if steps != Some(self.t) {
+            return Err(Error::ResumeState(format!(
+                "the saved state took {} optimiser steps, but {} epochs of {steps_per_epoch} \
+                 steps and {} more make {}",
+                self.t,
+                self.epochs_done,
+                self.partial_losses.len(),
+                steps.map_or_else(|| "too many".to_string(), |s| s.to_string())
             )));
         }
         Ok(())
@@ -254,10 +268,8 @@ pub fn fit_controlled(
             || !(h.val_losses.is_empty() || h.val_losses.len() == h.epoch_losses.len())
             || (val.is_some() == h.val_losses.is_empty() && !h.epoch_losses.is_empty())
         {
-            return Err(Error::InvalidConfig(
-                "the checkpoint's history does not match its state or this run's validation \
-                 rows"
-                    .into(),
+            return Err(Error::ResumeState(
+                "its history does not match its state or this run's validation rows".into(),
             ));
         }
         for (i, &loss) in h.epoch_losses.iter().enumerate() {

@@ -24,6 +24,7 @@
 //! ```
 #![warn(missing_docs)]
 
+mod atomic;
 pub mod check;
 pub mod checkpoint;
 pub mod cpu;
@@ -31,6 +32,7 @@ pub mod data;
 pub mod error;
 pub mod fit;
 pub mod gpu;
+pub mod job;
 pub mod metrics;
 pub mod model;
 pub mod model_file;

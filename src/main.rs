@@ -2,12 +2,19 @@
 
 mod cli;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let args = cli::args::Cli::parse();
-    match cli::run(args) {
+    let matches = cli::args::Cli::command().get_matches();
+    let args = match cli::args::Cli::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    // The training settings the command line gives explicitly: a resumed run checks them
+    // against its checkpoint (and ignores the defaults of those not given).
+    let given = cli::args::given_settings(&matches);
+    match cli::run(args, &given) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ gpumlp::Error::Interrupted { .. }) => {
             eprintln!("interrupted: {e}");

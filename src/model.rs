@@ -12,6 +12,14 @@ use std::str::FromStr;
 /// each layer's W and b can be bound in place on any adapter. Padding stays zero.
 pub const PARAM_ALIGN: usize = 64;
 
+/// The widest layer (inputs and outputs included) gpumlp builds: anything a file or a flag
+/// claims beyond it is refused before anything is sized from it.
+pub const MAX_WIDTH: usize = 1 << 16;
+/// The most dense layers (the output layer included).
+pub const MAX_LAYERS: usize = 64;
+/// The most parameters in the flat layout: 2^26 floats, 256 MiB a copy (a trainer keeps six).
+pub const MAX_PARAMS: usize = 1 << 26;
+
 /// A hidden layer's nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -117,7 +125,9 @@ impl MlpSpec {
         self
     }
 
-    fn validate(&self) -> Result<()> {
+    /// Checks the specification against [`MAX_WIDTH`], [`MAX_LAYERS`] and [`MAX_PARAMS`]
+    /// with checked arithmetic; returns the length of its flat parameter layout.
+    pub fn validate(&self) -> Result<usize> {
         if self.inputs == 0 {
             return Err(Error::InvalidModel(
                 "the network needs at least one input".into(),
@@ -136,7 +146,51 @@ impl MlpSpec {
                 i + 1
             )));
         }
-        Ok(())
+        if self.hidden.len() + 1 > MAX_LAYERS {
+            return Err(Error::InvalidModel(format!(
+                "{} layers; gpumlp builds at most {MAX_LAYERS}",
+                self.hidden.len() + 1
+            )));
+        }
+        let widths = self.widths();
+        if let Some(&w) = widths.iter().find(|&&w| w > MAX_WIDTH) {
+            return Err(Error::InvalidModel(format!(
+                "a layer {w} wide; gpumlp builds layers of at most {MAX_WIDTH}"
+            )));
+        }
+        let too_many = || {
+            Error::InvalidModel(format!(
+                "{} has more parameters than the {MAX_PARAMS} gpumlp builds",
+                self.describe()
+            ))
+        };
+        let mut at = 0usize;
+        for pair in widths.windows(2) {
+            let weights = pair[0].checked_mul(pair[1]).ok_or_else(too_many)?;
+            at = align(at.checked_add(weights).ok_or_else(too_many)?);
+            at = align(at.checked_add(pair[1]).ok_or_else(too_many)?);
+            if at > MAX_PARAMS {
+                return Err(too_many());
+            }
+        }
+        Ok(at)
+    }
+
+    /// Inputs, every hidden width, outputs.
+    pub fn widths(&self) -> Vec<usize> {
+        std::iter::once(self.inputs)
+            .chain(self.hidden.iter().map(|&(w, _)| w))
+            .chain(std::iter::once(self.outputs))
+            .collect()
+    }
+
+    /// The widths joined by dashes, e.g. "30-64-32-1".
+    pub fn describe(&self) -> String {
+        self.widths()
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join("-")
     }
 }
 
@@ -173,7 +227,7 @@ impl Mlp {
     /// layers and the output layer, He uniform for ReLU layers, zero biases. The same seed gives
     /// the same weights on every machine.
     pub fn new(spec: &MlpSpec, seed: u64) -> Result<Mlp> {
-        spec.validate()?;
+        let len = spec.validate()?;
         let mut layers = Vec::with_capacity(spec.hidden.len() + 1);
         let mut at = 0;
         let mut inputs = spec.inputs;
@@ -196,6 +250,7 @@ impl Mlp {
             });
             inputs = width;
         }
+        debug_assert_eq!(at, len);
         let mut params = vec![0.0f32; at];
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         for layer in &layers {

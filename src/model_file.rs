@@ -7,16 +7,15 @@
 //! and the weights catches any flipped byte.
 
 use crate::data::prep::{Preprocessor, TargetScale, Task};
-use crate::error::{Error, Result};
+use crate::error::{num, Error, Result};
 use crate::metrics::Metrics;
-use crate::model::{Mlp, MlpSpec};
+use crate::model::{Loss, Mlp, MlpSpec};
 use crate::optim::OptimizerConfig;
 use crate::schedule::Schedule;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 /// Written into every model file; a file without it is not ours.
@@ -58,6 +57,9 @@ pub struct TrainingRecord {
     pub train_seconds: f64,
     /// Mean training loss of the last epoch run.
     pub final_train_loss: f32,
+    /// The run's name (see `job::Job::run_id`), so a resumed run knows its own model file.
+    #[serde(default)]
+    pub run_id: Option<String>,
 }
 
 /// Everything in a model file besides the weights.
@@ -116,6 +118,98 @@ impl ModelMeta {
     }
 }
 
+/// Most class labels a model file may list.
+pub const MAX_CLASSES: usize = 1 << 16;
+
+impl ModelMeta {
+    /// Checks that the metadata hangs together before anything is sized from it: the network
+    /// within gpumlp's caps, the task against the loss, the outputs and the classes, the
+    /// preprocessing against the inputs, finite statistics, non-zero standard deviations, a
+    /// finite threshold and target scale. `path` names the file in the error.
+    pub fn validate(&self, path: &str) -> Result<()> {
+        let bad = |field: &str, message: String| Error::FileField {
+            path: path.to_string(),
+            kind: "model",
+            field: field.to_string(),
+            message,
+        };
+        let spec = &self.spec;
+        spec.validate().map_err(|e| bad("spec", e.to_string()))?;
+        let (outputs, classes) = (spec.outputs, self.classes.len());
+        if classes > MAX_CLASSES {
+            return Err(bad(
+                "classes",
+                format!("{classes} classes; at most {MAX_CLASSES}"),
+            ));
+        }
+        let (want_loss, want_outputs, want_classes) = match self.task {
+            Task::Binary => (Loss::Bce, 1, 2),
+            Task::Multiclass => (Loss::SoftmaxCe, classes, classes),
+            Task::Regression => (Loss::Mse, 1, 0),
+        };
+        let task = self.task.to_string();
+        if spec.loss != want_loss {
+            return Err(bad(
+                "spec.loss",
+                format!(
+                    "{} for a {task} task, which needs {}",
+                    spec.loss.name(),
+                    want_loss.name()
+                ),
+            ));
+        }
+        if classes != want_classes || (self.task == Task::Multiclass && classes < 2) {
+            return Err(bad(
+                "classes",
+                format!("{classes} classes for a {task} task over {outputs} outputs"),
+            ));
+        }
+        if outputs != want_outputs {
+            return Err(bad(
+                "spec.outputs",
+                format!("{outputs} outputs for a {task} task with {classes} classes"),
+            ));
+        }
+        match (&self.target_scale, self.task) {
+            (None, Task::Regression) => {
+                return Err(bad("target_scale", "missing for a regression task".into()))
+            }
+            (Some(_), Task::Binary | Task::Multiclass) => {
+                return Err(bad("target_scale", format!("set for a {task} task")))
+            }
+            (Some(s), _) if !(s.mean.is_finite() && s.std.is_finite() && s.std > 0.0) => {
+                return Err(bad(
+                    "target_scale",
+                    format!(
+                        "mean {} and standard deviation {}: both must be finite, the \
+                         deviation above 0",
+                        num(s.mean),
+                        num(s.std)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        if !(self.threshold.is_finite() && (0.0..=1.0).contains(&self.threshold)) {
+            return Err(bad(
+                "threshold",
+                format!("{}; it must lie in [0, 1]", num(self.threshold)),
+            ));
+        }
+        let width = self
+            .preprocessor
+            .validate()
+            .map_err(|(field, message)| bad(&field, message))?;
+        if width != spec.inputs {
+            return Err(bad(
+                "preprocessor",
+                format!("makes {width} inputs but the network takes {}", spec.inputs),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// A trained network with its metadata.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SavedModel {
@@ -133,16 +227,35 @@ fn bias_name(l: usize) -> String {
     format!("layers.{l}.bias")
 }
 
-/// FNV-1a, 64 bits: a cheap checksum that any single flipped byte changes.
-pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for part in parts {
-        for &b in *part {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+/// FNV-1a, 64 bits: a cheap checksum that any single flipped byte changes. It shows a file
+/// was not damaged by accident; it says nothing about whether its contents can be trusted,
+/// which is why every loaded file is validated field by field as well.
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= u64::from(b);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
         }
     }
-    h
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// [`Fnv`] over `parts` in order.
+pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
+    let mut h = Fnv::new();
+    for part in parts {
+        h.update(part);
+    }
+    h.finish()
 }
 
 /// The tensors in file order with their shapes and little-endian bytes.
@@ -220,6 +333,7 @@ impl SavedModel {
                 meta.format, meta.version
             )));
         }
+        meta.validate(name)?;
         // Every tensor the architecture implies must be in the file with its shape before
         // anything is sized from the metadata: a hostile header cannot make us allocate more
         // than the file holds.
@@ -275,12 +389,22 @@ impl SavedModel {
                 "its checksum does not match: the file was changed or damaged".into(),
             ));
         }
-        if meta.preprocessor.width() != meta.spec.inputs {
-            return Err(bad(format!(
-                "the preprocessing makes {} inputs but the network takes {}",
-                meta.preprocessor.width(),
-                meta.spec.inputs
-            )));
+        if let Some(i) = mlp.params().iter().position(|v| !v.is_finite()) {
+            let (l, what) = mlp
+                .layers()
+                .iter()
+                .enumerate()
+                .find_map(|(l, layer)| {
+                    (layer.weights.contains(&i).then_some((l, "weight")))
+                        .or(layer.bias.contains(&i).then_some((l, "bias")))
+                })
+                .unwrap_or((0, "weight"));
+            return Err(Error::FileField {
+                path: name.to_string(),
+                kind: "model",
+                field: format!("layers.{l}.{what}"),
+                message: format!("holds {}; every weight must be finite", mlp.params()[i]),
+            });
         }
         Ok(SavedModel { mlp, meta })
     }
@@ -299,27 +423,7 @@ pub(crate) fn open_safetensors<'b>(
     Ok((file, header.metadata().clone().unwrap_or_default()))
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same folder, flushed and renamed,
-/// so that readers (and a crash) see the old file or the new one, never a part.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".gpumlp-")
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
-}
+pub use crate::atomic::write_atomically;
 
 #[cfg(test)]
 mod tests {
@@ -350,6 +454,7 @@ mod tests {
             adapter: "test".into(),
             train_seconds: 0.0,
             final_train_loss: 0.5,
+            run_id: None,
         };
         let meta = ModelMeta::new(
             spec,

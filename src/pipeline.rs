@@ -92,6 +92,151 @@ impl Default for TrainOptions {
     }
 }
 
+impl TrainOptions {
+    /// Refuses settings that cannot train or claim more than gpumlp's caps (widths, depth,
+    /// epochs): they may come from a file.
+    pub fn validate(&self) -> Result<()> {
+        if self.target.is_empty() {
+            return Err(Error::InvalidConfig("no target column is named".into()));
+        }
+        if let Some(i) = self
+            .hidden
+            .iter()
+            .position(|&w| w == 0 || w > crate::model::MAX_WIDTH)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "hidden layer {} is {} wide; every layer needs a width from 1 to {}",
+                i + 1,
+                self.hidden[i],
+                crate::model::MAX_WIDTH
+            )));
+        }
+        if self.hidden.len() >= crate::model::MAX_LAYERS {
+            return Err(Error::InvalidConfig(format!(
+                "{} hidden layers; at most {}",
+                self.hidden.len(),
+                crate::model::MAX_LAYERS - 1
+            )));
+        }
+        let c = &self.config;
+        if c.epochs == 0 || c.epochs > crate::train::MAX_EPOCHS {
+            return Err(Error::InvalidConfig(format!(
+                "{} epochs; a run trains from 1 to {}",
+                c.epochs,
+                crate::train::MAX_EPOCHS
+            )));
+        }
+        if c.batch_size == 0 {
+            return Err(Error::InvalidConfig("batch size must be at least 1".into()));
+        }
+        c.optimizer.validate()?;
+        c.schedule.validate()?;
+        if !(c.min_delta.is_finite() && c.min_delta >= 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "min delta {} must be ≥ 0",
+                c.min_delta
+            )));
+        }
+        if !(self.val_fraction.is_finite() && (0.0..1.0).contains(&self.val_fraction)) {
+            return Err(Error::InvalidConfig(format!(
+                "validation fraction {} must lie in [0, 1)",
+                self.val_fraction
+            )));
+        }
+        Ok(())
+    }
+
+    /// The first setting in which `self` and `other` differ, as (the setting's name as the
+    /// command line spells it, self's value, other's value), in the order `train --help`
+    /// lists them; `None` when they agree.
+    pub fn first_difference(&self, other: &TrainOptions) -> Option<(&'static str, String, String)> {
+        let found = self.differences(other).into_iter().next();
+        if found.is_none() && self != other {
+            // Something no flag sets (the optimiser's betas, say).
+            return Some(("settings", format!("{self:?}"), format!("{other:?}")));
+        }
+        found
+    }
+
+    /// Every setting the command line can give in which `self` and `other` differ, in the
+    /// order `train --help` lists them (see [`TrainOptions::first_difference`]).
+    pub fn differences(&self, other: &TrainOptions) -> Vec<(&'static str, String, String)> {
+        let (a, b) = (&self.config, &other.config);
+        let pairs: [(&'static str, String, String); 17] = [
+            ("target", self.target.clone(), other.target.clone()),
+            (
+                "hidden",
+                format!("{:?}", self.hidden),
+                format!("{:?}", other.hidden),
+            ),
+            (
+                "activation",
+                self.activation.to_string(),
+                other.activation.to_string(),
+            ),
+            (
+                "task",
+                format!("{:?}", self.task),
+                format!("{:?}", other.task),
+            ),
+            ("epochs", a.epochs.to_string(), b.epochs.to_string()),
+            (
+                "batch-size",
+                a.batch_size.to_string(),
+                b.batch_size.to_string(),
+            ),
+            ("lr", a.optimizer.lr.to_string(), b.optimizer.lr.to_string()),
+            (
+                "weight-decay",
+                a.optimizer.weight_decay.to_string(),
+                b.optimizer.weight_decay.to_string(),
+            ),
+            (
+                "optimizer",
+                a.optimizer.kind.to_string(),
+                b.optimizer.kind.to_string(),
+            ),
+            (
+                "momentum",
+                a.optimizer.momentum.to_string(),
+                b.optimizer.momentum.to_string(),
+            ),
+            (
+                "lr-schedule",
+                format!("{:?}", a.schedule),
+                format!("{:?}", b.schedule),
+            ),
+            ("seed", a.seed.to_string(), b.seed.to_string()),
+            (
+                "val-fraction",
+                self.val_fraction.to_string(),
+                other.val_fraction.to_string(),
+            ),
+            (
+                "patience",
+                format!("{:?}", a.patience),
+                format!("{:?}", b.patience),
+            ),
+            (
+                "min-delta",
+                a.min_delta.to_string(),
+                b.min_delta.to_string(),
+            ),
+            (
+                "class-weight",
+                self.balanced.to_string(),
+                other.balanced.to_string(),
+            ),
+            (
+                "missing",
+                format!("{:?}", self.missing),
+                format!("{:?}", other.missing),
+            ),
+        ];
+        pairs.into_iter().filter(|(_, x, y)| x != y).collect()
+    }
+}
+
 /// A trained model and what training measured.
 #[derive(Clone, Debug)]
 pub struct Trained {
@@ -268,6 +413,17 @@ fn train_on(
     for &w in &opts.hidden {
         spec = spec.hidden(w, opts.activation);
     }
+    let layout = spec.validate()?;
+    if let Some(resume) = &control.resume {
+        // Compared before anything is sized from the settings a checkpoint claims.
+        if resume.state.params.len() != layout {
+            return Err(Error::ResumeState(format!(
+                "it holds {} parameters but a {} network on this data has {layout}",
+                resume.state.params.len(),
+                spec.describe()
+            )));
+        }
+    }
     let start = Mlp::new(&spec, opts.config.seed)?;
     let config = &opts.config;
     let val_truth: Vec<f64> = val.iter().map(|&p| labelled.y[p]).collect();
@@ -326,6 +482,7 @@ fn train_on(
         adapter: device.describe(),
         train_seconds: report.train_seconds,
         final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
+        run_id: None,
     };
     let meta = ModelMeta::new(
         spec,
@@ -469,14 +626,15 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
     let meta = &model.meta;
     let rows: Vec<usize> = (0..table.rows.len()).collect();
     let x = meta.preprocessor.transform(table, &rows)?;
-    let outputs = device.predict(&model.mlp, &x)?;
+    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
     let values = match meta.task {
         Task::Regression => {
             let scale = meta.target_scale.unwrap_or(TargetScale {
                 mean: 0.0,
                 std: 1.0,
             });
-            outputs.iter().map(|&z| scale.decode(z) as f32).collect()
+            let values = outputs.iter().map(|&z| scale.decode(z) as f32).collect();
+            finite_outputs(model, &rows, values)?
         }
         task => class_probs(task, &outputs),
     };
@@ -487,7 +645,7 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
             .map(|&p| usize::from(f64::from(p) >= meta.threshold))
             .collect(),
         Task::Multiclass => values
-            .chunks(meta.classes.len())
+            .chunks(model.mlp.spec().outputs.max(1))
             .map(|row| (0..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best }))
             .collect(),
     };
@@ -497,6 +655,20 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
         classes: meta.classes.clone(),
         labels,
     })
+}
+
+/// The network's outputs, refused where they are not finite (weights so large that a row's
+/// logits overflow): a model never answers NaN.
+fn finite_outputs(model: &SavedModel, rows: &[usize], outputs: Vec<f32>) -> Result<Vec<f32>> {
+    let per_row = model.mlp.spec().outputs.max(1);
+    match outputs.iter().position(|v| !v.is_finite()) {
+        None => Ok(outputs),
+        Some(i) => Err(Error::InvalidModel(format!(
+            "its outputs for table row {} are {}: its weights are too large for f32",
+            rows.get(i / per_row).map_or(0, |r| r + 1),
+            outputs[i]
+        ))),
+    }
 }
 
 /// The true class index or value of each labelled row of `table`, by the model's classes.
@@ -553,7 +725,7 @@ pub fn evaluate(model: &SavedModel, table: &Table, device: Device<'_>) -> Result
     let meta = &model.meta;
     let (rows, truth) = truth_for(model, table)?;
     let x = meta.preprocessor.transform(table, &rows)?;
-    let outputs = device.predict(&model.mlp, &x)?;
+    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
     Ok(score(
         meta.task,
         meta.classes.len(),

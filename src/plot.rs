@@ -3,7 +3,6 @@
 //! constant series gets a padded range, and no data at all still gives the axes.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -68,14 +67,21 @@ pub fn line_chart_svg(
     svg
 }
 
-/// Writes [`line_chart_svg`] to `path` atomically, so a crash never leaves half a chart; only
-/// `.svg` paths are accepted.
+/// The comment that marks a chart as drawn by run `run_id`, so that a resumed run knows the
+/// file is its own.
+pub fn run_marker(run_id: &str) -> String {
+    format!("<!-- gpumlp run {run_id} -->")
+}
+
+/// Writes [`line_chart_svg`] to `path` atomically, so a crash never leaves half a chart, marked
+/// with `run_id` when given ([`run_marker`]); only `.svg` paths are accepted.
 pub fn write_chart(
     path: &Path,
     title: &str,
     y_label: &str,
     series: &[Series<'_>],
     marker: Option<(usize, &str)>,
+    run_id: Option<&str>,
 ) -> Result<()> {
     let is_svg = path
         .extension()
@@ -86,26 +92,14 @@ pub fn write_chart(
             path.display()
         )));
     }
-    let svg = line_chart_svg(title, y_label, series, marker);
+    let mut svg = line_chart_svg(title, y_label, series, marker);
+    if let (Some(id), Some(end)) = (run_id, svg.find('\n')) {
+        svg.insert_str(end + 1, &(run_marker(id) + "\n"));
+    }
     write_atomically(path, svg.as_bytes())
 }
 
-/// Writes to a temporary file beside `path`, syncs it and renames it over `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io_error = |source: std::io::Error| Error::Io {
-        path: path.display().to_string(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let mut file = tempfile::NamedTempFile::new_in(dir).map_err(io_error)?;
-    file.write_all(bytes).map_err(io_error)?;
-    file.as_file().sync_all().map_err(io_error)?;
-    file.persist(path).map_err(|e| io_error(e.error))?;
-    Ok(())
-}
+use crate::atomic::write_atomically;
 
 // ---------------------------------------------------------------------------------------------
 // Axes
@@ -645,7 +639,8 @@ mod tests {
             values: &[1.0, 2.0][..],
         }];
         for name in ["chart.png", "chart"] {
-            let err = write_chart(&dir.path().join(name), "t", "y", &series, None).unwrap_err();
+            let err =
+                write_chart(&dir.path().join(name), "t", "y", &series, None, None).unwrap_err();
             assert!(
                 matches!(&err, Error::InvalidConfig(m) if m.contains("only .svg plots are supported")),
                 "{err}"
@@ -661,12 +656,14 @@ mod tests {
             name: "s",
             values: &[1.0, 2.0][..],
         }];
-        write_chart(&path, "t", "y", &series, None).unwrap();
+        write_chart(&path, "t", "y", &series, None, Some("0123")).unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(written, line_chart_svg("t", "y", &series, None));
+        let marked = written.replacen(&format!("{}\n", run_marker("0123")), "", 1);
+        assert_ne!(marked, written, "the run's marker is in the file");
+        assert_eq!(marked, line_chart_svg("t", "y", &series, None));
 
         let missing = dir.path().join("no such dir").join("loss.svg");
-        let err = write_chart(&missing, "t", "y", &series, None).unwrap_err();
+        let err = write_chart(&missing, "t", "y", &series, None, None).unwrap_err();
         assert!(
             matches!(&err, Error::Io { path, .. } if path.contains("no such dir")),
             "{err}"

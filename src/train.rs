@@ -19,6 +19,9 @@ const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
 /// The same for the fused kernel, whose steps are small.
 const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
 
+/// The most epochs one run trains: every epoch keeps its losses and rate in the history.
+pub const MAX_EPOCHS: usize = 1_000_000;
+
 /// How to train.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct TrainConfig {
@@ -63,6 +66,12 @@ impl TrainConfig {
     pub(crate) fn validate(&self, model: &Mlp, data: &Dataset) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::InvalidConfig("batch size must be at least 1".into()));
+        }
+        if self.epochs > MAX_EPOCHS {
+            return Err(Error::InvalidConfig(format!(
+                "{} epochs; a run trains at most {MAX_EPOCHS}",
+                self.epochs
+            )));
         }
         self.optimizer.validate()?;
         self.schedule.validate()?;
@@ -526,6 +535,11 @@ impl<'g> Trainer<'g> {
             }
         }
         Ok(out)
+    }
+
+    /// Steps per submission now (for the fused kernel: per dispatch).
+    pub fn steps_per_submission(&self) -> usize {
+        self.steps_per_submission
     }
 
     /// Steps per submission: `stop` is asked between submissions, so this bounds how long a

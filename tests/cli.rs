@@ -2,6 +2,8 @@
 //! predictions and plots out, and a clear one-line error (never a panic, never a partial
 //! file) for each kind of bad input. GPU runs use the adapter GPUMLP_BACKEND picks.
 
+mod common;
+
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -11,9 +13,12 @@ const BREAST_CANCER: &str = concat!(
     "/examples/data/breast_cancer.csv"
 );
 
+/// Runs the command as a user on a headless machine would: with no XDG_RUNTIME_DIR, so that
+/// a driver's complaint about it would show up as an extra stderr line.
 fn gpumlp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gpumlp"))
         .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
         .output()
         .expect("gpumlp runs")
 }
@@ -172,12 +177,8 @@ fn train_eval_predict_on_breast_cancer() {
             .collect()
     };
     let (g, c) = (probs(&written), probs(&cpu));
-    let worst = g
-        .iter()
-        .zip(&c)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f32::max);
-    assert!(worst <= 1e-5, "gpu and cpu probabilities differ by {worst}");
+    let close = gpumlp::tolerance::Tolerance::new(1e-5, 0.0).compare(&g, &c);
+    assert!(close.passed(), "gpu and cpu probabilities: {close}");
 }
 
 #[test]
@@ -379,6 +380,22 @@ fn bad_inputs_give_one_line_errors_and_no_files() {
         "{e}"
     );
 
+    // Infinite numbers in a numeric column: refused by file, line and column, never
+    // standardised into NaN inputs (`nan` itself is a missing cell).
+    for (i, spelling) in ["inf", "-inf", "1e999", "-Infinity"].iter().enumerate() {
+        let rows = rows
+            .replace("abc", spelling)
+            .replace("\n7,7,1\n", "\n7,nan,1\n");
+        let file = format!("inf{i}.csv");
+        let e = train(&write(d, &file, &rows), "y");
+        assert!(
+            e.contains(&format!("{file}, line 32, column \"b\""))
+                && e.contains(spelling)
+                && e.contains("not a finite number"),
+            "{e}"
+        );
+    }
+
     let empty = write(d, "empty.csv", "");
     assert!(train(&empty, "y").contains("empty.csv"));
 
@@ -479,4 +496,110 @@ fn bad_inputs_give_one_line_errors_and_no_files() {
     let new_label = write(d, "newlabel.csv", "a,b,y\n1,2,7\n");
     let e = fails(&["eval", &model, &new_label]);
     assert!(e.contains("newlabel.csv, line 2, column \"y\""), "{e}");
+}
+
+#[test]
+fn check_passes_on_this_adapter_and_prints_a_line_per_item() {
+    let out = ok(&["check"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("gpumlp check on "), "{out}");
+    for item in [
+        "loop budget",
+        "matmul block8",
+        "loss bce",
+        "train fused mse adamw",
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(item))
+            .unwrap_or_else(|| panic!("a line for {item}: {out}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    assert!(lines.last().unwrap().starts_with("verdict: all "), "{out}");
+    let report = json(&ok(&["check", "--json"]));
+    assert_eq!(report["passed"], true, "{report}");
+    let items = report["report"]["items"].as_array().unwrap();
+    assert!(items.len() >= 20, "{report}");
+    assert!(items.iter().all(|i| i["passed"] == true), "{report}");
+}
+
+/// A resumed run writes where its command line says, or to the files its checkpoint recorded
+/// when they are the run's own; repeating the original command with `--resume` works when its
+/// settings agree, and a checkpoint that names someone else's file is refused.
+#[test]
+fn resume_writes_only_the_runs_own_files_and_checks_repeated_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("models");
+    std::fs::create_dir(&other).unwrap();
+    let data = write(dir.path(), "t.csv", &messy_csv(80));
+    let ck = path(dir.path(), "run.ckpt");
+    let model = other.join("m.safetensors").display().to_string();
+    let run = [
+        "train",
+        &data,
+        "--target",
+        "animal",
+        "--backend",
+        "cpu",
+        "--epochs",
+        "3",
+        "-q",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "1",
+        "--out",
+        &model,
+    ];
+    ok(&run);
+    // The model exists and carries the run's name: the checkpoint may write it again.
+    ok(&["train", "--resume", &ck, "--backend", "cpu", "-q"]);
+    // Gone, and not beside the checkpoint: the resume asks for --out.
+    std::fs::remove_file(&model).unwrap();
+    let e = fails(&["train", "--resume", &ck, "--backend", "cpu", "-q"]);
+    assert!(
+        e.contains("run.ckpt") && e.contains("model") && e.contains("out"),
+        "{e}"
+    );
+    let named = path(dir.path(), "named.safetensors");
+    ok(&[
+        "train",
+        "--resume",
+        &ck,
+        "--backend",
+        "cpu",
+        "-q",
+        "--out",
+        &named,
+    ]);
+    assert!(Path::new(&named).exists());
+    // The same command again, with --resume: accepted; with another setting: refused by name.
+    ok(&[&run[..], &["--resume", &ck]].concat());
+    let mut changed = run.to_vec();
+    changed[7] = "5";
+    let e = fails(&[&changed[..], &["--resume", &ck]].concat());
+    assert!(e.contains("epochs 3, not 5"), "{e}");
+
+    // A checkpoint whose recorded model is someone else's file: refused, the file untouched.
+    let victim = dir.path().join("notes.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let good = std::fs::read(&ck).unwrap();
+    let forged = common::lies::rewrite(common::lies::Kind::Checkpoint, &good, |meta| {
+        meta["job"]["out"] = serde_json::Value::String(victim.display().to_string());
+    });
+    let forged_path = dir.path().join("forged.ckpt");
+    std::fs::write(&forged_path, forged).unwrap();
+    let e = fails(&[
+        "train",
+        "--resume",
+        &forged_path.display().to_string(),
+        "-q",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        e.contains("notes.txt") && e.contains("not this run's own"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }

@@ -3,12 +3,52 @@
 //! must return values or errors and never panic or allocate what a header claims. (The fuzz/
 //! folder holds the same three targets for cargo-fuzz, for longer runs.)
 
+mod common;
+
+use common::lies::{self, Kind};
 use gpumlp::data::prep::{label, MissingPolicy, Preprocessor};
 use gpumlp::data::table::Table;
 use gpumlp::fit::Checkpoint;
 use gpumlp::model_file::SavedModel;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The system allocator, keeping the largest single allocation this test binary asked for:
+/// no file may make gpumlp allocate more than [`MOST_BYTES`] at once.
+struct Measured;
+
+static LARGEST: AtomicUsize = AtomicUsize::new(0);
+const MOST_BYTES: usize = 1 << 30;
+
+// SAFETY: every call goes straight to the system allocator with the same arguments.
+unsafe impl GlobalAlloc for Measured {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LARGEST.fetch_max(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LARGEST.fetch_max(new_size, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Measured = Measured;
+
+impl lies::Choices for ChaCha8Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.random_range(0..n.max(1))
+    }
+}
 
 const CELLS: &[&str] = &[
     "",
@@ -169,7 +209,10 @@ fn metadata_claiming_a_huge_network_is_refused_before_allocating() {
     let e = SavedModel::from_bytes("forged", &bytes)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("forged") && e.contains("layers.0.weight"), "{e}");
+    assert!(
+        e.contains("forged") && e.contains("spec") && e.contains("1000000000"),
+        "{e}"
+    );
 }
 
 /// One way of damaging a file, chosen by `case`.
@@ -269,4 +312,179 @@ fn damaged_checkpoints_never_panic_load_or_resume() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("changed since the checkpoint"), "{stderr}");
+}
+
+/// A run of three classes with a text column and missing cells, trained on the CPU reference
+/// with a checkpoint every epoch: the model, the checkpoint, and the data's folder.
+fn run_files() -> (tempfile::TempDir, Vec<u8>, Vec<u8>) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.csv");
+    let mut csv = String::from("a,colour,b,y\n");
+    for i in 0..60 {
+        let colour = ["red", "blue", "", "green"][i % 4];
+        csv += &format!(
+            "{},{colour},{},{}\n",
+            i % 7,
+            (i * 3) % 5,
+            ["x", "y", "z"][i % 3]
+        );
+    }
+    std::fs::write(&data, &csv).unwrap();
+    let (model, ckpt) = (
+        dir.path().join("m.safetensors"),
+        dir.path().join("run.ckpt"),
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+        .args([
+            "train",
+            "--backend",
+            "cpu",
+            "--epochs",
+            "3",
+            "--hidden",
+            "5",
+            "-q",
+        ])
+        .arg(&data)
+        .args(["--target", "y", "--checkpoint-every", "1", "--out"])
+        .arg(&model)
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, c) = (
+        std::fs::read(&model).unwrap(),
+        std::fs::read(&ckpt).unwrap(),
+    );
+    (dir, m, c)
+}
+
+/// A model file with a valid checksum and lying contents either is refused with an error that
+/// names the file, or loads into a model whose predictions and evaluation on real rows run
+/// without a panic and give finite probabilities that sum to 1 (or finite values).
+#[test]
+fn models_that_lie_are_refused_or_predict_sensibly() {
+    let (dir, good, _) = run_files();
+    let table = Table::read(&dir.path().join("t.csv")).unwrap();
+    let resealed = lies::reseal(Kind::Model, &good);
+    SavedModel::from_bytes("resealed", &resealed).expect("the liar's checksum is gpumlp's");
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let (mut refused, mut loaded) = (0, 0);
+    let mut fields = std::collections::BTreeSet::new();
+    for case in 0..600 {
+        let bytes = lies::lie(Kind::Model, &good, &mut rng);
+        match SavedModel::from_bytes("lying.safetensors", &bytes) {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(
+                    text.starts_with("lying.safetensors: "),
+                    "case {case}: {text}"
+                );
+                assert!(!text.contains('\n'), "case {case}: one line: {text}");
+                if let gpumlp::Error::FileField { field, .. } = &e {
+                    fields.insert(field.split(['[', '.']).next().unwrap_or("").to_string());
+                }
+                refused += 1;
+            }
+            Ok(model) => {
+                loaded += 1;
+                let device = gpumlp::pipeline::Device::Cpu;
+                if let Ok(p) = gpumlp::pipeline::predict(&model, &table, device) {
+                    assert!(p.values.iter().all(|v| v.is_finite()), "case {case}");
+                    if !p.classes.is_empty() {
+                        for row in p.values.chunks(p.classes.len()) {
+                            let sum: f32 = row.iter().sum();
+                            assert!((sum - 1.0).abs() < 1e-4, "case {case}: {row:?}");
+                        }
+                        assert!(p.labels.iter().all(|&l| l < p.classes.len()), "case {case}");
+                    }
+                }
+                let _ = gpumlp::pipeline::evaluate(&model, &table, device);
+            }
+        }
+    }
+    let largest = LARGEST.load(Ordering::Relaxed);
+    eprintln!(
+        "600 lying models: {refused} refused, {loaded} loaded and predicted; fields named: \
+         {fields:?}; largest allocation {largest} bytes"
+    );
+    assert!(
+        refused > 300 && loaded > 10,
+        "{refused} refused, {loaded} loaded"
+    );
+    assert!(largest < MOST_BYTES, "an allocation of {largest} bytes");
+}
+
+/// A checkpoint with a valid checksum and lying contents is refused (naming the file) or
+/// resumes within bounds: it never chooses where the run writes, never sizes anything before
+/// it is checked, and never panics.
+#[test]
+fn checkpoints_that_lie_are_refused_or_resume_within_bounds() {
+    use gpumlp::fit::FitControl;
+    use gpumlp::job::{Job, ResumeArgs};
+    let (dir, _, good) = run_files();
+    let path = dir.path().join("lying.ckpt");
+    std::fs::write(&path, lies::reseal(Kind::Checkpoint, &good)).unwrap();
+    let (job, _) = Job::resume(&path, &ResumeArgs::default()).expect("the resealed file resumes");
+    let model_path = dir.path().join("m.safetensors");
+    assert_eq!(job.out, model_path, "the run's own model file");
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let (mut refused, mut resumed) = (0, 0);
+    for case in 0..400 {
+        std::fs::write(&path, lies::lie(Kind::Checkpoint, &good, &mut rng)).unwrap();
+        match Job::resume(&path, &ResumeArgs::default()) {
+            Err(e) => {
+                let text = e.to_string();
+                assert!(!text.contains('\n'), "case {case}: one line: {text}");
+                refused += 1;
+            }
+            Ok((job, checkpoint)) => {
+                resumed += 1;
+                assert!(
+                    job.out == model_path || job.out.parent() == Some(dir.path()),
+                    "case {case}: writes its model to {}",
+                    job.out.display()
+                );
+                assert_eq!(
+                    job.checkpoint, path,
+                    "case {case}: checkpoints go back to it"
+                );
+                // Train on, but no more than a few submissions.
+                let table = Table::read(&job.data).unwrap();
+                let asked = std::cell::Cell::new(0);
+                let stop = || {
+                    asked.set(asked.get() + 1);
+                    asked.get() > 3
+                };
+                let control = FitControl {
+                    stop: &stop,
+                    checkpoint_every: None,
+                    save: None,
+                    resume: Some(checkpoint),
+                };
+                let _ = gpumlp::pipeline::train_controlled(
+                    &table,
+                    &job.options,
+                    gpumlp::pipeline::Device::Cpu,
+                    &mut |_, _| {},
+                    control,
+                );
+            }
+        }
+    }
+    let largest = LARGEST.load(Ordering::Relaxed);
+    eprintln!(
+        "400 lying checkpoints: {refused} refused, {resumed} resumed; largest allocation \
+         {largest} bytes"
+    );
+    assert!(
+        refused > 200 && resumed > 10,
+        "{refused} refused, {resumed} resumed"
+    );
+    assert!(largest < MOST_BYTES, "an allocation of {largest} bytes");
 }

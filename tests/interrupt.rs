@@ -156,18 +156,44 @@ fn ctrl_c_without_checkpoint_flag_saves_beside_the_model_and_resume_cleans_up() 
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
     let implicit = dir.path().join("m.ckpt");
-    let child = spawn(&[&RUN[..], &["--out", &model.display().to_string()]].concat());
-    // No periodic checkpoint to wait for: give it time to start training.
-    let start = Instant::now();
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&child, "-INT");
-    let (code, stderr) = finished(child);
-    if code == Some(0) {
-        panic!(
-            "the run finished within {:?}; make it longer",
-            start.elapsed()
-        );
+    // Progress lines on (no -q): the first epoch's line is the sign that training is under
+    // way, however fast the device; 60 epochs leave it time to be interrupted after that.
+    let mut args: Vec<&str> = RUN.iter().copied().filter(|a| *a != "-q").collect();
+    let model_arg = model.display().to_string();
+    args.extend(["--out", &model_arg]);
+    let epochs = args.iter().position(|a| *a == "--epochs").unwrap() + 1;
+    args[epochs] = "60";
+    let mut child = spawn(&args);
+    let stderr = child.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line.clone());
+            all += &line;
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        match rx.recv_timeout(Duration::from_secs(120)) {
+            Ok(line) if line.starts_with("epoch 1/") => break,
+            Ok(_) => {}
+            Err(e) => panic!("no first epoch line from the run: {e}"),
+        }
     }
+    signal(&child, "-INT");
+    let code = child.wait().expect("gpumlp ends").code();
+    let stderr = reader.join().expect("stderr read");
+    assert_ne!(
+        code,
+        Some(0),
+        "the run finished before Ctrl-C landed; make it longer: {stderr}"
+    );
     assert_eq!(code, Some(130), "{stderr}");
     assert!(
         implicit.exists(),

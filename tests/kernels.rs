@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, gpu, report, uniform};
+use common::{assert_bits, assert_close, gpu, report, uniform};
 use gpumlp::gpu::{Step, StepSlots};
 use gpumlp::ops::matmul::{product, Form, Variant};
 use gpumlp::ops::{self, Dispatch, EW};
@@ -180,6 +180,109 @@ fn linear_epilogue_matches_reference() {
             variant.name()
         ));
     }
+}
+
+/// Every matmul variant sums k in the same order, so on one adapter they agree bit for bit:
+/// a resumed run whose new process's tuner picks another variant continues with the very
+/// same numbers. So does the forward epilogue against matmul, bias_add and the activation
+/// run apart.
+#[test]
+fn matmul_variants_and_the_epilogue_agree_bit_for_bit() {
+    let g = gpu();
+    let acts = [
+        Some(Activation::Sigmoid),
+        Some(Activation::Relu),
+        Some(Activation::Tanh),
+    ];
+    let mut compared = 0;
+    for (i, &(m, n, k)) in matmul_shapes().iter().enumerate() {
+        let a = uniform(130 + i as u64, m * k, -4.0, 4.0);
+        let b = uniform(140 + i as u64, k * n, -1.0, 1.0);
+        let bias = uniform(150 + i as u64, n, -2.0, 2.0);
+        let (ta, tb, tbias) = (
+            g.upload("a", &a).unwrap(),
+            g.upload("b", &b).unwrap(),
+            g.upload("bias", &bias).unwrap(),
+        );
+        let out = |variant: Variant, form: Form, epilogue: ops::matmul::Epilogue| {
+            let tc = g.upload("c", &vec![f32::NAN; m * n]).unwrap();
+            let d = ops::matmul::product_with(g, variant, form, &ta, &tb, &tc, m, n, k, epilogue);
+            run(&d.unwrap());
+            read(&tc)
+        };
+        for form in [Form::Nn, Form::Tn, Form::Nt] {
+            let first = out(Variant::Block4, form, ops::matmul::Epilogue::None);
+            for variant in Variant::ALL.into_iter().skip(1) {
+                if !variant.supports(m, n, k) || !variant.runs_on(g.limits()) {
+                    continue;
+                }
+                let got = out(variant, form, ops::matmul::Epilogue::None);
+                let what = format!(
+                    "{form:?} {} against block4, m={m} n={n} k={k}",
+                    variant.name()
+                );
+                assert_bits(&what, &got, &first);
+                compared += 1;
+            }
+        }
+        for act in acts {
+            let epilogue = ops::matmul::Epilogue::Bias(&tbias, act);
+            let fused = out(Variant::Block4, Form::Nn, epilogue);
+            let tz = g.upload(
+                "z",
+                &out(Variant::Block4, Form::Nn, ops::matmul::Epilogue::None),
+            );
+            let tz = tz.unwrap();
+            run(&ops::bias::bias_add(g, &tz, &tbias, m, n).unwrap());
+            run(&ops::activation::activation_forward(g, act.unwrap(), &tz, m * n).unwrap());
+            let what =
+                format!("linear {act:?} against matmul + bias_add + activation, m={m} n={n} k={k}");
+            assert_bits(&what, &fused, &read(&tz));
+        }
+    }
+    assert!(compared >= 30, "{compared} variant comparisons");
+    report(&format!(
+        "{compared} variant outputs equal block4's bit for bit"
+    ));
+}
+
+/// More than 65535 workgroups of EW threads: the element-wise kernels then run on a 2-D grid
+/// and rebuild the flat index (`flat_index` in common.wgsl); the last elements must be reached.
+#[test]
+fn elementwise_kernels_reach_every_element_of_a_two_dimensional_grid() {
+    let g = gpu();
+    let max = g.limits().max_compute_workgroups_per_dimension as usize;
+    let n = max * EW as usize + 3 * EW as usize + 5;
+    let x: Vec<f32> = (0..n).map(|i| ((i % 1013) as f32 - 506.0) / 64.0).collect();
+    let mut want = x.clone();
+    cpu::activation_forward(Activation::Relu, &mut want);
+    let tx = g.upload("x", &x).unwrap();
+    run(&ops::activation::activation_forward(g, Activation::Relu, &tx, n).unwrap());
+    assert_bits(&format!("relu over {n} elements"), &read(&tx), &want);
+
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        lr: 0.5,
+        momentum: 0.0,
+        ..OptimizerConfig::default()
+    };
+    let slots = StepSlots::new(g, 1);
+    let values = config.step_values(1, config.lr);
+    slots.write(g, &[Step::new(0, 0, &values)]);
+    let (tg, tp, tu) = (
+        g.upload("g", &x).unwrap(),
+        g.zeros("p", n).unwrap(),
+        g.zeros("u", n).unwrap(),
+    );
+    run(&ops::sgd::sgd(g, &tg, &tp, &tu, &slots, n, &config).unwrap());
+    let (mut p, mut u) = (vec![0.0; n], vec![0.0; n]);
+    cpu::sgd(&x, &mut p, &mut u, &values, &config);
+    assert_bits(&format!("sgd over {n} elements"), &read(&tp), &p);
+    let groups = n.div_ceil(EW as usize);
+    assert!(groups > max, "{groups} workgroups need a second dimension");
+    report(&format!(
+        "{n} elements: {groups} workgroups, over the {max} one dimension allows"
+    ));
 }
 
 fn bias_shapes() -> Vec<(usize, usize)> {

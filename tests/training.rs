@@ -50,7 +50,17 @@ fn compare_runs(what: &str, spec: &MlpSpec, data: &Dataset, config: &TrainConfig
         let fused = gpumlp::Trainer::new(gpu(), &start, data, &config)
             .unwrap()
             .is_fused();
+        // The fused path is taken whenever the network is small enough, the device can run
+        // the kernel and a step fits the driver's loop budget; never skipped unseen.
+        let budget = gpumlp::ops::probe::loop_budget(gpu()).unwrap();
+        let batch = config.batch_size.min(data.rows());
+        let cost = gpumlp::ops::fused::loop_iterations(&start, batch);
+        let can_fuse = gpumlp::ops::fused::supports(&start)
+            && gpumlp::ops::fused::fits(gpu())
+            && gpumlp::ops::fused::steps_within(budget, cost).is_some();
+        assert_eq!(fused, allow_fused && can_fuse, "{what}: fused path taken");
         if allow_fused && !fused {
+            common::report(&format!("{what}: too large for the fused kernel"));
             continue;
         }
         let what = format!("{what}{}", if fused { " (fused)" } else { "" });
@@ -144,6 +154,38 @@ fn gpu_training_matches_reference_sigmoid_wide() {
         ..TrainConfig::default()
     };
     compare_runs("37-70-33-1 sigmoid/tanh", &spec, &data, &config);
+}
+
+#[test]
+fn four_layer_network_matches_reference_on_both_paths() {
+    // The fused kernel's most: four layers (widths[1] and seg_*[1].zw in fused.wgsl), every
+    // width up to 16, softmax over three classes, weighted rows, a partial last batch.
+    let spec = MlpSpec::new(16)
+        .hidden(16, Activation::Tanh)
+        .hidden(12, Activation::Relu)
+        .hidden(15, Activation::Sigmoid)
+        .output(3, Loss::SoftmaxCe);
+    let data = clustered(8, 150, 16, 3, true);
+    let config = TrainConfig {
+        epochs: 6,
+        batch_size: 40,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed: 6,
+        ..TrainConfig::default()
+    };
+    let start = Mlp::new(&spec, 11).unwrap();
+    assert!(
+        gpumlp::Trainer::new(gpu(), &start, &data, &config)
+            .unwrap()
+            .is_fused(),
+        "four layers of at most 16 run fused"
+    );
+    compare_runs("16-16-12-15-3 softmax, AdamW", &spec, &data, &config);
 }
 
 #[test]

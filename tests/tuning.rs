@@ -1,11 +1,13 @@
-//! The matmul tuning cache: measured once per adapter and shape, kept on disk across restarts,
-//! and a corrupt file is ignored (with a warning) and rewritten. One test in its own process,
-//! because it points GPUMLP_CACHE_DIR at a temporary folder.
+//! The tuning cache: matmul choices measured once per adapter and shape, and the verdicts of
+//! the checks run before a kernel is first trusted on a driver, kept on disk across restarts;
+//! a corrupt file is ignored (with a warning) and rewritten; a path whose verdict is "failed"
+//! is never used. One test in its own process, because it points GPUMLP_CACHE_DIR at a
+//! temporary folder.
 
 mod common;
 
 use gpumlp::ops::matmul::{choose, Choice, Form};
-use gpumlp::{Gpu, GpuOptions};
+use gpumlp::{Activation, Dataset, Gpu, GpuOptions, Mlp, MlpSpec, TrainConfig, Trainer};
 
 fn open() -> Gpu {
     // A fresh device each time stands for a restart: nothing is shared but the file.
@@ -67,4 +69,56 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
         v.name() != "vec4" && how != Choice::Forced,
         "vec4 cannot do n = 21"
     );
+
+    unsafe { std::env::remove_var("GPUMLP_MATMUL") };
+    drop(gpu);
+
+    // The verdicts: a small network trains fused, after the kernel passed its check here.
+    let gpu = open();
+    let data = Dataset::new(common::uniform(1, 40 * 3, -1.0, 1.0), vec![1.0; 40], 3).unwrap();
+    let model = Mlp::new(&MlpSpec::new(3).hidden(4, Activation::Tanh), 1).unwrap();
+    let config = TrainConfig::default();
+    assert!(Trainer::new(&gpu, &model, &data, &config)
+        .unwrap()
+        .is_fused());
+    choose(&gpu, Form::Nn, 30, 20, 10).unwrap();
+    drop(gpu);
+    let text = std::fs::read_to_string(&file).unwrap();
+    for path in ["fused", "matmul block4", "matmul block8", "matmul tiled"] {
+        assert!(
+            text.contains(&format!("\"trust.v1 {path} ")),
+            "{path}'s verdict is kept: {text}"
+        );
+    }
+    assert!(
+        !text.contains("\"failed\""),
+        "every kernel passed here: {text}"
+    );
+    // Say the fused kernel and block8 failed on this driver: neither is used again.
+    let failed = text
+        .split(',')
+        .map(|entry| {
+            match entry.contains("trust.v1 fused ") || entry.contains("trust.v1 matmul block8 ") {
+                true => entry.replace("\"ok\"", "\"failed\""),
+                false => entry.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    std::fs::write(&file, failed).unwrap();
+    let gpu = open();
+    let trainer = Trainer::new(&gpu, &model, &data, &config).unwrap();
+    assert!(
+        !trainer.is_fused(),
+        "a fused kernel that failed here is not used"
+    );
+    unsafe { std::env::set_var("GPUMLP_MATMUL", "block8") };
+    for (m, n, k) in [(64, 64, 64), (300, 200, 100)] {
+        let (v, how) = choose(&gpu, Form::Nn, m, n, k).unwrap();
+        assert_ne!(
+            v.name(),
+            "block8",
+            "a variant that failed here is not used ({how:?})"
+        );
+    }
 }

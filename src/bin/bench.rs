@@ -91,9 +91,15 @@ struct Options {
 struct Report {
     json: bool,
     sections: serde_json::Map<String, Value>,
+    /// Kernels and workloads that failed validation: the run then exits non-zero.
+    failures: Vec<String>,
 }
 
 impl Report {
+    fn failed(&mut self, what: String) {
+        self.failures.push(what);
+    }
+
     fn line(&self, text: String) {
         if !self.json {
             println!("{text}");
@@ -134,6 +140,12 @@ fn roofline_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(f
         if fma_ok { "ok" } else { "FAILED" },
         if copy_ok { "ok" } else { "FAILED" }
     ));
+    if !fma_ok {
+        r.failed("roofline fma_peak".into());
+    }
+    if !copy_ok {
+        r.failed("roofline copy".into());
+    }
 
     let threads = if o.quick { 1 << 14 } else { 1 << 16 };
     let iterations = if o.quick { 1024 } else { 4096 };
@@ -239,6 +251,7 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                 ));
                 rows.push(json!({"variant": variant.name(), "form": form_name(form),
                                  "validated": false, "worst_abs_err": err}));
+                r.failed(format!("matmul {} {}", variant.name(), form_name(form)));
                 continue;
             }
             for (label, batch, inputs, outputs) in &shapes {
@@ -422,6 +435,7 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
                 w.name
             ));
             rows.push(json!({"workload": w.name, "validated": false, "worst_abs_err": err}));
+            r.failed(format!("workload {}", w.name));
             continue;
         }
         let dispatches = g.dispatches_per_step();
@@ -488,17 +502,30 @@ fn main() {
         runs: if quick { 3 } else { 7 },
         min_seconds: if quick { 0.01 } else { 0.1 },
     };
-    if let Err(e) = run(&o) {
-        eprintln!("error: {e}");
-        std::process::exit(1);
+    match run(&o) {
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        Ok(failures) if !failures.is_empty() => {
+            eprintln!(
+                "error: {} failed validation against the CPU reference on this adapter: {}",
+                failures.len(),
+                failures.join(", ")
+            );
+            std::process::exit(1);
+        }
+        Ok(_) => {}
     }
 }
 
-fn run(o: &Options) -> gpumlp::Result<()> {
+/// Runs the benchmark; returns what failed validation.
+fn run(o: &Options) -> gpumlp::Result<Vec<String>> {
     let gpu = Gpu::from_env()?;
     let mut r = Report {
         json: o.json,
         sections: serde_json::Map::new(),
+        failures: Vec::new(),
     };
     r.line(format!("adapter: {}", gpu.describe()));
     r.line(format!(
@@ -513,7 +540,8 @@ fn run(o: &Options) -> gpumlp::Result<()> {
     if o.json {
         r.sections.insert("adapter".into(), json!(gpu.describe()));
         r.sections.insert("quick".into(), json!(o.quick));
-        println!("{}", Value::Object(r.sections));
+        r.sections.insert("failures".into(), json!(r.failures));
+        println!("{}", Value::Object(r.sections.clone()));
     }
-    Ok(())
+    Ok(r.failures)
 }

@@ -88,9 +88,42 @@ pub struct TrainArgs {
     #[arg(long, value_name = "N", default_value_t = 10, requires = "checkpoint")]
     pub checkpoint_every: usize,
     /// Continue the run saved in this checkpoint with its data and settings; the result is
-    /// the same, bit for bit, as a run never stopped.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["data", "target", "ModelArgs"])]
+    /// the same, bit for bit, as a run never stopped. The original command with --resume
+    /// added works too, as long as its settings agree with the checkpoint's.
+    #[arg(long, value_name = "FILE")]
     pub resume: Option<PathBuf>,
+}
+
+/// The `train` settings given on the command line (not left at their defaults), by the names
+/// `TrainOptions::first_difference` uses.
+pub fn given_settings(matches: &clap::ArgMatches) -> Vec<&'static str> {
+    const SETTINGS: [(&str, &str); 17] = [
+        ("target", "target"),
+        ("hidden", "hidden"),
+        ("activation", "activation"),
+        ("task", "task"),
+        ("epochs", "epochs"),
+        ("batch_size", "batch-size"),
+        ("lr", "lr"),
+        ("weight_decay", "weight-decay"),
+        ("optimizer", "optimizer"),
+        ("momentum", "momentum"),
+        ("lr_schedule", "lr-schedule"),
+        ("seed", "seed"),
+        ("val_fraction", "val-fraction"),
+        ("patience", "patience"),
+        ("min_delta", "min-delta"),
+        ("class_weight", "class-weight"),
+        ("missing", "missing"),
+    ];
+    let Some(("train", train)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    SETTINGS
+        .iter()
+        .filter(|(id, _)| train.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|&(_, name)| name)
+        .collect()
 }
 
 /// The network and how to train it (shared by `train` and `cv`).

@@ -15,20 +15,20 @@ use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
 use gpumlp::fit::{Checkpoint, FitControl};
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
+use gpumlp::job::{Job, ResumeArgs};
 use gpumlp::model_file::{write_atomically, SavedModel};
 use gpumlp::pipeline::{self, Device, TrainOptions};
 use gpumlp::plot::{write_chart, Series};
 use gpumlp::{Activation, Gpu, OptimizerConfig, OptimizerKind, Schedule, TrainConfig};
-use job::{DataFile, Job};
 use progress::Progress;
 use serde_json::json;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
 
 /// Runs one command line.
-pub fn run(cli: Cli) -> Result<()> {
+pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
     match &cli.command {
-        Command::Train(args) => train(&cli, args),
+        Command::Train(args) => train(&cli, args, given),
         Command::Eval { model, data } => eval(&cli, model, data),
         Command::Predict { model, data, out } => predict(&cli, model, data, out.as_deref()),
         Command::Cv {
@@ -213,28 +213,22 @@ fn resume_hint(cli: &Cli, checkpoint: &Path) -> String {
     format!("gpumlp train --resume {}{backend}", checkpoint.display())
 }
 
-/// The run `train` was asked for: from the flags, or from the checkpoint it resumes.
-fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
+/// The run `train` was asked for: from the flags, or from the checkpoint it resumes (with
+/// the flags repeated on the command line checked against it).
+fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Checkpoint>)> {
     if let Some(path) = &args.resume {
-        let (checkpoint, value) = Checkpoint::load(path)?;
-        let mut job = Job::from_json(path, value)?;
-        let data = DataFile::read(&job.data)?;
-        job.check_data(&data)?;
-        if let Some(out) = &args.out {
-            job.out = out.clone();
-        }
-        if let Some(plot) = &args.plot {
-            job.plot = Some(plot.clone());
-        }
-        match &args.checkpoint {
-            Some(c) => {
-                job.checkpoint = c.clone();
-                job.checkpoint_named = true;
-                job.checkpoint_every = Some(args.checkpoint_every);
-            }
-            None => job.checkpoint = path.clone(),
-        }
-        return Ok((job, data, Some(checkpoint)));
+        let target = args.target.as_deref().unwrap_or_default();
+        let options = Some(train_options(&args.model, target)?);
+        let resume = ResumeArgs {
+            data: args.data.clone(),
+            options,
+            given: given.to_vec(),
+            out: args.out.clone(),
+            plot: args.plot.clone(),
+            checkpoint: args.checkpoint.clone().map(|c| (c, args.checkpoint_every)),
+        };
+        let (job, checkpoint) = Job::resume(path, &resume)?;
+        return Ok((job, Some(checkpoint)));
     }
     let (Some(data_path), Some(target)) = (&args.data, &args.target) else {
         return Err(Error::InvalidConfig(
@@ -242,7 +236,7 @@ fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
         ));
     };
     let options = train_options(&args.model, target)?;
-    let data = DataFile::read(data_path)?;
+    let (data_bytes, data_checksum) = gpumlp::job::fingerprint(data_path, None)?;
     let out = args
         .out
         .clone()
@@ -262,8 +256,8 @@ fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
     }
     let job = Job {
         data: data_path.clone(),
-        data_bytes: data.bytes.len() as u64,
-        data_checksum: data.checksum.clone(),
+        data_bytes,
+        data_checksum,
         options,
         out,
         plot: args.plot.clone(),
@@ -271,12 +265,13 @@ fn train_job(args: &TrainArgs) -> Result<(Job, DataFile, Option<Checkpoint>)> {
         checkpoint_named,
         checkpoint_every: args.checkpoint.is_some().then_some(args.checkpoint_every),
         adapter: String::new(),
+        run_id: gpumlp::job::new_run_id(),
     };
-    Ok((job, data, None))
+    Ok((job, None))
 }
 
-fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
-    let (mut job, data, resume) = train_job(args)?;
+fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
+    let (mut job, resume) = train_job(args, given)?;
     if let Some(plot) = &job.plot {
         if !plot
             .to_string_lossy()
@@ -294,8 +289,7 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             "--checkpoint-every must be at least 1".into(),
         ));
     }
-    let table = Table::from_reader(&job.data.display().to_string(), data.bytes.as_slice())?;
-    drop(data);
+    let table = Table::read(&job.data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
     let mut progress = Progress::new(cli.quiet, job.options.config.epochs);
@@ -368,6 +362,13 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             );
             return Err(e);
         }
+        Err(Error::ResumeState(message)) if args.resume.is_some() => {
+            let path = args.resume.as_deref().unwrap_or(&job.checkpoint);
+            return Err(Error::CheckpointFile {
+                path: path.display().to_string(),
+                message,
+            });
+        }
         Err(e) => {
             if let Some(epochs) = last_saved.get() {
                 eprintln!(
@@ -379,12 +380,14 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             return Err(e);
         }
     };
+    let mut trained = trained;
+    trained.model.meta.training.run_id = Some(job.run_id.clone());
     let meta = &trained.model.meta;
     for skipped in &meta.preprocessor.skipped {
         eprintln!("warning: column {skipped:?} was skipped (empty, or an identifier)");
     }
     trained.model.save(out)?;
-    if !job.checkpoint_named && args.resume.as_ref() == Some(&job.checkpoint) {
+    if !job.checkpoint_named && args.resume.is_some() {
         // The run Ctrl-C saved is finished: its checkpoint has done its job.
         std::fs::remove_file(&job.checkpoint).ok();
     }
@@ -408,7 +411,7 @@ fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
             meta.target,
             meta.task
         );
-        write_chart(plot, &title, "loss", &series, marker)?;
+        write_chart(plot, &title, "loss", &series, marker, Some(&job.run_id))?;
     }
     let evaluated_on = if trained.validated {
         "validation"
@@ -535,8 +538,10 @@ fn predictions_csv(p: &pipeline::Predictions) -> Result<Vec<u8>> {
         if p.classes.is_empty() {
             record.push(p.values[i].to_string());
         } else {
-            record.push(p.classes[p.labels[i]].clone());
-            record.extend(p.values[i * k..(i + 1) * k].iter().map(|v| v.to_string()));
+            let label = p.labels.get(i).and_then(|&l| p.classes.get(l));
+            record.push(label.cloned().unwrap_or_default());
+            let probs = p.values.get(i * k..(i + 1) * k).unwrap_or_default();
+            record.extend(probs.iter().map(|v| v.to_string()));
         }
         w.write_record(&record).map_err(to_err)?;
     }

@@ -115,6 +115,24 @@ fn number(cell: &str) -> Option<f64> {
     cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())
 }
 
+/// Whether a cell spells a number that is not finite: `inf`, `-infinity`, `1e999`. Such a
+/// cell in a numeric column is refused, never standardised into an infinite or NaN input
+/// (`nan` itself is one of the spellings of a missing cell).
+fn non_finite(cell: &str) -> bool {
+    cell.trim().parse::<f64>().is_ok_and(|v| !v.is_finite())
+}
+
+/// The message for a cell of a numeric column that is not a finite number.
+fn not_a_number(text: &str) -> String {
+    match non_finite(text) {
+        true => format!(
+            "{text:?} is not a finite number; infinite values cannot be standardised (leave \
+             the cell empty if the value is missing)"
+        ),
+        false => format!("{text:?} is not a number"),
+    }
+}
+
 /// Reads the target column, so that the rest of the pipeline sees classes as indices and
 /// knows which rows it may use.
 ///
@@ -371,8 +389,11 @@ pub enum ColumnKind {
 /// What one pass over a column's kept cells found, to decide its kind.
 struct Survey<'a> {
     present: usize,
+    /// Cells that are numbers, finite or not.
     numeric: usize,
     first_text: Option<(usize, &'a str)>,
+    /// The first number that is not finite.
+    first_non_finite: Option<(usize, &'a str)>,
     distinct: usize,
 }
 
@@ -381,6 +402,7 @@ fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
         present: 0,
         numeric: 0,
         first_text: None,
+        first_non_finite: None,
         distinct: 0,
     };
     let mut distinct = std::collections::HashSet::new();
@@ -392,6 +414,9 @@ fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
         distinct.insert(cell);
         if number(cell).is_some() {
             survey.numeric += 1;
+        } else if non_finite(cell) {
+            survey.numeric += 1;
+            survey.first_non_finite = survey.first_non_finite.or(Some((r, cell)));
         } else if survey.first_text.is_none() {
             survey.first_text = Some((r, cell));
         }
@@ -479,8 +504,15 @@ impl Preprocessor {
                 skipped.push(name.clone());
                 continue;
             }
+            let numeric = survey.numeric as f64 >= NUMERIC_SHARE * survey.present as f64;
+            if let (true, Some((row, text))) = (numeric, survey.first_non_finite) {
+                return Err(Error::Input {
+                    at: table.location(row, c),
+                    message: not_a_number(text),
+                });
+            }
             if let Some((row, text)) = survey.first_text {
-                if survey.numeric as f64 >= NUMERIC_SHARE * survey.present as f64 {
+                if numeric {
                     let share = survey.numeric * 100 / survey.present;
                     return Err(Error::Input {
                         at: table.location(row, c),
@@ -565,6 +597,49 @@ impl Preprocessor {
             });
         }
         Ok(preprocessor)
+    }
+
+    /// Checks a preprocessing read from a file: finite statistics, standard deviations
+    /// above 0, at least one category per text column, no column named twice, and at most
+    /// [`crate::model::MAX_WIDTH`] inputs in all. Returns the input width, or the field and
+    /// what is wrong with it.
+    pub fn validate(&self) -> std::result::Result<usize, (String, String)> {
+        let mut width = 0usize;
+        let mut seen = std::collections::HashSet::new();
+        for (i, column) in self.columns.iter().enumerate() {
+            let field =
+                |what: &str| format!("preprocessor.columns[{i}] ({:?}).{what}", column.name);
+            if !seen.insert(column.name.as_str()) || column.name == self.target {
+                return Err((field("name"), "names a column twice".into()));
+            }
+            match &column.kind {
+                ColumnKind::Numeric { fill, mean, std } => {
+                    for (what, v) in [("fill", fill), ("mean", mean), ("std", std)] {
+                        if !v.is_finite() {
+                            return Err((field(what), format!("{v}; it must be finite")));
+                        }
+                    }
+                    if *std <= 0.0 {
+                        let std = crate::error::num(*std);
+                        return Err((field("std"), format!("{std}; it must be above 0")));
+                    }
+                    width += 1;
+                }
+                ColumnKind::Categorical { categories, .. } => {
+                    if categories.is_empty() {
+                        return Err((field("categories"), "empty".into()));
+                    }
+                    width = width.saturating_add(categories.len());
+                }
+            }
+            if width > crate::model::MAX_WIDTH {
+                return Err((
+                    "preprocessor.columns".into(),
+                    format!("more than {} inputs", crate::model::MAX_WIDTH),
+                ));
+            }
+        }
+        Ok(width)
     }
 
     /// Number of network inputs (numeric columns + total categories), to size the first layer.
@@ -654,8 +729,8 @@ impl Preprocessor {
                             Some(text) => number(text).ok_or_else(|| Error::Input {
                                 at: table.location(r, c),
                                 message: format!(
-                                    "{text:?} is not a number; the model was trained with \
-                                     numbers in this column"
+                                    "{}; the model was trained with numbers in this column",
+                                    not_a_number(text)
                                 ),
                             })?,
                         };
@@ -664,8 +739,11 @@ impl Preprocessor {
                             return Err(Error::Input {
                                 at: table.location(r, c),
                                 message: format!(
-                                    "{value} is too far from the training values (mean {mean}, \
-                                     std {std}) to encode"
+                                    "{} is too far from the training values (mean {}, std {}) \
+                                     to encode",
+                                    crate::error::num(value),
+                                    crate::error::num(*mean),
+                                    crate::error::num(*std)
                                 ),
                             });
                         }

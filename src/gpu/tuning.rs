@@ -115,8 +115,7 @@ impl Tuning {
         let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
             .map_err(|e| e.to_string())
             .and_then(|_| {
-                crate::model_file::write_atomically(path, text.as_bytes())
-                    .map_err(|e| e.to_string())
+                crate::atomic::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
             });
         if let Err(e) = written {
             eprintln!("warning: could not write the tuning cache: {e}");

@@ -1,9 +1,9 @@
 //! Shared by the test binaries: one GPU per binary, seeded data, and the tolerance check.
 #![allow(dead_code)]
 
+pub mod lies;
+
 use gpumlp::Gpu;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -21,46 +21,34 @@ pub fn gpu() -> &'static Gpu {
     })
 }
 
-/// `n` uniform values in [lo, hi) from `seed`.
+/// `n` uniform values in [lo, hi) from `seed` (the stream the library's checks draw from).
 pub fn uniform(seed: u64, n: usize, lo: f32, hi: f32) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    (0..n).map(|_| rng.random_range(lo..hi)).collect()
+    gpumlp::cpu::seeded(seed, n, lo, hi)
 }
 
-/// Fails unless every `|got − want| ≤ atol + rtol·|want|`; the message names the worst index.
-/// Returns the largest absolute error, for reports.
+/// Fails unless every `|got − want| ≤ atol + rtol·|want|` (NaN only where the reference has
+/// NaN, an infinity only where it has the same one); the message names the worst index.
+/// Returns the largest absolute error, for reports. The rule is the library's own
+/// ([`gpumlp::tolerance`]), which `gpumlp check` applies too.
 pub fn assert_close(what: &str, got: &[f32], want: &[f32], atol: f32, rtol: f32) -> f32 {
+    let c = gpumlp::tolerance::Tolerance::new(atol, rtol).compare(got, want);
+    assert!(c.passed(), "{what}: {c}");
+    c.max_abs
+}
+
+/// Fails unless `got` and `want` are equal bit for bit; names the first index that differs.
+pub fn assert_bits(what: &str, got: &[f32], want: &[f32]) {
     assert_eq!(got.len(), want.len(), "{what}: length");
-    let mut worst = (0usize, 0.0f32); // index, error / allowed
-    let mut max_abs = 0.0f32;
-    for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
-        let err = (g - w).abs();
-        let allowed = atol + rtol * w.abs();
-        let ratio = if err.is_nan() || g.is_nan() != w.is_nan() {
-            f32::INFINITY
-        } else if err == 0.0 {
-            0.0
-        } else {
-            err / allowed
-        };
-        if ratio > worst.1 || (i == 0 && ratio.is_infinite()) {
-            worst = (i, ratio);
-        }
-        if err.is_finite() {
-            max_abs = max_abs.max(err);
-        }
+    if let Some(i) = (0..got.len()).find(|&i| got[i].to_bits() != want[i].to_bits()) {
+        panic!(
+            "{what}: index {i} differs: {} ({:#010x}) against {} ({:#010x}), {} elements",
+            got[i],
+            got[i].to_bits(),
+            want[i],
+            want[i].to_bits(),
+            got.len()
+        );
     }
-    let (i, ratio) = worst;
-    assert!(
-        ratio <= 1.0,
-        "{what}: worst index {i}: got {}, want {}, |diff| = {:e} > atol {atol:e} + rtol {rtol:e}·|want| \
-         ({} elements, largest |diff| {max_abs:e})",
-        got[i],
-        want[i],
-        (got[i] - want[i]).abs(),
-        got.len()
-    );
-    max_abs
 }
 
 /// Prints one line of a report past the harness's capture (see `gpu`).
