@@ -28,6 +28,9 @@ pub struct CheckItem {
     pub tolerance: Option<Tolerance>,
     /// Where it went wrong, or what else there is to know.
     pub note: String,
+    /// Seconds it took, pipeline compiles included (the first run of a kernel on a driver
+    /// with an empty shader cache pays them).
+    pub seconds: f64,
 }
 
 /// What [`run`] found.
@@ -68,6 +71,7 @@ impl CheckItem {
                     true => note.to_string(),
                     false => format!("{c}{}{note}", if note.is_empty() { "" } else { "; " }),
                 },
+                seconds: 0.0,
             },
             Err(e) => CheckItem {
                 name,
@@ -76,6 +80,7 @@ impl CheckItem {
                 worst_ratio: None,
                 tolerance: None,
                 note: format!("could not run: {e}"),
+                seconds: 0.0,
             },
         }
     }
@@ -85,7 +90,7 @@ impl CheckItem {
 /// that failed.
 pub fn run(gpu: &Gpu) -> CheckReport {
     let start = std::time::Instant::now();
-    let mut items = Vec::new();
+    let mut items = Timed::new();
     let budget = ops::probe::loop_budget(gpu);
     items.push(CheckItem {
         name: "loop budget".into(),
@@ -101,6 +106,7 @@ pub fn run(gpu: &Gpu) -> CheckReport {
             ),
             Err(e) => format!("could not run: {e}"),
         },
+        seconds: 0.0,
     });
     let budget = budget.ok().flatten();
 
@@ -111,14 +117,21 @@ pub fn run(gpu: &Gpu) -> CheckReport {
     ));
     for variant in ops::matmul::Variant::ALL {
         let name = format!("matmul {}", variant.name());
-        if !variant.runs_on(gpu.limits()) {
+        if !variant.considered_on(gpu) {
+            let why = match variant.runs_on(gpu.limits()) {
+                true => {
+                    "not run: training on a CPU adapter never picks it (GPUMLP_MATMUL forces it)"
+                }
+                false => "not run: this adapter's limits do not allow it, so it is never used",
+            };
             items.push(CheckItem {
                 name,
                 passed: true,
                 worst_error: None,
                 worst_ratio: None,
                 tolerance: None,
-                note: "not run: this adapter's limits do not allow it, so it is never used".into(),
+                note: why.into(),
+                seconds: 0.0,
             });
             continue;
         }
@@ -179,8 +192,29 @@ pub fn run(gpu: &Gpu) -> CheckReport {
     CheckReport {
         adapter: gpu.describe(),
         loop_budget: budget,
-        items,
+        items: items.items,
         seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// The items so far, each stamped with the time since the one before.
+struct Timed {
+    items: Vec<CheckItem>,
+    last: std::time::Instant,
+}
+
+impl Timed {
+    fn new() -> Timed {
+        Timed {
+            items: Vec::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    fn push(&mut self, mut item: CheckItem) {
+        item.seconds = self.last.elapsed().as_secs_f64();
+        self.last = std::time::Instant::now();
+        self.items.push(item);
     }
 }
 
@@ -275,6 +309,7 @@ fn training_item(
                 }
                 _ => "not taken here: this adapter's limits do not allow the fused kernel".into(),
             },
+            seconds: 0.0,
         },
         Ok((c, true)) => CheckItem::compared(name, Ok(c), "3 epochs against the CPU reference"),
         Err(e) => CheckItem::compared(name, Err(e), ""),

@@ -84,7 +84,7 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
     choose(&gpu, Form::Nn, 30, 20, 10).unwrap();
     drop(gpu);
     let text = std::fs::read_to_string(&file).unwrap();
-    for path in ["fused", "matmul block4", "matmul block8", "matmul tiled"] {
+    for path in ["fused", "matmul block4", "matmul block8"] {
         assert!(
             text.contains(&format!("\"trust.v1 {path} ")),
             "{path}'s verdict is kept: {text}"

@@ -59,8 +59,8 @@ fn check(cli: &Cli) -> Result<()> {
     } else {
         println!("gpumlp check on {}", report.adapter);
         println!(
-            "{:<28} {:>14}  {:<24} {:<6}  note",
-            "item", "worst |gpu-cpu|", "tolerance", "result"
+            "{:<28} {:>14}  {:<24} {:<6} {:>7}  note",
+            "item", "worst |gpu-cpu|", "tolerance", "result", "seconds"
         );
         for item in &report.items {
             let worst = item
@@ -75,8 +75,8 @@ fn check(cli: &Cli) -> Result<()> {
             );
             let result = if item.passed { "ok" } else { "FAILED" };
             println!(
-                "{:<28} {worst:>14}  {tolerance:<24} {result:<6}  {}",
-                item.name, item.note
+                "{:<28} {worst:>14}  {tolerance:<24} {result:<6} {:>7.2}  {}",
+                item.name, item.seconds, item.note
             );
         }
         match report.passed() {

@@ -141,6 +141,15 @@ impl Variant {
         }
     }
 
+    /// Whether the tuner measures this variant on `gpu`: every variant the device can run,
+    /// except `tiled` on CPU adapters (lavapipe, llvmpipe), where its workgroup barriers make
+    /// it the slowest variant (2-5 GFLOP/s against block8's 6-17 on lavapipe) and llvmpipe's
+    /// GL path takes minutes to compile it. `GPUMLP_MATMUL=tiled` still forces it.
+    pub fn considered_on(self, gpu: &Gpu) -> bool {
+        let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        self.runs_on(gpu.limits()) && !(cpu && self == Variant::Tiled)
+    }
+
     /// Whether this variant computes an m×n×k product.
     pub fn supports(self, m: usize, n: usize, k: usize) -> bool {
         match self {
@@ -409,14 +418,15 @@ pub fn trusted(gpu: &Gpu, variant: Variant) -> Result<bool> {
 /// the tuning cache on disk. Only variants that passed [`verify`] on this driver are used;
 /// none passing is an error.
 pub fn choose(gpu: &Gpu, form: Form, m: usize, n: usize, k: usize) -> Result<(Variant, Choice)> {
-    let usable = |v: Variant| -> Result<bool> {
+    let runs = |v: Variant| -> Result<bool> {
         Ok(v.supports(m, n, k) && v.runs_on(gpu.limits()) && trusted(gpu, v)?)
     };
+    let usable = |v: Variant| -> Result<bool> { Ok(v.considered_on(gpu) && runs(v)?) };
     if let Some(v) = std::env::var("GPUMLP_MATMUL")
         .ok()
         .and_then(|s| variant_named(&s))
     {
-        if usable(v)? {
+        if runs(v)? {
             return Ok((v, Choice::Forced));
         }
     }
