@@ -6,8 +6,8 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels;
 use crate::model::{Activation, Loss, Mlp, MlpSpec};
-use crate::ops;
 use crate::optim::{OptimizerConfig, OptimizerKind};
 use crate::tolerance::{Comparison, Tolerance};
 use crate::train::{TrainConfig, Trainer};
@@ -91,7 +91,7 @@ impl CheckItem {
 pub fn run(gpu: &Gpu) -> CheckReport {
     let start = std::time::Instant::now();
     let mut items = Timed::new();
-    let budget = ops::probe::loop_budget(gpu);
+    let budget = kernels::probe::loop_budget(gpu);
     items.push(CheckItem {
         name: "loop budget".into(),
         passed: budget.is_ok(),
@@ -112,11 +112,11 @@ pub fn run(gpu: &Gpu) -> CheckReport {
 
     items.push(CheckItem::compared(
         "gather".into(),
-        ops::gather::verify(gpu),
+        kernels::gather::verify(gpu),
         "",
     ));
-    for variant in ops::matmul::Variant::ALL {
-        let name = format!("matmul {}", variant.name());
+    for variant in &kernels::matmul::VARIANTS {
+        let name = format!("matmul {}", variant.name);
         if !variant.considered_on(gpu) {
             let why = match variant.runs_on(gpu.limits()) {
                 true => {
@@ -138,20 +138,20 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         let note = "all three products and the forward epilogues";
         items.push(CheckItem::compared(
             name,
-            ops::matmul::verify(gpu, variant),
+            kernels::matmul::verify(gpu, variant),
             note,
         ));
     }
     items.push(CheckItem::compared(
         "bias".into(),
-        ops::bias::verify(gpu),
+        kernels::bias::verify(gpu),
         "add and gradient",
     ));
     for act in [Activation::Sigmoid, Activation::Relu, Activation::Tanh] {
         let name = format!("activation {}", act.name());
         items.push(CheckItem::compared(
             name,
-            ops::activation::verify(gpu, act),
+            kernels::activation::verify(gpu, act),
             "",
         ));
     }
@@ -159,26 +159,30 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         let name = format!("loss {}", loss.name());
         items.push(CheckItem::compared(
             name,
-            ops::loss::verify(gpu, loss),
+            kernels::loss::verify(gpu, loss),
             "value and gradient",
         ));
     }
     for kind in [OptimizerKind::Adam, OptimizerKind::AdamW] {
         let name = format!("optimizer {}", kind.name());
-        items.push(CheckItem::compared(name, ops::adam::verify(gpu, kind), ""));
+        items.push(CheckItem::compared(
+            name,
+            kernels::adam::verify(gpu, kind),
+            "",
+        ));
     }
     items.push(CheckItem::compared(
         "optimizer sgd".into(),
-        ops::sgd::verify(gpu),
+        kernels::sgd::verify(gpu),
         "",
     ));
 
-    let fused_fits = ops::fused::fits(gpu);
+    let fused_fits = kernels::fused::fits(gpu);
     if fused_fits {
         let note = "a few steps of every loss and optimiser, 2 to 4 layers";
         items.push(CheckItem::compared(
             "fused kernel".into(),
-            ops::fused::verify(gpu),
+            kernels::fused::verify(gpu),
             note,
         ));
     }
@@ -264,8 +268,8 @@ fn training_item(
     let run = || -> Result<(Comparison, bool)> {
         let rows = 150;
         let (inputs, outputs) = (spec.inputs, spec.outputs);
-        let x = crate::cpu::seeded(900, rows * inputs, -2.0, 2.0);
-        let u = crate::cpu::seeded(901, rows * outputs, 0.0, 1.0);
+        let x = crate::kernels::seeded(900, rows * inputs, -2.0, 2.0);
+        let u = crate::kernels::seeded(901, rows * outputs, 0.0, 1.0);
         let y: Vec<f32> = (0..rows * outputs)
             .map(|i| match spec.loss {
                 Loss::SoftmaxCe => f32::from(i % outputs == (i / outputs) % outputs),
@@ -289,7 +293,7 @@ fn training_item(
         let got_losses = trainer.run_epochs(&lrs)?;
         let got = trainer.model()?;
         let mut want = start.clone();
-        let report = crate::cpu::fit(&mut want, &data, &config)?;
+        let report = crate::train::cpu::fit(&mut want, &data, &config)?;
         let c = crate::tolerance::TRAINED_PARAMS
             .compare(got.params(), want.params())
             .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_losses, &report.epoch_losses));
@@ -303,7 +307,7 @@ fn training_item(
             worst_ratio: None,
             tolerance: None,
             note: match budget {
-                Some(_) if ops::fused::fits(gpu) => {
+                Some(_) if kernels::fused::fits(gpu) => {
                     "not taken here: the kernel failed its check or a step exceeds the loop budget"
                         .into()
                 }

@@ -2,10 +2,10 @@
 //! and the files the run writes; and the rules for continuing one from a checkpoint that may
 //! come from anyone: nothing it claims is sized or written before it is checked.
 
-use crate::checkpoint;
 use crate::error::{Error, Location, Result};
-use crate::fit::Checkpoint;
-use crate::pipeline::TrainOptions;
+use crate::train::checkpoint;
+use crate::train::fit::Checkpoint;
+use crate::workflow::TrainOptions;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};

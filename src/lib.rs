@@ -24,32 +24,29 @@
 //! ```
 #![warn(missing_docs)]
 
-mod atomic;
 pub mod check;
-pub mod checkpoint;
 pub mod cpu;
 pub mod data;
 pub mod error;
-pub mod fit;
+mod files;
 pub mod gpu;
 pub mod job;
+pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod model_file;
-pub mod ops;
 pub mod optim;
-pub mod pipeline;
-mod plan;
 pub mod plot;
-pub mod schedule;
 pub mod tolerance;
 pub mod train;
+pub mod workflow;
 
 pub use data::{Dataset, Shuffler};
 pub use error::{Error, Location, Result};
-pub use fit::{Backend, Checkpoint, EpochReport, FitControl, FitReport, TrainerState};
 pub use gpu::{BackendChoice, Gpu, GpuOptions, LoopBudget};
 pub use model::{Activation, Layer, Loss, Mlp, MlpSpec};
 pub use optim::{OptimizerConfig, OptimizerKind, StepValues};
-pub use schedule::{Schedule, Scheduler};
-pub use train::{fit, logits, predict, TrainConfig, Trainer};
+pub use train::{
+    fit, logits, predict, Backend, Checkpoint, EpochReport, FitControl, FitReport, Schedule,
+    Scheduler, TrainConfig, Trainer, TrainerState,
+};

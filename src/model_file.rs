@@ -8,12 +8,13 @@
 
 use crate::data::prep::{Preprocessor, TargetScale, Task};
 use crate::error::{num, Error, Result};
+use crate::files::{fnv1a, open_safetensors, write_atomically};
 use crate::metrics::Metrics;
 use crate::model::{Loss, Mlp, MlpSpec};
 use crate::optim::OptimizerConfig;
-use crate::schedule::Schedule;
+use crate::train::schedule::Schedule;
 use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::Path;
@@ -227,37 +228,6 @@ fn bias_name(l: usize) -> String {
     format!("layers.{l}.bias")
 }
 
-/// FNV-1a, 64 bits: a cheap checksum that any single flipped byte changes. It shows a file
-/// was not damaged by accident; it says nothing about whether its contents can be trusted,
-/// which is why every loaded file is validated field by field as well.
-pub(crate) struct Fnv(u64);
-
-impl Fnv {
-    pub(crate) fn new() -> Fnv {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-
-    pub(crate) fn update(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 ^= u64::from(b);
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-
-    pub(crate) fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// [`Fnv`] over `parts` in order.
-pub(crate) fn fnv1a(parts: &[&[u8]]) -> u64 {
-    let mut h = Fnv::new();
-    for part in parts {
-        h.update(part);
-    }
-    h.finish()
-}
-
 /// The tensors in file order with their shapes and little-endian bytes.
 fn tensors(mlp: &Mlp) -> Vec<(String, Vec<usize>, Vec<u8>)> {
     let bytes = |v: &[f32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
@@ -409,21 +379,6 @@ impl SavedModel {
         Ok(SavedModel { mlp, meta })
     }
 }
-
-/// A safetensors file's tensors and its string metadata, as the safetensors crate parses them
-/// (it checks that every tensor's bytes lie inside the file); `bad` words the error.
-pub(crate) fn open_safetensors<'b>(
-    bytes: &'b [u8],
-    bad: &dyn Fn(String) -> Error,
-) -> Result<(SafeTensors<'b>, HashMap<String, String>)> {
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes)
-        .map_err(|e| bad(format!("not a safetensors file ({e})")))?;
-    Ok((file, header.metadata().clone().unwrap_or_default()))
-}
-
-pub use crate::atomic::write_atomically;
 
 #[cfg(test)]
 mod tests {

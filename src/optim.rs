@@ -93,6 +93,20 @@ pub struct StepValues {
     pub bias_correction2: f32,
 }
 
+impl StepValues {
+    /// The uniform slot of a step with these values whose batch starts at `row_offset` of the
+    /// row order and whose loss goes to `loss_slot`.
+    pub fn uniform(&self, row_offset: u32, loss_slot: u32) -> crate::gpu::StepUniform {
+        crate::gpu::StepUniform::new(
+            row_offset,
+            loss_slot,
+            self.lr,
+            self.bias_correction1,
+            self.bias_correction2,
+        )
+    }
+}
+
 impl OptimizerConfig {
     /// Rejects settings that cannot train: non-finite or out-of-range values.
     pub fn validate(&self) -> Result<()> {

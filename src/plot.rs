@@ -99,7 +99,7 @@ pub fn write_chart(
     write_atomically(path, svg.as_bytes())
 }
 
-use crate::atomic::write_atomically;
+use crate::files::write_atomically;
 
 // ---------------------------------------------------------------------------------------------
 // Axes

@@ -2,7 +2,7 @@
 //! or allocate what a hostile header claims.
 #![no_main]
 
-use gpumlp::fit::Checkpoint;
+use gpumlp::train::fit::Checkpoint;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

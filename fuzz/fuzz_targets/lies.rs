@@ -4,14 +4,14 @@
 //! or a sound result, never a panic, never a huge allocation (run with -malloc_limit_mb=1024).
 #![no_main]
 
-#[path = "../../tests/common/lies.rs"]
+#[path = "../../tests/it/common/lies.rs"]
 mod lies;
 
 use gpumlp::data::table::Table;
-use gpumlp::fit::{Checkpoint, FitControl};
+use gpumlp::train::fit::{Checkpoint, FitControl};
 use gpumlp::job::{Job, ResumeArgs};
 use gpumlp::model_file::SavedModel;
-use gpumlp::pipeline::{self, Device, TrainOptions};
+use gpumlp::workflow::{self as pipeline, Device, TrainOptions};
 use libfuzzer_sys::arbitrary::Unstructured;
 use libfuzzer_sys::fuzz_target;
 use std::path::PathBuf;

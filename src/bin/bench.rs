@@ -7,9 +7,11 @@
 //! the CPU reference in the same run. Every figure is the median of repeated runs after a
 //! warm-up, with min and max.
 
-use gpumlp::cpu::{self, CpuTrainer};
-use gpumlp::ops::matmul::{product, Form, Variant};
-use gpumlp::ops::{self, roofline, Dispatch};
+use gpumlp::cpu::CpuTrainer;
+use gpumlp::kernels::matmul::reference as matmul_reference;
+use gpumlp::kernels::matmul::{product, Form, Variant, VARIANTS};
+use gpumlp::kernels::roofline::reference as roofline_reference;
+use gpumlp::kernels::{self, roofline, Dispatch};
 use gpumlp::{Activation, Dataset, Gpu, Mlp, MlpSpec, TrainConfig, Trainer};
 use serde_json::{json, Value};
 use std::time::Instant;
@@ -52,10 +54,10 @@ fn time<F: FnMut() -> gpumlp::Result<()>>(runs: usize, mut f: F) -> gpumlp::Resu
 /// Seconds per launch of `d`, recorded `reps` times into one pass per timed run.
 fn time_dispatch(gpu: &Gpu, d: &Dispatch, runs: usize, min_seconds: f64) -> gpumlp::Result<Stats> {
     let t = Instant::now();
-    ops::run(gpu, &[d])?;
+    kernels::run(gpu, &[d])?;
     let once = t.elapsed().as_secs_f64().max(1e-6);
     let reps = ((min_seconds / once).ceil() as usize).clamp(1, 1000);
-    let s = time(runs, || ops::run_repeated(gpu, &[d], reps))?;
+    let s = time(runs, || kernels::run_repeated(gpu, &[d], reps))?;
     Ok(Stats {
         median: s.median / reps as f64,
         min: s.min / reps as f64,
@@ -118,9 +120,9 @@ fn form_name(form: Form) -> &'static str {
 /// The CPU reference of one matmul form.
 fn cpu_product(form: Form, a: &[f32], b: &[f32], c: &mut [f32], m: usize, n: usize, k: usize) {
     match form {
-        Form::Nn => cpu::matmul(a, b, c, m, n, k),
-        Form::Tn => cpu::matmul_tn(a, b, c, m, n, k),
-        Form::Nt => cpu::matmul_nt(a, b, c, m, n, k),
+        Form::Nn => matmul_reference::matmul(a, b, c, m, n, k),
+        Form::Tn => matmul_reference::matmul_tn(a, b, c, m, n, k),
+        Form::Nt => matmul_reference::matmul_nt(a, b, c, m, n, k),
     }
 }
 
@@ -130,10 +132,10 @@ fn roofline_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(f
     let src = uniform(1, n);
     let (ts, td) = (gpu.upload("src", &src)?, gpu.zeros("dst", n)?);
     let mut want = vec![0.0; n];
-    ops::run(gpu, &[&roofline::fma_peak(gpu, &ts, &td, n, 100)?])?;
-    cpu::roofline::fma_peak(&src, &mut want, 100);
+    kernels::run(gpu, &[&roofline::fma_peak(gpu, &ts, &td, n, 100)?])?;
+    roofline_reference::fma_peak(&src, &mut want, 100);
     let (fma_err, fma_ok) = compare(&gpu.read(&td)?, &want, 1e-4, 1e-5);
-    ops::run(gpu, &[&roofline::copy(gpu, &ts, &td, n)?])?;
+    kernels::run(gpu, &[&roofline::copy(gpu, &ts, &td, n)?])?;
     let (copy_err, copy_ok) = compare(&gpu.read(&td)?, &src, 0.0, 0.0);
     r.line(format!(
         "validation: fma_peak worst |gpu-cpu| {fma_err:.1e} ({}), copy {copy_err:.1e} ({})",
@@ -182,7 +184,11 @@ fn roofline_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(f
 }
 
 /// Validates one variant and form on awkward shapes against the CPU reference.
-fn validate_matmul(gpu: &Gpu, variant: Variant, form: Form) -> gpumlp::Result<(f32, bool)> {
+fn validate_matmul(
+    gpu: &Gpu,
+    variant: &'static Variant,
+    form: Form,
+) -> gpumlp::Result<(f32, bool)> {
     let mut worst = 0.0f32;
     let mut all_ok = true;
     let shapes = [
@@ -203,7 +209,7 @@ fn validate_matmul(gpu: &Gpu, variant: Variant, form: Form) -> gpumlp::Result<(f
         cpu_product(form, &a, &b, &mut want, m, n, k);
         let (ta, tb) = (gpu.upload("a", &a)?, gpu.upload("b", &b)?);
         let tc = gpu.upload("c", &vec![f32::NAN; m * n])?;
-        ops::run(
+        kernels::run(
             gpu,
             &[&product(gpu, variant, form, &ta, &tb, &tc, m, n, k)?],
         )?;
@@ -235,9 +241,9 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
         "matmul shape", "form", "variant", "m×n×k", "GFLOP/s", "min", "max", "of peak"
     ));
     let mut rows = Vec::new();
-    for variant in Variant::ALL {
+    for variant in &VARIANTS {
         if !variant.runs_on(gpu.limits()) {
-            r.line(format!("{:<22} this adapter cannot run it", variant.name()));
+            r.line(format!("{:<22} this adapter cannot run it", variant.name));
             continue;
         }
         for form in [Form::Nn, Form::Tn, Form::Nt] {
@@ -247,11 +253,11 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                     "{:<22} {:<8} {:<7} FAILED validation (worst |gpu-cpu| {err:.1e}): not timed",
                     "all",
                     form_name(form),
-                    variant.name()
+                    variant.name
                 ));
-                rows.push(json!({"variant": variant.name(), "form": form_name(form),
+                rows.push(json!({"variant": variant.name, "form": form_name(form),
                                  "validated": false, "worst_abs_err": err}));
-                r.failed(format!("matmul {} {}", variant.name(), form_name(form)));
+                r.failed(format!("matmul {} {}", variant.name, form_name(form)));
                 continue;
             }
             for (label, batch, inputs, outputs) in &shapes {
@@ -261,7 +267,7 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                     Form::Tn => (*inputs, *outputs, *batch),
                     Form::Nt => (*batch, *inputs, *outputs),
                 };
-                if !variant.supports(m, n, k) || (variant == Variant::Single && m * n > 65536) {
+                if !variant.supports(m, n, k) || (variant.name == "single" && m * n > 65536) {
                     continue; // single is for few outputs; vec4 needs multiples of 4
                 }
                 // The operands of this form, as the layer would hold them.
@@ -279,14 +285,14 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                     "{:<22} {:<8} {:<7} {:>16} {:>9.2} {:>9.2} {:>9.2} {:>7.1}%",
                     label,
                     form_name(form),
-                    variant.name(),
+                    variant.name,
                     format!("{m}×{n}×{k}"),
                     g(s.median),
                     g(s.max),
                     g(s.min),
                     100.0 * g(s.median) / peak
                 ));
-                rows.push(json!({"variant": variant.name(), "form": form_name(form),
+                rows.push(json!({"variant": variant.name, "form": form_name(form),
                                  "shape": label, "m": m, "n": n, "k": k, "validated": true,
                                  "worst_abs_err": err, "gflops": g(s.median),
                                  "gflops_min": g(s.max), "gflops_max": g(s.min),
@@ -305,10 +311,10 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                 Form::Tn => (*inputs, *outputs, *batch),
                 Form::Nt => (*batch, *inputs, *outputs),
             };
-            let (v, how) = gpumlp::ops::matmul::choose(gpu, form, m, n, k)?;
-            line += &format!(" {} {} ({how:?});", form_name(form), v.name());
+            let (v, how) = gpumlp::kernels::matmul::choose(gpu, form, m, n, k)?;
+            line += &format!(" {} {} ({how:?});", form_name(form), v.name);
             picks.push(
-                json!({"shape": label, "form": form_name(form), "variant": v.name(),
+                json!({"shape": label, "form": form_name(form), "variant": v.name,
                               "how": format!("{how:?}")}),
             );
         }
@@ -325,8 +331,8 @@ fn fixed_costs_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result
     let d = roofline::copy(gpu, &ts, &td, 1)?;
     let runs = o.runs.max(5) * 4;
     let many = 500;
-    let one = time(runs, || ops::run_repeated(gpu, &[&d], 1))?;
-    let lots = time(o.runs, || ops::run_repeated(gpu, &[&d], many))?;
+    let one = time(runs, || kernels::run_repeated(gpu, &[&d], 1))?;
+    let lots = time(o.runs, || kernels::run_repeated(gpu, &[&d], many))?;
     let per_dispatch = (lots.median - one.median) / (many - 1) as f64;
     let readback = time(runs, || gpu.read::<f32>(&td).map(|_| ()))?;
     let us = |s: f64| s * 1e6;

@@ -16,9 +16,9 @@ use gpumlp::error::{Error, Result};
 use gpumlp::fit::{Checkpoint, FitControl};
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
 use gpumlp::job::{Job, ResumeArgs};
-use gpumlp::model_file::{write_atomically, SavedModel};
-use gpumlp::pipeline::{self, Device, TrainOptions};
+use gpumlp::model_file::SavedModel;
 use gpumlp::plot::{write_chart, Series};
+use gpumlp::workflow::{self as pipeline, Device, TrainOptions};
 use gpumlp::{Activation, Gpu, OptimizerConfig, OptimizerKind, Schedule, TrainConfig};
 use progress::Progress;
 use serde_json::json;
@@ -526,38 +526,14 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path) -> Result<()> {
 
 /// CSV text of the predictions: the data row, then the class and each class's probability,
 /// or the value. Floats print in their shortest exact form, so they read back bit for bit.
-fn predictions_csv(p: &pipeline::Predictions) -> Result<Vec<u8>> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let to_err = |e: csv::Error| Error::InvalidData(format!("cannot write CSV: {e}"));
-    let mut header = vec!["row".to_string(), "prediction".to_string()];
-    header.extend(p.classes.iter().map(|c| format!("p_{c}")));
-    w.write_record(&header).map_err(to_err)?;
-    let k = p.classes.len().max(1);
-    for (i, &row) in p.rows.iter().enumerate() {
-        let mut record = vec![(row + 1).to_string()];
-        if p.classes.is_empty() {
-            record.push(p.values[i].to_string());
-        } else {
-            let label = p.labels.get(i).and_then(|&l| p.classes.get(l));
-            record.push(label.cloned().unwrap_or_default());
-            let probs = p.values.get(i * k..(i + 1) * k).unwrap_or_default();
-            record.extend(probs.iter().map(|v| v.to_string()));
-        }
-        w.write_record(&record).map_err(to_err)?;
-    }
-    w.into_inner()
-        .map_err(|e| Error::InvalidData(format!("cannot write CSV: {e}")))
-}
-
 fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Result<()> {
     let model = SavedModel::load(model_path)?;
     let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
     let predictions = pipeline::predict(&model, &table, device(&gpu))?;
-    let bytes = predictions_csv(&predictions)?;
     match out {
         Some(path) => {
-            write_atomically(path, &bytes)?;
+            predictions.save_csv(path)?;
             if !cli.quiet {
                 eprintln!(
                     "{} predictions written to {}",
@@ -569,7 +545,7 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
         None => {
             use std::io::Write;
             std::io::stdout()
-                .write_all(&bytes)
+                .write_all(&predictions.to_csv()?)
                 .map_err(|source| Error::Io {
                     path: "stdout".into(),
                     source,

@@ -55,6 +55,13 @@ pub struct GpuOptions {
     pub max_storage_buffers: Option<u32>,
     /// What to take as the driver's loop budget (see [`LoopBudget`]): measured unless set.
     pub loop_budget: LoopBudget,
+    /// Where the tuning cache lives (`tuning.json`, with the measured matmul choices and
+    /// the verdicts of the kernels' checks): `None` takes `GPUMLP_CACHE_DIR`, else the user's
+    /// cache folder.
+    pub cache_dir: Option<std::path::PathBuf>,
+    /// The matmul variant to use wherever it computes the shape, instead of the tuner's
+    /// choice (`GPUMLP_MATMUL`).
+    pub matmul: Option<String>,
 }
 
 /// How many loop iterations one invocation of a kernel may run in all before the driver cuts
@@ -73,7 +80,8 @@ pub enum LoopBudget {
 
 impl GpuOptions {
     /// Reads `GPUMLP_BACKEND` (auto, vulkan, metal, dx12, gl), `GPUMLP_ADAPTER` (a name
-    /// substring) and `GPUMLP_MAX_BINDING` (bytes per storage binding, at most the adapter's).
+    /// substring), `GPUMLP_MAX_BINDING` (bytes per storage binding, at most the adapter's)
+    /// and `GPUMLP_MATMUL` (a matmul variant to force).
     pub fn from_env() -> Result<GpuOptions> {
         let backend = match std::env::var("GPUMLP_BACKEND") {
             Ok(text) => BackendChoice::parse(&text)?,
@@ -98,6 +106,10 @@ impl GpuOptions {
             max_binding_bytes,
             max_storage_buffers: None,
             loop_budget: LoopBudget::Measure,
+            cache_dir: None,
+            matmul: std::env::var("GPUMLP_MATMUL")
+                .ok()
+                .filter(|s| !s.trim().is_empty()),
         })
     }
 

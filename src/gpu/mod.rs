@@ -8,8 +8,8 @@ mod tuning;
 
 pub use adapter::{list_adapters, AdapterSummary, BackendChoice, GpuOptions, LoopBudget};
 pub use buffers::Tensor;
-pub(crate) use pipelines::{Binding, Kernel, Pipeline, Shader};
-pub use step::{Step, StepSlots};
+pub(crate) use pipelines::{Binding, Kernel, Module, Pipeline};
+pub use step::{StepSlots, StepUniform};
 
 use crate::error::{Error, Result};
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,8 @@ pub struct Gpu {
     loop_budget: LoopBudget,
     /// Warnings already given (see [`Gpu::warn_once`]).
     warned: Mutex<std::collections::HashSet<String>>,
+    /// The matmul variant [`GpuOptions::matmul`] forces, if any.
+    matmul: Option<String>,
 }
 
 impl Gpu {
@@ -107,7 +109,7 @@ impl Gpu {
             slot.get_or_insert(Fault::Lost(format!("{reason:?}: {message}")));
         });
 
-        let tuning = tuning::Tuning::new(&info);
+        let tuning = tuning::Tuning::new(&info, options.cache_dir.clone());
         Ok(Gpu {
             device,
             queue,
@@ -118,6 +120,7 @@ impl Gpu {
             tuning,
             loop_budget: options.loop_budget,
             warned: Mutex::default(),
+            matmul: options.matmul.clone(),
         })
     }
 
@@ -152,7 +155,7 @@ impl Gpu {
     }
 
     /// The compiled pipeline for `kernel`, built on first use.
-    pub(crate) fn pipeline(&self, kernel: &'static Kernel) -> Result<Arc<Pipeline>> {
+    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<Arc<Pipeline>> {
         let pipeline = self.pipelines.get(&self.device, &self.limits, kernel)?;
         self.check("compiling a pipeline")?;
         Ok(pipeline)
@@ -233,6 +236,11 @@ impl Gpu {
         Ok(value)
     }
 
+    /// The matmul variant [`GpuOptions::matmul`] forces, if any.
+    pub(crate) fn forced_matmul(&self) -> Option<&str> {
+        self.matmul.as_deref()
+    }
+
     /// The loop budget [`GpuOptions::loop_budget`] asked for.
     pub(crate) fn assumed_loop_budget(&self) -> LoopBudget {
         self.loop_budget
@@ -244,10 +252,10 @@ impl Gpu {
     pub(crate) fn trusted(
         &self,
         path: &str,
-        shader: Shader,
+        module: &Module,
         check: impl FnOnce() -> Result<bool>,
     ) -> Result<bool> {
-        let key = format!("trust.v1 {path} {:016x}", shader.fingerprint());
+        let key = format!("trust.v1 {path} {:016x}", module.fingerprint());
         match self.tuned(&key).as_deref() {
             Some("ok") => return Ok(true),
             Some("failed") => return Ok(false),
@@ -262,7 +270,7 @@ impl Gpu {
     pub(crate) fn warn_once(&self, key: &str, message: &str) {
         let mut warned = self.warned.lock().unwrap_or_else(|p| p.into_inner());
         if warned.insert(key.to_string()) {
-            eprintln!("warning: {message}");
+            log::warn!("{message}");
         }
     }
 

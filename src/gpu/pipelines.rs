@@ -1,72 +1,29 @@
-//! Shader modules and compute pipelines, compiled once per device and cached by entry point.
+//! Shader modules and compute pipelines, compiled once per device and cached by name.
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// One `.wgsl` file of `shaders/`, with `common.wgsl` prepended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub(crate) enum Shader {
-    Matmul,
-    Bias,
-    Activation,
-    Loss,
-    Adam,
-    Sgd,
-    Roofline,
-    MatmulWide,
-    MatmulVec4,
-    MatmulTiled,
-    Fused,
-    Gather,
-    Probe,
+/// A WGSL module: the texts it is made of, in order (a kernel family's file after the shared
+/// prelude, say; see `crate::kernels`), under a name that identifies it in the cache.
+#[derive(Debug)]
+pub(crate) struct Module {
+    pub name: &'static str,
+    pub parts: &'static [&'static str],
 }
 
-macro_rules! wgsl {
-    ($file:literal) => {
-        concat!(
-            include_str!("../../shaders/common.wgsl"),
-            "\n",
-            include_str!(concat!("../../shaders/", $file))
-        )
-    };
-    // A scalar matmul variant: its parameters and bindings come from matmul_io.wgsl.
-    (matmul $file:literal) => {
-        concat!(
-            include_str!("../../shaders/common.wgsl"),
-            "\n",
-            include_str!("../../shaders/matmul_io.wgsl"),
-            "\n",
-            include_str!(concat!("../../shaders/", $file))
-        )
-    };
-}
-
-impl Shader {
-    /// A fingerprint of the module's source: a verdict about a kernel holds for this text only.
-    pub(crate) fn fingerprint(self) -> u64 {
-        use std::hash::{Hash, Hasher};
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        self.source().hash(&mut h);
-        h.finish()
+impl Module {
+    /// The module's source: its parts joined.
+    fn source(&self) -> String {
+        self.parts.join("\n")
     }
 
-    fn source(self) -> &'static str {
-        match self {
-            Shader::Matmul => wgsl!(matmul "matmul.wgsl"),
-            Shader::Bias => wgsl!("bias.wgsl"),
-            Shader::Activation => wgsl!("activation.wgsl"),
-            Shader::Loss => wgsl!("loss.wgsl"),
-            Shader::Adam => wgsl!("adam.wgsl"),
-            Shader::Sgd => wgsl!("sgd.wgsl"),
-            Shader::Roofline => wgsl!("roofline.wgsl"),
-            Shader::MatmulWide => wgsl!(matmul "matmul_wide.wgsl"),
-            Shader::MatmulVec4 => wgsl!("matmul_vec4.wgsl"),
-            Shader::MatmulTiled => wgsl!(matmul "matmul_tiled.wgsl"),
-            Shader::Fused => wgsl!("fused.wgsl"),
-            Shader::Gather => wgsl!("gather.wgsl"),
-            Shader::Probe => wgsl!("probe.wgsl"),
-        }
+    /// A fingerprint of the module's source: a verdict about a kernel holds for this text only.
+    pub(crate) fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.parts.hash(&mut h);
+        h.finish()
     }
 }
 
@@ -83,10 +40,10 @@ pub(crate) enum Binding {
     ReadWrite,
 }
 
-/// A compute entry point and the bindings it uses, by binding number.
-#[derive(Debug)]
+/// A compute entry point of a module and the bindings it uses, by binding number.
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Kernel {
-    pub shader: Shader,
+    pub module: &'static Module,
     pub entry: &'static str,
     pub bindings: &'static [(u32, Binding)],
 }
@@ -127,10 +84,11 @@ pub(crate) struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
+/// Compiled modules by name and pipelines by (module, entry point).
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    modules: Mutex<HashMap<Shader, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<&'static str, Arc<Pipeline>>>,
+    modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
+    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
 }
 
 impl PipelineCache {
@@ -138,21 +96,22 @@ impl PipelineCache {
         &self,
         device: &wgpu::Device,
         limits: &wgpu::Limits,
-        kernel: &'static Kernel,
+        kernel: Kernel,
     ) -> Result<Arc<Pipeline>> {
         kernel.check_limits(limits)?;
+        let key = (kernel.module.name, kernel.entry);
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(p) = pipelines.get(kernel.entry) {
+        if let Some(p) = pipelines.get(&key) {
             return Ok(p.clone());
         }
         let module = {
             let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
             modules
-                .entry(kernel.shader)
+                .entry(kernel.module.name)
                 .or_insert_with(|| {
                     device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some(kernel.entry),
-                        source: wgpu::ShaderSource::Wgsl(kernel.shader.source().into()),
+                        label: Some(kernel.module.name),
+                        source: wgpu::ShaderSource::Wgsl(kernel.module.source().into()),
                     })
                 })
                 .clone()
@@ -193,7 +152,7 @@ impl PipelineCache {
             cache: None,
         });
         let p = Arc::new(Pipeline { pipeline, layout });
-        pipelines.insert(kernel.entry, p.clone());
+        pipelines.insert(key, p.clone());
         Ok(p)
     }
 }

@@ -2,10 +2,11 @@
 
 use super::Gpu;
 
-/// Mirror of `struct Step` in shaders/common.wgsl.
+/// Mirror of `struct Step` in src/kernels/prelude.wgsl: one training step's values, in one
+/// uniform slot.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub struct Step {
+pub struct StepUniform {
     /// First position in the shuffled row order for this batch.
     pub row_offset: u32,
     /// Where this step's mean loss goes in the loss buffer.
@@ -21,30 +22,35 @@ pub struct Step {
     _pad: [u32; 2],
 }
 
-impl Step {
-    /// The slot contents of one step.
-    pub fn new(row_offset: u32, loss_slot: u32, values: &crate::optim::StepValues) -> Step {
-        Step {
+impl StepUniform {
+    /// The slot contents of one step: where its batch starts in the row order, where its
+    /// loss goes, its learning rate and Adam's two bias corrections.
+    pub fn new(
+        row_offset: u32,
+        loss_slot: u32,
+        lr: f32,
+        bias_correction1: f32,
+        bias_correction2: f32,
+    ) -> StepUniform {
+        StepUniform {
             row_offset,
             loss_slot,
-            lr: values.lr,
-            bias_correction1: values.bias_correction1,
-            bias_correction2: values.bias_correction2,
+            lr,
+            bias_correction1,
+            bias_correction2,
             rows: 0,
             _pad: [0; 2],
         }
     }
-}
 
-impl Step {
     /// The same step with its batch size recorded.
-    pub fn with_rows(mut self, rows: u32) -> Step {
+    pub fn with_rows(mut self, rows: u32) -> StepUniform {
         self.rows = rows;
         self
     }
 }
 
-/// A uniform buffer of `capacity` [`Step`]s, each at its own aligned offset, bound once with a
+/// A uniform buffer of `capacity` [`StepUniform`]s, each at its own aligned offset, bound once with a
 /// dynamic offset: recording step `i` passes `offset(i)`.
 pub struct StepSlots {
     buffer: wgpu::Buffer,
@@ -57,7 +63,7 @@ impl StepSlots {
     /// one; see [`StepSlots::capacity`]).
     pub fn new(gpu: &Gpu, capacity: usize) -> StepSlots {
         let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
-        let stride = (std::mem::size_of::<Step>() as u64).div_ceil(align) * align;
+        let stride = (std::mem::size_of::<StepUniform>() as u64).div_ceil(align) * align;
         let room = (gpu.limits().max_buffer_size / stride).max(1);
         let capacity = capacity.clamp(1, usize::try_from(room).unwrap_or(usize::MAX));
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
@@ -88,17 +94,18 @@ impl StepSlots {
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,
             offset: 0,
-            size: wgpu::BufferSize::new(std::mem::size_of::<Step>() as u64),
+            size: wgpu::BufferSize::new(std::mem::size_of::<StepUniform>() as u64),
         })
     }
 
     /// Queues `steps` into slots 0..steps.len(); ordered before the next submission.
-    pub fn write(&self, gpu: &Gpu, steps: &[Step]) {
+    pub fn write(&self, gpu: &Gpu, steps: &[StepUniform]) {
         debug_assert!(steps.len() <= self.capacity);
         let mut bytes = vec![0u8; self.stride as usize * steps.len()];
         for (i, step) in steps.iter().enumerate() {
             let at = i * self.stride as usize;
-            bytes[at..at + std::mem::size_of::<Step>()].copy_from_slice(bytemuck::bytes_of(step));
+            bytes[at..at + std::mem::size_of::<StepUniform>()]
+                .copy_from_slice(bytemuck::bytes_of(step));
         }
         if !bytes.is_empty() {
             gpu.queue().write_buffer(&self.buffer, 0, &bytes);

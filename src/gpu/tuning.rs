@@ -22,7 +22,7 @@ pub(crate) fn cache_dir() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|d| d.join(".cache").join("gpumlp")))
 }
 
-/// One adapter's measured choices, by key (e.g. "matmul Nn 1024x256x64" → "vec4").
+/// One adapter's measured choices, by key (e.g. "matmul Nn 1024x256x64" → "packed").
 pub(crate) struct Tuning {
     adapter: String,
     path: Option<PathBuf>,
@@ -30,13 +30,14 @@ pub(crate) struct Tuning {
 }
 
 impl Tuning {
-    pub(crate) fn new(info: &wgpu::AdapterInfo) -> Tuning {
+    /// The choices of the adapter `info` names, kept in `dir` (else [`cache_dir`]).
+    pub(crate) fn new(info: &wgpu::AdapterInfo, dir: Option<PathBuf>) -> Tuning {
         Tuning {
             adapter: format!(
                 "{} | {:?} | {} {}",
                 info.name, info.backend, info.driver, info.driver_info
             ),
-            path: cache_dir().map(|d| d.join("tuning.json")),
+            path: dir.or_else(cache_dir).map(|d| d.join("tuning.json")),
             choices: Mutex::new(None),
         }
     }
@@ -115,7 +116,7 @@ impl Tuning {
         let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
             .map_err(|e| e.to_string())
             .and_then(|_| {
-                crate::atomic::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
+                crate::files::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
             });
         if let Err(e) = written {
             eprintln!("warning: could not write the tuning cache: {e}");

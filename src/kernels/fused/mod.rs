@@ -1,0 +1,448 @@
+//! Host side of shaders/fused.wgsl: many whole training steps of a small network in one
+//! dispatch of one workgroup.
+
+pub mod reference;
+
+use super::{Bind, Dispatch};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Module, StepUniform, Tensor};
+use crate::model::{Activation, Loss, Mlp, MlpSpec};
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::tolerance::Comparison;
+
+/// Most dense layers (the output layer included) the fused kernel runs.
+pub const MAX_LAYERS: usize = 4;
+/// Widest layer, inputs included.
+pub const MAX_WIDTH: usize = 16;
+/// Most parameters (the kernel keeps them packed, without the flat layout's padding).
+pub const MAX_PARAMS: usize = 1024;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct FusedParams {
+    layers: u32,
+    inputs: u32,
+    outputs: u32,
+    n_real: u32,
+    steps: u32,
+    loss: u32,
+    optimizer: u32,
+    health: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    momentum: f32,
+    canary: u32,
+    _pad1: [u32; 2],
+    widths: [u32; 8],
+    acts: [u32; 4],
+    w_off: [u32; 4],
+    b_off: [u32; 4],
+    seg_flat: [u32; 8],
+    seg_compact: [u32; 8],
+    seg_len: [u32; 8],
+}
+
+/// Threads of the fused workgroup (`FW` in shaders/fused.wgsl).
+const FW: u64 = 64;
+/// Parameters summed across threads per round (`XCHUNK`).
+const XCHUNK: u64 = 16;
+/// Iterations of the canary loop.
+const CANARY: u32 = 2;
+
+/// fused.wgsl after the prelude.
+static MODULE: Module = super::module!("fused", "fused.wgsl");
+
+static FUSED: Kernel = Kernel {
+    module: &MODULE,
+    entry: "fused_steps",
+    bindings: &[
+        (0, Binding::Uniform),
+        (1, Binding::Read),
+        (2, Binding::Read),
+        (3, Binding::Read),
+        (4, Binding::Read),
+        (5, Binding::ReadWrite),
+        (6, Binding::ReadWrite),
+        (7, Binding::ReadWrite),
+        (8, Binding::ReadWrite),
+    ],
+};
+
+/// Whether the fused kernel can train `model`: few, narrow layers and few parameters.
+pub fn supports(model: &Mlp) -> bool {
+    let spec = model.spec();
+    model.layers().len() <= MAX_LAYERS
+        && spec.inputs <= MAX_WIDTH
+        && model.layers().iter().all(|l| l.outputs <= MAX_WIDTH)
+        && model.num_params() <= MAX_PARAMS
+}
+
+/// Workgroup memory shaders/fused.wgsl declares: w, g and xfer (1024 floats each), red (64).
+const WORKGROUP_BYTES: u32 = 4 * (3 * 1024 + 64);
+
+/// Whether the device can run the fused kernel: it binds 8 storage buffers and keeps the
+/// weights in 12.3 KiB of workgroup memory, more than some GL and mobile drivers allow.
+pub fn fits(gpu: &Gpu) -> bool {
+    let l = gpu.limits();
+    FUSED.storage_buffers() <= l.max_storage_buffers_per_shader_stage
+        && WORKGROUP_BYTES <= l.max_compute_workgroup_storage_size
+        && 64 <= l.max_compute_invocations_per_workgroup
+}
+
+/// An upper bound on the loop iterations one invocation of shaders/fused.wgsl runs: `setup`
+/// once per dispatch, `per_step` for each step of `batch` rows. Every loop of the kernel is
+/// counted, at one more iteration than it runs, in the order it appears there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoopCost {
+    /// Loading the weights and the canary.
+    pub setup: u64,
+    /// One whole step.
+    pub per_step: u64,
+}
+
+/// The loop iterations of one fused dispatch of `model` at `batch` rows a step (see [`LoopCost`]).
+pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
+    let n = |x: usize| x as u64 + 1; // a loop of x iterations
+    let layers = model.layers();
+    let segments: Vec<u64> = layers
+        .iter()
+        .flat_map(|l| [l.weights.len() as u64, l.bias.len() as u64])
+        .collect();
+    // One pass over every segment, each thread taking every FW-th element.
+    let over_segments = segments.len() as u64
+        + 1
+        + segments
+            .iter()
+            .map(|&len| len.div_ceil(FW) + 1)
+            .sum::<u64>();
+    let nr = model.num_params() as u64;
+    let (nin, nout) = (model.spec().inputs, model.spec().outputs);
+    let forward: u64 = n(layers.len())
+        + layers
+            .iter()
+            .map(|l| n(l.outputs) + l.outputs as u64 * n(l.inputs))
+            .sum::<u64>();
+    let loss = 3 * n(nout);
+    let backward: u64 = n(layers.len())
+        + layers
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let grads = n(l.outputs) + l.outputs as u64 * n(l.inputs);
+                let below = match i {
+                    0 => 0,
+                    _ => n(l.inputs) + l.inputs as u64 * n(l.outputs) + n(l.inputs),
+                };
+                grads + below
+            })
+            .sum::<u64>();
+    let row = n(nin) + forward + loss + backward;
+    let rows_per_thread = (batch as u64).div_ceil(FW);
+    let rounds = nr.div_ceil(XCHUNK);
+    let per_step = 1
+        + (nr + 1)
+        + (rows_per_thread + 1) * (row + 1)
+        + (rounds + 1) * (1 + (XCHUNK + 1) + (FW + 1))
+        + 7
+        + over_segments;
+    // Measured on Mesa 22.3.6 (by a loop spending what was left of the budget at the end):
+    // setup 37-58 and per step 80-88% of this bound; the 64 covers what the setup's count
+    // misses (the workgroup's start and the canary's exit).
+    LoopCost {
+        setup: over_segments + u64::from(CANARY) + 64,
+        per_step,
+    }
+}
+
+/// Most steps one fused dispatch of `model` at `batch` rows a step may run within the driver's
+/// loop budget (see `ops::probe`): `None` when not even one fits.
+pub fn steps_within(budget: Option<u64>, cost: LoopCost) -> Option<usize> {
+    match budget {
+        None => Some(usize::MAX),
+        Some(budget) => {
+            let steps = budget.saturating_sub(cost.setup) / cost.per_step.max(1);
+            (steps > 0).then(|| usize::try_from(steps).unwrap_or(usize::MAX))
+        }
+    }
+}
+
+/// The fused step dispatch and its parameter buffer, whose step count changes per chunk.
+pub struct FusedSteps {
+    dispatch: Dispatch,
+    params: wgpu::Buffer,
+    values: FusedParams,
+}
+
+impl FusedSteps {
+    /// The dispatch, ready to record.
+    pub fn dispatch(&self) -> &Dispatch {
+        &self.dispatch
+    }
+
+    /// Sets how many steps (from the start of `steps`) the next recording runs.
+    pub fn set_steps(&mut self, gpu: &Gpu, steps: usize) {
+        self.values.steps = steps as u32;
+        gpu.queue()
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.values));
+    }
+}
+
+/// Builds the fused training dispatch of `model`.
+// steps: (≥ steps run) Step structs; order: row order; x_all: (n, inputs);
+// t_all: (n, outputs + 1); p, m, v: (params); losses: (slots + 1), the last one the health slot
+#[allow(clippy::too_many_arguments)]
+pub fn fused_steps(
+    gpu: &Gpu,
+    model: &Mlp,
+    optimizer: &OptimizerConfig,
+    steps: &Tensor,
+    order: &Tensor,
+    x_all: &Tensor,
+    t_all: &Tensor,
+    p: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+    losses: &Tensor,
+) -> Result<FusedSteps> {
+    if !supports(model) {
+        return Err(Error::Shape {
+            op: "fused_steps",
+            detail: format!(
+                "the fused kernel runs at most {MAX_LAYERS} layers of width {MAX_WIDTH} and \
+                 {MAX_PARAMS} parameters"
+            ),
+        });
+    }
+    let spec = model.spec();
+    let layers = model.layers();
+    if losses.len < 1 {
+        return Err(Error::Shape {
+            op: "fused_steps",
+            detail: "the loss buffer needs a health slot at its end".into(),
+        });
+    }
+    let mut values = FusedParams {
+        layers: layers.len() as u32,
+        inputs: spec.inputs as u32,
+        outputs: spec.outputs as u32,
+        n_real: model.num_params() as u32,
+        steps: 0,
+        loss: match spec.loss {
+            Loss::Bce => 0,
+            Loss::SoftmaxCe => 1,
+            Loss::Mse => 2,
+        },
+        optimizer: match optimizer.kind {
+            OptimizerKind::Adam => 0,
+            OptimizerKind::AdamW => 1,
+            OptimizerKind::Sgd => 2,
+        },
+        health: (losses.len - 1) as u32,
+        beta1: optimizer.beta1,
+        beta2: optimizer.beta2,
+        eps: optimizer.eps,
+        weight_decay: optimizer.weight_decay,
+        momentum: optimizer.momentum,
+        canary: CANARY,
+        _pad1: [0; 2],
+        widths: [0; 8],
+        acts: [0; 4],
+        w_off: [0; 4],
+        b_off: [0; 4],
+        seg_flat: [0; 8],
+        seg_compact: [0; 8],
+        seg_len: [0; 8],
+    };
+    values.widths[0] = spec.inputs as u32;
+    let mut compact = 0u32;
+    for (l, layer) in layers.iter().enumerate() {
+        values.widths[l + 1] = layer.outputs as u32;
+        for (sg, range) in [(2 * l, &layer.weights), (2 * l + 1, &layer.bias)] {
+            values.seg_flat[sg] = range.start as u32;
+            values.seg_compact[sg] = compact;
+            values.seg_len[sg] = range.len() as u32;
+            compact += range.len() as u32;
+        }
+        values.w_off[l] = values.seg_compact[2 * l];
+        values.b_off[l] = values.seg_compact[2 * l + 1];
+        values.acts[l] = super::activation::code(layer.activation);
+    }
+    let params = gpu.uniform("fused", &values);
+    let dispatch = Dispatch::new(
+        gpu,
+        FUSED,
+        &[
+            Bind::Params(&params),
+            Bind::Tensor(steps),
+            Bind::Tensor(order),
+            Bind::Tensor(x_all),
+            Bind::Tensor(t_all),
+            Bind::Tensor(p),
+            Bind::Tensor(m),
+            Bind::Tensor(v),
+            Bind::Tensor(losses),
+        ],
+        [1, 1, 1],
+    )?;
+    Ok(FusedSteps {
+        dispatch,
+        params,
+        values,
+    })
+}
+
+/// The networks, losses and optimisers the fused kernel is checked on before it is trusted:
+/// every loss, optimiser and activation, rows not a multiple of the workgroup, a partial
+/// last batch, 3 and 4 layers.
+fn verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
+    let adam = |kind, weight_decay| OptimizerConfig {
+        kind,
+        lr: 0.01,
+        weight_decay,
+        ..OptimizerConfig::default()
+    };
+    vec![
+        (
+            MlpSpec::new(5).hidden(7, Activation::Relu),
+            adam(OptimizerKind::Adam, 0.01),
+        ),
+        (
+            MlpSpec::new(6)
+                .hidden(9, Activation::Tanh)
+                .hidden(5, Activation::Sigmoid)
+                .output(3, Loss::SoftmaxCe),
+            OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 0.01,
+                ..OptimizerConfig::default()
+            },
+        ),
+        (
+            MlpSpec::new(4)
+                .hidden(16, Activation::Sigmoid)
+                .hidden(3, Activation::Relu)
+                .hidden(11, Activation::Tanh)
+                .output(2, Loss::Mse),
+            adam(OptimizerKind::AdamW, 0.05),
+        ),
+    ]
+}
+
+/// Runs a few steps of the fused kernel on small networks (every loss and optimiser) against
+/// the CPU reference's steps; returns the worst comparison of the parameters (see
+/// [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
+pub fn verify(gpu: &Gpu) -> Result<Comparison> {
+    let (rows, batch, epochs) = (75usize, 30usize, 2usize);
+    let spe = rows.div_ceil(batch);
+    let mut worst: Option<Comparison> = None;
+    for (case, (spec, optimizer)) in verify_cases().into_iter().enumerate() {
+        let seed = 40 + 10 * case as u64;
+        let mut model = Mlp::new(&spec, seed)?;
+        let (inputs, outputs) = (spec.inputs, spec.outputs);
+        let x = super::seeded(seed + 1, rows * inputs, -2.0, 2.0);
+        let u = super::seeded(seed + 2, rows * outputs, 0.0, 1.0);
+        let mut t = Vec::with_capacity(rows * (outputs + 1));
+        for r in 0..rows {
+            for c in 0..outputs {
+                t.push(match spec.loss {
+                    Loss::SoftmaxCe => f32::from(c == r % outputs),
+                    Loss::Bce => f32::from(u[r * outputs + c] > 0.5),
+                    Loss::Mse => 4.0 * u[r * outputs + c] - 2.0,
+                });
+            }
+            t.push([1.0, 0.5, 2.0, 0.0][r % 4]);
+        }
+        let order: Vec<u32> = (0..epochs * rows)
+            .map(|i| ((i % rows) * 7 + 3 + i / rows) as u32 % rows as u32)
+            .collect();
+        let steps: Vec<StepUniform> = (0..epochs * spe)
+            .map(|s| {
+                let (e, b) = (s / spe, s % spe);
+                let values = optimizer.step_values(s as u64 + 1, optimizer.lr);
+                values
+                    .uniform((e * rows + b * batch) as u32, s as u32)
+                    .with_rows(batch.min(rows - b * batch) as u32)
+            })
+            .collect();
+
+        let n = model.params().len();
+        let step_words = std::mem::size_of::<StepUniform>() / 4;
+        let tsteps = gpu.zeros("verify steps", steps.len() * step_words)?;
+        gpu.queue()
+            .write_buffer(&tsteps.buffer, 0, bytemuck::cast_slice(&steps));
+        let (torder, tx, tt) = (
+            gpu.upload("verify order", &order)?,
+            gpu.upload("verify x", &x)?,
+            gpu.upload("verify t", &t)?,
+        );
+        let tp = gpu.upload("verify p", model.params())?;
+        let (tm, tv) = (gpu.zeros("verify m", n)?, gpu.zeros("verify v", n)?);
+        let tl = gpu.zeros("verify losses", steps.len() + 1)?;
+        let mut fused = fused_steps(
+            gpu, &model, &optimizer, &tsteps, &torder, &tx, &tt, &tp, &tm, &tv, &tl,
+        )?;
+        fused.set_steps(gpu, steps.len());
+        super::run(gpu, &[fused.dispatch()])?;
+        let got_p: Vec<f32> = gpu.read(&tp)?;
+        let got_l: Vec<f32> = gpu.read(&tl)?;
+
+        // The reference, step by step.
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        let mut want_l = Vec::with_capacity(steps.len() + 1);
+        for step in &steps {
+            let picked = &order[step.row_offset as usize..][..step.rows as usize];
+            let xb: Vec<f32> = picked
+                .iter()
+                .flat_map(|&r| &x[r as usize * inputs..(r as usize + 1) * inputs])
+                .copied()
+                .collect();
+            let tb: Vec<f32> = picked
+                .iter()
+                .flat_map(|&r| &t[r as usize * (outputs + 1)..(r as usize + 1) * (outputs + 1)])
+                .copied()
+                .collect();
+            let (loss, grads) = reference::gradients(&model, &xb, &tb, step.rows as usize);
+            want_l.push(loss);
+            let values = crate::optim::StepValues {
+                lr: step.lr,
+                bias_correction1: step.bias_correction1,
+                bias_correction2: step.bias_correction2,
+            };
+            let p = model.params_mut();
+            match optimizer.kind {
+                OptimizerKind::Sgd => {
+                    super::sgd::reference::sgd(&grads, p, &mut m, &values, &optimizer)
+                }
+                _ => super::adam::reference::adam(&grads, p, &mut m, &mut v, &values, &optimizer),
+            }
+        }
+        want_l.push(0.0); // the health slot: no loop was cut short
+        let c = crate::tolerance::TRAINED_PARAMS
+            .compare(&got_p, model.params())
+            .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_l, &want_l));
+        worst = Some(worst.map_or(c, |w| w.worse(c)));
+    }
+    Ok(worst.expect("at least one case"))
+}
+
+/// Whether the fused kernel may train on this adapter and driver: [`verify`]'s verdict, taken
+/// the first time and kept in the tuning cache. When it failed, a warning names the driver
+/// once and training runs one dispatch per op.
+pub fn trusted(gpu: &Gpu) -> Result<bool> {
+    let ok = gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?;
+    if !ok {
+        gpu.warn_once(
+            "fused",
+            &format!(
+                "the fused small-network kernel gives wrong results on {}; training runs one \
+                 dispatch per op instead",
+                gpu.describe()
+            ),
+        );
+    }
+    Ok(ok)
+}

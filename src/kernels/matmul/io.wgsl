@@ -1,0 +1,29 @@
+// What every scalar matmul variant (block4, block8, single, tiled) binds, how it reads A and how
+// it stores an output; each of their modules is the prelude, this file and the variant's file.
+// (vec4.wgsl binds the same buffers as vec4 arrays and declares its own.)
+// a: (m, k) or (k, m); b: (k, n) or (n, k); c: (m, n); bias: (n) for the forward epilogue.
+
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
+}
+
+@group(0) @binding(0) var<uniform> params: MatmulParams;
+@group(0) @binding(1) var<storage, read> a: array<f32>;
+@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(3) var<storage, read_write> c: array<f32>;
+// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
+@group(0) @binding(4) var<storage, read> bias: array<f32>;
+
+// C(i, j) as stored: the sum, or the layer's output when the epilogue is on.
+fn finish(v: f32, j: u32) -> f32 {
+    if (params.epilogue == 0u) { return v; }
+    return epilogue(params.epilogue, v, bias[min(j, arrayLength(&bias) - 1u)]);
+}
+
+// A(i, kk) of the untransposed operand, stored (m, k).
+fn a_n(i: u32, kk: u32) -> f32 { return a[i * params.k + kk]; }
+// A(i, kk) where A is stored transposed, (k, m).
+fn a_t(i: u32, kk: u32) -> f32 { return a[kk * params.m + i]; }

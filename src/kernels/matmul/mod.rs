@@ -1,0 +1,437 @@
+//! The matrix products of a dense layer, in every variant: `X·W` (forward), `Xᵀ·dZ` (weight
+//! gradient) and `dZ·Wᵀ` (input gradient). Each variant is one WGSL file whose entry points are
+//! its name and its name with `_tn` and `_nt`, and one line of [`VARIANTS`]; all of them sum k
+//! in the same order as the reference ([`reference`]), so they agree bit for bit on drivers
+//! that do not contract to FMA. The tuner ([`tune`]) picks the fastest per adapter and shape.
+
+pub mod reference;
+pub mod tune;
+
+pub use tune::{choose, Choice};
+
+use super::{expect_len, Bind, Dispatch};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Module, Tensor};
+use crate::model::Activation;
+use crate::tolerance::Comparison;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    /// See [`Epilogue::code`].
+    epilogue: u32,
+}
+
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Read),
+    (2, Binding::Read),
+    (3, Binding::ReadWrite),
+    (4, Binding::Read),
+];
+
+/// What a product does to each output before storing it: the forward pass of a dense layer
+/// adds the bias and applies the activation there, saving two dispatches and two passes over
+/// the output (bias.wgsl and activation.wgsl compute the same values when run apart).
+#[derive(Clone, Copy, Debug)]
+pub enum Epilogue<'t> {
+    /// C = the product.
+    None,
+    /// C(i, j) = act(product(i, j) + bias(j)); no activation for the output layer.
+    // bias: (n)
+    Bias(&'t Tensor, Option<Activation>),
+}
+
+impl Epilogue<'_> {
+    /// The code the prelude's `epilogue()` switches on: 0, or 1 + the activation's code.
+    fn code(self) -> u32 {
+        match self {
+            Epilogue::None => 0,
+            Epilogue::Bias(_, act) => 1 + super::activation::code(act),
+        }
+    }
+}
+
+/// Which of the three products.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Form {
+    /// C = A · B.
+    Nn,
+    /// C = Aᵀ · B.
+    Tn,
+    /// C = A · Bᵀ.
+    Nt,
+}
+
+/// How a variant spreads C over threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grid {
+    /// Workgroups of `threads` threads, each workgroup a `tile`×`tile` block of C.
+    Tiles {
+        /// Rows and columns of C per workgroup.
+        tile: usize,
+        /// Threads per workgroup side.
+        side: u32,
+    },
+    /// One output per thread over the element-wise kernels' flat grid.
+    Flat,
+}
+
+/// One way of computing the products. The results are bit-identical; only the speed differs
+/// by adapter and shape.
+#[derive(Debug)]
+pub struct Variant {
+    /// The name in benchmark reports, the tuning cache, `GPUMLP_MATMUL`, its file and entry
+    /// points.
+    pub name: &'static str,
+    /// What the variant is, in a line.
+    pub about: &'static str,
+    /// The module: the prelude, the scalar variants' io.wgsl, the variant's file.
+    module: Module,
+    entries: [&'static str; 3],
+    /// How C is spread over workgroups.
+    pub grid: Grid,
+    /// m, n and k must be multiples of this.
+    pub multiple: usize,
+    /// Bytes of workgroup memory it declares.
+    pub workgroup_bytes: u32,
+    /// Whether its workgroups wait at barriers (costly on CPU drivers).
+    pub barriers: bool,
+}
+
+/// A variant whose file is `$name.wgsl`, with entry points `$name`, `$name_tn`, `$name_nt`.
+macro_rules! variant {
+    ($name:literal, $about:literal, $grid:expr, multiple $multiple:literal, workgroup $bytes:literal, barriers $barriers:literal, $($io:expr)?) => {
+        Variant {
+            name: $name,
+            about: $about,
+            module: Module {
+                name: concat!("matmul ", $name),
+                parts: &[super::PRELUDE, $($io,)? include_str!(concat!($name, ".wgsl"))],
+            },
+            entries: [$name, concat!($name, "_tn"), concat!($name, "_nt")],
+            grid: $grid,
+            multiple: $multiple,
+            workgroup_bytes: $bytes,
+            barriers: $barriers,
+        }
+    };
+}
+
+/// What the scalar variants bind and how they store (between the prelude and their file).
+const IO: &str = include_str!("io.wgsl");
+
+/// Every variant. Adding one is its WGSL file and one line here.
+pub static VARIANTS: [Variant; 5] = [
+    variant!("block4", "8×8 threads × 4×4 outputs", Grid::Tiles { tile: 32, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
+    variant!("block8", "8×8 threads × 8×8 outputs", Grid::Tiles { tile: 64, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
+    variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false,),
+    variant!("single", "one output per thread, for few outputs and a long k", Grid::Flat, multiple 1, workgroup 0, barriers false, IO),
+    variant!("tiled", "16×16 threads × 4×4 outputs, k in slabs of 16 in workgroup memory", Grid::Tiles { tile: 64, side: 16 }, multiple 1, workgroup 8192, barriers true, IO),
+];
+
+/// The variant named `name`, if there is one.
+pub fn variant(name: &str) -> Option<&'static Variant> {
+    VARIANTS.iter().find(|v| v.name == name.trim())
+}
+
+impl PartialEq for Variant {
+    fn eq(&self, other: &Variant) -> bool {
+        self.name == other.name
+    }
+}
+
+impl Variant {
+    /// Whether the device can run this variant: its threads and workgroup memory fit the
+    /// adapter's limits (`tiled` needs 256 threads and 8 KiB, more than some GL drivers give).
+    pub fn runs_on(&self, limits: &wgpu::Limits) -> bool {
+        let side = match self.grid {
+            Grid::Tiles { side, .. } => side,
+            Grid::Flat => return limits.max_compute_workgroup_size_x >= super::EW,
+        };
+        limits.max_compute_invocations_per_workgroup >= side * side
+            && limits.max_compute_workgroup_size_x >= side
+            && limits.max_compute_workgroup_size_y >= side
+            && limits.max_compute_workgroup_storage_size >= self.workgroup_bytes
+    }
+
+    /// Whether the tuner measures this variant on `gpu`: every variant the device can run,
+    /// except those with barriers on CPU adapters (lavapipe, llvmpipe), where `tiled` is the
+    /// slowest variant (2-5 GFLOP/s against block8's 6-17 on lavapipe) and llvmpipe's GL path
+    /// takes minutes to compile it. `GPUMLP_MATMUL=tiled` still forces it.
+    pub fn considered_on(&self, gpu: &Gpu) -> bool {
+        let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
+        self.runs_on(gpu.limits()) && !(cpu && self.barriers)
+    }
+
+    /// Whether this variant computes an m×n×k product.
+    pub fn supports(&self, m: usize, n: usize, k: usize) -> bool {
+        [m, n, k].iter().all(|d| d.is_multiple_of(self.multiple))
+    }
+
+    fn kernel(&'static self, form: Form) -> Kernel {
+        let entry = match form {
+            Form::Nn => self.entries[0],
+            Form::Tn => self.entries[1],
+            Form::Nt => self.entries[2],
+        };
+        Kernel {
+            module: &self.module,
+            entry,
+            bindings: BINDINGS,
+        }
+    }
+}
+
+/// One of the three products with a chosen variant (the benchmark and the tuner measure each).
+// Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n)
+#[allow(clippy::too_many_arguments)]
+pub fn product(
+    gpu: &Gpu,
+    variant: &'static Variant,
+    form: Form,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    product_with(gpu, variant, form, a, b, c, m, n, k, Epilogue::None)
+}
+
+/// [`product`] with an epilogue applied to each output as it is stored.
+// Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n);
+// epilogue bias: (n)
+#[allow(clippy::too_many_arguments)]
+pub fn product_with(
+    gpu: &Gpu,
+    variant: &'static Variant,
+    form: Form,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+    epilogue: Epilogue<'_>,
+) -> Result<Dispatch> {
+    let kernel = variant.kernel(form);
+    if !variant.supports(m, n, k) {
+        return Err(Error::Shape {
+            op: kernel.entry,
+            detail: format!(
+                "{m}×{n}×{k} is not a shape the {} variant computes",
+                variant.name
+            ),
+        });
+    }
+    expect_len(kernel.entry, "a", a, m * k)?;
+    expect_len(kernel.entry, "b", b, k * n)?;
+    expect_len(kernel.entry, "c", c, m * n)?;
+    let groups = match variant.grid {
+        Grid::Flat => {
+            let [x, y, _] = super::elementwise_grid(gpu, m * n);
+            [x as usize, y as usize]
+        }
+        Grid::Tiles { tile, .. } => [n.div_ceil(tile), m.div_ceil(tile)],
+    };
+    let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if groups.iter().any(|&g| g > max) {
+        return Err(Error::Shape {
+            op: kernel.entry,
+            detail: format!(
+                "{m}×{n} output needs {groups:?} workgroups, over the adapter's {max} per dimension"
+            ),
+        });
+    }
+    // Without an epilogue the kernel never reads the bias binding; `a` stands in for it.
+    let bias = match epilogue {
+        Epilogue::None => a,
+        Epilogue::Bias(bias, _) => {
+            expect_len(kernel.entry, "bias", bias, n)?;
+            bias
+        }
+    };
+    let params = MatmulParams {
+        m: m as u32,
+        n: n as u32,
+        k: k as u32,
+        epilogue: epilogue.code(),
+    };
+    let params = gpu.uniform(kernel.entry, &params);
+    Dispatch::new(
+        gpu,
+        kernel,
+        &[
+            Bind::Params(&params),
+            Bind::Tensor(a),
+            Bind::Tensor(b),
+            Bind::Tensor(c),
+            Bind::Tensor(bias),
+        ],
+        [groups[0] as u32, groups[1] as u32, 1],
+    )
+}
+
+/// Shapes every variant is checked on before it is trusted: 1, odd, below and above the
+/// largest tile; and for `packed` multiples of 4 likewise.
+const VERIFY_SHAPES: [(usize, usize, usize); 4] =
+    [(1, 1, 1), (7, 5, 3), (33, 65, 17), (70, 67, 129)];
+const VERIFY_SHAPES_VEC4: [(usize, usize, usize); 4] =
+    [(4, 4, 4), (8, 4, 12), (36, 68, 20), (68, 132, 36)];
+
+/// Runs `variant` on small awkward shapes in all three forms, and with each epilogue, against
+/// the CPU reference; returns the worst comparison (see [`crate::tolerance::MATMUL`]).
+pub fn verify(gpu: &Gpu, variant: &'static Variant) -> Result<Comparison> {
+    let shapes = match variant.multiple {
+        1 => VERIFY_SHAPES,
+        _ => VERIFY_SHAPES_VEC4,
+    };
+    debug_assert!(shapes.iter().all(|&(m, n, k)| variant.supports(m, n, k)));
+    let epilogues = [
+        None,
+        Some(None),
+        Some(Some(Activation::Sigmoid)),
+        Some(Some(Activation::Relu)),
+        Some(Some(Activation::Tanh)),
+    ];
+    let mut worst: Option<Comparison> = None;
+    for (i, &(m, n, k)) in shapes.iter().enumerate() {
+        let a = super::seeded(10 + i as u64, m * k, -1.0, 1.0);
+        let b = super::seeded(20 + i as u64, k * n, -1.0, 1.0);
+        let bias = super::seeded(30 + i as u64, n, -1.0, 1.0);
+        let (ta, tb, tbias) = (
+            gpu.upload("a", &a)?,
+            gpu.upload("b", &b)?,
+            gpu.upload("bias", &bias)?,
+        );
+        let tc = gpu.upload("c", &vec![f32::NAN; m * n])?;
+        let mut cases: Vec<(Form, Option<Option<Activation>>)> =
+            vec![(Form::Tn, None), (Form::Nt, None)];
+        cases.extend(epilogues.iter().map(|&e| (Form::Nn, e)));
+        for (form, epilogue) in cases {
+            let mut want = vec![0.0; m * n];
+            match (form, epilogue) {
+                (Form::Nn, None) => reference::matmul(&a, &b, &mut want, m, n, k),
+                (Form::Nn, Some(act)) => reference::linear(&a, &b, &bias, act, &mut want, m, n, k),
+                (Form::Tn, _) => reference::matmul_tn(&a, &b, &mut want, m, n, k),
+                (Form::Nt, _) => reference::matmul_nt(&a, &b, &mut want, m, n, k),
+            }
+            let epilogue = match epilogue {
+                None => Epilogue::None,
+                Some(act) => Epilogue::Bias(&tbias, act),
+            };
+            let d = product_with(gpu, variant, form, &ta, &tb, &tc, m, n, k, epilogue)?;
+            super::run(gpu, &[&d])?;
+            let got: Vec<f32> = gpu.read(&tc)?;
+            let c = crate::tolerance::MATMUL.compare(&got, &want);
+            worst = Some(worst.map_or(c, |w| w.worse(c)));
+        }
+    }
+    Ok(worst.expect("at least one shape"))
+}
+
+/// Whether `variant` may be used on this adapter and driver: [`verify`]'s verdict, taken the
+/// first time and kept in the tuning cache. A variant that failed is never used; a warning
+/// names the driver and the variant once.
+pub fn trusted(gpu: &Gpu, variant: &'static Variant) -> Result<bool> {
+    let path = format!("matmul {}", variant.name);
+    let ok = gpu.trusted(
+        &path,
+        &variant.module,
+        || Ok(verify(gpu, variant)?.passed()),
+    )?;
+    if !ok {
+        gpu.warn_once(
+            &path,
+            &format!(
+                "the matmul variant {} gives wrong results on {}; gpumlp uses the others",
+                variant.name,
+                gpu.describe()
+            ),
+        );
+    }
+    Ok(ok)
+}
+
+/// C = A · B (forward, Z = X·W), with the variant [`choose`] picks.
+// a: (m, k), b: (k, n), c: (m, n)
+pub fn matmul(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    let (variant, _) = choose(gpu, Form::Nn, m, n, k)?;
+    product(gpu, variant, Form::Nn, a, b, c, m, n, k)
+}
+
+/// A dense layer's forward pass in one dispatch: Z = act(X · W + b), with the variant
+/// [`choose`] picks for X · W.
+// x: (rows, inputs), w: (inputs, outputs), b: (outputs), z: (rows, outputs)
+#[allow(clippy::too_many_arguments)]
+pub fn linear(
+    gpu: &Gpu,
+    x: &Tensor,
+    w: &Tensor,
+    b: &Tensor,
+    act: Option<Activation>,
+    z: &Tensor,
+    rows: usize,
+    outputs: usize,
+    inputs: usize,
+) -> Result<Dispatch> {
+    let (variant, _) = choose(gpu, Form::Nn, rows, outputs, inputs)?;
+    let epilogue = Epilogue::Bias(b, act);
+    product_with(
+        gpu,
+        variant,
+        Form::Nn,
+        x,
+        w,
+        z,
+        rows,
+        outputs,
+        inputs,
+        epilogue,
+    )
+}
+
+/// C = Aᵀ · B (weight gradient, dW = Xᵀ·dZ), reading A transposed in place; the variant
+/// [`choose`] picks.
+// a: (k, m), b: (k, n), c: (m, n)
+pub fn matmul_tn(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    let (variant, _) = choose(gpu, Form::Tn, m, n, k)?;
+    product(gpu, variant, Form::Tn, a, b, c, m, n, k)
+}
+
+/// C = A · Bᵀ (input gradient, dX = dZ·Wᵀ), reading B transposed in place; the variant
+/// [`choose`] picks.
+// a: (m, k), b: (n, k), c: (m, n)
+pub fn matmul_nt(
+    gpu: &Gpu,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+) -> Result<Dispatch> {
+    let (variant, _) = choose(gpu, Form::Nt, m, n, k)?;
+    product(gpu, variant, Form::Nt, a, b, c, m, n, k)
+}

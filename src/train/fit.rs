@@ -1,0 +1,374 @@
+//! The epoch loop shared by the GPU trainer and the CPU reference: learning-rate schedule,
+//! validation, early stopping with the best weights kept, and per-epoch reports.
+
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::kernels::loss::reference::batch_loss;
+use crate::model::{Mlp, MlpSpec};
+use crate::train::schedule::Scheduler;
+use crate::train::TrainConfig;
+use std::time::Instant;
+
+/// What the epoch loop needs of a trainer; [`crate::Trainer`] (GPU) and
+/// [`crate::train::cpu::CpuTrainer`] (reference) implement it.
+pub trait Backend {
+    /// Runs one epoch per learning rate; returns each finished epoch's mean per-row training
+    /// loss. `stop` is asked between groups of steps: once it says yes the steps already under
+    /// way finish and the call returns early, the unfinished epoch kept for the next call (or
+    /// a checkpoint).
+    fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>>;
+    /// The current weights' logits for the rows of `x`: (rows, outputs).
+    fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>>;
+    /// Remembers the current weights as the best so far.
+    fn keep_best(&mut self) -> Result<()>;
+    /// Puts back the weights last kept.
+    fn restore_best(&mut self) -> Result<()>;
+    /// The model with the current weights.
+    fn model(&self) -> Result<Mlp>;
+    /// The network being trained.
+    fn spec(&self) -> &MlpSpec;
+    /// Everything needed to continue this run bit for bit elsewhere.
+    fn state(&self) -> Result<TrainerState>;
+    /// Continues from a state taken by [`Backend::state`] on the same network, data and
+    /// settings.
+    fn set_state(&mut self, state: &TrainerState) -> Result<()>;
+}
+
+/// A trainer's whole state between two steps: weights, optimiser state, the shuffle stream's
+/// position and the unfinished epoch.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// The flat parameters.
+    pub params: Vec<f32>,
+    /// Adam's first moment, or SGD's velocity.
+    pub m: Vec<f32>,
+    /// Adam's second moment (empty for SGD).
+    pub v: Vec<f32>,
+    /// The parameters of the best epoch so far (early stopping).
+    pub best: Vec<f32>,
+    /// Optimiser steps taken.
+    pub t: u64,
+    /// Epochs finished.
+    pub epochs_done: usize,
+    /// The shuffle stream's position before the order of the unfinished epoch (or of the next
+    /// epoch, when none is unfinished).
+    pub shuffle_pos: u128,
+    /// The losses of the unfinished epoch's steps so far; their count is the step to resume at.
+    pub partial_losses: Vec<f32>,
+}
+
+impl TrainerState {
+    /// Checks the state against a network of `params` parameters and an epoch of
+    /// `steps_per_epoch` steps.
+    pub(crate) fn check(&self, params: usize, adam: bool, steps_per_epoch: usize) -> Result<()> {
+        let moments = if adam { params } else { 0 };
+        if self.params.len() != params
+            || self.m.len() != params
+            || self.best.len() != params
+            || self.v.len() != moments
+        {
+            return Err(Error::ResumeState(format!(
+                "the saved state holds {} parameters and {} moments; this network and \
+                 optimiser need {params} and {}",
+                self.params.len(),
+                self.v.len(),
+                moments
+            )));
+        }
+        if self.partial_losses.len() >= steps_per_epoch {
+            return Err(Error::ResumeState(format!(
+                "the saved state stopped after step {} of an epoch that has {steps_per_epoch}",
+                self.partial_losses.len()
+            )));
+        }
+        // Every epoch has the same steps: the step count follows from where the run stands.
+        let steps = (self.epochs_done as u64)
+            .checked_mul(steps_per_epoch as u64)
+            .and_then(|s| s.checked_add(self.partial_losses.len() as u64));
+        if steps != Some(self.t) {
+            return Err(Error::ResumeState(format!(
+                "the saved state took {} optimiser steps, but {} epochs of {steps_per_epoch} \
+                 steps and {} more make {}",
+                self.t,
+                self.epochs_done,
+                self.partial_losses.len(),
+                steps.map_or_else(|| "too many".to_string(), |s| s.to_string())
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Where a run stands: the trainer's state and the epochs so far. Enough to continue it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checkpoint {
+    /// Weights, optimiser, shuffle.
+    pub state: TrainerState,
+    /// Losses and rates of the finished epochs (from them the schedule and early stopping
+    /// are rebuilt exactly), and the seconds trained so far.
+    pub history: FitReport,
+}
+
+/// Keeps a checkpoint somewhere (a file, say).
+pub type SaveCheckpoint<'a> = dyn FnMut(&Checkpoint) -> Result<()> + 'a;
+
+/// How a run is watched and can be stopped, saved and continued.
+pub struct FitControl<'a> {
+    /// Asked between groups of steps; yes stops the run: a checkpoint is handed to `save`
+    /// and the fit returns [`Error::Interrupted`].
+    pub stop: &'a dyn Fn() -> bool,
+    /// Hand a checkpoint to `save` after every this many epochs.
+    pub checkpoint_every: Option<usize>,
+    /// Keeps a checkpoint (writes it to a file, say); without it nothing is saved.
+    pub save: Option<&'a mut SaveCheckpoint<'a>>,
+    /// Continue from here instead of from the start.
+    pub resume: Option<Checkpoint>,
+}
+
+impl FitControl<'_> {
+    /// Runs to the end: never stops, never saves.
+    pub fn none() -> FitControl<'static> {
+        FitControl {
+            stop: &|| false,
+            checkpoint_every: None,
+            save: None,
+            resume: None,
+        }
+    }
+}
+
+/// One epoch as the loop saw it, handed to the caller's callback (progress, curves).
+#[derive(Clone, Debug)]
+pub struct EpochReport<'a> {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Epochs the run may take in all.
+    pub epochs: usize,
+    /// Mean training loss over the epoch's rows.
+    pub train_loss: f32,
+    /// Loss on the validation rows after the epoch, if there are any.
+    pub val_loss: Option<f32>,
+    /// The validation rows' logits after the epoch, (rows, outputs), for metrics.
+    pub val_logits: Option<&'a [f32]>,
+    /// Learning rate of the epoch.
+    pub lr: f32,
+    /// Training rows per second so far (training loop only).
+    pub samples_per_sec: f64,
+}
+
+/// What a fit measured.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FitReport {
+    /// Mean training loss over the rows of each epoch, as the weights were during that epoch.
+    pub epoch_losses: Vec<f32>,
+    /// Validation loss after each epoch (empty without validation).
+    pub val_losses: Vec<f32>,
+    /// Learning rate of each epoch.
+    pub lrs: Vec<f32>,
+    /// The epoch (from 1) whose weights the model holds when early stopping kept the best.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended the run before the last epoch.
+    pub stopped_early: bool,
+    /// Seconds spent in the epoch loop, validation included.
+    pub train_seconds: f64,
+    /// Training rows processed per second of `train_seconds`.
+    pub samples_per_sec: f64,
+}
+
+/// Most epochs run between two reports when nothing needs looking at after each epoch.
+const MAX_EPOCHS_PER_CALL: usize = 64;
+
+/// What the loop decides from each epoch's monitored loss: the schedule's next rate and early
+/// stopping. Rebuilt on resume by replaying the saved losses, so it is never saved itself.
+struct Monitor {
+    scheduler: Scheduler,
+    epochs: usize,
+    patience: Option<usize>,
+    min_delta: f64,
+    best: f64,
+    since_best: usize,
+}
+
+impl Monitor {
+    fn new(config: &TrainConfig) -> Monitor {
+        Monitor {
+            scheduler: Scheduler::new(config.schedule, config.optimizer.lr, config.epochs),
+            epochs: config.epochs,
+            patience: config.patience,
+            min_delta: f64::from(config.min_delta),
+            best: f64::INFINITY,
+            since_best: 0,
+        }
+    }
+
+    /// Records epoch `epoch`'s monitored loss; returns whether it is the best so far.
+    fn observe(
+        &mut self,
+        epoch: usize,
+        loss: f32,
+        val_loss: Option<f32>,
+        report: &mut FitReport,
+    ) -> bool {
+        let monitored = f64::from(val_loss.unwrap_or(loss));
+        self.scheduler.observe(monitored);
+        let Some(patience) = self.patience else {
+            return false;
+        };
+        if monitored < self.best - self.min_delta {
+            self.best = monitored;
+            self.since_best = 0;
+            report.best_epoch = Some(epoch);
+            true
+        } else {
+            self.since_best += 1;
+            report.stopped_early = self.since_best >= patience && epoch < self.epochs;
+            false
+        }
+    }
+}
+
+/// Runs `config.epochs` epochs of `backend` (or fewer, when early stopping ends the run).
+/// `train_rows` is the training set's size, for throughput; `val` the validation rows, if
+/// any. `on_epoch` sees every epoch.
+pub fn fit_with(
+    backend: &mut dyn Backend,
+    config: &TrainConfig,
+    train_rows: usize,
+    val: Option<&Dataset>,
+    on_epoch: &mut dyn FnMut(&EpochReport<'_>),
+) -> Result<FitReport> {
+    fit_controlled(
+        backend,
+        config,
+        train_rows,
+        val,
+        on_epoch,
+        FitControl::none(),
+    )
+}
+
+/// [`fit_with`] that can be stopped, checkpointed and resumed (see [`FitControl`]). A run
+/// resumed from a checkpoint ends with the same weights, bit for bit, as one never stopped.
+pub fn fit_controlled(
+    backend: &mut dyn Backend,
+    config: &TrainConfig,
+    train_rows: usize,
+    val: Option<&Dataset>,
+    on_epoch: &mut dyn FnMut(&EpochReport<'_>),
+    control: FitControl<'_>,
+) -> Result<FitReport> {
+    let start = Instant::now();
+    let mut monitor = Monitor::new(config);
+    let mut report = FitReport::default();
+    let mut seconds_before = 0.0;
+    if let Some(resume) = &control.resume {
+        let h = &resume.history;
+        if h.epoch_losses.len() != resume.state.epochs_done
+            || h.lrs.len() != h.epoch_losses.len()
+            || !(h.val_losses.is_empty() || h.val_losses.len() == h.epoch_losses.len())
+            || (val.is_some() == h.val_losses.is_empty() && !h.epoch_losses.is_empty())
+        {
+            return Err(Error::ResumeState(
+                "its history does not match its state or this run's validation rows".into(),
+            ));
+        }
+        for (i, &loss) in h.epoch_losses.iter().enumerate() {
+            let val_loss = h.val_losses.get(i).copied();
+            monitor.observe(i + 1, loss, val_loss, &mut report);
+            report.epoch_losses.push(loss);
+            report.lrs.push(h.lrs[i]);
+            report.val_losses.extend(val_loss);
+        }
+        seconds_before = h.train_seconds;
+        backend.set_state(&resume.state)?;
+    }
+    let per_epoch = val.is_some() || config.patience.is_some() || monitor.scheduler.needs_loss();
+    let FitControl {
+        stop,
+        checkpoint_every,
+        mut save,
+        ..
+    } = control;
+    let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
+    let mut checkpoint = |state: TrainerState, report: &FitReport, seconds: f64| -> Result<()> {
+        if let Some(save) = save.as_mut() {
+            let mut history = report.clone();
+            history.train_seconds = seconds;
+            save(&Checkpoint { state, history })?;
+        }
+        Ok(())
+    };
+    while report.epoch_losses.len() < config.epochs && !report.stopped_early {
+        let done = report.epoch_losses.len();
+        let mut n = if per_epoch {
+            1
+        } else {
+            (config.epochs - done).min(MAX_EPOCHS_PER_CALL.max(config.epochs / 20))
+        };
+        if let Some(every) = checkpoint_every.filter(|&e| e > 0) {
+            n = n.min(every - done % every);
+        }
+        let lrs: Vec<f32> = (done..done + n).map(|e| monitor.scheduler.lr(e)).collect();
+        let losses = backend.run_epochs(&lrs, stop)?;
+        for (i, (&loss, &lr)) in losses.iter().zip(&lrs).enumerate() {
+            let epoch = done + i + 1;
+            let (val_loss, val_logits) = match val {
+                Some(v) => {
+                    let logits = backend.logits(v.x())?;
+                    let l = batch_loss(
+                        backend.spec().loss,
+                        &logits,
+                        v.targets(),
+                        v.rows(),
+                        v.outputs(),
+                        v.rows(),
+                    );
+                    (Some(l), Some(logits))
+                }
+                None => (None, None),
+            };
+            report.epoch_losses.push(loss);
+            report.lrs.push(lr);
+            report.val_losses.extend(val_loss);
+            if monitor.observe(epoch, loss, val_loss, &mut report) {
+                backend.keep_best()?;
+            }
+            let seconds = elapsed(&start);
+            report.train_seconds = seconds;
+            report.samples_per_sec = (epoch * train_rows) as f64 / seconds.max(1e-9);
+            on_epoch(&EpochReport {
+                epoch,
+                epochs: config.epochs,
+                train_loss: loss,
+                val_loss,
+                val_logits: val_logits.as_deref(),
+                lr,
+                samples_per_sec: report.samples_per_sec,
+            });
+            if report.stopped_early {
+                break;
+            }
+        }
+        let finished = report.epoch_losses.len();
+        let over = finished >= config.epochs || report.stopped_early;
+        if losses.len() < lrs.len() || (stop() && !over) {
+            let state = backend.state()?;
+            let steps = state.partial_losses.len();
+            checkpoint(state, &report, elapsed(&start))?;
+            return Err(Error::Interrupted {
+                epochs_done: finished,
+                steps,
+            });
+        }
+        if checkpoint_every.is_some_and(|e| e > 0 && finished % e == 0) {
+            checkpoint(backend.state()?, &report, elapsed(&start))?;
+        }
+    }
+    if report.best_epoch.is_some() {
+        backend.restore_best()?;
+    }
+    report.train_seconds = elapsed(&start);
+    report.samples_per_sec =
+        (report.epoch_losses.len() * train_rows) as f64 / report.train_seconds.max(1e-9);
+    Ok(report)
+}

@@ -1,0 +1,633 @@
+//! The GPU trainer: every buffer allocated once, every dispatch built once, whole steps
+//! recorded into one compute pass each and many steps into one submission. The loss of each
+//! step stays on the GPU until the chunk of epochs in flight is done.
+
+use super::fit::{fit_with, Backend, FitReport, TrainerState};
+use super::forward::Forward;
+use super::step::{activation_buffers, step_plan};
+use super::TrainConfig;
+use super::{check_inputs, epoch_loss, limits, resume_shuffle, shuffle_pos, PartialEpoch};
+use crate::data::{Dataset, Shuffler};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, StepSlots, StepUniform, Tensor};
+use crate::kernels::{self, Dispatch};
+use crate::model::{Mlp, PARAM_ALIGN};
+use crate::optim::OptimizerKind;
+
+/// Steps recorded per submission: each has its own uniform slot.
+const STEP_SLOTS: usize = 256;
+/// Steps per submission unless set: a stop (Ctrl-C) waits for at most this many steps.
+const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
+/// The same for the fused kernel, whose steps are small.
+const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
+
+/// Everything the trainer keeps on the GPU.
+pub(super) struct Buffers {
+    pub(super) params: Tensor,
+    pub(super) grads: Tensor,
+    /// Adam's first moment, or SGD's velocity.
+    pub(super) m: Tensor,
+    pub(super) v: Tensor,
+    pub(super) x_all: Tensor,
+    /// Targets and row weights, (rows, outputs + 1).
+    pub(super) t_all: Tensor,
+    /// Shuffled row order of the epochs in flight, epoch after epoch.
+    pub(super) order: Tensor,
+    pub(super) t_batch: Tensor,
+    /// Mean loss of each step of the epochs in flight.
+    pub(super) losses: Tensor,
+    /// Where `losses` is copied to be read, kept so a readback allocates nothing.
+    pub(super) losses_staging: wgpu::Buffer,
+    pub(super) acts: Vec<Tensor>,
+    /// `deltas[l]`: gradient of the loss with respect to `acts[l + 1]`.
+    pub(super) deltas: Vec<Tensor>,
+    /// The parameters of the best epoch so far (early stopping), copied on the GPU.
+    pub(super) best: Tensor,
+    /// The parameters before the chunk of steps in flight: put back if it diverges.
+    pub(super) good: Tensor,
+}
+
+/// The dispatches of the training steps.
+enum StepPlan {
+    /// One dispatch per op: a step over a full batch, and over the last, shorter one.
+    PerOp {
+        full: Vec<Dispatch>,
+        partial: Option<Vec<Dispatch>>,
+    },
+    /// Small networks: every step of a chunk in one dispatch, the step values in `steps`.
+    Fused {
+        fused: Box<kernels::fused::FusedSteps>,
+        steps: Tensor,
+    },
+}
+
+/// Trains one model on one dataset on the GPU. Built once; each call of
+/// [`Trainer::run_epochs`] continues where the last one stopped (optimiser state, step count
+/// and shuffle stream included).
+pub struct Trainer<'g> {
+    gpu: &'g Gpu,
+    model: Mlp,
+    config: TrainConfig,
+    rows: usize,
+    batch: usize,
+    steps_per_epoch: usize,
+    epochs_per_chunk: usize,
+    bufs: Buffers,
+    slots: StepSlots,
+    /// How each step runs: one dispatch per op, or many whole steps per dispatch.
+    plan: StepPlan,
+    /// Forward passes over other rows (validation) through the trained weights, built on
+    /// first use.
+    forward: Option<Forward>,
+    shuffler: Shuffler,
+    t: u64,
+    /// Epochs finished so far.
+    epochs_done: usize,
+    /// The epoch a stop left unfinished, resumed by the next call.
+    partial: Option<PartialEpoch>,
+    /// Steps per submission (see [`Trainer::set_steps_per_submission`]).
+    steps_per_submission: usize,
+    /// The most the device's limits allow.
+    max_steps_per_submission: usize,
+    /// The dataset, when it is too large to bind and is streamed through a window.
+    host_rows: Option<HostRows>,
+}
+
+/// A dataset kept on the host because the device cannot bind it whole.
+struct HostRows {
+    x: Vec<f32>,
+    t: Vec<f32>,
+    x_cols: usize,
+    t_cols: usize,
+}
+
+impl HostRows {
+    /// The rows `steps` read, in step order, and the steps re-pointed at them: the window
+    /// the kernels read through an identity order.
+    // order: (epochs in flight × rows) → x: (Σ rows, x_cols), t: (Σ rows, t_cols)
+    fn window(
+        &self,
+        order: &[u32],
+        steps: &[StepUniform],
+    ) -> (Vec<f32>, Vec<f32>, Vec<StepUniform>) {
+        let (mut x, mut t) = (Vec::new(), Vec::new());
+        let mut moved = Vec::with_capacity(steps.len());
+        for step in steps {
+            let start = step.row_offset as usize;
+            let mut here = *step;
+            here.row_offset = (x.len() / self.x_cols) as u32;
+            moved.push(here);
+            for &r in &order[start..start + step.rows as usize] {
+                let r = r as usize;
+                x.extend_from_slice(&self.x[r * self.x_cols..(r + 1) * self.x_cols]);
+                t.extend_from_slice(&self.t[r * self.t_cols..(r + 1) * self.t_cols]);
+            }
+        }
+        (x, t, moved)
+    }
+}
+
+impl<'g> Trainer<'g> {
+    /// Uploads the data and the model and builds every dispatch of a step.
+    pub fn new(
+        gpu: &'g Gpu,
+        model: &Mlp,
+        data: &Dataset,
+        config: &TrainConfig,
+    ) -> Result<Trainer<'g>> {
+        config.validate(model, data)?;
+        debug_assert_eq!(
+            PARAM_ALIGN * 4 % gpu.limits().min_storage_buffer_offset_alignment as usize,
+            0
+        );
+        let rows = data.rows();
+        let batch = config.batch_size.min(rows);
+        let steps_per_epoch = rows.div_ceil(batch);
+        let budget = kernels::probe::loop_budget(gpu)?;
+        // The fused kernel runs many steps in one invocation: as many as the driver's loop
+        // budget allows, and none (one dispatch per op instead) when one step exceeds it or
+        // the kernel failed its check on this driver.
+        let fused_room = match config.allow_fused
+            && kernels::fused::supports(model)
+            && kernels::fused::fits(gpu)
+            && kernels::fused::trusted(gpu)?
+        {
+            true => {
+                kernels::fused::steps_within(budget, kernels::fused::loop_iterations(model, batch))
+            }
+            false => None,
+        };
+        let fused = fused_room.is_some();
+        let room = match fused_room {
+            Some(room) => room.min(DEFAULT_FUSED_STEPS_PER_SUBMISSION),
+            None => STEP_SLOTS,
+        };
+        let run = limits::plan_run(gpu, model, rows, batch, room, fused, budget)?;
+        let epochs_per_chunk = run.epochs_per_chunk;
+        // A dataset too large to bind whole lives on the host; each submission's rows are
+        // copied, in step order, into a window the kernels read through an identity order.
+        let (x_all, t_all, order, host_rows) = match run.window_rows {
+            None => (
+                gpu.upload("x", data.x())?,
+                gpu.upload("targets", data.targets())?,
+                gpu.zeros("order", epochs_per_chunk * rows)?,
+                None,
+            ),
+            Some(window) => {
+                let identity: Vec<u32> = (0..window as u32).collect();
+                (
+                    gpu.zeros("x window", window * data.features())?,
+                    gpu.zeros("targets window", window * (data.outputs() + 1))?,
+                    gpu.upload("order", &identity)?,
+                    Some(HostRows {
+                        x: data.x().to_vec(),
+                        t: data.targets().to_vec(),
+                        x_cols: data.features(),
+                        t_cols: data.outputs() + 1,
+                    }),
+                )
+            }
+        };
+
+        let n = model.params().len();
+        let mut deltas = Vec::new();
+        for layer in model.layers() {
+            deltas.push(gpu.zeros("deltas", batch * layer.outputs)?);
+        }
+        let second_moment = match config.optimizer.kind {
+            OptimizerKind::Sgd => 1,
+            OptimizerKind::Adam | OptimizerKind::AdamW => n,
+        };
+        let bufs = Buffers {
+            params: gpu.upload("params", model.params())?,
+            grads: gpu.zeros("grads", n)?,
+            m: gpu.zeros("optimizer m", n)?,
+            v: gpu.zeros("optimizer v", second_moment)?,
+            x_all,
+            t_all,
+            order,
+            t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
+            // One slot per step of a chunk, and the fused kernel's health slot at the end.
+            losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch + 1)?,
+            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch + 1),
+            acts: activation_buffers(gpu, model, batch)?,
+            deltas,
+            best: gpu.zeros("best params", n)?,
+            good: gpu.zeros("last good params", n)?,
+        };
+        let slots = StepSlots::new(gpu, STEP_SLOTS);
+        let max_steps = match fused {
+            true => run.max_steps_per_submission,
+            false => run.max_steps_per_submission.min(slots.capacity()),
+        };
+        let plan = if fused {
+            let step_words = std::mem::size_of::<StepUniform>() / 4;
+            let steps = gpu.zeros("fused steps", run.max_steps_per_submission * step_words)?;
+            let fused = kernels::fused::fused_steps(
+                gpu,
+                model,
+                &config.optimizer,
+                &steps,
+                &bufs.order,
+                &bufs.x_all,
+                &bufs.t_all,
+                &bufs.params,
+                &bufs.m,
+                &bufs.v,
+                &bufs.losses,
+            )?;
+            StepPlan::Fused {
+                fused: Box::new(fused),
+                steps,
+            }
+        } else {
+            let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
+            let partial = match rows % batch {
+                0 => None,
+                r => Some(step_plan(gpu, model, &bufs, &slots, &config.optimizer, r)?),
+            };
+            StepPlan::PerOp { full, partial }
+        };
+        let default_steps = match fused {
+            true => DEFAULT_FUSED_STEPS_PER_SUBMISSION,
+            false => DEFAULT_STEPS_PER_SUBMISSION,
+        };
+        Ok(Trainer {
+            gpu,
+            model: model.clone(),
+            config: config.clone(),
+            rows,
+            batch,
+            steps_per_epoch,
+            epochs_per_chunk,
+            bufs,
+            slots,
+            plan,
+            forward: None,
+            shuffler: Shuffler::new(config.seed),
+            t: 0,
+            epochs_done: 0,
+            partial: None,
+            steps_per_submission: default_steps.min(max_steps),
+            max_steps_per_submission: max_steps,
+            host_rows,
+        })
+    }
+
+    /// Dispatches per training step (full batch), for reports; 0 when fused (one dispatch
+    /// runs all the steps of a chunk).
+    pub fn dispatches_per_step(&self) -> usize {
+        match &self.plan {
+            StepPlan::PerOp { full, .. } => full.len(),
+            StepPlan::Fused { .. } => 0,
+        }
+    }
+
+    /// Whether the dataset is too large for the device to bind and is streamed from the host
+    /// through a window, one submission's rows at a time.
+    pub fn streams_data(&self) -> bool {
+        self.host_rows.is_some()
+    }
+
+    /// Whether the steps run fused (shaders/fused.wgsl).
+    pub fn is_fused(&self) -> bool {
+        matches!(self.plan, StepPlan::Fused { .. })
+    }
+
+    /// Runs one epoch per learning rate in `lrs`; returns the mean per-row training loss of
+    /// each. A NaN or infinite step loss stops it with [`Error::Diverged`], the weights put
+    /// back as they were before the chunk of epochs in flight.
+    pub fn run_epochs(&mut self, lrs: &[f32]) -> Result<Vec<f32>> {
+        self.run_epochs_until(lrs, &|| false)
+    }
+
+    /// [`Trainer::run_epochs`], asking `stop` before each submission of steps: once it says
+    /// yes, the steps already submitted finish, the finished epochs' losses are returned and
+    /// the unfinished epoch waits for the next call (or [`Trainer::state`]).
+    pub fn run_epochs_until(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let mut out = Vec::with_capacity(lrs.len());
+        for chunk in lrs.chunks(self.epochs_per_chunk) {
+            let finished = self.run_chunk(chunk, stop)?;
+            let stopped = finished.len() < chunk.len();
+            out.extend(finished);
+            if stopped {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Steps per submission now (for the fused kernel: per dispatch).
+    pub fn steps_per_submission(&self) -> usize {
+        self.steps_per_submission
+    }
+
+    /// Steps per submission: `stop` is asked between submissions, so this bounds how long a
+    /// stop waits; larger groups save a little submission overhead.
+    pub fn set_steps_per_submission(&mut self, steps: usize) {
+        self.steps_per_submission = steps.clamp(1, self.max_steps_per_submission);
+    }
+
+    /// Runs one epoch per rate in `lrs` (≤ epochs_per_chunk), the first one from where the
+    /// last call stopped, with one upload of row orders and one readback of losses. Returns
+    /// the finished epochs' losses: fewer than `lrs` when `stop` said yes.
+    fn run_chunk(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        let (rows, batch, spe) = (self.rows, self.batch, self.steps_per_epoch);
+        let epochs = lrs.len();
+        // Each epoch's row order, and where the shuffle stream stood before and after it.
+        let mut order = Vec::with_capacity(epochs * rows);
+        let mut bounds = Vec::with_capacity(epochs);
+        let resumed = self.partial.take();
+        let first_step = resumed.as_ref().map_or(0, |p| p.losses.len());
+        for e in 0..epochs {
+            match (&resumed, e) {
+                (Some(p), 0) => {
+                    order.extend_from_slice(&p.order);
+                    bounds.push((p.start_pos, self.shuffler.position()));
+                }
+                _ => {
+                    let before = self.shuffler.position();
+                    order.extend(self.shuffler.next_order(rows));
+                    bounds.push((before, self.shuffler.position()));
+                }
+            }
+        }
+        let gpu = self.gpu;
+        if self.host_rows.is_none() {
+            gpu.queue()
+                .write_buffer(&self.bufs.order.buffer, 0, bytemuck::cast_slice(&order));
+        }
+        let t0 = self.t;
+        let mut steps = Vec::with_capacity(epochs * spe);
+        for (e, &lr) in lrs.iter().enumerate() {
+            let from = if e == 0 { first_step } else { 0 };
+            for s in from..spe {
+                let t = t0 + steps.len() as u64 + 1;
+                let values = self.config.optimizer.step_values(t, lr);
+                steps.push(
+                    values
+                        .uniform((e * rows + s * batch) as u32, (e * spe + s) as u32)
+                        .with_rows(batch.min(rows - s * batch) as u32),
+                );
+            }
+        }
+        let mut submitted = 0;
+        // One submission in flight: the next group is recorded while the GPU runs the last
+        // one, and a stop waits for no more than one group of steps.
+        let mut in_flight = None;
+        for (g, group) in steps.chunks(self.steps_per_submission).enumerate() {
+            let windowed;
+            let group = match &self.host_rows {
+                None => group,
+                Some(host) => {
+                    let (x, t, moved) = host.window(&order, group);
+                    let queue = gpu.queue();
+                    queue.write_buffer(&self.bufs.x_all.buffer, 0, bytemuck::cast_slice(&x));
+                    queue.write_buffer(&self.bufs.t_all.buffer, 0, bytemuck::cast_slice(&t));
+                    windowed = moved;
+                    &windowed[..]
+                }
+            };
+            let mut encoder = gpu.encoder("train steps");
+            if g == 0 {
+                record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
+            }
+            match &mut self.plan {
+                StepPlan::Fused {
+                    fused,
+                    steps: slots,
+                } => {
+                    gpu.queue()
+                        .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(group));
+                    fused.set_steps(gpu, group.len());
+                    let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                        label: Some("fused train steps"),
+                        timestamp_writes: None,
+                    });
+                    fused.dispatch().record(&mut pass, 0);
+                }
+                StepPlan::PerOp { full, partial } => {
+                    self.slots.write(gpu, group);
+                    for (i, step) in group.iter().enumerate() {
+                        let is_last = step.loss_slot as usize % spe == spe - 1;
+                        let plan = match (&partial, is_last) {
+                            (Some(partial), true) => partial,
+                            _ => &*full,
+                        };
+                        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                            label: Some("train step"),
+                            timestamp_writes: None,
+                        });
+                        let offset = self.slots.offset(i);
+                        for d in plan {
+                            d.record(&mut pass, offset);
+                        }
+                    }
+                }
+            }
+            if let Some(index) = in_flight.take() {
+                gpu.wait_for(index, "training")?;
+            }
+            if stop() {
+                break;
+            }
+            in_flight = Some(gpu.queue().submit([encoder.finish()]));
+            submitted += group.len();
+        }
+        gpu.check("training")?;
+
+        let ran = &steps[..submitted];
+        // The fused kernel reports a loop the driver cut short in the last slot: read it too.
+        let slots_used = match self.is_fused() {
+            true => self.bufs.losses.len as usize,
+            false => ran.last().map_or(0, |s| s.loss_slot as usize + 1),
+        };
+        let read: Vec<f32> = gpu.read_via(
+            &self.bufs.losses.slice(0, slots_used as u64),
+            &self.bufs.losses_staging,
+        )?;
+        if self.is_fused() && read.last().is_some_and(|&health| health != 0.0) {
+            self.copy_params(&self.bufs.good, &self.bufs.params)?;
+            return Err(Error::DriverFault {
+                adapter: gpu.describe(),
+                kernel: "fused_steps",
+                detail: "the driver ended the kernel's loops early (its loop budget ran out), \
+                         so these steps' results are wrong; the weights from before them are \
+                         kept. Train with one dispatch per op (TrainConfig::allow_fused off) \
+                         and report this"
+                    .into(),
+            });
+        }
+        // The losses of every epoch touched, the resumed epoch's earlier steps first.
+        let mut per_epoch: Vec<Vec<f32>> = vec![Vec::with_capacity(spe); epochs];
+        per_epoch[0] = resumed.map(|p| p.losses).unwrap_or_default();
+        for step in ran {
+            let slot = step.loss_slot as usize;
+            let loss = read[slot];
+            if !loss.is_finite() {
+                self.copy_params(&self.bufs.good, &self.bufs.params)?;
+                return Err(Error::Diverged {
+                    epoch: self.epochs_done + slot / spe + 1,
+                    step: slot % spe + 1,
+                    loss,
+                });
+            }
+            per_epoch[slot / spe].push(loss);
+        }
+        self.t = t0 + submitted as u64;
+        let finished = per_epoch.iter().take_while(|l| l.len() == spe).count();
+        self.epochs_done += finished;
+        if finished < epochs {
+            let losses = std::mem::take(&mut per_epoch[finished]);
+            let (start_pos, end_pos) = bounds[finished];
+            self.shuffler.seek(end_pos);
+            if !losses.is_empty() {
+                self.partial = Some(PartialEpoch {
+                    start_pos,
+                    order: order[finished * rows..(finished + 1) * rows].to_vec(),
+                    losses,
+                });
+            } else {
+                self.shuffler.seek(start_pos);
+            }
+        }
+        Ok(per_epoch[..finished]
+            .iter()
+            .map(|epoch| epoch_loss(epoch, rows, batch))
+            .collect())
+    }
+
+    /// The logits the current weights give for the rows of `x`, computed on the GPU.
+    // x: (rows, inputs) → (rows, outputs)
+    pub fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if self.forward.is_none() {
+            let rows = check_inputs(&self.model, x)?;
+            let params = self.bufs.params.clone();
+            self.forward = Some(Forward::new(self.gpu, &self.model, params, rows)?);
+        }
+        let forward = self.forward.as_mut().expect("built above");
+        forward.logits(self.gpu, &self.model, x)
+    }
+
+    /// Copies `from` to `to` on the GPU, in order with the training steps.
+    fn copy_params(&self, from: &Tensor, to: &Tensor) -> Result<()> {
+        let mut encoder = self.gpu.encoder("copy params");
+        record_copy(&mut encoder, from, to);
+        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.check("copying parameters")
+    }
+
+    /// Remembers the current weights as the best so far (a copy on the GPU; no readback).
+    pub fn keep_best(&mut self) -> Result<()> {
+        self.copy_params(&self.bufs.params, &self.bufs.best)
+    }
+
+    /// Puts back the weights last kept by [`Trainer::keep_best`].
+    pub fn restore_best(&mut self) -> Result<()> {
+        self.copy_params(&self.bufs.best, &self.bufs.params)
+    }
+
+    /// The model with the current weights (read back from the GPU).
+    pub fn model(&self) -> Result<Mlp> {
+        let mut model = self.model.clone();
+        model.set_params(self.gpu.read(&self.bufs.params)?)?;
+        Ok(model)
+    }
+
+    fn is_adam(&self) -> bool {
+        self.config.optimizer.kind != OptimizerKind::Sgd
+    }
+
+    /// Weights, optimiser state, shuffle position and the unfinished epoch, read back from
+    /// the GPU: enough to continue bit for bit (see [`crate::train::fit::fit_controlled`]).
+    pub fn state(&self) -> Result<TrainerState> {
+        let gpu = self.gpu;
+        Ok(TrainerState {
+            params: gpu.read(&self.bufs.params)?,
+            m: gpu.read(&self.bufs.m)?,
+            v: match self.is_adam() {
+                true => gpu.read(&self.bufs.v)?,
+                false => Vec::new(),
+            },
+            best: gpu.read(&self.bufs.best)?,
+            t: self.t,
+            epochs_done: self.epochs_done,
+            shuffle_pos: shuffle_pos(&self.shuffler, self.partial.as_ref()),
+            partial_losses: self
+                .partial
+                .as_ref()
+                .map(|p| p.losses.clone())
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Continues from `state` (taken from a trainer of the same network, data and settings).
+    pub fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        let n = self.model.params().len();
+        state.check(n, self.is_adam(), self.steps_per_epoch)?;
+        let queue = self.gpu.queue();
+        queue.write_buffer(
+            &self.bufs.params.buffer,
+            0,
+            bytemuck::cast_slice(&state.params),
+        );
+        queue.write_buffer(&self.bufs.m.buffer, 0, bytemuck::cast_slice(&state.m));
+        if self.is_adam() {
+            queue.write_buffer(&self.bufs.v.buffer, 0, bytemuck::cast_slice(&state.v));
+        }
+        queue.write_buffer(&self.bufs.best.buffer, 0, bytemuck::cast_slice(&state.best));
+        self.t = state.t;
+        self.epochs_done = state.epochs_done;
+        self.partial = resume_shuffle(&mut self.shuffler, state, self.rows);
+        self.gpu.check("restoring a checkpoint")
+    }
+}
+
+impl Backend for Trainer<'_> {
+    fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        Trainer::run_epochs_until(self, lrs, stop)
+    }
+    fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        Trainer::logits(self, x)
+    }
+    fn keep_best(&mut self) -> Result<()> {
+        Trainer::keep_best(self)
+    }
+    fn restore_best(&mut self) -> Result<()> {
+        Trainer::restore_best(self)
+    }
+    fn model(&self) -> Result<Mlp> {
+        Trainer::model(self)
+    }
+    fn spec(&self) -> &crate::model::MlpSpec {
+        self.model.spec()
+    }
+    fn state(&self) -> Result<TrainerState> {
+        Trainer::state(self)
+    }
+    fn set_state(&mut self, state: &TrainerState) -> Result<()> {
+        Trainer::set_state(self, state)
+    }
+}
+
+/// Records a copy of the whole of `from` into `to` (the parameter snapshots).
+fn record_copy(encoder: &mut wgpu::CommandEncoder, from: &Tensor, to: &Tensor) {
+    encoder.copy_buffer_to_buffer(
+        &from.buffer,
+        from.offset * 4,
+        &to.buffer,
+        to.offset * 4,
+        from.len * 4,
+    );
+}
+
+/// Trains `model` in place on the GPU: mini-batches of `config.batch_size` rows in a fresh
+/// seeded order each epoch, the last shorter batch included, the configured optimiser and
+/// schedule on every parameter. No validation set: early stopping, if asked for, watches the
+/// training loss.
+pub fn fit(gpu: &Gpu, model: &mut Mlp, data: &Dataset, config: &TrainConfig) -> Result<FitReport> {
+    let mut trainer = Trainer::new(gpu, model, data, config)?;
+    let report = fit_with(&mut trainer, config, data.rows(), None, &mut |_| {})?;
+    *model = trainer.model()?;
+    Ok(report)
+}

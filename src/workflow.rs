@@ -1,0 +1,769 @@
+//! From a CSV table to a trained, evaluated model and back: the library side of the CLI's
+//! `train`, `eval`, `predict` and `cv`. Each function takes the compute device as an argument
+//! so the same pipeline runs on the GPU or on the CPU reference.
+
+use crate::data::prep::{self, label, Labelled, MissingPolicy, Preprocessor, TargetScale, Task};
+use crate::data::split::{k_fold, train_val_split};
+use crate::data::table::Table;
+use crate::data::Dataset;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::metrics::{self, Metrics, Summary};
+use crate::model::{Activation, Loss, Mlp, MlpSpec};
+use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
+use crate::optim::OptimizerConfig;
+use crate::train::cpu::{self, CpuTrainer};
+use crate::train::fit::{fit_controlled, EpochReport, FitControl, FitReport};
+use crate::train::schedule::Schedule;
+use crate::train::{self, TrainConfig, Trainer};
+
+/// Where the arithmetic runs.
+#[derive(Clone, Copy)]
+pub enum Device<'g> {
+    /// Every step in WGSL on this adapter.
+    Gpu(&'g Gpu),
+    /// The CPU reference implementation.
+    Cpu,
+}
+
+impl Device<'_> {
+    /// The adapter's description, or "cpu (reference)".
+    pub fn describe(&self) -> String {
+        match self {
+            Device::Gpu(gpu) => gpu.describe(),
+            Device::Cpu => "cpu (reference implementation)".into(),
+        }
+    }
+
+    /// The network's outputs (probabilities or standardised values) for rows of `x`.
+    // x: (rows, inputs) → (rows, outputs)
+    pub fn predict(&self, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            Device::Gpu(gpu) => train::predict(gpu, model, x),
+            Device::Cpu => cpu::predict(model, x),
+        }
+    }
+}
+
+/// Everything `train` needs besides the data.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrainOptions {
+    /// The target column.
+    pub target: String,
+    /// The task, or `None` to infer it from the target.
+    pub task: Option<Task>,
+    /// What to do with missing cells.
+    pub missing: MissingPolicy,
+    /// Widths of the hidden layers.
+    pub hidden: Vec<usize>,
+    /// Their activation.
+    pub activation: Activation,
+    /// Epochs, batch size, optimiser, schedule, early stopping and seed.
+    pub config: TrainConfig,
+    /// Fraction of rows held out (stratified for classifiers) to validate each epoch; 0
+    /// disables validation.
+    pub val_fraction: f64,
+    /// Weight each class by rows / (classes × rows of the class), as scikit-learn's
+    /// `class_weight="balanced"`.
+    pub balanced: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            target: String::new(),
+            task: None,
+            missing: MissingPolicy::Impute,
+            hidden: vec![64, 32],
+            activation: Activation::Relu,
+            config: TrainConfig {
+                epochs: 200,
+                batch_size: 64,
+                optimizer: OptimizerConfig::default(),
+                schedule: Schedule::Constant,
+                patience: Some(20),
+                min_delta: 0.0,
+                seed: 0,
+                allow_fused: true,
+            },
+            val_fraction: 0.1,
+            balanced: false,
+        }
+    }
+}
+
+impl TrainOptions {
+    /// Refuses settings that cannot train or claim more than gpumlp's caps (widths, depth,
+    /// epochs): they may come from a file.
+    pub fn validate(&self) -> Result<()> {
+        if self.target.is_empty() {
+            return Err(Error::InvalidConfig("no target column is named".into()));
+        }
+        if let Some(i) = self
+            .hidden
+            .iter()
+            .position(|&w| w == 0 || w > crate::model::MAX_WIDTH)
+        {
+            return Err(Error::InvalidConfig(format!(
+                "hidden layer {} is {} wide; every layer needs a width from 1 to {}",
+                i + 1,
+                self.hidden[i],
+                crate::model::MAX_WIDTH
+            )));
+        }
+        if self.hidden.len() >= crate::model::MAX_LAYERS {
+            return Err(Error::InvalidConfig(format!(
+                "{} hidden layers; at most {}",
+                self.hidden.len(),
+                crate::model::MAX_LAYERS - 1
+            )));
+        }
+        let c = &self.config;
+        if c.epochs == 0 || c.epochs > crate::train::MAX_EPOCHS {
+            return Err(Error::InvalidConfig(format!(
+                "{} epochs; a run trains from 1 to {}",
+                c.epochs,
+                crate::train::MAX_EPOCHS
+            )));
+        }
+        if c.batch_size == 0 {
+            return Err(Error::InvalidConfig("batch size must be at least 1".into()));
+        }
+        c.optimizer.validate()?;
+        c.schedule.validate()?;
+        if !(c.min_delta.is_finite() && c.min_delta >= 0.0) {
+            return Err(Error::InvalidConfig(format!(
+                "min delta {} must be ≥ 0",
+                c.min_delta
+            )));
+        }
+        if !(self.val_fraction.is_finite() && (0.0..1.0).contains(&self.val_fraction)) {
+            return Err(Error::InvalidConfig(format!(
+                "validation fraction {} must lie in [0, 1)",
+                self.val_fraction
+            )));
+        }
+        Ok(())
+    }
+
+    /// The first setting in which `self` and `other` differ, as (the setting's name as the
+    /// command line spells it, self's value, other's value), in the order `train --help`
+    /// lists them; `None` when they agree.
+    pub fn first_difference(&self, other: &TrainOptions) -> Option<(&'static str, String, String)> {
+        let found = self.differences(other).into_iter().next();
+        if found.is_none() && self != other {
+            // Something no flag sets (the optimiser's betas, say).
+            return Some(("settings", format!("{self:?}"), format!("{other:?}")));
+        }
+        found
+    }
+
+    /// Every setting the command line can give in which `self` and `other` differ, in the
+    /// order `train --help` lists them (see [`TrainOptions::first_difference`]).
+    pub fn differences(&self, other: &TrainOptions) -> Vec<(&'static str, String, String)> {
+        let (a, b) = (&self.config, &other.config);
+        let pairs: [(&'static str, String, String); 17] = [
+            ("target", self.target.clone(), other.target.clone()),
+            (
+                "hidden",
+                format!("{:?}", self.hidden),
+                format!("{:?}", other.hidden),
+            ),
+            (
+                "activation",
+                self.activation.to_string(),
+                other.activation.to_string(),
+            ),
+            (
+                "task",
+                format!("{:?}", self.task),
+                format!("{:?}", other.task),
+            ),
+            ("epochs", a.epochs.to_string(), b.epochs.to_string()),
+            (
+                "batch-size",
+                a.batch_size.to_string(),
+                b.batch_size.to_string(),
+            ),
+            ("lr", a.optimizer.lr.to_string(), b.optimizer.lr.to_string()),
+            (
+                "weight-decay",
+                a.optimizer.weight_decay.to_string(),
+                b.optimizer.weight_decay.to_string(),
+            ),
+            (
+                "optimizer",
+                a.optimizer.kind.to_string(),
+                b.optimizer.kind.to_string(),
+            ),
+            (
+                "momentum",
+                a.optimizer.momentum.to_string(),
+                b.optimizer.momentum.to_string(),
+            ),
+            (
+                "lr-schedule",
+                format!("{:?}", a.schedule),
+                format!("{:?}", b.schedule),
+            ),
+            ("seed", a.seed.to_string(), b.seed.to_string()),
+            (
+                "val-fraction",
+                self.val_fraction.to_string(),
+                other.val_fraction.to_string(),
+            ),
+            (
+                "patience",
+                format!("{:?}", a.patience),
+                format!("{:?}", b.patience),
+            ),
+            (
+                "min-delta",
+                a.min_delta.to_string(),
+                b.min_delta.to_string(),
+            ),
+            (
+                "class-weight",
+                self.balanced.to_string(),
+                other.balanced.to_string(),
+            ),
+            (
+                "missing",
+                format!("{:?}", self.missing),
+                format!("{:?}", other.missing),
+            ),
+        ];
+        pairs.into_iter().filter(|(_, x, y)| x != y).collect()
+    }
+}
+
+/// A trained model and what training measured.
+#[derive(Clone, Debug)]
+pub struct Trained {
+    /// The model with its metadata, ready to save.
+    pub model: SavedModel,
+    /// Losses, rates, early stopping and timing.
+    pub report: FitReport,
+    /// Metrics on the validation rows, or on the training rows without validation.
+    pub metrics: Metrics,
+    /// Whether `metrics` come from validation rows.
+    pub validated: bool,
+}
+
+/// The answers for rows of a table: outputs per row and what they mean.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    /// Table rows, in order.
+    pub rows: Vec<usize>,
+    /// Class probabilities (rows, classes) for classifiers; values (rows, 1) for regression.
+    pub values: Vec<f32>,
+    /// Class labels (empty for regression).
+    pub classes: Vec<String>,
+    /// The predicted class index of each row (empty for regression).
+    pub labels: Vec<usize>,
+}
+
+impl Predictions {
+    /// The predictions as CSV: a header `row,prediction[,p_<class>...]`, then per row its
+    /// 1-based table row, the predicted class (or value) and each class's probability.
+    pub fn to_csv(&self) -> Result<Vec<u8>> {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let to_err = |e: csv::Error| Error::InvalidData(format!("cannot write CSV: {e}"));
+        let mut header = vec!["row".to_string(), "prediction".to_string()];
+        header.extend(self.classes.iter().map(|c| format!("p_{c}")));
+        w.write_record(&header).map_err(to_err)?;
+        let k = self.classes.len().max(1);
+        for (i, &row) in self.rows.iter().enumerate() {
+            let mut record = vec![(row + 1).to_string()];
+            if self.classes.is_empty() {
+                record.push(self.values.get(i).map(f32::to_string).unwrap_or_default());
+            } else {
+                let label = self.labels.get(i).and_then(|&l| self.classes.get(l));
+                record.push(label.cloned().unwrap_or_default());
+                let probs = self.values.get(i * k..(i + 1) * k).unwrap_or_default();
+                record.extend(probs.iter().map(|v| v.to_string()));
+            }
+            w.write_record(&record).map_err(to_err)?;
+        }
+        w.into_inner()
+            .map_err(|e| Error::InvalidData(format!("cannot write CSV: {e}")))
+    }
+
+    /// Writes [`Predictions::to_csv`] to `path` atomically.
+    pub fn save_csv(&self, path: &std::path::Path) -> Result<()> {
+        crate::files::write_atomically(path, &self.to_csv()?)
+    }
+}
+
+fn table_rows(labelled: &Labelled, pos: &[usize]) -> Vec<usize> {
+    pos.iter().map(|&p| labelled.rows[p]).collect()
+}
+
+fn class_of(labelled: &Labelled) -> Option<Vec<usize>> {
+    (labelled.task != Task::Regression).then(|| labelled.y.iter().map(|&v| v as usize).collect())
+}
+
+/// The output layer for a task with `classes` classes.
+fn output_of(task: Task, classes: usize) -> (usize, Loss) {
+    match task {
+        Task::Binary => (1, Loss::Bce),
+        Task::Multiclass => (classes, Loss::SoftmaxCe),
+        Task::Regression => (1, Loss::Mse),
+    }
+}
+
+/// Balanced class weights from the training positions: n / (k · n_c).
+fn balanced_weights(labelled: &Labelled, train: &[usize]) -> Vec<f32> {
+    let k = labelled.classes.len();
+    let mut counts = vec![0usize; k];
+    for &p in train {
+        counts[labelled.y[p] as usize] += 1;
+    }
+    counts
+        .iter()
+        .map(|&c| train.len() as f32 / (k as f32 * c.max(1) as f32))
+        .collect()
+}
+
+/// Class probabilities (rows, classes) from network outputs: binary nets have one output,
+/// P(class 1).
+fn class_probs(task: Task, outputs: &[f32]) -> Vec<f32> {
+    match task {
+        Task::Binary => outputs.iter().flat_map(|&p| [1.0 - p, p]).collect(),
+        _ => outputs.to_vec(),
+    }
+}
+
+/// Metrics of network outputs against true classes or values.
+fn score(
+    task: Task,
+    classes: usize,
+    outputs: &[f32],
+    truth: &[f64],
+    scale: Option<TargetScale>,
+    threshold: f64,
+) -> Metrics {
+    match task {
+        Task::Binary => {
+            let y: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+            Metrics::Binary(metrics::binary(&y, outputs, threshold))
+        }
+        Task::Multiclass => {
+            let y: Vec<usize> = truth.iter().map(|&v| v as usize).collect();
+            Metrics::Multiclass(metrics::multiclass(&y, outputs, classes))
+        }
+        Task::Regression => {
+            let scale = scale.unwrap_or(TargetScale {
+                mean: 0.0,
+                std: 1.0,
+            });
+            let pred: Vec<f64> = outputs.iter().map(|&z| scale.decode(z)).collect();
+            Metrics::Regression(metrics::regression(truth, &pred))
+        }
+    }
+}
+
+/// Sees each epoch's report and the validation metric that matters most (accuracy, or R²
+/// for regression), when there are validation rows.
+pub type OnEpoch<'a> = dyn FnMut(&EpochReport<'_>, Option<(&'static str, f64)>) + 'a;
+
+/// Validation accuracy (classifiers) or R² (regression) straight from the logits: cheap
+/// enough for every epoch.
+// logits: (rows, outputs)
+fn headline(
+    task: Task,
+    logits: &[f32],
+    truth: &[f64],
+    scale: Option<TargetScale>,
+) -> (&'static str, f64) {
+    let n = truth.len().max(1) as f64;
+    match task {
+        Task::Binary => {
+            let right = logits
+                .iter()
+                .zip(truth)
+                .filter(|(z, y)| (**z >= 0.0) == (**y >= 0.5));
+            ("accuracy", right.count() as f64 / n)
+        }
+        Task::Multiclass => {
+            let k = logits.len() / truth.len().max(1);
+            let right = logits.chunks(k.max(1)).zip(truth).filter(|(row, y)| {
+                let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
+                best as f64 == **y
+            });
+            ("accuracy", right.count() as f64 / n)
+        }
+        Task::Regression => {
+            let scale = scale.unwrap_or(TargetScale {
+                mean: 0.0,
+                std: 1.0,
+            });
+            let pred: Vec<f64> = logits.iter().map(|&z| scale.decode(z)).collect();
+            ("r2", metrics::regression(truth, &pred).r2)
+        }
+    }
+}
+
+/// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
+#[allow(clippy::too_many_arguments)]
+fn train_on(
+    table: &Table,
+    labelled: &Labelled,
+    train: &[usize],
+    val: &[usize],
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
+) -> Result<Trained> {
+    let prep = Preprocessor::fit(table, labelled, train)?;
+    let task = labelled.task;
+    let k = labelled.classes.len();
+    let (outputs, loss) = output_of(task, k);
+    let scale = (task == Task::Regression).then(|| {
+        let values: Vec<f64> = train.iter().map(|&p| labelled.y[p]).collect();
+        TargetScale::fit(&values)
+    });
+    let class_weights =
+        (opts.balanced && task != Task::Regression).then(|| balanced_weights(labelled, train));
+    let dataset = |pos: &[usize]| -> Result<Dataset> {
+        let x = prep.transform(table, &table_rows(labelled, pos))?;
+        let y = prep::targets(labelled, pos, scale);
+        let w = class_weights
+            .as_ref()
+            .map(|cw| pos.iter().map(|&p| cw[labelled.y[p] as usize]).collect());
+        Dataset::with_targets(x, y, prep.width(), outputs, w)
+    };
+    let train_set = dataset(train)?;
+    let val_set = if val.is_empty() {
+        None
+    } else {
+        Some(dataset(val)?)
+    };
+
+    let mut spec = MlpSpec::new(prep.width()).output(outputs, loss);
+    for &w in &opts.hidden {
+        spec = spec.hidden(w, opts.activation);
+    }
+    let layout = spec.validate()?;
+    if let Some(resume) = &control.resume {
+        // Compared before anything is sized from the settings a checkpoint claims.
+        if resume.state.params.len() != layout {
+            return Err(Error::ResumeState(format!(
+                "it holds {} parameters but a {} network on this data has {layout}",
+                resume.state.params.len(),
+                spec.describe()
+            )));
+        }
+    }
+    let start = Mlp::new(&spec, opts.config.seed)?;
+    let config = &opts.config;
+    let val_truth: Vec<f64> = val.iter().map(|&p| labelled.y[p]).collect();
+    let mut on_epoch = |e: &EpochReport<'_>| {
+        let metric = e
+            .val_logits
+            .map(|logits| headline(task, logits, &val_truth, scale));
+        on_epoch(e, metric)
+    };
+    let on_epoch = &mut on_epoch;
+    let (mlp, report) = match device {
+        Device::Gpu(gpu) => {
+            let mut trainer = Trainer::new(gpu, &start, &train_set, config)?;
+            let r = fit_controlled(
+                &mut trainer,
+                config,
+                train_set.rows(),
+                val_set.as_ref(),
+                on_epoch,
+                control,
+            )?;
+            (trainer.model()?, r)
+        }
+        Device::Cpu => {
+            let mut trainer = CpuTrainer::new(&start, &train_set, config)?;
+            let r = fit_controlled(
+                &mut trainer,
+                config,
+                train_set.rows(),
+                val_set.as_ref(),
+                on_epoch,
+                control,
+            )?;
+            (trainer.model().clone(), r)
+        }
+    };
+    let (scored, scored_pos) = match &val_set {
+        Some(v) => (v, val),
+        None => (&train_set, train),
+    };
+    let outputs_seen = device.predict(&mlp, scored.x())?;
+    let truth: Vec<f64> = scored_pos.iter().map(|&p| labelled.y[p]).collect();
+    let metrics = score(task, k, &outputs_seen, &truth, scale, 0.5);
+    let training = TrainingRecord {
+        optimizer: config.optimizer,
+        schedule: config.schedule,
+        epochs: config.epochs,
+        epochs_run: report.epoch_losses.len(),
+        best_epoch: report.best_epoch,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        val_fraction: opts.val_fraction,
+        class_weights,
+        train_rows: train.len(),
+        val_rows: val.len(),
+        adapter: device.describe(),
+        train_seconds: report.train_seconds,
+        final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
+        run_id: None,
+    };
+    let meta = ModelMeta::new(
+        spec,
+        task,
+        labelled.target.clone(),
+        labelled.classes.clone(),
+        scale,
+        prep,
+        training,
+        Some(metrics.clone()),
+    );
+    Ok(Trained {
+        model: SavedModel { mlp, meta },
+        report,
+        metrics,
+        validated: val_set.is_some(),
+    })
+}
+
+/// Reads the target, splits off the validation rows and trains.
+pub fn train(
+    table: &Table,
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+) -> Result<Trained> {
+    train_controlled(table, opts, device, on_epoch, FitControl::none())
+}
+
+/// [`train()`] that can be stopped, checkpointed and resumed (see [`FitControl`]). The split,
+/// the preprocessing and the initial weights follow from the table and `opts` alone, so a
+/// checkpoint taken with the same table and options continues the same run.
+pub fn train_controlled(
+    table: &Table,
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
+) -> Result<Trained> {
+    let labelled = label(table, &opts.target, opts.task, opts.missing)?;
+    let classes = class_of(&labelled);
+    let (tr, val) = train_val_split(
+        labelled.rows.len(),
+        classes.as_deref(),
+        opts.val_fraction,
+        opts.config.seed,
+    )?;
+    train_on(table, &labelled, &tr, &val, opts, device, on_epoch, control)
+}
+
+/// The cross-validation of one configuration: every fold's metrics and their summary.
+#[derive(Clone, Debug)]
+pub struct CrossValidation {
+    /// The task that was inferred or forced.
+    pub task: Task,
+    /// Metrics on each fold's held-out rows.
+    pub folds: Vec<Metrics>,
+    /// Mean and standard deviation of every metric over the folds.
+    pub summary: Vec<Summary>,
+    /// Seconds spent training, over all folds.
+    pub train_seconds: f64,
+}
+
+/// Stratified (for classifiers) k-fold cross-validation: each fold trains a fresh model on the
+/// other folds' rows (holding out `opts.val_fraction` of them for early stopping) and scores it
+/// on its own rows. `on_fold` sees each fold's number and metrics.
+pub fn cross_validate(
+    table: &Table,
+    opts: &TrainOptions,
+    folds: usize,
+    device: Device<'_>,
+    on_fold: &mut dyn FnMut(usize, &Metrics),
+) -> Result<CrossValidation> {
+    let labelled = label(table, &opts.target, opts.task, opts.missing)?;
+    let classes = class_of(&labelled);
+    let splits = k_fold(
+        labelled.rows.len(),
+        classes.as_deref(),
+        folds,
+        opts.config.seed,
+    )?;
+    let mut results = Vec::with_capacity(folds);
+    let mut seconds = 0.0;
+    for (f, (train_pos, test_pos)) in splits.iter().enumerate() {
+        let sub_classes: Option<Vec<usize>> = classes
+            .as_ref()
+            .map(|c| train_pos.iter().map(|&p| c[p]).collect());
+        let (tr, val) = if opts.val_fraction > 0.0 {
+            let (a, b) = train_val_split(
+                train_pos.len(),
+                sub_classes.as_deref(),
+                opts.val_fraction,
+                opts.config.seed,
+            )?;
+            (
+                a.iter().map(|&i| train_pos[i]).collect::<Vec<_>>(),
+                b.iter().map(|&i| train_pos[i]).collect::<Vec<_>>(),
+            )
+        } else {
+            (train_pos.clone(), Vec::new())
+        };
+        let trained = train_on(
+            table,
+            &labelled,
+            &tr,
+            &val,
+            opts,
+            device,
+            &mut |_, _| {},
+            FitControl::none(),
+        )?;
+        seconds += trained.report.train_seconds;
+        let meta = &trained.model.meta;
+        let x = meta
+            .preprocessor
+            .transform(table, &table_rows(&labelled, test_pos))?;
+        let outputs = device.predict(&trained.model.mlp, &x)?;
+        let truth: Vec<f64> = test_pos.iter().map(|&p| labelled.y[p]).collect();
+        let m = score(
+            labelled.task,
+            labelled.classes.len(),
+            &outputs,
+            &truth,
+            meta.target_scale,
+            meta.threshold,
+        );
+        on_fold(f + 1, &m);
+        results.push(m);
+    }
+    let summary = metrics::summarize(&results)?;
+    Ok(CrossValidation {
+        task: labelled.task,
+        folds: results,
+        summary,
+        train_seconds: seconds,
+    })
+}
+
+/// The network's answers for every row of `table` (its columns matched by name).
+pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<Predictions> {
+    let meta = &model.meta;
+    let rows: Vec<usize> = (0..table.rows.len()).collect();
+    let x = meta.preprocessor.transform(table, &rows)?;
+    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
+    let values = match meta.task {
+        Task::Regression => {
+            let scale = meta.target_scale.unwrap_or(TargetScale {
+                mean: 0.0,
+                std: 1.0,
+            });
+            let values = outputs.iter().map(|&z| scale.decode(z) as f32).collect();
+            finite_outputs(model, &rows, values)?
+        }
+        task => class_probs(task, &outputs),
+    };
+    let labels = match meta.task {
+        Task::Regression => Vec::new(),
+        Task::Binary => outputs
+            .iter()
+            .map(|&p| usize::from(f64::from(p) >= meta.threshold))
+            .collect(),
+        Task::Multiclass => values
+            .chunks(model.mlp.spec().outputs.max(1))
+            .map(|row| (0..row.len()).fold(0, |best, c| if row[c] > row[best] { c } else { best }))
+            .collect(),
+    };
+    Ok(Predictions {
+        rows,
+        values,
+        classes: meta.classes.clone(),
+        labels,
+    })
+}
+
+/// The network's outputs, refused where they are not finite (weights so large that a row's
+/// logits overflow): a model never answers NaN.
+fn finite_outputs(model: &SavedModel, rows: &[usize], outputs: Vec<f32>) -> Result<Vec<f32>> {
+    let per_row = model.mlp.spec().outputs.max(1);
+    match outputs.iter().position(|v| !v.is_finite()) {
+        None => Ok(outputs),
+        Some(i) => Err(Error::InvalidModel(format!(
+            "its outputs for table row {} are {}: its weights are too large for f32",
+            rows.get(i / per_row).map_or(0, |r| r + 1),
+            outputs[i]
+        ))),
+    }
+}
+
+/// The true class index or value of each labelled row of `table`, by the model's classes.
+fn truth_for(model: &SavedModel, table: &Table) -> Result<(Vec<usize>, Vec<f64>)> {
+    let meta = &model.meta;
+    let col = table.column(&meta.target)?;
+    let mut rows = Vec::new();
+    let mut truth = Vec::new();
+    for (r, cells) in table.rows.iter().enumerate() {
+        let Some(cell) = cells.get(col).and_then(|c| c.as_deref()) else {
+            continue; // unlabelled rows are not scored
+        };
+        let value = match meta.task {
+            Task::Regression => cell.parse::<f64>().ok().filter(|v| v.is_finite()),
+            _ => class_index(&meta.classes, cell).map(|i| i as f64),
+        };
+        let Some(value) = value else {
+            let message = match meta.task {
+                Task::Regression => format!("{cell:?} is not a number"),
+                _ => format!(
+                    "label {cell:?} was not seen in training; the model knows {}",
+                    meta.classes.join(", ")
+                ),
+            };
+            return Err(Error::Input {
+                at: table.location(r, col),
+                message,
+            });
+        };
+        rows.push(r);
+        truth.push(value);
+    }
+    if rows.is_empty() {
+        return Err(Error::Input {
+            at: crate::error::Location::file(&table.name).column(&meta.target),
+            message: "no row has a label to evaluate against".into(),
+        });
+    }
+    Ok((rows, truth))
+}
+
+/// A label's class index: the same text, or the same number ("1" and "1.0").
+fn class_index(classes: &[String], cell: &str) -> Option<usize> {
+    classes.iter().position(|c| c == cell).or_else(|| {
+        let v = cell.parse::<f64>().ok()?;
+        classes
+            .iter()
+            .position(|c| c.parse::<f64>().ok() == Some(v))
+    })
+}
+
+/// Metrics of `model` on the labelled rows of `table`.
+pub fn evaluate(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<Metrics> {
+    let meta = &model.meta;
+    let (rows, truth) = truth_for(model, table)?;
+    let x = meta.preprocessor.transform(table, &rows)?;
+    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
+    Ok(score(
+        meta.task,
+        meta.classes.len(),
+        &outputs,
+        &truth,
+        meta.target_scale,
+        meta.threshold,
+    ))
+}

@@ -1,0 +1,604 @@
+//! The `gpumlp` command end to end, as a user runs it: real CSV files in, models, reports,
+//! predictions and plots out, and a clear one-line error (never a panic, never a partial
+//! file) for each kind of bad input. GPU runs use the adapter GPUMLP_BACKEND picks.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BREAST_CANCER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/data/breast_cancer.csv"
+);
+
+/// Runs the command as a user on a headless machine would: with no XDG_RUNTIME_DIR, so that
+/// a driver's complaint about it would show up as an extra stderr line.
+fn gpumlp(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+        .args(args)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .expect("gpumlp runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs a command that must succeed; returns stdout.
+fn ok(args: &[&str]) -> String {
+    let out = gpumlp(args);
+    assert!(
+        out.status.success(),
+        "gpumlp {args:?} failed ({}).\nstderr: {}\nIf no adapter was found, install Mesa's \
+         lavapipe (apt-get install mesa-vulkan-drivers) or run with a GPU.",
+        out.status,
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// Runs a command that must fail cleanly; returns its one-line message.
+fn fails(args: &[&str]) -> String {
+    let out = gpumlp(args);
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "gpumlp {args:?} must fail with exit code 1; stderr: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("error: "))
+        .collect();
+    assert_eq!(errors.len(), 1, "one error line: {stderr}");
+    errors[0].to_string()
+}
+
+fn json(stdout: &str) -> Value {
+    serde_json::from_str(stdout)
+        .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}"))
+}
+
+fn path(dir: &Path, name: &str) -> String {
+    dir.join(name).display().to_string()
+}
+
+fn write(dir: &Path, name: &str, contents: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, contents).unwrap();
+    p.display().to_string()
+}
+
+/// A table as users have them: text columns, numbers, missing values spelled four ways, three
+/// text classes and a numeric target. Deterministic.
+fn messy_csv(rows: usize) -> String {
+    let mut s = String::from("id,colour,size,weight,shape,animal,price\n");
+    let mut state = 12345u64;
+    let mut next = || {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((state >> 33) as f64) / (1u64 << 31) as f64
+    };
+    for i in 0..rows {
+        let colour = ["red", "green", "blue"][(next() * 3.0) as usize % 3];
+        let size = next() * 10.0;
+        let weight = 2.0 * size + next();
+        let shape = ["round", "square"][(next() * 2.0) as usize % 2];
+        let animal = match (colour, size > 5.0) {
+            ("red", _) => "cat",
+            (_, true) => "dog",
+            _ => "bird",
+        };
+        let price = 3.0 * size + if colour == "red" { 5.0 } else { 0.0 };
+        let size_cell = match i % 17 {
+            3 => "NA".to_string(),
+            9 => String::new(),
+            _ => format!("{size:.3}"),
+        };
+        let weight_cell = if i % 23 == 5 {
+            "?".into()
+        } else {
+            format!("{weight:.3}")
+        };
+        let shape_cell = if i % 19 == 7 { "null" } else { shape };
+        s += &format!("{i},{colour},{size_cell},{weight_cell},{shape_cell},{animal},{price:.3}\n");
+    }
+    s
+}
+
+#[test]
+fn train_eval_predict_on_breast_cancer() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(dir.path(), "bc.safetensors");
+    let plot = path(dir.path(), "curves.svg");
+    let out = ok(&[
+        "train",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--epochs",
+        "40",
+        "--out",
+        &model,
+        "--plot",
+        &plot,
+        "--json",
+    ]);
+    let report = json(&out);
+    for key in [
+        "train_seconds",
+        "epochs",
+        "samples_per_sec",
+        "final_train_loss",
+        "adapter",
+    ] {
+        assert!(
+            report.get(key).is_some(),
+            "train --json has {key}: {report}"
+        );
+    }
+    let epochs = report["epochs"].as_u64().unwrap() as usize;
+    assert_eq!(report["epoch_losses"].as_array().unwrap().len(), epochs);
+    assert_eq!(report["task"], "binary");
+    let acc = report["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.93, "validation accuracy {acc}");
+    let svg = std::fs::read_to_string(&plot).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("validation loss"),
+        "{svg:.200}"
+    );
+
+    let eval = json(&ok(&["eval", &model, BREAST_CANCER, "--json"]));
+    let eval_acc = eval["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(eval_acc >= 0.95, "accuracy on all rows {eval_acc}");
+    assert!(eval["metrics"]["roc_auc"].as_f64().unwrap() > 0.98);
+
+    // Loading the model again gives bit-identical predictions.
+    let p1 = path(dir.path(), "p1.csv");
+    ok(&["predict", &model, BREAST_CANCER, "--out", &p1]);
+    let stdout = ok(&["predict", &model, BREAST_CANCER]);
+    let written = std::fs::read_to_string(&p1).unwrap();
+    assert_eq!(written, stdout, "the same model predicts the same bits");
+    let lines: Vec<&str> = written.lines().collect();
+    assert_eq!(lines[0], "row,prediction,p_0,p_1");
+    assert_eq!(lines.len(), 570);
+
+    // The CPU reference agrees with the GPU on every probability.
+    let cpu = ok(&["predict", &model, BREAST_CANCER, "--backend", "cpu"]);
+    let probs = |csv: &str| -> Vec<f32> {
+        csv.lines()
+            .skip(1)
+            .map(|l| l.rsplit(',').next().unwrap().parse().unwrap())
+            .collect()
+    };
+    let (g, c) = (probs(&written), probs(&cpu));
+    let close = gpumlp::tolerance::Tolerance::new(1e-5, 0.0).compare(&g, &c);
+    assert!(close.passed(), "gpu and cpu probabilities: {close}");
+}
+
+#[test]
+fn readable_report_without_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = path(dir.path(), "m.safetensors");
+    let out = ok(&[
+        "train",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--epochs",
+        "5",
+        "--out",
+        &model,
+        "--hidden",
+        "8",
+        "--activation",
+        "tanh",
+        "--lr-schedule",
+        "cosine",
+    ]);
+    for needle in [
+        "task binary",
+        "accuracy",
+        "roc_auc",
+        "confusion matrix",
+        "model saved to",
+    ] {
+        assert!(out.contains(needle), "report mentions {needle}: {out}");
+    }
+}
+
+#[test]
+fn messy_multiclass_and_regression_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "animals.csv", &messy_csv(400));
+    let model = path(dir.path(), "animals.safetensors");
+    let report = json(&ok(&[
+        "train",
+        &data,
+        "--target",
+        "animal",
+        "--epochs",
+        "150",
+        "--lr",
+        "0.01",
+        "--out",
+        &model,
+        "--json",
+        "--class-weight",
+        "balanced",
+        "--optimizer",
+        "adamw",
+        "--weight-decay",
+        "0.001",
+        "--lr-schedule",
+        "plateau",
+    ]));
+    assert_eq!(report["task"], "multiclass");
+    assert_eq!(report["classes"], serde_json::json!(["bird", "cat", "dog"]));
+    let acc = report["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "multiclass validation accuracy {acc}");
+    assert!(report["metrics"]["macro_f1"].as_f64().is_some());
+
+    // Predict on rows whose columns come in another order, without the target.
+    let predict_csv = "price,shape,weight,size,colour,id\n1,round,3.1,1.5,red,0\n\
+                       1,square,17,8.2,blue,1\n1,,2,1,green,2\n";
+    let unseen = write(dir.path(), "unseen.csv", predict_csv);
+    let out = ok(&["predict", &model, &unseen]);
+    let labels: Vec<&str> = out
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap())
+        .collect();
+    assert_eq!(labels, ["cat", "dog", "bird"], "{out}");
+    assert!(
+        out.starts_with("row,prediction,p_bird,p_cat,p_dog"),
+        "{out}"
+    );
+
+    let reg = json(&ok(&[
+        "train",
+        &data,
+        "--target",
+        "price",
+        "--epochs",
+        "150",
+        "--out",
+        &path(dir.path(), "price.safetensors"),
+        "--json",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.05",
+        "--lr-schedule",
+        "step",
+    ]));
+    assert_eq!(reg["task"], "regression");
+    let r2 = reg["metrics"]["r2"].as_f64().unwrap();
+    assert!(r2 >= 0.95, "regression R² {r2}");
+
+    let cv = json(&ok(&[
+        "cv", &data, "--target", "animal", "--folds", "3", "--epochs", "40", "--lr", "0.01",
+        "--json",
+    ]));
+    let mean = cv["metrics"]["accuracy"]["mean"].as_f64().unwrap();
+    let std = cv["metrics"]["accuracy"]["std"].as_f64().unwrap();
+    assert!(
+        mean >= 0.85 && std.is_finite(),
+        "cv accuracy {mean} ± {std}"
+    );
+    assert_eq!(cv["fold_metrics"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn cv_on_breast_cancer_reports_every_metric() {
+    let cv = json(&ok(&[
+        "cv",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--folds",
+        "3",
+        "--epochs",
+        "30",
+        "--json",
+    ]));
+    for metric in [
+        "accuracy",
+        "precision",
+        "recall",
+        "f1",
+        "roc_auc",
+        "log_loss",
+    ] {
+        let m = &cv["metrics"][metric];
+        assert!(
+            m["mean"].as_f64().is_some() && m["std"].as_f64().is_some(),
+            "{metric}: {cv}"
+        );
+    }
+    assert!(cv["metrics"]["accuracy"]["mean"].as_f64().unwrap() >= 0.93);
+}
+
+#[test]
+fn info_lists_adapters() {
+    let out = json(&ok(&["info", "--json"]));
+    let adapters = out["adapters"].as_array().unwrap();
+    assert!(!adapters.is_empty(), "at least one adapter: {out}");
+    assert!(
+        adapters[0]["max_storage_buffer_binding_size"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+}
+
+/// Bad input of every kind: a one-line error naming the file (and line and column where they
+/// apply), exit code 1, and no model or prediction file left behind.
+#[test]
+fn bad_inputs_give_one_line_errors_and_no_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let model_out = path(d, "never.safetensors");
+    let train = |data: &str, target: &str| {
+        fails(&[
+            "train", data, "--target", target, "--epochs", "2", "--out", &model_out,
+        ])
+    };
+
+    let missing = path(d, "nope.csv");
+    let e = train(&missing, "y");
+    assert!(e.contains("nope.csv"), "{e}");
+
+    let good = write(d, "good.csv", "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n");
+    let e = train(&good, "label");
+    assert!(
+        e.contains("good.csv") && e.contains("\"label\"") && e.contains("a, b, y"),
+        "{e}"
+    );
+
+    let ragged = write(d, "ragged.csv", "a,b,y\n1,2,0\n3,1\n5,6,0\n");
+    let e = train(&ragged, "y");
+    assert!(e.contains("ragged.csv, line 3"), "{e}");
+
+    let mut rows = String::from("a,b,y\n");
+    for i in 0..40 {
+        rows += &format!(
+            "{i},{},{}\n",
+            if i == 30 { "abc".into() } else { i.to_string() },
+            i % 2
+        );
+    }
+    let bad_number = write(d, "badnum.csv", &rows);
+    let e = train(&bad_number, "y");
+    assert!(
+        e.contains("badnum.csv, line 32, column \"b\"") && e.contains("abc"),
+        "{e}"
+    );
+
+    // Infinite numbers in a numeric column: refused by file, line and column, never
+    // standardised into NaN inputs (`nan` itself is a missing cell).
+    for (i, spelling) in ["inf", "-inf", "1e999", "-Infinity"].iter().enumerate() {
+        let rows = rows
+            .replace("abc", spelling)
+            .replace("\n7,7,1\n", "\n7,nan,1\n");
+        let file = format!("inf{i}.csv");
+        let e = train(&write(d, &file, &rows), "y");
+        assert!(
+            e.contains(&format!("{file}, line 32, column \"b\""))
+                && e.contains(spelling)
+                && e.contains("not a finite number"),
+            "{e}"
+        );
+    }
+
+    let empty = write(d, "empty.csv", "");
+    assert!(train(&empty, "y").contains("empty.csv"));
+
+    let one_class = write(d, "one.csv", "a,y\n1,1\n2,1\n3,1\n");
+    let e = train(&one_class, "y");
+    assert!(e.contains("one.csv") && e.contains("one class"), "{e}");
+
+    let e = fails(&[
+        "train",
+        &good,
+        "--target",
+        "y",
+        "--plot",
+        &path(d, "c.png"),
+        "--out",
+        &model_out,
+    ]);
+    assert!(e.contains(".svg"), "{e}");
+    assert!(
+        !Path::new(&model_out).exists(),
+        "no model written after a failure"
+    );
+
+    // Model files that are not ours, damaged, or truncated.
+    let model = path(d, "m.safetensors");
+    ok(&[
+        "train",
+        &good,
+        "--target",
+        "y",
+        "--epochs",
+        "2",
+        "--val-fraction",
+        "0",
+        "--out",
+        &model,
+        "-q",
+    ]);
+    let bytes = std::fs::read(&model).unwrap();
+    let not_ours = write(d, "notours.safetensors", "a,b\n1,2\n");
+    let truncated = d.join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() - 7]).unwrap();
+    let mut flipped = bytes.clone();
+    let last = flipped.len() - 3;
+    flipped[last] ^= 0x10;
+    let flipped_path = d.join("flipped.safetensors");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let preds = path(d, "preds.csv");
+    for bad in [
+        PathBuf::from(&not_ours),
+        truncated,
+        flipped_path,
+        PathBuf::from(path(d, "absent.safetensors")),
+    ] {
+        let bad = bad.display().to_string();
+        let e = fails(&["predict", &bad, &good, "--out", &preds]);
+        assert!(e.contains(&bad), "{e}");
+        assert!(
+            !Path::new(&preds).exists(),
+            "no predictions written after a failure"
+        );
+    }
+
+    // A predict file without a column the model needs, and one with text where it had numbers.
+    let wrong_columns = write(d, "wrong.csv", "a,c\n1,2\n");
+    let e = fails(&["predict", &model, &wrong_columns, "--out", &preds]);
+    assert!(e.contains("wrong.csv") && e.contains("\"b\""), "{e}");
+    let text_in_numbers = write(d, "text.csv", "a,b\n1,2\n3,x\n");
+    let e = fails(&["predict", &model, &text_in_numbers, "--out", &preds]);
+    assert!(e.contains("text.csv, line 3, column \"b\""), "{e}");
+    assert!(!Path::new(&preds).exists());
+
+    // A learning rate that makes training blow up: the error names the epoch and step.
+    let mut rows = String::from("a,b,y\n");
+    for i in 0..40 {
+        rows += &format!("{i},{},{}\n", 40 - i, 1000 * i);
+    }
+    let big = write(d, "big.csv", &rows);
+    let e = fails(&[
+        "train",
+        &big,
+        "--target",
+        "y",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "1000",
+        "--out",
+        &model_out,
+    ]);
+    assert!(
+        e.contains("diverged at epoch") && e.contains("learning rate"),
+        "{e}"
+    );
+    assert!(!Path::new(&model_out).exists());
+
+    // An eval file with a label the model never saw.
+    let new_label = write(d, "newlabel.csv", "a,b,y\n1,2,7\n");
+    let e = fails(&["eval", &model, &new_label]);
+    assert!(e.contains("newlabel.csv, line 2, column \"y\""), "{e}");
+}
+
+#[test]
+fn check_passes_on_this_adapter_and_prints_a_line_per_item() {
+    let out = ok(&["check"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("gpumlp check on "), "{out}");
+    for item in [
+        "loop budget",
+        "matmul block8",
+        "loss bce",
+        "train fused mse adamw",
+    ] {
+        let line = lines
+            .iter()
+            .find(|l| l.starts_with(item))
+            .unwrap_or_else(|| panic!("a line for {item}: {out}"));
+        assert!(line.contains(" ok "), "{line}");
+    }
+    assert!(lines.last().unwrap().starts_with("verdict: all "), "{out}");
+    let report = json(&ok(&["check", "--json"]));
+    assert_eq!(report["passed"], true, "{report}");
+    let items = report["report"]["items"].as_array().unwrap();
+    assert!(items.len() >= 20, "{report}");
+    assert!(items.iter().all(|i| i["passed"] == true), "{report}");
+}
+
+/// A resumed run writes where its command line says, or to the files its checkpoint recorded
+/// when they are the run's own; repeating the original command with `--resume` works when its
+/// settings agree, and a checkpoint that names someone else's file is refused.
+#[test]
+fn resume_writes_only_the_runs_own_files_and_checks_repeated_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("models");
+    std::fs::create_dir(&other).unwrap();
+    let data = write(dir.path(), "t.csv", &messy_csv(80));
+    let ck = path(dir.path(), "run.ckpt");
+    let model = other.join("m.safetensors").display().to_string();
+    let run = [
+        "train",
+        &data,
+        "--target",
+        "animal",
+        "--backend",
+        "cpu",
+        "--epochs",
+        "3",
+        "-q",
+        "--checkpoint",
+        &ck,
+        "--checkpoint-every",
+        "1",
+        "--out",
+        &model,
+    ];
+    ok(&run);
+    // The model exists and carries the run's name: the checkpoint may write it again.
+    ok(&["train", "--resume", &ck, "--backend", "cpu", "-q"]);
+    // Gone, and not beside the checkpoint: the resume asks for --out.
+    std::fs::remove_file(&model).unwrap();
+    let e = fails(&["train", "--resume", &ck, "--backend", "cpu", "-q"]);
+    assert!(
+        e.contains("run.ckpt") && e.contains("model") && e.contains("out"),
+        "{e}"
+    );
+    let named = path(dir.path(), "named.safetensors");
+    ok(&[
+        "train",
+        "--resume",
+        &ck,
+        "--backend",
+        "cpu",
+        "-q",
+        "--out",
+        &named,
+    ]);
+    assert!(Path::new(&named).exists());
+    // The same command again, with --resume: accepted; with another setting: refused by name.
+    ok(&[&run[..], &["--resume", &ck]].concat());
+    let mut changed = run.to_vec();
+    changed[7] = "5";
+    let e = fails(&[&changed[..], &["--resume", &ck]].concat());
+    assert!(e.contains("epochs 3, not 5"), "{e}");
+
+    // A checkpoint whose recorded model is someone else's file: refused, the file untouched.
+    let victim = dir.path().join("notes.txt");
+    std::fs::write(&victim, "keep me").unwrap();
+    let good = std::fs::read(&ck).unwrap();
+    let forged =
+        crate::common::lies::rewrite(crate::common::lies::Kind::Checkpoint, &good, |meta| {
+            meta["job"]["out"] = serde_json::Value::String(victim.display().to_string());
+        });
+    let forged_path = dir.path().join("forged.ckpt");
+    std::fs::write(&forged_path, forged).unwrap();
+    let e = fails(&[
+        "train",
+        "--resume",
+        &forged_path.display().to_string(),
+        "-q",
+        "--backend",
+        "cpu",
+    ]);
+    assert!(
+        e.contains("notes.txt") && e.contains("not this run's own"),
+        "{e}"
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+}

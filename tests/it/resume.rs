@@ -1,0 +1,234 @@
+//! Checkpoints and resume: a run stopped at any step, saved, loaded and continued ends with
+//! the same weights, bit for bit, and the same history as a run never stopped, on the GPU
+//! (per-op and fused) and on the CPU reference.
+
+use crate::common::{gpu, report, uniform};
+use gpumlp::train::fit::{fit_controlled, fit_with, Backend, Checkpoint, FitControl, FitReport};
+use gpumlp::{
+    cpu, Activation, Dataset, Error, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, Schedule,
+    TrainConfig, Trainer,
+};
+use std::cell::Cell;
+
+/// Rows of `features` features in `classes` noisy clusters, one-hot targets.
+fn clustered(seed: u64, rows: usize, features: usize, classes: usize) -> Dataset {
+    let centres = uniform(seed, classes * features, -2.0, 2.0);
+    let noise = uniform(seed + 1, rows * features, -1.5, 1.5);
+    let mut x = Vec::with_capacity(rows * features);
+    let mut y = vec![0.0; rows * classes];
+    for r in 0..rows {
+        let c = r % classes;
+        for f in 0..features {
+            x.push(centres[c * features + f] + noise[r * features + f]);
+        }
+        y[r * classes + c] = 1.0;
+    }
+    Dataset::with_targets(x, y, features, classes, None).unwrap()
+}
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// Which trainer a run uses.
+#[derive(Clone, Copy, Debug)]
+enum Kind {
+    GpuPerOp,
+    GpuFused,
+    Cpu,
+}
+
+fn backend<'a>(
+    kind: Kind,
+    start: &Mlp,
+    data: &'a Dataset,
+    config: &TrainConfig,
+) -> Box<dyn Backend + 'a> {
+    match kind {
+        Kind::GpuPerOp | Kind::GpuFused => {
+            let config = TrainConfig {
+                allow_fused: matches!(kind, Kind::GpuFused),
+                ..config.clone()
+            };
+            let mut t = Trainer::new(gpu(), start, data, &config).unwrap();
+            assert_eq!(t.is_fused(), matches!(kind, Kind::GpuFused), "{kind:?}");
+            // Small submissions, so stops land part way through epochs.
+            t.set_steps_per_submission(3);
+            Box::new(t)
+        }
+        Kind::Cpu => Box::new(cpu::CpuTrainer::new(start, data, config).unwrap()),
+    }
+}
+
+/// The comparable part of a report.
+fn history(r: &FitReport) -> (Vec<u32>, Vec<u32>, Vec<u32>, Option<usize>, bool) {
+    (
+        bits(&r.epoch_losses),
+        bits(&r.val_losses),
+        bits(&r.lrs),
+        r.best_epoch,
+        r.stopped_early,
+    )
+}
+
+/// Trains once without stopping, then again stopping after every `every` stop checks, each
+/// time saving the checkpoint to a file, loading it and continuing in a fresh trainer; both
+/// must end bit for bit the same. Returns the number of interruptions.
+fn interrupted_equals_uninterrupted(
+    kind: Kind,
+    start: &Mlp,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    config: &TrainConfig,
+    every: usize,
+) -> usize {
+    let rows = train.rows();
+    let mut whole = backend(kind, start, train, config);
+    let want = fit_with(&mut *whole, config, rows, val, &mut |_| {}).unwrap();
+    let want_params = whole.model().unwrap().params().to_vec();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("run.ckpt");
+    let mut resume: Option<Checkpoint> = None;
+    let mut stops = 0;
+    let mut periodic = 0;
+    let got = loop {
+        let mut trainer = backend(kind, start, train, config);
+        let checks = Cell::new(0usize);
+        let stop = || {
+            checks.set(checks.get() + 1);
+            checks.get().is_multiple_of(every)
+        };
+        let mut saved = Vec::new();
+        let mut save = |c: &Checkpoint| {
+            saved.push(c.clone());
+            Ok(())
+        };
+        let control = FitControl {
+            stop: &stop,
+            checkpoint_every: Some(7),
+            save: Some(&mut save),
+            resume: resume.take(),
+        };
+        match fit_controlled(&mut *trainer, config, rows, val, &mut |_| {}, control) {
+            Ok(report) => break (report, trainer.model().unwrap().params().to_vec()),
+            Err(Error::Interrupted { epochs_done, steps }) => {
+                stops += 1;
+                assert!(stops < 500, "the run never ends");
+                let last = saved.last().expect("a checkpoint is saved on a stop");
+                assert_eq!(last.state.epochs_done, epochs_done);
+                assert_eq!(last.state.partial_losses.len(), steps);
+                periodic += saved.len() - 1;
+                let job = serde_json::json!({ "stop": stops });
+                last.save(&path, &job).unwrap();
+                let (loaded, job_back) = Checkpoint::load(&path).unwrap();
+                assert_eq!(job_back, job);
+                assert_eq!(loaded.state, last.state);
+                assert_eq!(
+                    bits(&loaded.history.epoch_losses),
+                    bits(&last.history.epoch_losses)
+                );
+                assert_eq!(
+                    bits(&loaded.history.val_losses),
+                    bits(&last.history.val_losses)
+                );
+                assert_eq!(bits(&loaded.history.lrs), bits(&last.history.lrs));
+                resume = Some(loaded);
+            }
+            Err(e) => panic!("{kind:?}: {e}"),
+        }
+    };
+    let (got_report, got_params) = got;
+    assert!(stops > 0, "{kind:?}: the run was never stopped");
+    assert!(periodic > 0, "{kind:?}: no periodic checkpoint was taken");
+    assert_eq!(history(&got_report), history(&want), "{kind:?}: history");
+    let worst = got_params
+        .iter()
+        .zip(&want_params)
+        .position(|(a, b)| a.to_bits() != b.to_bits());
+    assert!(
+        worst.is_none(),
+        "{kind:?}: parameter {} differs: {} resumed, {} uninterrupted",
+        worst.unwrap_or(0),
+        got_params[worst.unwrap_or(0)],
+        want_params[worst.unwrap_or(0)]
+    );
+    stops
+}
+
+fn early_stopping_setup(hidden: usize) -> (Mlp, Dataset, Dataset, TrainConfig) {
+    let spec = MlpSpec::new(5)
+        .hidden(hidden, Activation::Relu)
+        .output(3, Loss::SoftmaxCe);
+    let train = clustered(3, 45, 5, 3);
+    let val = clustered(4, 60, 5, 3);
+    let config = TrainConfig {
+        epochs: 60,
+        batch_size: 8,
+        optimizer: OptimizerConfig {
+            lr: 0.01,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Plateau {
+            factor: 0.5,
+            patience: 2,
+            min_lr: 1e-4,
+        },
+        patience: Some(10),
+        min_delta: 1e-4,
+        seed: 5,
+        allow_fused: true,
+    };
+    (Mlp::new(&spec, 9).unwrap(), train, val, config)
+}
+
+#[test]
+fn resumed_runs_equal_uninterrupted_runs_with_validation_plateau_and_early_stopping() {
+    for (kind, hidden) in [(Kind::GpuPerOp, 24), (Kind::GpuFused, 12), (Kind::Cpu, 24)] {
+        let (start, train, val, config) = early_stopping_setup(hidden);
+        // 45 rows in batches of 8: 6 steps an epoch, the last one short.
+        let stops = interrupted_equals_uninterrupted(kind, &start, &train, Some(&val), &config, 5);
+        report(&format!("resume {kind:?}: {stops} stops, bit-identical"));
+    }
+}
+
+#[test]
+fn resumed_runs_equal_uninterrupted_runs_without_validation_sgd_and_adamw() {
+    let spec = MlpSpec::new(4).hidden(10, Activation::Tanh);
+    let data = clustered(7, 50, 4, 1);
+    for (kind, optimizer) in [
+        (Kind::GpuPerOp, OptimizerKind::Sgd),
+        (Kind::GpuFused, OptimizerKind::AdamW),
+        (Kind::Cpu, OptimizerKind::Sgd),
+        (Kind::Cpu, OptimizerKind::AdamW),
+    ] {
+        let config = TrainConfig {
+            epochs: 30,
+            batch_size: 16,
+            optimizer: OptimizerConfig {
+                kind: optimizer,
+                lr: 0.05,
+                weight_decay: 0.01,
+                ..OptimizerConfig::default()
+            },
+            schedule: Schedule::Cosine { min_lr: 0.001 },
+            seed: 2,
+            ..TrainConfig::default()
+        };
+        let start = Mlp::new(&spec, 4).unwrap();
+        let stops = interrupted_equals_uninterrupted(kind, &start, &data, None, &config, 4);
+        report(&format!(
+            "resume {kind:?} {optimizer:?}: {stops} stops, bit-identical"
+        ));
+    }
+}
+
+#[test]
+fn a_checkpoint_from_another_network_is_refused() {
+    let (start, train, _, config) = early_stopping_setup(24);
+    let mut trainer = backend(Kind::GpuPerOp, &start, &train, &config);
+    let mut state = trainer.state().unwrap();
+    state.params.pop();
+    let e = trainer.set_state(&state).unwrap_err().to_string();
+    assert!(e.contains("parameters"), "{e}");
+}

@@ -1,0 +1,572 @@
+//! Whole training runs: GPU against the CPU reference, learning, and determinism.
+
+use crate::common::{assert_close, gpu, report, uniform};
+use gpumlp::{
+    cpu, Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, Schedule,
+    TrainConfig,
+};
+
+/// Two Gaussian-ish blobs, labelled by the side of a random hyperplane with a margin.
+fn separable(seed: u64, rows: usize, features: usize) -> Dataset {
+    let normal = uniform(seed, features, -1.0, 1.0);
+    let mut x = Vec::with_capacity(rows * features);
+    let mut y = Vec::with_capacity(rows);
+    let candidates = uniform(seed + 1, rows * features * 4, -3.0, 3.0);
+    for row in candidates.chunks(features) {
+        if y.len() == rows {
+            break;
+        }
+        let side: f32 = row.iter().zip(&normal).map(|(a, b)| a * b).sum();
+        if side.abs() < 0.5 {
+            continue; // keep a margin
+        }
+        x.extend_from_slice(row);
+        y.push(if side > 0.0 { 1.0 } else { 0.0 });
+    }
+    assert_eq!(y.len(), rows, "enough candidates");
+    Dataset::new(x, y, features).unwrap()
+}
+
+fn accuracy(p: &[f32], y: &[f32]) -> f32 {
+    let right = p
+        .iter()
+        .zip(y)
+        .filter(|(p, y)| (**p >= 0.5) == (**y >= 0.5))
+        .count();
+    right as f32 / y.len() as f32
+}
+
+/// Parameters and epoch losses of GPU runs against the CPU reference run: one dispatch per
+/// op, and (for networks small enough) the fused kernel.
+fn compare_runs(what: &str, spec: &MlpSpec, data: &Dataset, config: &TrainConfig) {
+    let start = Mlp::new(spec, 11).unwrap();
+    for allow_fused in [false, true] {
+        let config = TrainConfig {
+            allow_fused,
+            ..config.clone()
+        };
+        let fused = gpumlp::Trainer::new(gpu(), &start, data, &config)
+            .unwrap()
+            .is_fused();
+        // The fused path is taken whenever the network is small enough, the device can run
+        // the kernel and a step fits the driver's loop budget; never skipped unseen.
+        let budget = gpumlp::kernels::probe::loop_budget(gpu()).unwrap();
+        let batch = config.batch_size.min(data.rows());
+        let cost = gpumlp::kernels::fused::loop_iterations(&start, batch);
+        let can_fuse = gpumlp::kernels::fused::supports(&start)
+            && gpumlp::kernels::fused::fits(gpu())
+            && gpumlp::kernels::fused::steps_within(budget, cost).is_some();
+        assert_eq!(fused, allow_fused && can_fuse, "{what}: fused path taken");
+        if allow_fused && !fused {
+            crate::common::report(&format!("{what}: too large for the fused kernel"));
+            continue;
+        }
+        let what = format!("{what}{}", if fused { " (fused)" } else { "" });
+        compare_run(&what, &start, data, &config);
+    }
+}
+
+fn compare_run(what: &str, start: &Mlp, data: &Dataset, config: &TrainConfig) {
+    let mut on_gpu = start.clone();
+    let mut on_cpu = start.clone();
+    let g = gpumlp::fit(gpu(), &mut on_gpu, data, config).unwrap();
+    let c = cpu::fit(&mut on_cpu, data, config).unwrap();
+    // Rounding differences (exp, tanh, FMA contraction) compound over the steps: loose
+    // enough for a real GPU, tight enough that any wrong op fails.
+    let p = assert_close(
+        &format!("{what}: parameters"),
+        on_gpu.params(),
+        on_cpu.params(),
+        1e-4,
+        1e-3,
+    );
+    let l = assert_close(
+        &format!("{what}: epoch losses"),
+        &g.epoch_losses,
+        &c.epoch_losses,
+        1e-5,
+        1e-4,
+    );
+    report(&format!(
+        "{what}: largest |gpu - cpu| parameter {p:e}, epoch loss {l:e}"
+    ));
+    assert_ne!(
+        on_gpu.params(),
+        start.params(),
+        "{what}: training changed the weights"
+    );
+}
+
+#[test]
+fn gpu_training_matches_reference() {
+    // Two hidden layers, mixed activations, a partial last batch: 3 steps × 10 epochs.
+    let spec = MlpSpec::new(5)
+        .hidden(16, Activation::Tanh)
+        .hidden(12, Activation::Relu);
+    let data = separable(1, 64, 5);
+    let config = TrainConfig {
+        epochs: 10,
+        batch_size: 24,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed: 3,
+        ..TrainConfig::default()
+    };
+    compare_runs("5-16-12-1 tanh/relu", &spec, &data, &config);
+}
+
+#[test]
+fn gpu_training_matches_reference_over_many_submissions() {
+    // 8 steps per epoch (batch 1) for 600 epochs: 4800 steps, many submissions of 256 steps
+    // and two readback chunks.
+    let spec = MlpSpec::new(3).hidden(2, Activation::Sigmoid);
+    let data = separable(2, 8, 3);
+    let config = TrainConfig {
+        epochs: 600,
+        batch_size: 1,
+        optimizer: OptimizerConfig {
+            lr: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed: 4,
+        ..TrainConfig::default()
+    };
+    compare_runs("3-2-1 sigmoid, batch 1", &spec, &data, &config);
+}
+
+#[test]
+fn gpu_training_matches_reference_sigmoid_wide() {
+    // Layers wider than a matmul tile, a batch not a multiple of anything.
+    let spec = MlpSpec::new(37)
+        .hidden(70, Activation::Sigmoid)
+        .hidden(33, Activation::Tanh);
+    let data = separable(3, 300, 37);
+    let config = TrainConfig {
+        epochs: 4,
+        batch_size: 97,
+        seed: 5,
+        ..TrainConfig::default()
+    };
+    compare_runs("37-70-33-1 sigmoid/tanh", &spec, &data, &config);
+}
+
+#[test]
+fn four_layer_network_matches_reference_on_both_paths() {
+    // The fused kernel's most: four layers (widths[1] and seg_*[1].zw in fused.wgsl), every
+    // width up to 16, softmax over three classes, weighted rows, a partial last batch.
+    let spec = MlpSpec::new(16)
+        .hidden(16, Activation::Tanh)
+        .hidden(12, Activation::Relu)
+        .hidden(15, Activation::Sigmoid)
+        .output(3, Loss::SoftmaxCe);
+    let data = clustered(8, 150, 16, 3, true);
+    let config = TrainConfig {
+        epochs: 6,
+        batch_size: 40,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed: 6,
+        ..TrainConfig::default()
+    };
+    let start = Mlp::new(&spec, 11).unwrap();
+    assert!(
+        gpumlp::Trainer::new(gpu(), &start, &data, &config)
+            .unwrap()
+            .is_fused(),
+        "four layers of at most 16 run fused"
+    );
+    compare_runs("16-16-12-15-3 softmax, AdamW", &spec, &data, &config);
+}
+
+#[test]
+fn gpu_predictions_match_reference() {
+    let spec = MlpSpec::new(6).hidden(9, Activation::Relu);
+    let model = Mlp::new(&spec, 8).unwrap();
+    // More rows than one prediction chunk, and not a multiple of it.
+    let x = uniform(9, 5000 * 6, -2.0, 2.0);
+    let got = gpumlp::predict(gpu(), &model, &x).unwrap();
+    let want = cpu::predict(&model, &x).unwrap();
+    assert_close("predict", &got, &want, 1e-6, 1e-5);
+}
+
+#[test]
+fn xor_is_learned() {
+    let x = vec![0., 0., 0., 1., 1., 0., 1., 1.];
+    let y = vec![0., 1., 1., 0.];
+    let data = Dataset::new(x.clone(), y.clone(), 2).unwrap();
+    let spec = MlpSpec::new(2).hidden(8, Activation::Tanh);
+    let mut model = Mlp::new(&spec, 1).unwrap();
+    let config = TrainConfig {
+        epochs: 500,
+        batch_size: 4,
+        optimizer: OptimizerConfig {
+            lr: 0.05,
+            ..OptimizerConfig::default()
+        },
+        seed: 0,
+        ..TrainConfig::default()
+    };
+    let report = gpumlp::fit(gpu(), &mut model, &data, &config).unwrap();
+    let p = gpumlp::predict(gpu(), &model, &x).unwrap();
+    assert!(accuracy(&p, &y) >= 0.99, "XOR: p = {p:?}");
+    assert!(
+        *report.epoch_losses.last().unwrap() < 0.05,
+        "{:?}",
+        report.epoch_losses.last()
+    );
+}
+
+#[test]
+fn separable_set_is_learned() {
+    let data = separable(4, 500, 10);
+    let spec = MlpSpec::new(10).hidden(16, Activation::Relu);
+    let mut model = Mlp::new(&spec, 2).unwrap();
+    let config = TrainConfig {
+        epochs: 30,
+        batch_size: 32,
+        optimizer: OptimizerConfig {
+            lr: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed: 1,
+        ..TrainConfig::default()
+    };
+    gpumlp::fit(gpu(), &mut model, &data, &config).unwrap();
+    let p = gpumlp::predict(gpu(), &model, data.x()).unwrap();
+    let labels: Vec<f32> = (0..data.rows()).map(|r| data.target(r, 0)).collect();
+    let acc = accuracy(&p, &labels);
+    assert!(acc >= 0.99, "training accuracy {acc}");
+}
+
+#[test]
+fn network_3_2_1_loss_falls() {
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for bits in 0..8u32 {
+        x.extend((0..3).map(|i| ((bits >> i) & 1) as f32));
+        y.push(if bits.count_ones() >= 2 { 1.0 } else { 0.0 });
+    }
+    let data = Dataset::new(x, y, 3).unwrap();
+    let spec = MlpSpec::new(3).hidden(2, Activation::Sigmoid);
+    let mut model = Mlp::new(&spec, 7).unwrap();
+    let config = TrainConfig {
+        epochs: 300,
+        batch_size: 8,
+        optimizer: OptimizerConfig {
+            lr: 0.05,
+            ..OptimizerConfig::default()
+        },
+        seed: 0,
+        ..TrainConfig::default()
+    };
+    let losses = gpumlp::fit(gpu(), &mut model, &data, &config)
+        .unwrap()
+        .epoch_losses;
+    assert!(
+        losses[299] < 0.5 * losses[0],
+        "loss {} -> {}",
+        losses[0],
+        losses[299]
+    );
+    assert!(
+        losses.windows(50).all(|w| w[49] < w[0]),
+        "loss falls over every 50 epochs"
+    );
+}
+
+#[test]
+fn same_seed_same_bits_other_seed_other_weights() {
+    let data = separable(5, 100, 4);
+    let spec = MlpSpec::new(4)
+        .hidden(8, Activation::Relu)
+        .hidden(8, Activation::Sigmoid);
+    let config = TrainConfig {
+        epochs: 5,
+        batch_size: 16,
+        seed: 9,
+        ..TrainConfig::default()
+    };
+    let run = |model_seed: u64| {
+        let mut model = Mlp::new(&spec, model_seed).unwrap();
+        let report = gpumlp::fit(gpu(), &mut model, &data, &config).unwrap();
+        (model, report)
+    };
+    let (a, ra) = run(21);
+    let (b, rb) = run(21);
+    let bits = |m: &Mlp| m.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&a), bits(&b), "same seed: identical weights");
+    let loss_bits = |r: &gpumlp::FitReport| {
+        r.epoch_losses
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        loss_bits(&ra),
+        loss_bits(&rb),
+        "same seed: identical losses"
+    );
+    let (c, _) = run(22);
+    assert_ne!(bits(&a), bits(&c), "another seed: other weights");
+    assert_ne!(
+        Mlp::new(&spec, 21).unwrap().params(),
+        Mlp::new(&spec, 22).unwrap().params()
+    );
+}
+
+/// `rows` rows of `features` features with `classes` one-hot labels (the nearest of `classes`
+/// random centres) and, when `weighted`, a weight per class.
+fn clustered(seed: u64, rows: usize, features: usize, classes: usize, weighted: bool) -> Dataset {
+    let centres = uniform(seed, classes * features, -2.0, 2.0);
+    let x = uniform(seed + 1, rows * features, -3.0, 3.0);
+    let mut y = vec![0.0; rows * classes];
+    let mut w = Vec::with_capacity(rows);
+    for (r, row) in x.chunks(features).enumerate() {
+        let dist = |c: usize| -> f32 {
+            let centre = &centres[c * features..(c + 1) * features];
+            row.iter().zip(centre).map(|(a, b)| (a - b) * (a - b)).sum()
+        };
+        let best = (0..classes)
+            .min_by(|&a, &b| dist(a).total_cmp(&dist(b)))
+            .unwrap();
+        y[r * classes + best] = 1.0;
+        w.push(if weighted { 0.5 + best as f32 } else { 1.0 });
+    }
+    Dataset::with_targets(x, y, features, classes, Some(w)).unwrap()
+}
+
+#[test]
+fn gpu_training_matches_reference_softmax_sgd_cosine_class_weights() {
+    let spec = MlpSpec::new(7)
+        .hidden(19, Activation::Relu)
+        .output(5, Loss::SoftmaxCe);
+    let data = clustered(20, 150, 7, 5, true);
+    let config = TrainConfig {
+        epochs: 12,
+        batch_size: 32,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Cosine { min_lr: 0.001 },
+        seed: 6,
+        ..TrainConfig::default()
+    };
+    compare_runs(
+        "7-19-5 softmax, SGD, cosine, weights",
+        &spec,
+        &data,
+        &config,
+    );
+}
+
+#[test]
+fn gpu_training_matches_reference_regression_adam_l2_step_schedule() {
+    let spec = MlpSpec::new(6)
+        .hidden(10, Activation::Tanh)
+        .output(2, Loss::Mse);
+    let x = uniform(30, 90 * 6, -1.0, 1.0);
+    let y: Vec<f32> = x
+        .chunks(6)
+        .flat_map(|r| [r[0] * 2.0 - r[1] + 0.5, r[2] * r[3]])
+        .collect();
+    let data = Dataset::with_targets(x, y, 6, 2, None).unwrap();
+    let config = TrainConfig {
+        epochs: 15,
+        batch_size: 20,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Adam,
+            lr: 0.01,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Step {
+            every: 5,
+            gamma: 0.5,
+        },
+        seed: 7,
+        ..TrainConfig::default()
+    };
+    compare_runs("6-10-2 mse, Adam+L2, step", &spec, &data, &config);
+}
+
+#[test]
+fn early_stopping_and_plateau_agree_with_reference_and_keep_the_best_weights() {
+    let spec = MlpSpec::new(5)
+        .hidden(32, Activation::Relu)
+        .output(3, Loss::SoftmaxCe);
+    // Few, noisy training rows: validation loss turns up while training loss falls.
+    let all = clustered(40, 240, 5, 3, false);
+    let part = |rows: std::ops::Range<usize>| {
+        let x = all.x()[rows.start * 5..rows.end * 5].to_vec();
+        let y: Vec<f32> = rows
+            .flat_map(|r| (0..3).map(move |c| (r, c)))
+            .map(|(r, c)| all.target(r, c))
+            .collect();
+        Dataset::with_targets(x, y, 5, 3, None).unwrap()
+    };
+    let (train, val) = (part(0..40), part(40..240));
+    let config = TrainConfig {
+        epochs: 400,
+        batch_size: 8,
+        optimizer: OptimizerConfig {
+            lr: 0.003,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Plateau {
+            factor: 0.5,
+            patience: 3,
+            min_lr: 1e-4,
+        },
+        patience: Some(15),
+        min_delta: 1e-4,
+        seed: 8,
+        allow_fused: true,
+    };
+    let start = Mlp::new(&spec, 12).unwrap();
+    let mut seen = Vec::new();
+    let mut gpu_trainer = gpumlp::Trainer::new(gpu(), &start, &train, &config).unwrap();
+    let g = gpumlp::train::fit::fit_with(&mut gpu_trainer, &config, 40, Some(&val), &mut |e| {
+        seen.push((e.epoch, e.val_logits.map(|l| l.len())))
+    })
+    .unwrap();
+    let mut cpu_trainer = cpu::CpuTrainer::new(&start, &train, &config).unwrap();
+    let c = gpumlp::train::fit::fit_with(&mut cpu_trainer, &config, 40, Some(&val), &mut |_| {})
+        .unwrap();
+    report(&format!(
+        "early stopping: gpu best epoch {:?} of {} run, cpu {:?} of {}; lr {} -> {}",
+        g.best_epoch,
+        g.epoch_losses.len(),
+        c.best_epoch,
+        c.epoch_losses.len(),
+        g.lrs[0],
+        g.lrs.last().unwrap()
+    ));
+    assert!(
+        g.stopped_early,
+        "validation loss must turn up in this setup"
+    );
+    assert!(
+        g.best_epoch.unwrap() > 5,
+        "the best epoch is not the first few"
+    );
+    assert_eq!(g.best_epoch, c.best_epoch);
+    assert_eq!(g.epoch_losses.len(), c.epoch_losses.len());
+    assert_eq!(g.epoch_losses.len(), g.best_epoch.unwrap() + 15);
+    assert!(
+        g.lrs.last().unwrap() < &g.lrs[0],
+        "plateau lowered the rate"
+    );
+    assert_eq!(seen.len(), g.epoch_losses.len());
+    assert!(seen.iter().all(|(_, n)| *n == Some(200 * 3)));
+    assert_close("val losses", &g.val_losses, &c.val_losses, 1e-5, 1e-4);
+    // The weights are the best epoch's: their validation loss is the smallest seen.
+    let model = gpu_trainer.model().unwrap();
+    let logits = gpumlp::logits(gpu(), &model, val.x()).unwrap();
+    let best = gpumlp::kernels::loss::reference::batch_loss(
+        Loss::SoftmaxCe,
+        &logits,
+        val.targets(),
+        200,
+        3,
+        200,
+    );
+    let min = g.val_losses.iter().cloned().fold(f32::INFINITY, f32::min);
+    assert!(
+        (best - min).abs() <= 1e-6,
+        "restored loss {best}, best seen {min}"
+    );
+    assert_close(
+        "restored weights",
+        model.params(),
+        cpu_trainer.model().params(),
+        1e-4,
+        1e-3,
+    );
+}
+
+#[test]
+fn gpu_training_matches_reference_small_softmax_sgd_fused() {
+    // Small enough for the fused kernel: three layers, every width ≤ 16, class weights.
+    let spec = MlpSpec::new(6)
+        .hidden(12, Activation::Tanh)
+        .hidden(8, Activation::Relu)
+        .output(4, Loss::SoftmaxCe);
+    // Batches of 100 and a last one of 50: threads take several rows each.
+    let data = clustered(50, 250, 6, 4, true);
+    let config = TrainConfig {
+        epochs: 10,
+        batch_size: 100,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            ..OptimizerConfig::default()
+        },
+        schedule: Schedule::Cosine { min_lr: 0.001 },
+        seed: 9,
+        ..TrainConfig::default()
+    };
+    let fused = gpumlp::Trainer::new(gpu(), &Mlp::new(&spec, 11).unwrap(), &data, &config)
+        .unwrap()
+        .is_fused();
+    assert!(fused, "a 6-12-8-4 network runs fused");
+    compare_runs("6-12-8-4 softmax, SGD, weights", &spec, &data, &config);
+}
+
+#[test]
+fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
+    // Targets in the thousands and SGD with a huge rate: the loss overflows within a few steps.
+    let spec = MlpSpec::new(4)
+        .hidden(8, Activation::Tanh)
+        .output(1, Loss::Mse);
+    let x = uniform(60, 64 * 4, -1.0, 1.0);
+    let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
+    let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
+    let start = Mlp::new(&spec, 3).unwrap();
+    for allow_fused in [false, true] {
+        let config = TrainConfig {
+            batch_size: 16,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::Sgd,
+                lr: 50.0,
+                ..OptimizerConfig::default()
+            },
+            allow_fused,
+            ..TrainConfig::default()
+        };
+        let mut trainer = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
+        let err = trainer.run_epochs(&[50.0; 40]).unwrap_err();
+        let gpumlp::Error::Diverged { epoch, step, loss } = err else {
+            panic!("expected a divergence error, got {err}");
+        };
+        assert!(!loss.is_finite() && epoch >= 1 && (1..=4).contains(&step));
+        assert!(err.to_string().contains("learning rate"), "{err}");
+        let kept = trainer.model().unwrap();
+        assert!(
+            kept.params().iter().all(|p| p.is_finite()),
+            "the kept weights are finite"
+        );
+        report(&format!(
+            "divergence (fused {}): epoch {epoch}, step {step}, loss {loss}",
+            trainer.is_fused()
+        ));
+
+        let mut reference = cpu::CpuTrainer::new(&start, &data, &config).unwrap();
+        let err = reference.run_epochs(&[50.0; 40]).unwrap_err();
+        assert!(matches!(err, gpumlp::Error::Diverged { .. }), "{err}");
+        assert!(reference.model().params().iter().all(|p| p.is_finite()));
+    }
+}
