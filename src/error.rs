@@ -59,6 +59,7 @@ pub(crate) fn num(v: f64) -> String {
 
 /// Everything that can go wrong in gpumlp.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No adapter matched, or none exists. The message lists what was tried and what was found.
     #[error(
@@ -121,7 +122,7 @@ pub enum Error {
     /// The device could not allocate what was asked.
     #[error(
         "the GPU ran out of memory for {what}{}; use a smaller batch size or narrower layers, \
-         another adapter, or --backend cpu",
+         another adapter, or the CPU",
         if *bytes > 0 { format!(" ({bytes} bytes)") } else { String::new() }
     )]
     OutOfMemory {
@@ -277,7 +278,7 @@ pub enum Error {
     /// before the chunk of steps that went wrong.
     #[error(
         "training diverged at epoch {epoch}, step {step}: the loss became {loss}. The weights \
-         from before it went wrong are kept. Try a lower learning rate (--lr), or check the \
+         from before it went wrong are kept. Try a lower learning rate, or check the \
          data for extreme values"
     )]
     Diverged {

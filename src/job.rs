@@ -1,11 +1,13 @@
-//! A `train` run as a checkpoint remembers it: the data (and its fingerprint), every setting,
-//! and the files the run writes; and the rules for continuing one from a checkpoint that may
-//! come from anyone: nothing it claims is sized or written before it is checked.
+//! A training run from a CSV file to a saved model, as the command line and a checkpoint
+//! describe it: the data (and its fingerprint), every setting, the files the run writes and
+//! the policy for them; running it; and the rules for continuing one from a checkpoint that
+//! may come from anyone: nothing it claims is sized or written before it is checked.
 
+use crate::data::table::Table;
 use crate::error::{Error, Location, Result};
 use crate::train::checkpoint;
-use crate::train::fit::Checkpoint;
-use crate::workflow::TrainOptions;
+use crate::train::fit::{Checkpoint, FitControl};
+use crate::workflow::{self, Device, OnEpoch, TrainOptions, Trained};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,81 @@ pub struct Job {
     /// resumed run knows which existing files are its own.
     #[serde(default)]
     pub run_id: String,
+    /// The checkpoint this run was resumed from, if it was (not saved).
+    #[serde(skip)]
+    pub resumed_from: Option<PathBuf>,
+}
+
+/// A finished run: the model (saved), what training measured, and the report.
+#[derive(Clone, Debug)]
+pub struct Finished {
+    /// The model, its metrics and its history.
+    pub trained: Trained,
+    /// What `train --json` prints.
+    pub report: TrainReport,
+}
+
+/// How a run ended early: the error, and the epochs of the last checkpoint written to the
+/// job's checkpoint file (intact: every write is atomic), if one was.
+#[derive(Debug)]
+pub struct Stopped {
+    /// Why it ended.
+    pub error: Error,
+    /// Epochs done in the last checkpoint at [`Job::checkpoint`].
+    pub last_checkpoint: Option<usize>,
+}
+
+/// A trained run's facts, for reports (`train --json`).
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainReport {
+    /// The data file.
+    pub data: String,
+    /// Its rows and columns.
+    pub rows: usize,
+    /// Columns of the data file.
+    pub columns: usize,
+    /// The model file written.
+    pub model: String,
+    /// The adapter (or "cpu") that trained it.
+    pub adapter: String,
+    /// What the network predicts.
+    pub task: crate::data::prep::Task,
+    /// The target column.
+    pub target: String,
+    /// Class labels (empty for regression).
+    pub classes: Vec<String>,
+    /// Network inputs after preprocessing.
+    pub inputs: usize,
+    /// The network's widths, e.g. "30-64-32-1".
+    pub network: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Training and validation rows.
+    pub train_rows: usize,
+    /// Validation rows (0 without validation).
+    pub val_rows: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// The epoch whose weights were kept, when early stopping chose one.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Seconds of the training loop.
+    pub train_seconds: f64,
+    /// Training rows per second.
+    pub samples_per_sec: f64,
+    /// Mean training loss of the last epoch.
+    pub final_train_loss: f32,
+    /// Every epoch's training loss.
+    pub epoch_losses: Vec<f32>,
+    /// Every epoch's validation loss (empty without validation).
+    pub val_losses: Vec<f32>,
+    /// "validation" or "training": which rows the metrics are on.
+    pub metrics_on: &'static str,
+    /// The metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// Columns left out (empty, or identifiers).
+    pub skipped_columns: Vec<String>,
 }
 
 /// What a command line that resumes a checkpoint says besides the checkpoint.
@@ -118,6 +195,158 @@ fn changed(path: &Path, recorded: u64, now: u64) -> Error {
 }
 
 impl Job {
+    /// A new run on the CSV file `data` with `options`. The model goes to `out`, or else to
+    /// the data file's name with `.safetensors`, in the current folder; the curves to `plot`
+    /// (an `.svg` file) if asked; checkpoints to `checkpoint` every so many epochs, or else, on
+    /// a stop only, beside the model as `MODEL.ckpt`. The data file is fingerprinted now so a
+    /// resume can tell whether it changed.
+    pub fn new(
+        data: &Path,
+        options: TrainOptions,
+        out: Option<PathBuf>,
+        plot: Option<PathBuf>,
+        checkpoint: Option<(PathBuf, usize)>,
+    ) -> Result<Job> {
+        options.validate()?;
+        if let Some(plot) = &plot {
+            if !plot
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
+            {
+                return Err(Error::InvalidConfig(format!(
+                    "{}: only .svg plots are supported",
+                    plot.display()
+                )));
+            }
+        }
+        if checkpoint.as_ref().is_some_and(|(_, every)| *every == 0) {
+            return Err(Error::InvalidConfig(
+                "checkpoints every 0 epochs: the period must be at least 1".into(),
+            ));
+        }
+        let (data_bytes, data_checksum) = fingerprint(data, None)?;
+        let out = out.unwrap_or_else(|| {
+            let stem = data.file_stem().unwrap_or_default().to_string_lossy();
+            PathBuf::from(format!("{stem}.safetensors"))
+        });
+        let (checkpoint_path, checkpoint_named) = match &checkpoint {
+            Some((c, _)) => (c.clone(), true),
+            None if out.extension().is_some_and(|e| e == "ckpt") => {
+                (PathBuf::from(format!("{}.ckpt", out.display())), false)
+            }
+            None => (out.with_extension("ckpt"), false),
+        };
+        if checkpoint_path == out || Some(&checkpoint_path) == plot.as_ref() {
+            return Err(Error::InvalidConfig(format!(
+                "{} is named for the model, the plot or the checkpoint twice; they need a file \
+                 each",
+                checkpoint_path.display()
+            )));
+        }
+        Ok(Job {
+            data: data.to_path_buf(),
+            data_bytes,
+            data_checksum,
+            options,
+            out,
+            plot,
+            checkpoint: checkpoint_path,
+            checkpoint_named,
+            checkpoint_every: checkpoint.map(|(_, every)| every),
+            adapter: String::new(),
+            run_id: new_run_id(),
+            resumed_from: None,
+        })
+    }
+
+    /// Runs the job on `device`, from `resume` when it continues a checkpoint: trains
+    /// (`on_epoch` sees each epoch; `stop` is asked between groups of steps), writing a
+    /// checkpoint every [`Job::checkpoint_every`] epochs and when stopped, then saves the
+    /// model and draws the curves. A finished resumed run removes the checkpoint Ctrl-C left
+    /// beside the model.
+    pub fn run(
+        &mut self,
+        resume: Option<Checkpoint>,
+        device: Device<'_>,
+        on_epoch: &mut OnEpoch<'_>,
+        stop: &dyn Fn() -> bool,
+    ) -> std::result::Result<Finished, Stopped> {
+        let early = |error| Stopped {
+            error,
+            last_checkpoint: None,
+        };
+        let table = Table::read(&self.data).map_err(early)?;
+        if resume.is_some() && !self.adapter.is_empty() && self.adapter != device.describe() {
+            log::warn!(
+                "the run started on {}; it continues here, but its weights will not be \
+                 bit-identical to a run that never stopped",
+                self.adapter
+            );
+        }
+        if resume.is_none() && !self.checkpoint_named && self.checkpoint.exists() {
+            log::warn!(
+                "{} holds a run stopped earlier (resume it to continue that run); stopping \
+                 this run would replace it",
+                self.checkpoint.display()
+            );
+        }
+        self.adapter = device.describe();
+        let resumed = self.resumed_from.clone();
+        let last_saved = std::cell::Cell::new(
+            resume
+                .as_ref()
+                .filter(|_| resumed.as_ref() == Some(&self.checkpoint))
+                .map(|c| c.state.epochs_done),
+        );
+        let job_json = self
+            .absolute()
+            .and_then(|job| {
+                serde_json::to_value(job)
+                    .map_err(|e| Error::InvalidConfig(format!("cannot describe the run: {e}")))
+            })
+            .map_err(early)?;
+        let checkpoint_path = self.checkpoint.clone();
+        let mut save = |c: &Checkpoint| {
+            c.save(&checkpoint_path, &job_json)?;
+            last_saved.set(Some(c.state.epochs_done));
+            Ok(())
+        };
+        let control = FitControl {
+            stop,
+            checkpoint_every: self.checkpoint_every,
+            save: Some(&mut save),
+            resume,
+        };
+        let result = workflow::train_controlled(&table, &self.options, device, on_epoch, control);
+        let stopped = |error| Stopped {
+            error,
+            last_checkpoint: last_saved.get(),
+        };
+        let mut trained = match (result, &resumed) {
+            (Ok(trained), _) => trained,
+            (Err(Error::ResumeState(message)), Some(from)) => {
+                return Err(stopped(Error::CheckpointFile {
+                    path: from.display().to_string(),
+                    message,
+                }))
+            }
+            (Err(e), _) => return Err(stopped(e)),
+        };
+        trained.model.meta.training.run_id = Some(self.run_id.clone());
+        trained.model.save(&self.out).map_err(stopped)?;
+        if !self.checkpoint_named && resumed.is_some() {
+            // The run Ctrl-C saved is finished: its checkpoint has done its job.
+            std::fs::remove_file(&self.checkpoint).ok();
+        }
+        if let Some(plot) = &self.plot {
+            trained
+                .draw_curves(&table, plot, &self.run_id)
+                .map_err(stopped)?;
+        }
+        let report = trained.report(&table, &self.out, &device.describe());
+        Ok(Finished { trained, report })
+    }
+
     /// The job with every path made absolute, as it is saved: a resume may run from another
     /// folder.
     pub fn absolute(&self) -> Result<Job> {
@@ -280,6 +509,7 @@ impl Job {
             )));
         }
         job.check_data()?;
+        job.resumed_from = Some(checkpoint_path.to_path_buf());
         Ok((job, checkpoint))
     }
 }

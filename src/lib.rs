@@ -28,6 +28,7 @@ pub mod check;
 pub mod cpu;
 pub mod data;
 pub mod error;
+pub mod estimator;
 mod files;
 pub mod gpu;
 pub mod job;
@@ -43,6 +44,7 @@ pub mod workflow;
 
 pub use data::{Dataset, Shuffler};
 pub use error::{Error, Location, Result};
+pub use estimator::{FittedClassifier, FittedRegressor, MlpClassifier, MlpRegressor};
 pub use gpu::{BackendChoice, Gpu, GpuOptions, LoopBudget};
 pub use model::{Activation, Layer, Loss, Mlp, MlpSpec};
 pub use optim::{OptimizerConfig, OptimizerKind, StepValues};
@@ -50,3 +52,4 @@ pub use train::{
     fit, logits, predict, Backend, Checkpoint, EpochReport, FitControl, FitReport, Schedule,
     Scheduler, TrainConfig, Trainer, TrainerState,
 };
+pub use workflow::Device;

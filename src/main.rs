@@ -5,7 +5,29 @@ mod cli;
 use clap::{CommandFactory, FromArgMatches};
 use std::process::ExitCode;
 
+/// Shows the library's warnings (it prints nothing itself) as `warning: ...` lines on stderr.
+struct Warnings;
+
+impl log::Log for Warnings {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Warn
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) && record.target().starts_with("gpumlp") {
+            eprintln!("warning: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+static WARNINGS: Warnings = Warnings;
+
 fn main() -> ExitCode {
+    if log::set_logger(&WARNINGS).is_ok() {
+        log::set_max_level(log::LevelFilter::Warn);
+    }
     let matches = cli::args::Cli::command().get_matches();
     let args = match cli::args::Cli::from_arg_matches(&matches) {
         Ok(args) => args,

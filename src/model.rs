@@ -22,6 +22,7 @@ pub const MAX_PARAMS: usize = 1 << 26;
 
 /// A hidden layer's nonlinearity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Activation {
     /// σ(z) = 1/(1+e^(−z)).

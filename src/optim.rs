@@ -6,11 +6,13 @@ use std::str::FromStr;
 
 /// Which update rule the optimiser step applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "cli", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Adam; weight decay is an L2 penalty added to the gradient (PyTorch's `Adam`).
     Adam,
     /// Adam with decoupled weight decay (PyTorch's `AdamW`).
+    #[cfg_attr(feature = "cli", value(name = "adamw"))]
     AdamW,
     /// Stochastic gradient descent with momentum (PyTorch's `SGD`, no dampening).
     Sgd,

@@ -11,10 +11,8 @@ use crate::gpu::Gpu;
 use crate::metrics::{self, Metrics, Summary};
 use crate::model::{Activation, Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
-use crate::optim::OptimizerConfig;
 use crate::train::cpu::{self, CpuTrainer};
 use crate::train::fit::{fit_controlled, EpochReport, FitControl, FitReport};
-use crate::train::schedule::Schedule;
 use crate::train::{self, TrainConfig, Trainer};
 
 /// Where the arithmetic runs.
@@ -69,6 +67,9 @@ pub struct TrainOptions {
 }
 
 impl Default for TrainOptions {
+    /// The defaults of `gpumlp train`: two hidden ReLU layers of 64 and 32, 200 epochs in
+    /// batches of 64 with Adam at 1e-3, 10% of the rows held out for validation and early
+    /// stopping after 20 epochs without improvement.
     fn default() -> Self {
         TrainOptions {
             target: String::new(),
@@ -77,14 +78,8 @@ impl Default for TrainOptions {
             hidden: vec![64, 32],
             activation: Activation::Relu,
             config: TrainConfig {
-                epochs: 200,
-                batch_size: 64,
-                optimizer: OptimizerConfig::default(),
-                schedule: Schedule::Constant,
                 patience: Some(20),
-                min_delta: 0.0,
-                seed: 0,
-                allow_fused: true,
+                ..TrainConfig::default()
             },
             val_fraction: 0.1,
             balanced: false,
@@ -248,6 +243,78 @@ pub struct Trained {
     pub metrics: Metrics,
     /// Whether `metrics` come from validation rows.
     pub validated: bool,
+}
+
+impl Trained {
+    /// Draws the training (and validation) losses to `plot` (an SVG), marking the epoch whose
+    /// weights were kept, the file marked as run `run_id`'s.
+    pub fn draw_curves(&self, table: &Table, plot: &std::path::Path, run_id: &str) -> Result<()> {
+        use crate::plot::{write_chart, Series};
+        let report = &self.report;
+        let mut series = vec![Series {
+            name: "training loss",
+            values: &report.epoch_losses,
+        }];
+        if !report.val_losses.is_empty() {
+            series.push(Series {
+                name: "validation loss",
+                values: &report.val_losses,
+            });
+        }
+        let marker = report.best_epoch.map(|e| (e, "best epoch"));
+        let meta = &self.model.meta;
+        let file = std::path::Path::new(&table.name)
+            .file_name()
+            .unwrap_or_default();
+        let title = format!(
+            "{}: {} ({})",
+            file.to_string_lossy(),
+            meta.target,
+            meta.task
+        );
+        write_chart(plot, &title, "loss", &series, marker, Some(run_id))
+    }
+
+    /// The run's facts for a report: the data, the network, the history and the metrics.
+    pub fn report(
+        &self,
+        table: &Table,
+        model_path: &std::path::Path,
+        adapter: &str,
+    ) -> crate::job::TrainReport {
+        let meta = &self.model.meta;
+        let report = &self.report;
+        crate::job::TrainReport {
+            data: table.name.clone(),
+            rows: table.rows.len(),
+            columns: table.columns.len(),
+            model: model_path.display().to_string(),
+            adapter: adapter.to_string(),
+            task: meta.task,
+            target: meta.target.clone(),
+            classes: meta.classes.clone(),
+            inputs: meta.spec.inputs,
+            network: meta.spec.describe(),
+            parameters: self.model.mlp.num_params(),
+            train_rows: meta.training.train_rows,
+            val_rows: meta.training.val_rows,
+            epochs: report.epoch_losses.len(),
+            best_epoch: report.best_epoch,
+            stopped_early: report.stopped_early,
+            train_seconds: report.train_seconds,
+            samples_per_sec: report.samples_per_sec,
+            final_train_loss: meta.training.final_train_loss,
+            epoch_losses: report.epoch_losses.clone(),
+            val_losses: report.val_losses.clone(),
+            metrics_on: if self.validated {
+                "validation"
+            } else {
+                "training"
+            },
+            metrics: self.metrics.clone(),
+            skipped_columns: meta.preprocessor.skipped.clone(),
+        }
+    }
 }
 
 /// The answers for rows of a table: outputs per row and what they mean.

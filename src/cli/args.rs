@@ -1,6 +1,14 @@
 //! The command line, as clap reads it.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use gpumlp::data::prep::MissingPolicy;
+use gpumlp::workflow::TrainOptions;
+use gpumlp::{Activation, OptimizerKind};
+
+/// The library's defaults, the one source of every default below.
+fn defaults() -> TrainOptions {
+    TrainOptions::default()
+}
 use std::path::PathBuf;
 
 /// Train neural networks on any GPU (Vulkan, Metal, DX12, GL) from CSV files.
@@ -130,57 +138,57 @@ pub fn given_settings(matches: &clap::ArgMatches) -> Vec<&'static str> {
 #[derive(Args, Debug)]
 pub struct ModelArgs {
     /// Widths of the hidden layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "64,32")]
+    #[arg(long, value_delimiter = ',', default_values_t = defaults().hidden)]
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers.
-    #[arg(long, value_enum, default_value_t = ActivationArg::Relu)]
-    pub activation: ActivationArg,
+    #[arg(long, value_enum, default_value_t = defaults().activation)]
+    pub activation: Activation,
     /// What to predict; auto infers it from the target column.
     #[arg(long, value_enum, default_value_t = TaskArg::Auto)]
     pub task: TaskArg,
     /// Passes over the training rows (at most, with early stopping).
-    #[arg(long, default_value_t = 200)]
+    #[arg(long, default_value_t = defaults().config.epochs)]
     pub epochs: usize,
     /// Rows per optimiser step.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = defaults().config.batch_size)]
     pub batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = defaults().config.optimizer.lr)]
     pub lr: f32,
     /// L2 penalty (adam, sgd) or decoupled weight decay (adamw).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults().config.optimizer.weight_decay)]
     pub weight_decay: f32,
     /// The optimiser.
-    #[arg(long, value_enum, default_value_t = OptimizerArg::Adam)]
-    pub optimizer: OptimizerArg,
+    #[arg(long, value_enum, default_value_t = defaults().config.optimizer.kind)]
+    pub optimizer: OptimizerKind,
     /// SGD's momentum.
-    #[arg(long, default_value_t = 0.9)]
+    #[arg(long, default_value_t = defaults().config.optimizer.momentum)]
     pub momentum: f32,
     /// How the learning rate changes over the epochs.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     pub lr_schedule: ScheduleArg,
     /// Seeds the split, the initial weights and the shuffles.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults().config.seed)]
     pub seed: u64,
     /// Fraction of the training rows held out (stratified for classifiers) to validate each
     /// epoch, for early stopping and the report; 0 disables validation. In cv it is taken from
     /// each fold's training rows.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = defaults().val_fraction)]
     pub val_fraction: f64,
     /// Stop after this many epochs without improvement of the validation loss (training loss
     /// without validation) and keep the best weights; 0 disables early stopping.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults().config.patience.unwrap_or(0))]
     pub patience: usize,
     /// The least decrease of the loss that counts as an improvement.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = defaults().config.min_delta)]
     pub min_delta: f32,
     /// Weight classes inversely to their frequency.
     #[arg(long, value_enum, default_value_t = ClassWeightArg::None)]
     pub class_weight: ClassWeightArg,
     /// Missing values (empty, NA, NaN, null, ?): impute them (median, most frequent) or drop
     /// their rows.
-    #[arg(long, value_enum, default_value_t = MissingArg::Impute)]
-    pub missing: MissingArg,
+    #[arg(long, value_enum, default_value_t = defaults().missing)]
+    pub missing: MissingPolicy,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,25 +202,11 @@ pub enum BackendArg {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum ActivationArg {
-    Relu,
-    Sigmoid,
-    Tanh,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum TaskArg {
     Auto,
     Binary,
     Multiclass,
     Regression,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum OptimizerArg {
-    Adam,
-    Adamw,
-    Sgd,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -227,10 +221,4 @@ pub enum ScheduleArg {
 pub enum ClassWeightArg {
     None,
     Balanced,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum MissingArg {
-    Impute,
-    Drop,
 }

@@ -5,25 +5,20 @@ pub mod args;
 mod job;
 mod progress;
 
-use args::{
-    ActivationArg, BackendArg, ClassWeightArg, Cli, Command, MissingArg, ModelArgs, OptimizerArg,
-    ScheduleArg, TaskArg, TrainArgs,
-};
+use args::{BackendArg, ClassWeightArg, Cli, Command, ModelArgs, ScheduleArg, TaskArg, TrainArgs};
 use clap::ValueEnum;
-use gpumlp::data::prep::{MissingPolicy, Task};
+use gpumlp::data::prep::Task;
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
-use gpumlp::fit::{Checkpoint, FitControl};
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
-use gpumlp::job::{Job, ResumeArgs};
+use gpumlp::job::{Finished, Job, ResumeArgs, Stopped};
 use gpumlp::model_file::SavedModel;
-use gpumlp::plot::{write_chart, Series};
 use gpumlp::workflow::{self as pipeline, Device, TrainOptions};
-use gpumlp::{Activation, Gpu, OptimizerConfig, OptimizerKind, Schedule, TrainConfig};
+use gpumlp::Checkpoint;
+use gpumlp::{Gpu, OptimizerConfig, Schedule, TrainConfig};
 use progress::Progress;
 use serde_json::json;
-use std::cell::Cell;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Runs one command line.
 pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
@@ -133,16 +128,7 @@ fn train_options(m: &ModelArgs, target: &str) -> Result<TrainOptions> {
         TaskArg::Multiclass => Some(Task::Multiclass),
         TaskArg::Regression => Some(Task::Regression),
     };
-    let activation = match m.activation {
-        ActivationArg::Relu => Activation::Relu,
-        ActivationArg::Sigmoid => Activation::Sigmoid,
-        ActivationArg::Tanh => Activation::Tanh,
-    };
-    let kind = match m.optimizer {
-        OptimizerArg::Adam => OptimizerKind::Adam,
-        OptimizerArg::Adamw => OptimizerKind::AdamW,
-        OptimizerArg::Sgd => OptimizerKind::Sgd,
-    };
+    let (activation, kind) = (m.activation, m.optimizer);
     let schedule = match m.lr_schedule {
         ScheduleArg::Constant => "constant",
         ScheduleArg::Step => "step",
@@ -177,22 +163,13 @@ fn train_options(m: &ModelArgs, target: &str) -> Result<TrainOptions> {
     Ok(TrainOptions {
         target: target.to_string(),
         task,
-        missing: match m.missing {
-            MissingArg::Impute => MissingPolicy::Impute,
-            MissingArg::Drop => MissingPolicy::Drop,
-        },
+        missing: m.missing,
         hidden: m.hidden.clone(),
         activation,
         config,
         val_fraction: m.val_fraction,
         balanced: m.class_weight == ClassWeightArg::Balanced,
     })
-}
-
-/// The default model path: the data file's stem with `.safetensors`, in the current folder.
-fn default_model_path(data: &Path) -> PathBuf {
-    let stem = data.file_stem().unwrap_or_default().to_string_lossy();
-    PathBuf::from(format!("{stem}.safetensors"))
 }
 
 fn print_json(value: &serde_json::Value) {
@@ -216,80 +193,38 @@ fn resume_hint(cli: &Cli, checkpoint: &Path) -> String {
 /// The run `train` was asked for: from the flags, or from the checkpoint it resumes (with
 /// the flags repeated on the command line checked against it).
 fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Checkpoint>)> {
+    let checkpoint = args.checkpoint.clone().map(|c| (c, args.checkpoint_every));
     if let Some(path) = &args.resume {
         let target = args.target.as_deref().unwrap_or_default();
-        let options = Some(train_options(&args.model, target)?);
         let resume = ResumeArgs {
             data: args.data.clone(),
-            options,
+            options: Some(train_options(&args.model, target)?),
             given: given.to_vec(),
             out: args.out.clone(),
             plot: args.plot.clone(),
-            checkpoint: args.checkpoint.clone().map(|c| (c, args.checkpoint_every)),
+            checkpoint,
         };
         let (job, checkpoint) = Job::resume(path, &resume)?;
         return Ok((job, Some(checkpoint)));
     }
-    let (Some(data_path), Some(target)) = (&args.data, &args.target) else {
+    let (Some(data), Some(target)) = (&args.data, &args.target) else {
         return Err(Error::InvalidConfig(
             "train needs a data file and --target (or --resume FILE)".into(),
         ));
     };
     let options = train_options(&args.model, target)?;
-    let (data_bytes, data_checksum) = gpumlp::job::fingerprint(data_path, None)?;
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| default_model_path(data_path));
-    let (checkpoint, checkpoint_named) = match &args.checkpoint {
-        Some(c) => (c.clone(), true),
-        None if out.extension().is_some_and(|e| e == "ckpt") => {
-            (PathBuf::from(format!("{}.ckpt", out.display())), false)
-        }
-        None => (out.with_extension("ckpt"), false),
-    };
-    if checkpoint == out {
-        return Err(Error::InvalidConfig(format!(
-            "--checkpoint and --out both name {}; the model and the checkpoint need a file each",
-            out.display()
-        )));
-    }
-    let job = Job {
-        data: data_path.clone(),
-        data_bytes,
-        data_checksum,
+    let job = Job::new(
+        data,
         options,
-        out,
-        plot: args.plot.clone(),
+        args.out.clone(),
+        args.plot.clone(),
         checkpoint,
-        checkpoint_named,
-        checkpoint_every: args.checkpoint.is_some().then_some(args.checkpoint_every),
-        adapter: String::new(),
-        run_id: gpumlp::job::new_run_id(),
-    };
+    )?;
     Ok((job, None))
 }
 
 fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
     let (mut job, resume) = train_job(args, given)?;
-    if let Some(plot) = &job.plot {
-        if !plot
-            .to_string_lossy()
-            .to_ascii_lowercase()
-            .ends_with(".svg")
-        {
-            return Err(Error::InvalidConfig(format!(
-                "--plot {}: only .svg plots are supported",
-                plot.display()
-            )));
-        }
-    }
-    if job.checkpoint_every == Some(0) {
-        return Err(Error::InvalidConfig(
-            "--checkpoint-every must be at least 1".into(),
-        ));
-    }
-    let table = Table::read(&job.data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
     let mut progress = Progress::new(cli.quiet, job.options.config.epochs);
@@ -304,166 +239,60 @@ fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
             );
         }
     }
-    if resume.is_some() && !job.adapter.is_empty() && job.adapter != dev.describe() {
-        eprintln!(
-            "warning: the run started on {}; it continues here, but its weights will not be \
-             bit-identical to a run that never stopped",
-            job.adapter
-        );
-    }
-    if resume.is_none() && !job.checkpoint_named && job.checkpoint.exists() {
-        eprintln!(
-            "warning: {} holds a run stopped earlier (continue it with {}); stopping this run \
-             would replace it",
-            job.checkpoint.display(),
-            resume_hint(cli, &job.checkpoint)
-        );
-    }
-    job.adapter = dev.describe();
-    let opts = &job.options;
-    let out = &job.out;
-    // The epochs of the last checkpoint on disk at job.checkpoint, for the message if the
-    // run fails.
-    let last_saved = Cell::new(
-        resume
-            .as_ref()
-            .filter(|_| args.resume.as_ref() == Some(&job.checkpoint))
-            .map(|c| c.state.epochs_done),
-    );
-    let job_json = serde_json::to_value(job.absolute()?)
-        .map_err(|e| Error::InvalidConfig(format!("cannot describe the run: {e}")))?;
-    let mut save = |c: &Checkpoint| {
-        c.save(&job.checkpoint, &job_json)?;
-        last_saved.set(Some(c.state.epochs_done));
-        Ok(())
-    };
     job::install_ctrl_c();
-    let control = FitControl {
-        stop: &job::stop_requested,
-        checkpoint_every: job.checkpoint_every,
-        save: Some(&mut save),
+    let result = job.run(
         resume,
-    };
-    let result = pipeline::train_controlled(
-        &table,
-        opts,
         dev,
         &mut |e, metric| progress.epoch(e, metric),
-        control,
+        &job::stop_requested,
     );
     progress.finish();
-    let trained = match result {
-        Ok(trained) => trained,
-        Err(e @ Error::Interrupted { .. }) => {
-            eprintln!(
-                "checkpoint saved to {}; continue with: {}",
-                job.checkpoint.display(),
-                resume_hint(cli, &job.checkpoint)
-            );
-            return Err(e);
-        }
-        Err(Error::ResumeState(message)) if args.resume.is_some() => {
-            let path = args.resume.as_deref().unwrap_or(&job.checkpoint);
-            return Err(Error::CheckpointFile {
-                path: path.display().to_string(),
-                message,
-            });
-        }
-        Err(e) => {
-            if let Some(epochs) = last_saved.get() {
-                eprintln!(
-                    "the last checkpoint, {} (after epoch {epochs}), is intact; continue with: {}",
-                    job.checkpoint.display(),
-                    resume_hint(cli, &job.checkpoint)
-                );
+    let Finished { trained, report } = match result {
+        Ok(finished) => finished,
+        Err(Stopped {
+            error,
+            last_checkpoint,
+        }) => {
+            let hint = resume_hint(cli, &job.checkpoint);
+            match (&error, last_checkpoint) {
+                (Error::Interrupted { .. }, _) => eprintln!(
+                    "checkpoint saved to {}; continue with: {hint}",
+                    job.checkpoint.display()
+                ),
+                (_, Some(epochs)) => eprintln!(
+                    "the last checkpoint, {} (after epoch {epochs}), is intact; continue with: \
+                     {hint}",
+                    job.checkpoint.display()
+                ),
+                _ => {}
             }
-            return Err(e);
+            return Err(error);
         }
     };
-    let mut trained = trained;
-    trained.model.meta.training.run_id = Some(job.run_id.clone());
-    let meta = &trained.model.meta;
-    for skipped in &meta.preprocessor.skipped {
+    for skipped in &report.skipped_columns {
         eprintln!("warning: column {skipped:?} was skipped (empty, or an identifier)");
     }
-    trained.model.save(out)?;
-    if !job.checkpoint_named && args.resume.is_some() {
-        // The run Ctrl-C saved is finished: its checkpoint has done its job.
-        std::fs::remove_file(&job.checkpoint).ok();
-    }
-    let report = &trained.report;
-    if let Some(plot) = &job.plot {
-        let mut series = vec![Series {
-            name: "training loss",
-            values: &report.epoch_losses,
-        }];
-        if !report.val_losses.is_empty() {
-            series.push(Series {
-                name: "validation loss",
-                values: &report.val_losses,
-            });
-        }
-        let marker = report.best_epoch.map(|e| (e, "best epoch"));
-        let file = Path::new(&table.name).file_name().unwrap_or_default();
-        let title = format!(
-            "{}: {} ({})",
-            file.to_string_lossy(),
-            meta.target,
-            meta.task
-        );
-        write_chart(plot, &title, "loss", &series, marker, Some(&job.run_id))?;
-    }
-    let evaluated_on = if trained.validated {
-        "validation"
-    } else {
-        "training"
-    };
+    let meta = &trained.model.meta;
     if cli.json {
-        print_json(&json!({
-            "command": "train",
-            "data": table.name,
-            "model": out.display().to_string(),
-            "adapter": dev.describe(),
-            "task": meta.task,
-            "target": meta.target,
-            "classes": meta.classes,
-            "inputs": meta.spec.inputs,
-            "parameters": trained.model.mlp.num_params(),
-            "train_rows": meta.training.train_rows,
-            "val_rows": meta.training.val_rows,
-            "epochs": report.epoch_losses.len(),
-            "best_epoch": report.best_epoch,
-            "stopped_early": report.stopped_early,
-            "train_seconds": report.train_seconds,
-            "samples_per_sec": report.samples_per_sec,
-            "final_train_loss": meta.training.final_train_loss,
-            "epoch_losses": report.epoch_losses,
-            "val_losses": report.val_losses,
-            "metrics_on": evaluated_on,
-            "metrics": trained.metrics,
-        }));
+        let mut value = serde_json::to_value(&report)
+            .map_err(|e| Error::InvalidConfig(format!("cannot write the report: {e}")))?;
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert("command".into(), json!("train"));
+        }
+        print_json(&value);
     } else {
         println!(
             "{} rows × {} columns → {} inputs; task {} on {:?}{}",
-            table.rows.len(),
-            table.columns.len(),
+            report.rows,
+            report.columns,
             meta.spec.inputs,
             meta.task,
             meta.target,
             class_list(&meta.classes)
         );
         println!(
-            "network {}-{}-{} ({} parameters), {} training rows, {} validation rows",
-            meta.spec.inputs,
-            opts.hidden
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
-            meta.spec.outputs,
-            trained.model.mlp.num_params(),
-            meta.training.train_rows,
-            meta.training.val_rows
+            "network {} ({} parameters), {} training rows, {} validation rows",
+            report.network, report.parameters, report.train_rows, report.val_rows
         );
         let stop = match (report.stopped_early, report.best_epoch) {
             (true, Some(b)) => format!(", stopped early; kept epoch {b}"),
@@ -478,9 +307,9 @@ fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
             report.samples_per_sec,
             meta.training.final_train_loss
         );
-        println!("\nmetrics on the {evaluated_on} rows:");
+        println!("\nmetrics on the {} rows:", report.metrics_on);
         println!("{}", trained.metrics.report(&meta.classes));
-        println!("model saved to {}", out.display());
+        println!("model saved to {}", report.model);
         if let Some(plot) = &job.plot {
             println!("loss curves saved to {}", plot.display());
         }

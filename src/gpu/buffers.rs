@@ -9,14 +9,24 @@ use crate::error::{Error, Result};
 #[derive(Clone, Debug)]
 pub struct Tensor {
     /// The buffer holding it.
-    pub buffer: wgpu::Buffer,
+    pub(crate) buffer: wgpu::Buffer,
     /// First element.
-    pub offset: u64,
+    pub(crate) offset: u64,
     /// Number of elements.
-    pub len: u64,
+    pub(crate) len: u64,
 }
 
 impl Tensor {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether it holds no element.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     /// The whole buffer.
     pub fn whole(buffer: &wgpu::Buffer) -> Tensor {
         Tensor {
@@ -195,6 +205,15 @@ impl Gpu {
             offset: 0,
             len: data.len() as u64,
         })
+    }
+
+    /// Overwrites the start of `tensor` with `data`, in order with the work submitted.
+    pub fn write<T: bytemuck::Pod>(&self, tensor: &Tensor, data: &[T]) {
+        self.queue().write_buffer(
+            &tensor.buffer,
+            tensor.offset * 4,
+            bytemuck::cast_slice(data),
+        );
     }
 
     /// A new tensor of `len` zeros.

@@ -68,10 +68,9 @@ impl Kernel {
                 limit: u64::from(limit),
                 unit: "storage buffers",
                 limit_name: "max_storage_buffers_per_shader_stage",
-                advice:
-                    "this adapter cannot run gpumlp's kernels; try another backend (--backend) \
-                         or the CPU (--backend cpu)"
-                        .into(),
+                advice: "this adapter cannot run gpumlp's kernels; try another backend \
+                         or the CPU"
+                    .into(),
             });
         }
         Ok(())

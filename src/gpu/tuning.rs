@@ -1,25 +1,33 @@
-//! Choices measured once per adapter (which kernel variant is fastest for a shape), kept in
-//! memory and in a JSON file so later runs skip the measuring. The file is keyed by adapter,
-//! backend and driver; one that cannot be read is ignored with a warning and rewritten.
+//! Choices measured once per adapter (which kernel variant is fastest for a shape, whether a
+//! kernel passed its check on this driver, the driver's loop budget), kept in memory and in a
+//! JSON file so later runs skip the measuring. The file is keyed by adapter, backend and
+//! driver; one that cannot be read is ignored with a warning and rewritten.
 
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 /// The file's layout version.
 const VERSION: u64 = 1;
 
-/// Where the tuning file lives: `$GPUMLP_CACHE_DIR`, else `$XDG_CACHE_HOME/gpumlp`, else
-/// `$HOME/.cache/gpumlp`; `None` when none of them is set.
+/// The tuning file.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct TuningFile {
+    version: u64,
+    /// Per adapter ("name | backend | driver"), its choices by key.
+    #[serde(default)]
+    adapters: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+/// Where gpumlp keeps what it measured: `$GPUMLP_CACHE_DIR`, else the user's cache folder
+/// (`~/.cache/gpumlp` on Linux, `~/Library/Caches/gpumlp` on macOS, `%LOCALAPPDATA%\gpumlp`
+/// on Windows); `None` when there is none.
 pub(crate) fn cache_dir() -> Option<PathBuf> {
-    let var = |name| {
-        std::env::var_os(name)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    var("GPUMLP_CACHE_DIR")
-        .or_else(|| var("XDG_CACHE_HOME").map(|d| d.join("gpumlp")))
-        .or_else(|| var("HOME").map(|d| d.join(".cache").join("gpumlp")))
+    std::env::var_os("GPUMLP_CACHE_DIR")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|d| d.join("gpumlp")))
 }
 
 /// One adapter's measured choices, by key (e.g. "matmul Nn 1024x256x64" → "packed").
@@ -42,47 +50,42 @@ impl Tuning {
         }
     }
 
-    /// The whole file, or an empty document when it is absent or unreadable (with a warning).
-    fn read_file(&self) -> serde_json::Map<String, serde_json::Value> {
+    /// The whole file, or an empty one when it is absent or unreadable (with a warning).
+    fn read_file(&self) -> TuningFile {
+        let empty = TuningFile {
+            version: VERSION,
+            ..TuningFile::default()
+        };
         let Some(path) = &self.path else {
-            return serde_json::Map::new();
+            return empty;
         };
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return serde_json::Map::new(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return empty,
             Err(e) => {
-                eprintln!("warning: ignoring the tuning cache {}: {e}", path.display());
-                return serde_json::Map::new();
+                log::warn!("ignoring the tuning cache {}: {e}", path.display());
+                return empty;
             }
         };
-        match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(serde_json::Value::Object(doc))
-                if doc.get("version").and_then(|v| v.as_u64()) == Some(VERSION) =>
-            {
-                doc
-            }
+        match serde_json::from_str::<TuningFile>(&text) {
+            Ok(file) if file.version == VERSION => file,
             _ => {
-                eprintln!(
-                    "warning: ignoring the tuning cache {}: not a gpumlp tuning file of version \
+                log::warn!(
+                    "ignoring the tuning cache {}: not a gpumlp tuning file of version \
                      {VERSION}; it will be measured again and rewritten",
                     path.display()
                 );
-                serde_json::Map::new()
+                empty
             }
         }
     }
 
     /// This adapter's choices from the file.
     fn load(&self) -> HashMap<String, String> {
-        let doc = self.read_file();
-        doc.get("adapters")
-            .and_then(|a| a.get(&self.adapter))
-            .and_then(|c| c.as_object())
-            .map(|c| {
-                c.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
+        let mut file = self.read_file();
+        file.adapters
+            .remove(&self.adapter)
+            .map(|c| c.into_iter().collect())
             .unwrap_or_default()
     }
 
@@ -99,27 +102,23 @@ impl Tuning {
         let choices = guard.get_or_insert_with(|| self.load());
         choices.insert(key.to_string(), value.to_string());
         let Some(path) = &self.path else { return };
-        let mut doc = self.read_file();
-        doc.insert("version".into(), VERSION.into());
-        let adapters = doc
-            .entry("adapters")
-            .or_insert_with(|| serde_json::Value::Object(Default::default()));
-        if !adapters.is_object() {
-            *adapters = serde_json::Value::Object(Default::default());
-        }
-        let mine: serde_json::Map<String, serde_json::Value> = choices
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone().into()))
-            .collect();
-        adapters[&self.adapter] = serde_json::Value::Object(mine);
-        let text = serde_json::Value::Object(doc).to_string();
-        let written = std::fs::create_dir_all(path.parent().unwrap_or(path))
+        let mut file = self.read_file();
+        file.adapters.insert(
+            self.adapter.clone(),
+            choices
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        );
+        let written = serde_json::to_string(&file)
             .map_err(|e| e.to_string())
-            .and_then(|_| {
+            .and_then(|text| {
+                std::fs::create_dir_all(path.parent().unwrap_or(path))
+                    .map_err(|e| e.to_string())?;
                 crate::files::write_atomically(path, text.as_bytes()).map_err(|e| e.to_string())
             });
         if let Err(e) = written {
-            eprintln!("warning: could not write the tuning cache: {e}");
+            log::warn!("could not write the tuning cache: {e}");
         }
     }
 }

@@ -75,7 +75,7 @@ pub fn logits(gpu: &Gpu, model: &Mlp, x: &[f32]) -> Result<Vec<f32>> {
 }
 
 /// The network's outputs for each row of `x`: probabilities for classifiers (sigmoid of each
-/// output for [`Loss::Bce`], softmax for [`Loss::SoftmaxCe`]), values for [`Loss::Mse`].
+/// output for [`crate::Loss::Bce`], softmax for [`crate::Loss::SoftmaxCe`]), values for [`crate::Loss::Mse`].
 /// The logits come from the GPU; the last transform is the CPU reference's, so both paths
 /// share it.
 // x: (rows, inputs) → (rows, outputs)

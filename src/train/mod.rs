@@ -1,7 +1,7 @@
 //! Training: the configuration and the vocabulary both trainers share, the epoch loop
-//! ([`fit`]), the GPU trainer ([`gpu`]: buffers held on the device, whole steps recorded into
+//! ([`mod@fit`]), the GPU trainer ([`gpu`]: buffers held on the device, whole steps recorded into
 //! few submissions) and the CPU reference trainer ([`cpu`]: the same steps in plain Rust),
-//! fitting a run into the device ([`limits`]), learning-rate schedules and checkpoints.
+//! fitting a run into the device (`limits`), learning-rate schedules and checkpoints.
 
 pub mod checkpoint;
 pub mod cpu;
@@ -55,7 +55,7 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            epochs: 100,
+            epochs: 200,
             batch_size: 64,
             optimizer: OptimizerConfig::default(),
             schedule: Schedule::Constant,

@@ -624,8 +624,7 @@ fn adam_matches_reference() {
                 gpumlp::kernels::adam::reference::adam(
                     &grad, &mut p, &mut m, &mut v, &values, &config,
                 );
-                g.queue()
-                    .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
+                g.write(&tg, &grad);
                 slots.write(g, &[values.uniform(0, 0)]);
                 run(&d);
             }
@@ -661,8 +660,7 @@ fn sgd_matches_reference() {
             let grad = uniform(seed + 2 + t, n, -1.0, 1.0);
             let values = config.step_values(t, config.lr / t as f32);
             gpumlp::kernels::sgd::reference::sgd(&grad, &mut p, &mut u, &values, &config);
-            g.queue()
-                .write_buffer(&tg.buffer, 0, bytemuck::cast_slice(&grad));
+            g.write(&tg, &grad);
             slots.write(g, &[values.uniform(0, 0)]);
             run(&d);
         }

@@ -9,6 +9,7 @@ mod adapter;
 mod bounded;
 mod cli;
 mod drivers;
+mod estimator;
 mod gradients;
 mod hostile;
 #[cfg(unix)]

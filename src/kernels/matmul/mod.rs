@@ -1,7 +1,7 @@
 //! The matrix products of a dense layer, in every variant: `X·W` (forward), `Xᵀ·dZ` (weight
 //! gradient) and `dZ·Wᵀ` (input gradient). Each variant is one WGSL file whose entry points are
 //! its name and its name with `_tn` and `_nt`, and one line of [`VARIANTS`]; all of them sum k
-//! in the same order as the reference ([`reference`]), so they agree bit for bit on drivers
+//! in the same order as the reference ([`mod@reference`]), so they agree bit for bit on drivers
 //! that do not contract to FMA. The tuner ([`tune`]) picks the fastest per adapter and shape.
 
 pub mod reference;

@@ -52,7 +52,7 @@ fn time_variant(
 /// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
 /// it computes the shape), else the one measured before on this adapter, else the fastest of
 /// all variants measured now on the shape with each dimension capped at 256, then stored in
-/// the tuning cache on disk. Only variants that passed [`verify`] on this driver are used;
+/// the tuning cache on disk. Only variants that passed [`super::verify`] on this driver are used;
 /// none passing is an error.
 pub fn choose(
     gpu: &Gpu,

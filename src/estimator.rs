@@ -1,0 +1,429 @@
+//! Estimators for data in memory, in the manner of scikit-learn and linfa: configure one,
+//! `fit` it to rows of features and their labels (or values), and get back a fitted model
+//! that predicts, saves and loads. They run the very workflow `gpumlp train` runs: the same
+//! standardisation (statistics of the training rows only), validation split, early stopping,
+//! class weights and model file, on the GPU or on the CPU reference.
+//!
+//! ```
+//! use gpumlp::{Device, MlpClassifier};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! // Two features; the class is which side of a line a point lies on.
+//! let x: Vec<[f32; 2]> = (0..200).map(|i| [(i % 20) as f32, (i / 20) as f32]).collect();
+//! let y: Vec<&str> = x.iter().map(|p| if p[0] > p[1] { "above" } else { "below" }).collect();
+//! let model = MlpClassifier::new().hidden([16]).epochs(60).seed(1).fit(Device::Cpu, &x, &y)?;
+//! let predicted = model.predict(Device::Cpu, &[[15.0, 2.0], [1.0, 9.0]])?;
+//! assert_eq!(predicted, ["above", "below"]);
+//! let p = model.predict_proba(Device::Cpu, &[[15.0, 2.0]])?; // one row per input row
+//! assert_eq!(p[0].len(), 2);
+//! # Ok(())
+//! # }
+//! ```
+
+use crate::data::prep::Task;
+use crate::data::table::Table;
+use crate::error::{Error, Result};
+use crate::metrics::Metrics;
+use crate::model::Activation;
+use crate::model_file::SavedModel;
+use crate::optim::OptimizerKind;
+use crate::train::{FitReport, Schedule};
+use crate::workflow::{self, Device, TrainOptions};
+use std::path::Path;
+
+/// The settings both estimators share, with the command line's defaults.
+#[derive(Clone, Debug)]
+struct Settings {
+    options: TrainOptions,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            options: TrainOptions {
+                target: TARGET.into(),
+                ..TrainOptions::default()
+            },
+        }
+    }
+}
+
+/// The target column's name in the table an estimator builds.
+const TARGET: &str = "target";
+
+/// The feature columns' names in the table an estimator builds: x0, x1, ...
+fn feature_names(width: usize) -> Vec<String> {
+    (0..width).map(|c| format!("x{c}")).collect()
+}
+
+/// A table of `x` (and `y`, when given) as the workflow reads CSV files: numbers written
+/// exactly (Rust's shortest round-trip form), NaN as a missing cell, an infinite value
+/// refused.
+fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<String>>) -> Result<Table> {
+    let width = x.first().map_or(0, |r| r.as_ref().len());
+    if width == 0 {
+        return Err(Error::InvalidData(
+            "no rows of features, or rows with no features".into(),
+        ));
+    }
+    let mut columns = feature_names(width);
+    if y.is_some() {
+        columns.push(TARGET.into());
+    }
+    let mut rows = Vec::with_capacity(x.len());
+    for (r, row) in x.iter().enumerate() {
+        let row = row.as_ref();
+        if row.len() != width {
+            return Err(Error::InvalidData(format!(
+                "row {r} has {} features; the first row has {width}",
+                row.len()
+            )));
+        }
+        let mut cells = Vec::with_capacity(width + 1);
+        for (c, &v) in row.iter().enumerate() {
+            if v.is_infinite() {
+                return Err(Error::InvalidData(format!(
+                    "feature {c} of row {r} is {v}; use NaN for a missing value"
+                )));
+            }
+            cells.push((!v.is_nan()).then(|| format!("{v:?}")));
+        }
+        if let Some(y) = &y {
+            cells.push(y.get(r).cloned());
+        }
+        rows.push(cells);
+    }
+    Ok(Table {
+        name: "the rows given".into(),
+        columns,
+        lines: (2..2 + rows.len() as u64).collect(),
+        rows,
+    })
+}
+
+macro_rules! settings {
+    () => {
+        /// Widths of the hidden layers (default 64, 32).
+        pub fn hidden(mut self, widths: impl IntoIterator<Item = usize>) -> Self {
+            self.s.options.hidden = widths.into_iter().collect();
+            self
+        }
+
+        /// The hidden layers' activation (default ReLU).
+        pub fn activation(mut self, activation: Activation) -> Self {
+            self.s.options.activation = activation;
+            self
+        }
+
+        /// Passes over the training rows, at most (default 200).
+        pub fn epochs(mut self, epochs: usize) -> Self {
+            self.s.options.config.epochs = epochs;
+            self
+        }
+
+        /// Rows per optimiser step (default 64).
+        pub fn batch_size(mut self, rows: usize) -> Self {
+            self.s.options.config.batch_size = rows;
+            self
+        }
+
+        /// The optimiser (default Adam).
+        pub fn optimizer(mut self, kind: OptimizerKind) -> Self {
+            self.s.options.config.optimizer.kind = kind;
+            self
+        }
+
+        /// The learning rate (default 1e-3).
+        pub fn learning_rate(mut self, lr: f32) -> Self {
+            self.s.options.config.optimizer.lr = lr;
+            self
+        }
+
+        /// L2 penalty (Adam, SGD) or decoupled weight decay (AdamW) (default 0).
+        pub fn weight_decay(mut self, weight_decay: f32) -> Self {
+            self.s.options.config.optimizer.weight_decay = weight_decay;
+            self
+        }
+
+        /// How the learning rate changes over the epochs (default constant).
+        pub fn schedule(mut self, schedule: Schedule) -> Self {
+            self.s.options.config.schedule = schedule;
+            self
+        }
+
+        /// Seeds the split, the initial weights and the shuffles (default 0).
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.s.options.config.seed = seed;
+            self
+        }
+
+        /// Fraction of the rows held out to validate each epoch (default 0.1; 0 disables
+        /// validation, and early stopping then watches the training loss).
+        pub fn validation_fraction(mut self, fraction: f64) -> Self {
+            self.s.options.val_fraction = fraction;
+            self
+        }
+
+        /// Stop after this many epochs without improvement and keep the best weights
+        /// (default 20; `None` trains every epoch).
+        pub fn early_stopping(mut self, patience: Option<usize>) -> Self {
+            self.s.options.config.patience = patience;
+            self
+        }
+
+        /// All the settings at once, as the command line's `train` takes them (the target
+        /// column is the estimator's own).
+        pub fn options(mut self, options: TrainOptions) -> Self {
+            self.s.options = TrainOptions {
+                target: TARGET.into(),
+                ..options
+            };
+            self
+        }
+    };
+}
+
+/// A classifier: binary for two classes (one sigmoid output), multiclass otherwise (softmax).
+#[derive(Clone, Debug, Default)]
+pub struct MlpClassifier {
+    s: Settings,
+}
+
+impl MlpClassifier {
+    /// A classifier with the command line's defaults.
+    pub fn new() -> MlpClassifier {
+        MlpClassifier::default()
+    }
+
+    settings!();
+
+    /// Weight each class by rows / (classes × rows of the class), as scikit-learn's
+    /// `class_weight="balanced"` (default off).
+    pub fn balanced_class_weights(mut self, balanced: bool) -> Self {
+        self.s.options.balanced = balanced;
+        self
+    }
+
+    /// Trains on rows `x` (every row the same number of features; NaN for a missing value)
+    /// labelled `y`, on `device`.
+    pub fn fit<R: AsRef<[f32]>, L: ToString>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[L],
+    ) -> Result<FittedClassifier> {
+        check_lengths(x.len(), y.len())?;
+        let labels: Vec<String> = y.iter().map(ToString::to_string).collect();
+        let distinct: std::collections::HashSet<&str> = labels.iter().map(String::as_str).collect();
+        let mut options = self.s.options.clone();
+        options.task = Some(match distinct.len() {
+            2 => Task::Binary,
+            _ => Task::Multiclass,
+        });
+        let trained = workflow::train(&table(x, Some(labels))?, &options, device, &mut |_, _| {})?;
+        Ok(FittedClassifier {
+            fitted: Fitted {
+                model: trained.model,
+                history: Some(trained.report),
+                metrics: Some(trained.metrics),
+            },
+        })
+    }
+}
+
+/// A regressor: one linear output on the standardised target, turned back into its units.
+#[derive(Clone, Debug, Default)]
+pub struct MlpRegressor {
+    s: Settings,
+}
+
+impl MlpRegressor {
+    /// A regressor with the command line's defaults.
+    pub fn new() -> MlpRegressor {
+        MlpRegressor::default()
+    }
+
+    settings!();
+
+    /// Trains on rows `x` (NaN for a missing feature) with target values `y`, on `device`.
+    pub fn fit<R: AsRef<[f32]>>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[f32],
+    ) -> Result<FittedRegressor> {
+        check_lengths(x.len(), y.len())?;
+        if let Some(i) = y.iter().position(|v| !v.is_finite()) {
+            return Err(Error::InvalidData(format!(
+                "target {i} is {} (not finite)",
+                y[i]
+            )));
+        }
+        let values = y.iter().map(|v| format!("{v:?}")).collect();
+        let mut options = self.s.options.clone();
+        options.task = Some(Task::Regression);
+        let trained = workflow::train(&table(x, Some(values))?, &options, device, &mut |_, _| {})?;
+        Ok(FittedRegressor {
+            fitted: Fitted {
+                model: trained.model,
+                history: Some(trained.report),
+                metrics: Some(trained.metrics),
+            },
+        })
+    }
+}
+
+fn check_lengths(rows: usize, targets: usize) -> Result<()> {
+    if rows != targets {
+        return Err(Error::InvalidData(format!(
+            "{rows} rows of features but {targets} targets"
+        )));
+    }
+    Ok(())
+}
+
+/// What both fitted estimators hold.
+#[derive(Clone, Debug)]
+struct Fitted {
+    model: SavedModel,
+    history: Option<FitReport>,
+    metrics: Option<Metrics>,
+}
+
+impl Fitted {
+    fn predictions<R: AsRef<[f32]>>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+    ) -> Result<workflow::Predictions> {
+        let inputs = self.model.meta.preprocessor.columns.len();
+        if x.first().is_some_and(|r| r.as_ref().len() != inputs) {
+            return Err(Error::InvalidData(format!(
+                "rows of {} features; the model was trained on {inputs}",
+                x[0].as_ref().len()
+            )));
+        }
+        if x.is_empty() {
+            return Ok(workflow::Predictions {
+                rows: Vec::new(),
+                values: Vec::new(),
+                classes: self.model.meta.classes.clone(),
+                labels: Vec::new(),
+            });
+        }
+        workflow::predict(&self.model, &table(x, None)?, device)
+    }
+
+    fn load(path: &Path, task: &[Task]) -> Result<Fitted> {
+        let model = SavedModel::load(path)?;
+        if !task.contains(&model.meta.task) {
+            return Err(Error::ModelFile {
+                path: path.display().to_string(),
+                message: format!("a {} model, not one this estimator fits", model.meta.task),
+            });
+        }
+        Ok(Fitted {
+            model,
+            history: None,
+            metrics: None,
+        })
+    }
+}
+
+/// A classifier [`MlpClassifier::fit`] trained.
+#[derive(Clone, Debug)]
+pub struct FittedClassifier {
+    fitted: Fitted,
+}
+
+impl FittedClassifier {
+    /// The predicted class of each row of `x`.
+    pub fn predict<R: AsRef<[f32]>>(&self, device: Device<'_>, x: &[R]) -> Result<Vec<String>> {
+        let p = self.fitted.predictions(device, x)?;
+        Ok(p.labels.iter().map(|&l| p.classes[l].clone()).collect())
+    }
+
+    /// Each row's probability of each class, in the order of [`FittedClassifier::classes`].
+    pub fn predict_proba<R: AsRef<[f32]>>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+    ) -> Result<Vec<Vec<f32>>> {
+        let p = self.fitted.predictions(device, x)?;
+        let k = p.classes.len().max(1);
+        Ok(p.values.chunks(k).map(<[f32]>::to_vec).collect())
+    }
+
+    /// The classes, in the order of the probabilities.
+    pub fn classes(&self) -> &[String] {
+        &self.fitted.model.meta.classes
+    }
+
+    /// The model and its metadata, as `gpumlp predict` reads it.
+    pub fn model(&self) -> &SavedModel {
+        &self.fitted.model
+    }
+
+    /// Losses and rates of each epoch (`None` for a loaded model).
+    pub fn history(&self) -> Option<&FitReport> {
+        self.fitted.history.as_ref()
+    }
+
+    /// Metrics on the validation rows, or the training rows without validation (`None` for
+    /// a loaded model; its file keeps them in its metadata).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.fitted.metrics.as_ref()
+    }
+
+    /// Saves the model file (`gpumlp predict` and `eval` read it too).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.fitted.model.save(path)
+    }
+
+    /// Loads a classifier's model file.
+    pub fn load(path: &Path) -> Result<FittedClassifier> {
+        Ok(FittedClassifier {
+            fitted: Fitted::load(path, &[Task::Binary, Task::Multiclass])?,
+        })
+    }
+}
+
+/// A regressor [`MlpRegressor::fit`] trained.
+#[derive(Clone, Debug)]
+pub struct FittedRegressor {
+    fitted: Fitted,
+}
+
+impl FittedRegressor {
+    /// The predicted value of each row of `x`, in the target's units.
+    pub fn predict<R: AsRef<[f32]>>(&self, device: Device<'_>, x: &[R]) -> Result<Vec<f32>> {
+        Ok(self.fitted.predictions(device, x)?.values)
+    }
+
+    /// The model and its metadata, as `gpumlp predict` reads it.
+    pub fn model(&self) -> &SavedModel {
+        &self.fitted.model
+    }
+
+    /// Losses and rates of each epoch (`None` for a loaded model).
+    pub fn history(&self) -> Option<&FitReport> {
+        self.fitted.history.as_ref()
+    }
+
+    /// Metrics on the validation rows (`None` for a loaded model).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.fitted.metrics.as_ref()
+    }
+
+    /// Saves the model file.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.fitted.model.save(path)
+    }
+
+    /// Loads a regressor's model file.
+    pub fn load(path: &Path) -> Result<FittedRegressor> {
+        Ok(FittedRegressor {
+            fitted: Fitted::load(path, &[Task::Regression])?,
+        })
+    }
+}
