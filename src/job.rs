@@ -7,7 +7,7 @@ use crate::data::table::Table;
 use crate::error::{Error, Location, Result};
 use crate::train::checkpoint;
 use crate::train::fit::{Checkpoint, FitControl};
-use crate::workflow::{self, Device, OnEpoch, TrainOptions, Trained};
+use crate::workflow::{self, Device, OnEpoch, TrainOptions, TrainReport, Trained};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -64,59 +64,6 @@ pub struct Stopped {
     pub error: Error,
     /// Epochs done in the last checkpoint at [`Job::checkpoint`].
     pub last_checkpoint: Option<usize>,
-}
-
-/// A trained run's facts, for reports (`train --json`).
-#[derive(Clone, Debug, Serialize)]
-pub struct TrainReport {
-    /// The data file.
-    pub data: String,
-    /// Its rows and columns.
-    pub rows: usize,
-    /// Columns of the data file.
-    pub columns: usize,
-    /// The model file written.
-    pub model: String,
-    /// The adapter (or "cpu") that trained it.
-    pub adapter: String,
-    /// What the network predicts.
-    pub task: crate::data::prep::Task,
-    /// The target column.
-    pub target: String,
-    /// Class labels (empty for regression).
-    pub classes: Vec<String>,
-    /// Network inputs after preprocessing.
-    pub inputs: usize,
-    /// The network's widths, e.g. "30-64-32-1".
-    pub network: String,
-    /// Trainable parameters.
-    pub parameters: usize,
-    /// Training and validation rows.
-    pub train_rows: usize,
-    /// Validation rows (0 without validation).
-    pub val_rows: usize,
-    /// Epochs run.
-    pub epochs: usize,
-    /// The epoch whose weights were kept, when early stopping chose one.
-    pub best_epoch: Option<usize>,
-    /// Whether early stopping ended the run.
-    pub stopped_early: bool,
-    /// Seconds of the training loop.
-    pub train_seconds: f64,
-    /// Training rows per second.
-    pub samples_per_sec: f64,
-    /// Mean training loss of the last epoch.
-    pub final_train_loss: f32,
-    /// Every epoch's training loss.
-    pub epoch_losses: Vec<f32>,
-    /// Every epoch's validation loss (empty without validation).
-    pub val_losses: Vec<f32>,
-    /// "validation" or "training": which rows the metrics are on.
-    pub metrics_on: &'static str,
-    /// The metrics.
-    pub metrics: crate::metrics::Metrics,
-    /// Columns left out (empty, or identifiers).
-    pub skipped_columns: Vec<String>,
 }
 
 /// What a command line that resumes a checkpoint says besides the checkpoint.

@@ -245,6 +245,59 @@ pub struct Trained {
     pub validated: bool,
 }
 
+/// A trained run's facts, for reports (`train --json`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TrainReport {
+    /// The data file.
+    pub data: String,
+    /// Its rows and columns.
+    pub rows: usize,
+    /// Columns of the data file.
+    pub columns: usize,
+    /// The model file written.
+    pub model: String,
+    /// The adapter (or "cpu") that trained it.
+    pub adapter: String,
+    /// What the network predicts.
+    pub task: crate::data::prep::Task,
+    /// The target column.
+    pub target: String,
+    /// Class labels (empty for regression).
+    pub classes: Vec<String>,
+    /// Network inputs after preprocessing.
+    pub inputs: usize,
+    /// The network's widths, e.g. "30-64-32-1".
+    pub network: String,
+    /// Trainable parameters.
+    pub parameters: usize,
+    /// Training and validation rows.
+    pub train_rows: usize,
+    /// Validation rows (0 without validation).
+    pub val_rows: usize,
+    /// Epochs run.
+    pub epochs: usize,
+    /// The epoch whose weights were kept, when early stopping chose one.
+    pub best_epoch: Option<usize>,
+    /// Whether early stopping ended the run.
+    pub stopped_early: bool,
+    /// Seconds of the training loop.
+    pub train_seconds: f64,
+    /// Training rows per second.
+    pub samples_per_sec: f64,
+    /// Mean training loss of the last epoch.
+    pub final_train_loss: f32,
+    /// Every epoch's training loss.
+    pub epoch_losses: Vec<f32>,
+    /// Every epoch's validation loss (empty without validation).
+    pub val_losses: Vec<f32>,
+    /// "validation" or "training": which rows the metrics are on.
+    pub metrics_on: &'static str,
+    /// The metrics.
+    pub metrics: crate::metrics::Metrics,
+    /// Columns left out (empty, or identifiers).
+    pub skipped_columns: Vec<String>,
+}
+
 impl Trained {
     /// Draws the training (and validation) losses to `plot` (an SVG), marking the epoch whose
     /// weights were kept, the file marked as run `run_id`'s.
@@ -281,10 +334,10 @@ impl Trained {
         table: &Table,
         model_path: &std::path::Path,
         adapter: &str,
-    ) -> crate::job::TrainReport {
+    ) -> TrainReport {
         let meta = &self.model.meta;
         let report = &self.report;
-        crate::job::TrainReport {
+        TrainReport {
             data: table.name.clone(),
             rows: table.rows.len(),
             columns: table.columns.len(),
