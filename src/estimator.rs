@@ -282,15 +282,37 @@ fn check_lengths(rows: usize, targets: usize) -> Result<()> {
     Ok(())
 }
 
-/// What both fitted estimators hold.
+/// What both fitted estimators hold (they dereference to it): the model file's contents and
+/// what training measured.
 #[derive(Clone, Debug)]
-struct Fitted {
+pub struct Fitted {
     model: SavedModel,
     history: Option<FitReport>,
     metrics: Option<Metrics>,
 }
 
 impl Fitted {
+    /// The model and its metadata, as `gpumlp predict` reads it.
+    pub fn model(&self) -> &SavedModel {
+        &self.model
+    }
+
+    /// Losses and rates of each epoch (`None` for a loaded model).
+    pub fn history(&self) -> Option<&FitReport> {
+        self.history.as_ref()
+    }
+
+    /// Metrics on the validation rows, or the training rows without validation (`None` for
+    /// a loaded model; its file keeps them in its metadata).
+    pub fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
+    }
+
+    /// Saves the model file (`gpumlp predict` and `eval` read it too).
+    pub fn save(&self, path: &Path) -> Result<()> {
+        self.model.save(path)
+    }
+
     fn predictions<R: AsRef<[f32]>>(
         &self,
         device: Device<'_>,
@@ -336,6 +358,13 @@ pub struct FittedClassifier {
     fitted: Fitted,
 }
 
+impl std::ops::Deref for FittedClassifier {
+    type Target = Fitted;
+    fn deref(&self) -> &Fitted {
+        &self.fitted
+    }
+}
+
 impl FittedClassifier {
     /// The predicted class of each row of `x`.
     pub fn predict<R: AsRef<[f32]>>(&self, device: Device<'_>, x: &[R]) -> Result<Vec<String>> {
@@ -359,27 +388,6 @@ impl FittedClassifier {
         &self.fitted.model.meta.classes
     }
 
-    /// The model and its metadata, as `gpumlp predict` reads it.
-    pub fn model(&self) -> &SavedModel {
-        &self.fitted.model
-    }
-
-    /// Losses and rates of each epoch (`None` for a loaded model).
-    pub fn history(&self) -> Option<&FitReport> {
-        self.fitted.history.as_ref()
-    }
-
-    /// Metrics on the validation rows, or the training rows without validation (`None` for
-    /// a loaded model; its file keeps them in its metadata).
-    pub fn metrics(&self) -> Option<&Metrics> {
-        self.fitted.metrics.as_ref()
-    }
-
-    /// Saves the model file (`gpumlp predict` and `eval` read it too).
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.fitted.model.save(path)
-    }
-
     /// Loads a classifier's model file.
     pub fn load(path: &Path) -> Result<FittedClassifier> {
         Ok(FittedClassifier {
@@ -394,30 +402,17 @@ pub struct FittedRegressor {
     fitted: Fitted,
 }
 
+impl std::ops::Deref for FittedRegressor {
+    type Target = Fitted;
+    fn deref(&self) -> &Fitted {
+        &self.fitted
+    }
+}
+
 impl FittedRegressor {
     /// The predicted value of each row of `x`, in the target's units.
     pub fn predict<R: AsRef<[f32]>>(&self, device: Device<'_>, x: &[R]) -> Result<Vec<f32>> {
         Ok(self.fitted.predictions(device, x)?.values)
-    }
-
-    /// The model and its metadata, as `gpumlp predict` reads it.
-    pub fn model(&self) -> &SavedModel {
-        &self.fitted.model
-    }
-
-    /// Losses and rates of each epoch (`None` for a loaded model).
-    pub fn history(&self) -> Option<&FitReport> {
-        self.fitted.history.as_ref()
-    }
-
-    /// Metrics on the validation rows (`None` for a loaded model).
-    pub fn metrics(&self) -> Option<&Metrics> {
-        self.fitted.metrics.as_ref()
-    }
-
-    /// Saves the model file.
-    pub fn save(&self, path: &Path) -> Result<()> {
-        self.fitted.model.save(path)
     }
 
     /// Loads a regressor's model file.
