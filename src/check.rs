@@ -3,6 +3,18 @@
 //! budget, every kernel and matmul variant, and short training runs on each path (one
 //! dispatch per op, and fused) with each loss and optimiser. A user on an unknown driver
 //! learns from it whether to trust the results.
+//!
+//! ```no_run
+//! # fn main() -> gpumlp::Result<()> {
+//! let gpu = gpumlp::Gpu::from_env()?;
+//! let report = gpumlp::check::run(&gpu);
+//! for item in &report.items {
+//!     println!("{} {}", item.name, if item.passed { "ok" } else { "FAILED" });
+//! }
+//! assert!(report.passed(), "{} of {} failed", report.failures(), report.items.len());
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::error::Result;
 use crate::gpu::Gpu;

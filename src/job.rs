@@ -2,6 +2,29 @@
 //! describe it: the data (and its fingerprint), every setting, the files the run writes and
 //! the policy for them; running it; and the rules for continuing one from a checkpoint that
 //! may come from anyone: nothing it claims is sized or written before it is checked.
+//!
+//! ```
+//! use gpumlp::job::{Job, ResumeArgs};
+//! use gpumlp::workflow::{Device, TrainOptions};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let csv = dir.path().join("t.csv");
+//! let text: String = (0..40).map(|i| format!("{},{}\n", i, i % 2)).collect();
+//! std::fs::write(&csv, format!("a,y\n{text}")).unwrap();
+//! let mut options = TrainOptions { target: "y".into(), hidden: vec![4], ..TrainOptions::default() };
+//! options.config.epochs = 3;
+//! let out = dir.path().join("m.safetensors");
+//! let ckpt = dir.path().join("run.ckpt");
+//! let mut job = Job::new(&csv, options, Some(out.clone()), None, Some((ckpt.clone(), 1)))?;
+//! let finished = job.run(None, Device::Cpu, &mut |_, _| {}, &|| false).map_err(|s| s.error)?;
+//! assert!(out.exists() && finished.report.epochs == 3);
+//! // The checkpoint of the last epoch continues (here: there is nothing left to train).
+//! let (mut again, checkpoint) = Job::resume(&ckpt, &ResumeArgs::default())?;
+//! again.run(Some(checkpoint), Device::Cpu, &mut |_, _| {}, &|| false).map_err(|s| s.error)?;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::data::table::Table;
 use crate::error::{Error, Location, Result};

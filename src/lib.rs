@@ -36,6 +36,7 @@ pub mod kernels;
 pub mod metrics;
 pub mod model;
 pub mod model_file;
+pub mod onnx;
 pub mod optim;
 pub mod plot;
 pub mod tolerance;

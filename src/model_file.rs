@@ -5,6 +5,17 @@
 //! The file is untrusted input when loaded: its header is bounds-checked by the safetensors
 //! crate, every tensor is checked against the architecture, and a checksum over the metadata
 //! and the weights catches any flipped byte.
+//!
+//! ```no_run
+//! use gpumlp::model_file::SavedModel;
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let model = SavedModel::load("breast_cancer.safetensors".as_ref())?; // checked field by field
+//! println!("{} → {:?}", model.meta.spec.describe(), model.meta.classes);
+//! model.save("copy.safetensors".as_ref())?; // atomically
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::data::prep::{Preprocessor, TargetScale, Task};
 use crate::error::{num, Error, Result};

@@ -1,6 +1,32 @@
 //! From a CSV table to a trained, evaluated model and back: the library side of the CLI's
 //! `train`, `eval`, `predict` and `cv`. Each function takes the compute device as an argument
 //! so the same pipeline runs on the GPU or on the CPU reference.
+//!
+//! ```
+//! use gpumlp::data::table::Table;
+//! use gpumlp::workflow::{self, Device, TrainOptions};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let csv = dir.path().join("t.csv");
+//! let mut text = String::from("a,colour,y\n");
+//! for i in 0..60 {
+//!     text += &format!("{},{},{}\n", i % 7, ["red", "blue"][i % 2], i % 2);
+//! }
+//! std::fs::write(&csv, text).unwrap();
+//! let table = Table::read(&csv)?;
+//! let mut options = TrainOptions { target: "y".into(), hidden: vec![8], ..TrainOptions::default() };
+//! options.config.epochs = 5;
+//! let trained = workflow::train(&table, &options, Device::Cpu, &mut |_, _| {})?;
+//! let predictions = workflow::predict(&trained.model, &table, Device::Cpu)?;
+//! assert_eq!(predictions.rows.len(), 60);
+//! let metrics = workflow::evaluate(&trained.model, &table, Device::Cpu)?;
+//! let cv = workflow::cross_validate(&table, &options, 3, Device::Cpu, &mut |_, _| {})?;
+//! assert_eq!(cv.folds.len(), 3);
+//! # let _ = metrics;
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::data::prep::{self, label, Labelled, MissingPolicy, Preprocessor, TargetScale, Task};
 use crate::data::split::{k_fold, train_val_split};

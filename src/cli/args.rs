@@ -65,6 +65,15 @@ pub enum Command {
     },
     /// Every adapter wgpu finds, its backend, type and the limits that matter.
     Info,
+    /// Exports a saved model to ONNX: one input per raw column, the preprocessing, the network
+    /// and the output transform inside.
+    Export {
+        /// The model file (.safetensors) written by `train`.
+        model: PathBuf,
+        /// The ONNX file to write (default: the model's name with .onnx).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Checks this adapter and driver: every kernel, matmul variant and training path gpumlp
     /// would use, against the CPU reference. Exits non-zero if anything is out of tolerance.
     Check,

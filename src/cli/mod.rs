@@ -34,7 +34,21 @@ pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
         } => cv(&cli, data, target, model, *folds),
         Command::Info => info(&cli),
         Command::Check => check(&cli),
+        Command::Export { model, out } => export(&cli, model, out.as_deref()),
     }
+}
+
+/// `gpumlp export`: the model as ONNX, written atomically.
+fn export(cli: &Cli, model_path: &Path, out: Option<&Path>) -> Result<()> {
+    let model = SavedModel::load(model_path)?;
+    let out = out.map_or_else(|| model_path.with_extension("onnx"), Path::to_path_buf);
+    gpumlp::onnx::save(&model, &out)?;
+    if cli.json {
+        print_json(&json!({"command": "export", "model": model_path, "onnx": out}));
+    } else if !cli.quiet {
+        println!("ONNX model written to {}", out.display());
+    }
+    Ok(())
 }
 
 /// `gpumlp check`: one line per item, a verdict, and an error (non-zero exit) on any failure.

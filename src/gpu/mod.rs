@@ -1,4 +1,16 @@
 //! The device: adapter choice, the shared context every op and trainer borrows, buffer helpers.
+//!
+//! ```no_run
+//! use gpumlp::{BackendChoice, Gpu, GpuOptions};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let gpu = Gpu::from_env()?; // GPUMLP_BACKEND, GPUMLP_ADAPTER, or the best adapter
+//! println!("{}", gpu.describe());
+//! let gl = Gpu::new(&GpuOptions { backend: Some(BackendChoice::Gl), ..GpuOptions::default() })?;
+//! # let _ = gl;
+//! # Ok(())
+//! # }
+//! ```
 
 mod adapter;
 mod buffers;

@@ -2,6 +2,22 @@
 //! ([`mod@fit`]), the GPU trainer ([`gpu`]: buffers held on the device, whole steps recorded into
 //! few submissions) and the CPU reference trainer ([`cpu`]: the same steps in plain Rust),
 //! fitting a run into the device (`limits`), learning-rate schedules and checkpoints.
+//!
+//! ```
+//! use gpumlp::{cpu, Activation, Dataset, Mlp, MlpSpec, TrainConfig};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let x = vec![0., 0., 0., 1., 1., 0., 1., 1.];
+//! let data = Dataset::new(x.clone(), vec![0., 1., 1., 0.], 2)?; // XOR
+//! let mut model = Mlp::new(&MlpSpec::new(2).hidden(8, Activation::Tanh), 1)?;
+//! let config = TrainConfig { epochs: 300, batch_size: 4, ..TrainConfig::default() };
+//! let report = cpu::fit(&mut model, &data, &config)?; // gpumlp::fit(&gpu, ...) on a GPU
+//! assert_eq!(report.epoch_losses.len(), 300);
+//! let p = cpu::predict(&model, &x)?;                  // gpumlp::predict(&gpu, ...)
+//! assert_eq!(p.len(), 4);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod checkpoint;
 pub mod cpu;

@@ -602,3 +602,43 @@ fn resume_writes_only_the_runs_own_files_and_checks_repeated_settings() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
 }
+
+/// `gpumlp export` writes an ONNX model (checked in CI by onnx.checker and onnxruntime against
+/// `gpumlp predict`, scripts/onnx_ci.sh); here: a file that decodes, one input per column, and
+/// a one-line error for a model that cannot be exported or is not there.
+#[test]
+fn export_writes_an_onnx_model_or_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "m.csv", &messy_csv(80));
+    let model = path(dir.path(), "m.safetensors");
+    ok(&[
+        "train", &data, "--target", "animal", "--epochs", "3", "-q", "--out", &model,
+    ]);
+    let onnx = path(dir.path(), "m.onnx");
+    ok(&["export", &model, "--out", &onnx, "-q"]);
+    let bytes = std::fs::read(&onnx).unwrap();
+    assert!(bytes.len() > 1000);
+    let text = String::from_utf8_lossy(&bytes);
+    for name in [
+        "colour",
+        "size",
+        "weight",
+        "shape",
+        "price",
+        "probabilities",
+        "label",
+        "LabelEncoder",
+    ] {
+        assert!(text.contains(name), "{name} in the ONNX graph");
+    }
+    let e = fails(&["export", &path(dir.path(), "none.safetensors")]);
+    assert!(e.contains("none.safetensors"), "{e}");
+    let labelled = write(dir.path(), "l.csv", "label,y\n1,0\n2,1\n3,0\n4,1\n");
+    let bad = path(dir.path(), "l.safetensors");
+    ok(&[
+        "train", &labelled, "--target", "y", "--epochs", "2", "-q", "--out", &bad,
+    ]);
+    let e = fails(&["export", &bad, "--out", &path(dir.path(), "l.onnx")]);
+    assert!(e.contains("\"label\"") && e.contains("rename"), "{e}");
+    assert!(!dir.path().join("l.onnx").exists(), "no partial file");
+}
