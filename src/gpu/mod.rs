@@ -56,7 +56,9 @@ impl Fault {
 /// The GPU context: one adapter's device and queue, its limits and the compiled pipelines.
 ///
 /// Create it once and pass it to everything else; creating a device is slow and every pipeline
-/// compiled on it is cached here.
+/// compiled on it is cached here. Through the GL backend, use a device from one thread at a
+/// time: wgpu gives up on its GL context lock after 6 s, and llvmpipe can hold it for minutes
+/// while it compiles a shader.
 pub struct Gpu {
     device: wgpu::Device,
     queue: wgpu::Queue,
