@@ -4,7 +4,7 @@
 //! may come from anyone: nothing it claims is sized or written before it is checked.
 //!
 //! ```
-//! use gpumlp::job::{Job, ResumeArgs};
+//! use gpumlp::job::{Job, Outputs, ResumeArgs};
 //! use gpumlp::workflow::{Device, TrainOptions};
 //!
 //! # fn main() -> gpumlp::Result<()> {
@@ -16,7 +16,12 @@
 //! options.config.epochs = 3;
 //! let out = dir.path().join("m.safetensors");
 //! let ckpt = dir.path().join("run.ckpt");
-//! let mut job = Job::new(&csv, options, Some(out.clone()), None, Some((ckpt.clone(), 1)))?;
+//! let outputs = Outputs {
+//!     out: Some(out.clone()),
+//!     checkpoint: Some((ckpt.clone(), 1)),
+//!     ..Outputs::default()
+//! };
+//! let mut job = Job::new(&csv, options, outputs)?;
 //! let finished = job.run(None, Device::Cpu, &mut |_, _| {}, &|| false).map_err(|s| s.error)?;
 //! assert!(out.exists() && finished.report.epochs == 3);
 //! // The checkpoint of the last epoch continues (here: there is nothing left to train).
@@ -50,6 +55,9 @@ pub struct Job {
     pub out: PathBuf,
     /// Where the loss curves go, if anywhere.
     pub plot: Option<PathBuf>,
+    /// Where the per-epoch CSV goes, if anywhere.
+    #[serde(default)]
+    pub metrics_csv: Option<PathBuf>,
     /// Where checkpoints go, and whether the user named the file (an unnamed one, written by
     /// Ctrl-C, is removed once the run it saved has finished).
     pub checkpoint: PathBuf,
@@ -89,6 +97,19 @@ pub struct Stopped {
     pub last_checkpoint: Option<usize>,
 }
 
+/// The files a new run writes besides its checkpoints' defaults.
+#[derive(Clone, Debug, Default)]
+pub struct Outputs {
+    /// The model (default: the data file's name with `.safetensors`, in the current folder).
+    pub out: Option<PathBuf>,
+    /// The loss curves, `.svg` or `.png`.
+    pub plot: Option<PathBuf>,
+    /// One CSV row per epoch: losses, validation metrics, learning rate, seconds.
+    pub metrics_csv: Option<PathBuf>,
+    /// Checkpoints, and every how many epochs (default: on a stop only, as `MODEL.ckpt`).
+    pub checkpoint: Option<(PathBuf, usize)>,
+}
+
 /// What a command line that resumes a checkpoint says besides the checkpoint.
 #[derive(Clone, Debug, Default)]
 pub struct ResumeArgs {
@@ -104,6 +125,8 @@ pub struct ResumeArgs {
     pub out: Option<PathBuf>,
     /// Where to draw the curves instead of the recorded place.
     pub plot: Option<PathBuf>,
+    /// Where to write the per-epoch CSV instead of the recorded place.
+    pub metrics_csv: Option<PathBuf>,
     /// Where to keep checkpoints instead of the resumed file, and how often.
     pub checkpoint: Option<(PathBuf, usize)>,
 }
@@ -165,29 +188,19 @@ fn changed(path: &Path, recorded: u64, now: u64) -> Error {
 }
 
 impl Job {
-    /// A new run on the CSV file `data` with `options`. The model goes to `out`, or else to
-    /// the data file's name with `.safetensors`, in the current folder; the curves to `plot`
-    /// (an `.svg` file) if asked; checkpoints to `checkpoint` every so many epochs, or else, on
-    /// a stop only, beside the model as `MODEL.ckpt`. The data file is fingerprinted now so a
-    /// resume can tell whether it changed.
-    pub fn new(
-        data: &Path,
-        options: TrainOptions,
-        out: Option<PathBuf>,
-        plot: Option<PathBuf>,
-        checkpoint: Option<(PathBuf, usize)>,
-    ) -> Result<Job> {
+    /// A new run on the CSV file `data` with `options`, writing `outputs` (see [`Outputs`]
+    /// for the defaults). The data file is fingerprinted now so a resume can tell whether it
+    /// changed.
+    pub fn new(data: &Path, options: TrainOptions, outputs: Outputs) -> Result<Job> {
         options.validate()?;
+        let Outputs {
+            out,
+            plot,
+            metrics_csv,
+            checkpoint,
+        } = outputs;
         if let Some(plot) = &plot {
-            if !plot
-                .extension()
-                .is_some_and(|e| e.eq_ignore_ascii_case("svg"))
-            {
-                return Err(Error::InvalidConfig(format!(
-                    "{}: only .svg plots are supported",
-                    plot.display()
-                )));
-            }
+            crate::plot::Format::of(plot)?;
         }
         if checkpoint.as_ref().is_some_and(|(_, every)| *every == 0) {
             return Err(Error::InvalidConfig(
@@ -206,13 +219,7 @@ impl Job {
             }
             None => (out.with_extension("ckpt"), false),
         };
-        if checkpoint_path == out || Some(&checkpoint_path) == plot.as_ref() {
-            return Err(Error::InvalidConfig(format!(
-                "{} is named for the model, the plot or the checkpoint twice; they need a file \
-                 each",
-                checkpoint_path.display()
-            )));
-        }
+        distinct(&out, plot.as_ref(), metrics_csv.as_ref(), &checkpoint_path)?;
         Ok(Job {
             data: data.to_path_buf(),
             data_bytes,
@@ -220,6 +227,7 @@ impl Job {
             options,
             out,
             plot,
+            metrics_csv,
             checkpoint: checkpoint_path,
             checkpoint_named,
             checkpoint_every: checkpoint.map(|(_, every)| every),
@@ -313,6 +321,9 @@ impl Job {
                 .draw_curves(&table, plot, &self.run_id)
                 .map_err(stopped)?;
         }
+        if let Some(path) = &self.metrics_csv {
+            trained.save_epochs_csv(path).map_err(stopped)?;
+        }
         let report = trained.report(&table, &self.out, &device.describe());
         Ok(Finished { trained, report })
     }
@@ -330,6 +341,7 @@ impl Job {
             data: abs(&self.data)?,
             out: abs(&self.out)?,
             plot: self.plot.as_deref().map(abs).transpose()?,
+            metrics_csv: self.metrics_csv.as_deref().map(abs).transpose()?,
             checkpoint: abs(&self.checkpoint)?,
             ..self.clone()
         })
@@ -457,6 +469,20 @@ impl Job {
                 })
             }
         };
+        job.metrics_csv = match (&args.metrics_csv, &job.metrics_csv) {
+            (Some(csv), _) => Some(csv.clone()),
+            (None, None) => None,
+            // Written when the run finishes: a stopped run's file is not there yet.
+            (None, Some(csv)) if own(csv, &|_| false) => Some(csv.clone()),
+            (None, Some(csv)) => {
+                return Err(Error::ResumeOutput {
+                    path: name,
+                    what: "metrics CSV",
+                    recorded: csv.display().to_string(),
+                    argument: "metrics-csv",
+                })
+            }
+        };
         let resumed_is_recorded =
             std::path::absolute(checkpoint_path).ok().as_ref() == Some(&job.checkpoint);
         match &args.checkpoint {
@@ -472,16 +498,38 @@ impl Job {
                 job.checkpoint = checkpoint_path.to_path_buf();
             }
         }
-        if job.checkpoint == job.out || Some(&job.checkpoint) == job.plot.as_ref() {
-            return Err(Error::InvalidConfig(format!(
-                "{}: the model, the plot and the checkpoint need a file each",
-                job.checkpoint.display()
-            )));
-        }
+        distinct(
+            &job.out,
+            job.plot.as_ref(),
+            job.metrics_csv.as_ref(),
+            &job.checkpoint,
+        )?;
         job.check_data()?;
         job.resumed_from = Some(checkpoint_path.to_path_buf());
         Ok((job, checkpoint))
     }
+}
+
+/// Refuses one file named for two of the model, the plot, the metrics CSV and the checkpoint.
+fn distinct(
+    out: &Path,
+    plot: Option<&PathBuf>,
+    csv: Option<&PathBuf>,
+    checkpoint: &Path,
+) -> Result<()> {
+    let mut all = vec![out, checkpoint];
+    all.extend(plot.map(PathBuf::as_path));
+    all.extend(csv.map(PathBuf::as_path));
+    for (i, a) in all.iter().enumerate() {
+        if all[..i].contains(a) {
+            return Err(Error::InvalidConfig(format!(
+                "{} is named twice for the model, the plot, the metrics CSV or the checkpoint; \
+                 they need a file each",
+                a.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Whether the model file at `path` was written by run `run_id`.
@@ -494,7 +542,5 @@ fn model_carries(path: &Path, run_id: &str) -> bool {
 fn plot_carries(path: &Path, run_id: &str) -> bool {
     let mut head = vec![0u8; 4096];
     let read = std::fs::File::open(path).and_then(|mut f| f.read(&mut head));
-    read.is_ok_and(|n| {
-        String::from_utf8_lossy(&head[..n]).contains(&crate::plot::run_marker(run_id))
-    })
+    read.is_ok_and(|n| String::from_utf8_lossy(&head[..n]).contains(&crate::plot::run_tag(run_id)))
 }

@@ -38,6 +38,8 @@ pub mod model;
 pub mod model_file;
 pub mod onnx;
 pub mod optim;
+pub mod options;
+pub mod outputs;
 pub mod plot;
 pub mod tolerance;
 pub mod train;

@@ -72,6 +72,10 @@ pub struct TrainingRecord {
     /// The run's name (see `job::Job::run_id`), so a resumed run knows its own model file.
     #[serde(default)]
     pub run_id: Option<String>,
+    /// Every setting of the run as it was resolved (flags over a config file over the
+    /// defaults), so `gpumlp info` shows how the model was made and it can be made again.
+    #[serde(default)]
+    pub options: Option<crate::options::TrainOptions>,
 }
 
 /// Everything in a model file besides the weights.
@@ -391,6 +395,117 @@ impl SavedModel {
     }
 }
 
+impl SavedModel {
+    /// What `gpumlp info MODEL` prints: the architecture, the task, the preprocessing, how the
+    /// model was trained and how well it did.
+    pub fn describe(&self) -> String {
+        use std::fmt::Write as _;
+        let meta = &self.meta;
+        let spec = &meta.spec;
+        let mut out = String::new();
+        let acts: Vec<String> = spec
+            .hidden
+            .iter()
+            .map(|(w, a)| format!("{w} {a}"))
+            .collect();
+        let _ = writeln!(
+            out,
+            "network     {} ({} parameters): {} inputs, hidden [{}], {} outputs trained with {}",
+            spec.describe(),
+            self.mlp.num_params(),
+            spec.inputs,
+            acts.join(", "),
+            spec.outputs,
+            spec.loss.name()
+        );
+        let _ = write!(out, "task        {} on {:?}", meta.task, meta.target);
+        if !meta.classes.is_empty() {
+            let _ = write!(out, ", classes {}", meta.classes.join(", "));
+        }
+        if meta.task == Task::Binary {
+            let _ = write!(out, ", threshold {}", meta.threshold);
+        }
+        if let Some(scale) = &meta.target_scale {
+            let _ = write!(
+                out,
+                ", target mean {} and std {}",
+                num(scale.mean),
+                num(scale.std)
+            );
+        }
+        out.push('\n');
+        let _ = writeln!(
+            out,
+            "columns     {} ({} inputs):",
+            meta.preprocessor.columns.len(),
+            spec.inputs
+        );
+        for column in &meta.preprocessor.columns {
+            let _ = match &column.kind {
+                crate::data::prep::ColumnKind::Numeric { fill, mean, std } => writeln!(
+                    out,
+                    "  {:<24} numeric: (x − {}) / {}, missing → {}",
+                    column.name,
+                    num(*mean),
+                    num(*std),
+                    num(*fill)
+                ),
+                crate::data::prep::ColumnKind::Categorical { categories, fill } => writeln!(
+                    out,
+                    "  {:<24} text: one-hot of {} categories ({}), missing → {fill:?}",
+                    column.name,
+                    categories.len(),
+                    categories
+                        .iter()
+                        .take(6)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                        + if categories.len() > 6 { ", ..." } else { "" }
+                ),
+            };
+        }
+        if !meta.preprocessor.skipped.is_empty() {
+            let _ = writeln!(out, "skipped     {}", meta.preprocessor.skipped.join(", "));
+        }
+        let t = &meta.training;
+        let _ = writeln!(
+            out,
+            "training    {} of {} epochs{}, batch {}, {} lr {} ({:?}), seed {}, {} training and {} \
+             validation rows, {:.2} s on {}",
+            t.epochs_run,
+            t.epochs,
+            t.best_epoch.map(|b| format!(" (kept epoch {b})")).unwrap_or_default(),
+            t.batch_size,
+            t.optimizer.kind,
+            t.optimizer.lr,
+            t.schedule,
+            t.seed,
+            t.train_rows,
+            t.val_rows,
+            t.train_seconds,
+            t.adapter
+        );
+        if let Some(options) = &t.options {
+            let _ = writeln!(
+                out,
+                "\nconfiguration (as a --config file; `data` is not recorded):"
+            );
+            for line in crate::options::Settings::of(options).to_toml().lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
+        if let Some(metrics) = &meta.metrics {
+            let _ = writeln!(
+                out,
+                "\nmetrics on the validation rows:\n{}",
+                metrics.report(&meta.classes)
+            );
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -421,6 +536,7 @@ mod tests {
             train_seconds: 0.0,
             final_train_loss: 0.5,
             run_id: None,
+            options: None,
         };
         let meta = ModelMeta::new(
             spec,

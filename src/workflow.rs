@@ -28,18 +28,19 @@
 //! # }
 //! ```
 
-use crate::data::prep::{self, label, Labelled, MissingPolicy, Preprocessor, TargetScale, Task};
+use crate::data::prep::{self, label, Labelled, Preprocessor, TargetScale, Task};
 use crate::data::split::{k_fold, train_val_split};
 use crate::data::table::Table;
 use crate::data::Dataset;
-use crate::error::{Error, Result};
+use crate::error::{Error, Location, Result};
 use crate::gpu::Gpu;
 use crate::metrics::{self, Metrics, Summary};
-use crate::model::{Activation, Loss, Mlp, MlpSpec};
+use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
 use crate::train::fit::{fit_controlled, EpochReport, FitControl, FitReport};
-use crate::train::{self, TrainConfig, Trainer};
+use crate::train::monitor::metric_names;
+use crate::train::{self, Trainer};
 
 /// Where the arithmetic runs.
 #[derive(Clone, Copy)]
@@ -69,194 +70,7 @@ impl Device<'_> {
     }
 }
 
-/// Everything `train` needs besides the data.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TrainOptions {
-    /// The target column.
-    pub target: String,
-    /// The task, or `None` to infer it from the target.
-    pub task: Option<Task>,
-    /// What to do with missing cells.
-    pub missing: MissingPolicy,
-    /// Widths of the hidden layers.
-    pub hidden: Vec<usize>,
-    /// Their activation.
-    pub activation: Activation,
-    /// Epochs, batch size, optimiser, schedule, early stopping and seed.
-    pub config: TrainConfig,
-    /// Fraction of rows held out (stratified for classifiers) to validate each epoch; 0
-    /// disables validation.
-    pub val_fraction: f64,
-    /// Weight each class by rows / (classes × rows of the class), as scikit-learn's
-    /// `class_weight="balanced"`.
-    pub balanced: bool,
-}
-
-impl Default for TrainOptions {
-    /// The defaults of `gpumlp train`: two hidden ReLU layers of 64 and 32, 200 epochs in
-    /// batches of 64 with Adam at 1e-3, 10% of the rows held out for validation and early
-    /// stopping after 20 epochs without improvement.
-    fn default() -> Self {
-        TrainOptions {
-            target: String::new(),
-            task: None,
-            missing: MissingPolicy::Impute,
-            hidden: vec![64, 32],
-            activation: Activation::Relu,
-            config: TrainConfig {
-                patience: Some(20),
-                ..TrainConfig::default()
-            },
-            val_fraction: 0.1,
-            balanced: false,
-        }
-    }
-}
-
-impl TrainOptions {
-    /// Refuses settings that cannot train or claim more than gpumlp's caps (widths, depth,
-    /// epochs): they may come from a file.
-    pub fn validate(&self) -> Result<()> {
-        if self.target.is_empty() {
-            return Err(Error::InvalidConfig("no target column is named".into()));
-        }
-        if let Some(i) = self
-            .hidden
-            .iter()
-            .position(|&w| w == 0 || w > crate::model::MAX_WIDTH)
-        {
-            return Err(Error::InvalidConfig(format!(
-                "hidden layer {} is {} wide; every layer needs a width from 1 to {}",
-                i + 1,
-                self.hidden[i],
-                crate::model::MAX_WIDTH
-            )));
-        }
-        if self.hidden.len() >= crate::model::MAX_LAYERS {
-            return Err(Error::InvalidConfig(format!(
-                "{} hidden layers; at most {}",
-                self.hidden.len(),
-                crate::model::MAX_LAYERS - 1
-            )));
-        }
-        let c = &self.config;
-        if c.epochs == 0 || c.epochs > crate::train::MAX_EPOCHS {
-            return Err(Error::InvalidConfig(format!(
-                "{} epochs; a run trains from 1 to {}",
-                c.epochs,
-                crate::train::MAX_EPOCHS
-            )));
-        }
-        if c.batch_size == 0 {
-            return Err(Error::InvalidConfig("batch size must be at least 1".into()));
-        }
-        c.optimizer.validate()?;
-        c.schedule.validate()?;
-        if !(c.min_delta.is_finite() && c.min_delta >= 0.0) {
-            return Err(Error::InvalidConfig(format!(
-                "min delta {} must be ≥ 0",
-                c.min_delta
-            )));
-        }
-        if !(self.val_fraction.is_finite() && (0.0..1.0).contains(&self.val_fraction)) {
-            return Err(Error::InvalidConfig(format!(
-                "validation fraction {} must lie in [0, 1)",
-                self.val_fraction
-            )));
-        }
-        Ok(())
-    }
-
-    /// The first setting in which `self` and `other` differ, as (the setting's name as the
-    /// command line spells it, self's value, other's value), in the order `train --help`
-    /// lists them; `None` when they agree.
-    pub fn first_difference(&self, other: &TrainOptions) -> Option<(&'static str, String, String)> {
-        let found = self.differences(other).into_iter().next();
-        if found.is_none() && self != other {
-            // Something no flag sets (the optimiser's betas, say).
-            return Some(("settings", format!("{self:?}"), format!("{other:?}")));
-        }
-        found
-    }
-
-    /// Every setting the command line can give in which `self` and `other` differ, in the
-    /// order `train --help` lists them (see [`TrainOptions::first_difference`]).
-    pub fn differences(&self, other: &TrainOptions) -> Vec<(&'static str, String, String)> {
-        let (a, b) = (&self.config, &other.config);
-        let pairs: [(&'static str, String, String); 17] = [
-            ("target", self.target.clone(), other.target.clone()),
-            (
-                "hidden",
-                format!("{:?}", self.hidden),
-                format!("{:?}", other.hidden),
-            ),
-            (
-                "activation",
-                self.activation.to_string(),
-                other.activation.to_string(),
-            ),
-            (
-                "task",
-                format!("{:?}", self.task),
-                format!("{:?}", other.task),
-            ),
-            ("epochs", a.epochs.to_string(), b.epochs.to_string()),
-            (
-                "batch-size",
-                a.batch_size.to_string(),
-                b.batch_size.to_string(),
-            ),
-            ("lr", a.optimizer.lr.to_string(), b.optimizer.lr.to_string()),
-            (
-                "weight-decay",
-                a.optimizer.weight_decay.to_string(),
-                b.optimizer.weight_decay.to_string(),
-            ),
-            (
-                "optimizer",
-                a.optimizer.kind.to_string(),
-                b.optimizer.kind.to_string(),
-            ),
-            (
-                "momentum",
-                a.optimizer.momentum.to_string(),
-                b.optimizer.momentum.to_string(),
-            ),
-            (
-                "lr-schedule",
-                format!("{:?}", a.schedule),
-                format!("{:?}", b.schedule),
-            ),
-            ("seed", a.seed.to_string(), b.seed.to_string()),
-            (
-                "val-fraction",
-                self.val_fraction.to_string(),
-                other.val_fraction.to_string(),
-            ),
-            (
-                "patience",
-                format!("{:?}", a.patience),
-                format!("{:?}", b.patience),
-            ),
-            (
-                "min-delta",
-                a.min_delta.to_string(),
-                b.min_delta.to_string(),
-            ),
-            (
-                "class-weight",
-                self.balanced.to_string(),
-                other.balanced.to_string(),
-            ),
-            (
-                "missing",
-                format!("{:?}", self.missing),
-                format!("{:?}", other.missing),
-            ),
-        ];
-        pairs.into_iter().filter(|(_, x, y)| x != y).collect()
-    }
-}
+pub use crate::options::TrainOptions;
 
 /// A trained model and what training measured.
 #[derive(Clone, Debug)]
@@ -269,6 +83,18 @@ pub struct Trained {
     pub metrics: Metrics,
     /// Whether `metrics` come from validation rows.
     pub validated: bool,
+}
+
+/// A model's metrics on labelled rows and what it predicted for each of them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Evaluated {
+    /// The metrics.
+    pub metrics: Metrics,
+    /// The network's outputs per row: P(class 1) (binary), class probabilities (rows,
+    /// classes), or the standardised value (regression).
+    pub outputs: Vec<f32>,
+    /// Each row's class index, or its value in the target's units.
+    pub truth: Vec<f64>,
 }
 
 /// A trained run's facts, for reports (`train --json`).
@@ -325,35 +151,6 @@ pub struct TrainReport {
 }
 
 impl Trained {
-    /// Draws the training (and validation) losses to `plot` (an SVG), marking the epoch whose
-    /// weights were kept, the file marked as run `run_id`'s.
-    pub fn draw_curves(&self, table: &Table, plot: &std::path::Path, run_id: &str) -> Result<()> {
-        use crate::plot::{write_chart, Series};
-        let report = &self.report;
-        let mut series = vec![Series {
-            name: "training loss",
-            values: &report.epoch_losses,
-        }];
-        if !report.val_losses.is_empty() {
-            series.push(Series {
-                name: "validation loss",
-                values: &report.val_losses,
-            });
-        }
-        let marker = report.best_epoch.map(|e| (e, "best epoch"));
-        let meta = &self.model.meta;
-        let file = std::path::Path::new(&table.name)
-            .file_name()
-            .unwrap_or_default();
-        let title = format!(
-            "{}: {} ({})",
-            file.to_string_lossy(),
-            meta.target,
-            meta.task
-        );
-        write_chart(plot, &title, "loss", &series, marker, Some(run_id))
-    }
-
     /// The run's facts for a report: the data, the network, the history and the metrics.
     pub fn report(
         &self,
@@ -513,43 +310,6 @@ fn score(
 /// for regression), when there are validation rows.
 pub type OnEpoch<'a> = dyn FnMut(&EpochReport<'_>, Option<(&'static str, f64)>) + 'a;
 
-/// Validation accuracy (classifiers) or R² (regression) straight from the logits: cheap
-/// enough for every epoch.
-// logits: (rows, outputs)
-fn headline(
-    task: Task,
-    logits: &[f32],
-    truth: &[f64],
-    scale: Option<TargetScale>,
-) -> (&'static str, f64) {
-    let n = truth.len().max(1) as f64;
-    match task {
-        Task::Binary => {
-            let right = logits
-                .iter()
-                .zip(truth)
-                .filter(|(z, y)| (**z >= 0.0) == (**y >= 0.5));
-            ("accuracy", right.count() as f64 / n)
-        }
-        Task::Multiclass => {
-            let k = logits.len() / truth.len().max(1);
-            let right = logits.chunks(k.max(1)).zip(truth).filter(|(row, y)| {
-                let best = (0..row.len()).fold(0, |b, c| if row[c] > row[b] { c } else { b });
-                best as f64 == **y
-            });
-            ("accuracy", right.count() as f64 / n)
-        }
-        Task::Regression => {
-            let scale = scale.unwrap_or(TargetScale {
-                mean: 0.0,
-                std: 1.0,
-            });
-            let pred: Vec<f64> = logits.iter().map(|&z| scale.decode(z)).collect();
-            ("r2", metrics::regression(truth, &pred).r2)
-        }
-    }
-}
-
 /// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
 #[allow(clippy::too_many_arguments)]
 fn train_on(
@@ -572,12 +332,27 @@ fn train_on(
     });
     let class_weights =
         (opts.balanced && task != Task::Regression).then(|| balanced_weights(labelled, train));
+    if let Some(w) = &labelled.weights {
+        if train.iter().all(|&p| w[p] == 0.0) {
+            return Err(Error::Input {
+                at: Location::file(table.name.clone())
+                    .column(labelled.weight_column.clone().unwrap_or_default()),
+                message: "every training row weighs 0; nothing would be learnt".into(),
+            });
+        }
+    }
     let dataset = |pos: &[usize]| -> Result<Dataset> {
         let x = prep.transform(table, &table_rows(labelled, pos))?;
         let y = prep::targets(labelled, pos, scale);
-        let w = class_weights
-            .as_ref()
-            .map(|cw| pos.iter().map(|&p| cw[labelled.y[p] as usize]).collect());
+        let weight = |p: usize| {
+            let class = class_weights
+                .as_ref()
+                .map_or(1.0, |cw| cw[labelled.y[p] as usize]);
+            let row = labelled.weights.as_ref().map_or(1.0, |w| w[p] as f32);
+            class * row
+        };
+        let weighted = class_weights.is_some() || labelled.weights.is_some();
+        let w = weighted.then(|| pos.iter().map(|&p| weight(p)).collect());
         Dataset::with_targets(x, y, prep.width(), outputs, w)
     };
     let train_set = dataset(train)?;
@@ -604,11 +379,12 @@ fn train_on(
     }
     let start = Mlp::new(&spec, opts.config.seed)?;
     let config = &opts.config;
-    let val_truth: Vec<f64> = val.iter().map(|&p| labelled.y[p]).collect();
+    let headline = metric_names(loss)[if task == Task::Regression { 3 } else { 0 }];
     let mut on_epoch = |e: &EpochReport<'_>| {
-        let metric = e
-            .val_logits
-            .map(|logits| headline(task, logits, &val_truth, scale));
+        let metric = e.val_metrics.and_then(|m| {
+            let i = metric_names(loss).iter().position(|n| *n == headline)?;
+            Some((headline, *m.get(i)?))
+        });
         on_epoch(e, metric)
     };
     let on_epoch = &mut on_epoch;
@@ -661,6 +437,7 @@ fn train_on(
         train_seconds: report.train_seconds,
         final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
         run_id: None,
+        options: Some(opts.clone()),
     };
     let meta = ModelMeta::new(
         spec,
@@ -700,7 +477,8 @@ pub fn train_controlled(
     on_epoch: &mut OnEpoch<'_>,
     control: FitControl<'_>,
 ) -> Result<Trained> {
-    let labelled = label(table, &opts.target, opts.task, opts.missing)?;
+    let labelled = label(table, &opts.target, opts.task, opts.missing)?
+        .with_sample_weights(table, opts.sample_weight.as_deref())?;
     let classes = class_of(&labelled);
     let (tr, val) = train_val_split(
         labelled.rows.len(),
@@ -734,7 +512,8 @@ pub fn cross_validate(
     device: Device<'_>,
     on_fold: &mut dyn FnMut(usize, &Metrics),
 ) -> Result<CrossValidation> {
-    let labelled = label(table, &opts.target, opts.task, opts.missing)?;
+    let labelled = label(table, &opts.target, opts.task, opts.missing)?
+        .with_sample_weights(table, opts.sample_weight.as_deref())?;
     let classes = class_of(&labelled);
     let splits = k_fold(
         labelled.rows.len(),
@@ -900,16 +679,26 @@ fn class_index(classes: &[String], cell: &str) -> Option<usize> {
 
 /// Metrics of `model` on the labelled rows of `table`.
 pub fn evaluate(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<Metrics> {
+    evaluate_rows(model, table, device).map(|e| e.metrics)
+}
+
+/// [`evaluate`], keeping what the model predicted for each labelled row (for figures).
+pub fn evaluate_rows(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<Evaluated> {
     let meta = &model.meta;
     let (rows, truth) = truth_for(model, table)?;
     let x = meta.preprocessor.transform(table, &rows)?;
     let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
-    Ok(score(
+    let metrics = score(
         meta.task,
         meta.classes.len(),
         &outputs,
         &truth,
         meta.target_scale,
         meta.threshold,
-    ))
+    );
+    Ok(Evaluated {
+        metrics,
+        outputs,
+        truth,
+    })
 }

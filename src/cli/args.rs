@@ -2,14 +2,21 @@
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use gpumlp::data::prep::MissingPolicy;
-use gpumlp::workflow::TrainOptions;
+use gpumlp::options::TrainOptions;
+use gpumlp::train::StopMetric;
 use gpumlp::{Activation, OptimizerKind};
+use std::path::PathBuf;
 
 /// The library's defaults, the one source of every default below.
 fn defaults() -> TrainOptions {
     TrainOptions::default()
 }
-use std::path::PathBuf;
+
+/// Epochs between two checkpoints when `--checkpoint` names no period.
+pub const CHECKPOINT_EVERY: usize = 10;
+
+/// Folds of `cv` when no `--folds` is given.
+pub const FOLDS: usize = 5;
 
 /// Train neural networks on any GPU (Vulkan, Metal, DX12, GL) from CSV files.
 #[derive(Parser, Debug)]
@@ -39,6 +46,11 @@ pub enum Command {
         model: PathBuf,
         /// CSV file with the model's columns and the target column.
         data: PathBuf,
+        /// Draw the evaluation to this .svg or .png file: ROC and precision-recall curves and
+        /// the confusion matrix (classifiers), or predicted against true values and the
+        /// residuals (regression).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<PathBuf>,
     },
     /// Predictions of a saved model for CSV rows: class and probabilities, or value.
     Predict {
@@ -52,19 +64,27 @@ pub enum Command {
     },
     /// Stratified k-fold cross-validation: mean and standard deviation of every metric.
     Cv {
-        /// CSV file with a header row.
-        data: PathBuf,
-        /// The column to predict.
+        /// CSV file with a header row (or `data` in --config).
+        data: Option<PathBuf>,
+        /// The column to predict (or `target` in --config).
         #[arg(long)]
-        target: String,
+        target: Option<String>,
+        /// Read settings from this TOML file (keys as the flags, e.g. `batch-size = 32`);
+        /// flags given as well win over it.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         #[command(flatten)]
         model: ModelArgs,
         /// Number of folds.
-        #[arg(long, default_value_t = 5)]
+        #[arg(long, default_value_t = FOLDS)]
         folds: usize,
     },
-    /// Every adapter wgpu finds, its backend, type and the limits that matter.
-    Info,
+    /// Without MODEL: every adapter wgpu finds, its backend, type and the limits that matter.
+    /// With MODEL: the saved model's network, preprocessing, settings and metrics.
+    Info {
+        /// A model file (.safetensors) written by `train`.
+        model: Option<PathBuf>,
+    },
     /// Exports a saved model to ONNX: one input per raw column, the preprocessing, the network
     /// and the output transform inside.
     Export {
@@ -81,28 +101,36 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// CSV file with a header row.
-    #[arg(required_unless_present = "resume")]
+    /// CSV file with a header row (or `data` in --config).
     pub data: Option<PathBuf>,
-    /// The column to predict.
-    #[arg(long, required_unless_present = "resume")]
+    /// The column to predict (or `target` in --config).
+    #[arg(long)]
     pub target: Option<String>,
+    /// Read settings from this TOML file (keys as the flags, e.g. `batch-size = 32`; paths
+    /// relative to the file); flags given as well win over it. `gpumlp info MODEL` prints a
+    /// model's settings in this form.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
     /// Where to save the model (default: the data file's name with .safetensors, in the
     /// current folder).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Write the loss and validation curves to this SVG file.
-    #[arg(long)]
+    /// Draw the loss and validation curves to this .svg or .png file.
+    #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Write one CSV row per epoch (losses, validation metrics, learning rate, seconds) to
+    /// this file when training ends.
+    #[arg(long, value_name = "FILE")]
+    pub metrics_csv: Option<PathBuf>,
     /// Save a checkpoint (weights, optimiser state, shuffle position, history) to this file
     /// every --checkpoint-every epochs and on Ctrl-C. Without it, Ctrl-C saves one beside the
     /// model, as MODEL.ckpt.
     #[arg(long, value_name = "FILE")]
     pub checkpoint: Option<PathBuf>,
     /// Epochs between two checkpoints.
-    #[arg(long, value_name = "N", default_value_t = 10, requires = "checkpoint")]
+    #[arg(long, value_name = "N", default_value_t = CHECKPOINT_EVERY)]
     pub checkpoint_every: usize,
     /// Continue the run saved in this checkpoint with its data and settings; the result is
     /// the same, bit for bit, as a run never stopped. The original command with --resume
@@ -111,10 +139,10 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
 }
 
-/// The `train` settings given on the command line (not left at their defaults), by the names
-/// `TrainOptions::first_difference` uses.
+/// The `train` and `cv` settings given on the command line (not left at their defaults), by
+/// the names `TrainOptions::first_difference` and config files use.
 pub fn given_settings(matches: &clap::ArgMatches) -> Vec<&'static str> {
-    const SETTINGS: [(&str, &str); 17] = [
+    const SETTINGS: [(&str, &str); 21] = [
         ("target", "target"),
         ("hidden", "hidden"),
         ("activation", "activation"),
@@ -132,13 +160,20 @@ pub fn given_settings(matches: &clap::ArgMatches) -> Vec<&'static str> {
         ("min_delta", "min-delta"),
         ("class_weight", "class-weight"),
         ("missing", "missing"),
+        ("sample_weight", "sample-weight"),
+        ("early_stopping_metric", "early-stopping-metric"),
+        ("checkpoint_every", "checkpoint-every"),
+        ("folds", "folds"),
     ];
-    let Some(("train", train)) = matches.subcommand() else {
+    let Some(("train" | "cv", train)) = matches.subcommand() else {
         return Vec::new();
     };
     SETTINGS
         .iter()
-        .filter(|(id, _)| train.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .filter(|(id, _)| {
+            train.try_get_raw(id).is_ok()
+                && train.value_source(id) == Some(clap::parser::ValueSource::CommandLine)
+        })
         .map(|&(_, name)| name)
         .collect()
 }
@@ -185,15 +220,24 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = defaults().val_fraction)]
     pub val_fraction: f64,
     /// Stop after this many epochs without improvement of the validation loss (training loss
-    /// without validation) and keep the best weights; 0 disables early stopping.
+    /// without validation), or of --early-stopping-metric, and keep the best weights; 0
+    /// disables early stopping.
     #[arg(long, default_value_t = defaults().config.patience.unwrap_or(0))]
     pub patience: usize,
+    /// What early stopping watches: the loss, or a validation metric (accuracy, f1 and
+    /// roc_auc for classifiers, r2 for regression; binary f1, macro f1 for several classes).
+    #[arg(long, value_enum, default_value_t = defaults().config.early_stopping_metric)]
+    pub early_stopping_metric: StopMetric,
     /// The least decrease of the loss that counts as an improvement.
     #[arg(long, default_value_t = defaults().config.min_delta)]
     pub min_delta: f32,
     /// Weight classes inversely to their frequency.
     #[arg(long, value_enum, default_value_t = ClassWeightArg::None)]
     pub class_weight: ClassWeightArg,
+    /// A column of non-negative per-row weights for the loss (times the class weights); it is
+    /// not a feature, and a missing weight is an error.
+    #[arg(long, value_name = "COLUMN")]
+    pub sample_weight: Option<String>,
     /// Missing values (empty, NA, NaN, null, ?): impute them (median, most frequent) or drop
     /// their rows.
     #[arg(long, value_enum, default_value_t = defaults().missing)]

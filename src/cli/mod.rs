@@ -5,17 +5,16 @@ pub mod args;
 mod job;
 mod progress;
 
-use args::{BackendArg, ClassWeightArg, Cli, Command, ModelArgs, ScheduleArg, TaskArg, TrainArgs};
+use args::{BackendArg, Cli, Command, ModelArgs, TrainArgs, CHECKPOINT_EVERY, FOLDS};
 use clap::ValueEnum;
-use gpumlp::data::prep::Task;
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
-use gpumlp::job::{Finished, Job, ResumeArgs, Stopped};
+use gpumlp::job::{Finished, Job, Outputs, ResumeArgs, Stopped};
 use gpumlp::model_file::SavedModel;
-use gpumlp::workflow::{self as pipeline, Device, TrainOptions};
-use gpumlp::Checkpoint;
-use gpumlp::{Gpu, OptimizerConfig, Schedule, TrainConfig};
+use gpumlp::options::Settings;
+use gpumlp::workflow::{self as pipeline, Device};
+use gpumlp::{Checkpoint, Gpu};
 use progress::Progress;
 use serde_json::json;
 use std::path::Path;
@@ -24,15 +23,25 @@ use std::path::Path;
 pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
     match &cli.command {
         Command::Train(args) => train(&cli, args, given),
-        Command::Eval { model, data } => eval(&cli, model, data),
+        Command::Eval { model, data, plot } => eval(&cli, model, data, plot.as_deref()),
         Command::Predict { model, data, out } => predict(&cli, model, data, out.as_deref()),
         Command::Cv {
             data,
             target,
+            config,
             model,
             folds,
-        } => cv(&cli, data, target, model, *folds),
-        Command::Info => info(&cli),
+        } => {
+            let flags = Settings {
+                data: data.clone(),
+                target: target.clone(),
+                folds: given.contains(&"folds").then_some(*folds),
+                ..flag_settings(model, given)
+            };
+            cv(&cli, merged(flags, config.as_deref())?)
+        }
+        Command::Info { model: None } => info(&cli),
+        Command::Info { model: Some(model) } => model_info(&cli, model),
         Command::Check => check(&cli),
         Command::Export { model, out } => export(&cli, model, out.as_deref()),
     }
@@ -135,55 +144,47 @@ fn device(gpu: &Option<Gpu>) -> Device<'_> {
     }
 }
 
-fn train_options(m: &ModelArgs, target: &str) -> Result<TrainOptions> {
-    let task = match m.task {
-        TaskArg::Auto => None,
-        TaskArg::Binary => Some(Task::Binary),
-        TaskArg::Multiclass => Some(Task::Multiclass),
-        TaskArg::Regression => Some(Task::Regression),
-    };
-    let (activation, kind) = (m.activation, m.optimizer);
-    let schedule = match m.lr_schedule {
-        ScheduleArg::Constant => "constant",
-        ScheduleArg::Step => "step",
-        ScheduleArg::Cosine => "cosine",
-        ScheduleArg::Plateau => "plateau",
-    };
-    if m.hidden.contains(&0) {
-        return Err(Error::InvalidConfig(
-            "--hidden: every layer needs a width of at least 1".into(),
-        ));
+/// The name clap shows for a value.
+fn name_of<T: ValueEnum>(value: T) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
+}
+
+/// The settings the flags give: only those typed, not their defaults, so a config file's
+/// settings stand where no flag says otherwise.
+fn flag_settings(m: &ModelArgs, given: &[&'static str]) -> Settings {
+    let has = |name: &str| given.contains(&name);
+    Settings {
+        task: has("task").then(|| name_of(m.task)),
+        hidden: has("hidden").then(|| m.hidden.clone()),
+        activation: has("activation").then_some(m.activation),
+        epochs: has("epochs").then_some(m.epochs),
+        batch_size: has("batch-size").then_some(m.batch_size),
+        lr: has("lr").then_some(m.lr),
+        weight_decay: has("weight-decay").then_some(m.weight_decay),
+        optimizer: has("optimizer").then_some(m.optimizer),
+        momentum: has("momentum").then_some(m.momentum),
+        lr_schedule: has("lr-schedule").then(|| name_of(m.lr_schedule)),
+        seed: has("seed").then_some(m.seed),
+        val_fraction: has("val-fraction").then_some(m.val_fraction),
+        patience: has("patience").then_some(m.patience),
+        min_delta: has("min-delta").then_some(m.min_delta),
+        early_stopping_metric: has("early-stopping-metric").then_some(m.early_stopping_metric),
+        class_weight: has("class-weight").then(|| name_of(m.class_weight)),
+        sample_weight: m.sample_weight.clone(),
+        missing: has("missing").then_some(m.missing),
+        ..Settings::default()
     }
-    if m.epochs == 0 {
-        return Err(Error::InvalidConfig("--epochs must be at least 1".into()));
+}
+
+/// The flags over the `--config` file, if one is named.
+fn merged(flags: Settings, config: Option<&Path>) -> Result<Settings> {
+    match config {
+        Some(path) => Ok(flags.or(Settings::load(path)?)),
+        None => Ok(flags),
     }
-    let config = TrainConfig {
-        epochs: m.epochs,
-        batch_size: m.batch_size,
-        optimizer: OptimizerConfig {
-            kind,
-            lr: m.lr,
-            weight_decay: m.weight_decay,
-            momentum: m.momentum,
-            ..OptimizerConfig::default()
-        },
-        schedule: Schedule::named(schedule, m.epochs)?,
-        patience: (m.patience > 0).then_some(m.patience),
-        min_delta: m.min_delta,
-        seed: m.seed,
-        allow_fused: true,
-    };
-    config.optimizer.validate()?;
-    Ok(TrainOptions {
-        target: target.to_string(),
-        task,
-        missing: m.missing,
-        hidden: m.hidden.clone(),
-        activation,
-        config,
-        val_fraction: m.val_fraction,
-        balanced: m.class_weight == ClassWeightArg::Balanced,
-    })
 }
 
 fn print_json(value: &serde_json::Value) {
@@ -204,36 +205,60 @@ fn resume_hint(cli: &Cli, checkpoint: &Path) -> String {
     format!("gpumlp train --resume {}{backend}", checkpoint.display())
 }
 
-/// The run `train` was asked for: from the flags, or from the checkpoint it resumes (with
-/// the flags repeated on the command line checked against it).
+/// The run `train` was asked for: from the flags and the config file, or from the checkpoint
+/// it resumes (with the settings repeated on the command line checked against it).
 fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Checkpoint>)> {
-    let checkpoint = args.checkpoint.clone().map(|c| (c, args.checkpoint_every));
+    let flags = Settings {
+        data: args.data.clone(),
+        target: args.target.clone(),
+        out: args.out.clone(),
+        plot: args.plot.clone(),
+        metrics_csv: args.metrics_csv.clone(),
+        checkpoint: args.checkpoint.clone(),
+        checkpoint_every: given
+            .contains(&"checkpoint-every")
+            .then_some(args.checkpoint_every),
+        ..flag_settings(&args.model, given)
+    };
+    let s = merged(flags, args.config.as_deref())?;
+    if s.checkpoint.is_none() && s.checkpoint_every.is_some() {
+        return Err(Error::InvalidConfig(
+            "--checkpoint-every needs --checkpoint FILE (on a stop, a checkpoint is saved beside \
+             the model anyway)"
+                .into(),
+        ));
+    }
+    let checkpoint = s
+        .checkpoint
+        .clone()
+        .map(|c| (c, s.checkpoint_every.unwrap_or(CHECKPOINT_EVERY)));
     if let Some(path) = &args.resume {
-        let target = args.target.as_deref().unwrap_or_default();
         let resume = ResumeArgs {
-            data: args.data.clone(),
-            options: Some(train_options(&args.model, target)?),
-            given: given.to_vec(),
-            out: args.out.clone(),
-            plot: args.plot.clone(),
+            data: s.data.clone(),
+            options: Some(s.unchecked()?),
+            given: s.given(),
+            out: s.out.clone(),
+            plot: s.plot.clone(),
+            metrics_csv: s.metrics_csv.clone(),
             checkpoint,
         };
         let (job, checkpoint) = Job::resume(path, &resume)?;
         return Ok((job, Some(checkpoint)));
     }
-    let (Some(data), Some(target)) = (&args.data, &args.target) else {
+    let (Some(data), Some(_)) = (&s.data, &s.target) else {
         return Err(Error::InvalidConfig(
-            "train needs a data file and --target (or --resume FILE)".into(),
+            "train needs a data file and --target (on the command line or in --config FILE), \
+             or --resume CHECKPOINT"
+                .into(),
         ));
     };
-    let options = train_options(&args.model, target)?;
-    let job = Job::new(
-        data,
-        options,
-        args.out.clone(),
-        args.plot.clone(),
+    let outputs = Outputs {
+        out: s.out.clone(),
+        plot: s.plot.clone(),
+        metrics_csv: s.metrics_csv.clone(),
         checkpoint,
-    )?;
+    };
+    let job = Job::new(data, s.resolve()?, outputs)?;
     Ok((job, None))
 }
 
@@ -327,6 +352,9 @@ fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
         if let Some(plot) = &job.plot {
             println!("loss curves saved to {}", plot.display());
         }
+        if let Some(csv) = &job.metrics_csv {
+            println!("per-epoch metrics saved to {}", csv.display());
+        }
     }
     Ok(())
 }
@@ -339,12 +367,19 @@ fn class_list(classes: &[String]) -> String {
     }
 }
 
-fn eval(cli: &Cli, model_path: &Path, data: &Path) -> Result<()> {
+fn eval(cli: &Cli, model_path: &Path, data: &Path, plot: Option<&Path>) -> Result<()> {
+    if let Some(plot) = plot {
+        gpumlp::plot::Format::of(plot)?;
+    }
     let model = SavedModel::load(model_path)?;
     let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
-    let metrics = pipeline::evaluate(&model, &table, dev)?;
+    let evaluated = pipeline::evaluate_rows(&model, &table, dev)?;
+    if let Some(plot) = plot {
+        evaluated.draw(&model, &table, plot)?;
+    }
+    let metrics = &evaluated.metrics;
     if cli.json {
         print_json(&json!({
             "command": "eval",
@@ -353,6 +388,7 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path) -> Result<()> {
             "adapter": dev.describe(),
             "task": model.meta.task,
             "metrics": metrics,
+            "plot": plot,
         }));
     } else {
         println!(
@@ -363,6 +399,9 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path) -> Result<()> {
             model.meta.task
         );
         println!("{}", metrics.report(&model.meta.classes));
+        if let Some(plot) = plot {
+            println!("evaluation plot saved to {}", plot.display());
+        }
     }
     Ok(())
 }
@@ -398,8 +437,16 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
     Ok(())
 }
 
-fn cv(cli: &Cli, data: &Path, target: &str, m: &ModelArgs, folds: usize) -> Result<()> {
-    let opts = train_options(m, target)?;
+/// `gpumlp cv`, on the settings of the flags and the config file (whose output paths it
+/// ignores: one file serves train and cv).
+fn cv(cli: &Cli, settings: Settings) -> Result<()> {
+    let (Some(data), Some(target)) = (&settings.data, &settings.target) else {
+        return Err(Error::InvalidConfig(
+            "cv needs a data file and --target (on the command line or in --config FILE)".into(),
+        ));
+    };
+    let folds = settings.folds.unwrap_or(FOLDS);
+    let opts = settings.resolve()?;
     let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
@@ -438,6 +485,25 @@ fn cv(cli: &Cli, data: &Path, target: &str, m: &ModelArgs, folds: usize) -> Resu
             println!("  {:<16} {:.4} ± {:.4}", s.name, s.mean, s.std);
         }
         println!("training took {:.2} s over all folds", result.train_seconds);
+    }
+    Ok(())
+}
+
+/// `gpumlp info MODEL`: what a model file says about itself.
+fn model_info(cli: &Cli, model_path: &Path) -> Result<()> {
+    let model = SavedModel::load(model_path)?;
+    if cli.json {
+        let meta = serde_json::to_value(&model.meta)
+            .map_err(|e| Error::InvalidConfig(format!("cannot write the report: {e}")))?;
+        print_json(&json!({
+            "command": "info",
+            "model": model_path,
+            "parameters": model.mlp.num_params(),
+            "meta": meta,
+        }));
+    } else {
+        println!("{}", model_path.display());
+        print!("{}", model.describe());
     }
     Ok(())
 }

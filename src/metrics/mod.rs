@@ -96,6 +96,7 @@ pub struct Summary {
 }
 
 mod binary;
+pub mod curves;
 mod multiclass;
 mod regression;
 mod report;

@@ -17,13 +17,13 @@ use std::collections::HashMap;
 use std::path::Path;
 
 const FORMAT: &str = "gpumlp-checkpoint";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const META_KEY: &str = "gpumlp.checkpoint";
 const CHECKSUM_KEY: &str = "gpumlp.checksum";
 /// The most optimiser steps a checkpoint may claim (2^48: a million years of 10 µs steps).
 pub const MAX_STEPS: u64 = 1 << 48;
-/// The tensors, in file order.
-const TENSORS: [&str; 8] = [
+/// The tensors, in file order: vectors of F32, then of F64.
+const TENSORS: [&str; 10] = [
     "params",
     "optimizer.m",
     "optimizer.v",
@@ -32,7 +32,11 @@ const TENSORS: [&str; 8] = [
     "history.val_losses",
     "history.lrs",
     "partial.losses",
+    "history.epoch_seconds",
+    "history.val_metrics",
 ];
+/// How many of [`TENSORS`] are F32 (the rest are F64).
+const F32_TENSORS: usize = 8;
 
 /// Everything in a checkpoint besides the tensors.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -47,6 +51,8 @@ struct CheckpointMeta {
     shuffle_pos: String,
     /// Seconds trained before the checkpoint.
     train_seconds: f64,
+    /// Validation metrics per epoch in `history.val_metrics` (0 without validation).
+    val_metric_count: usize,
     /// The caller's description of the run: data, settings, outputs.
     job: serde_json::Value,
 }
@@ -61,10 +67,22 @@ fn bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+fn bytes64(v: &[f64]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
 fn checksum(meta_json: &str, tensors: &[Vec<u8>]) -> String {
     let mut parts: Vec<&[u8]> = vec![meta_json.as_bytes()];
     parts.extend(tensors.iter().map(Vec::as_slice));
     format!("{:016x}", fnv1a(&parts))
+}
+
+/// The dtype and element size of tensor `i` of [`TENSORS`].
+fn dtype_of(i: usize) -> (Dtype, usize) {
+    match i < F32_TENSORS {
+        true => (Dtype::F32, 4),
+        false => (Dtype::F64, 8),
+    }
 }
 
 impl Checkpoint {
@@ -79,11 +97,20 @@ impl Checkpoint {
             epochs_done: s.epochs_done,
             shuffle_pos: s.shuffle_pos.to_string(),
             train_seconds: h.train_seconds,
+            val_metric_count: h.val_metrics.first().map_or(0, Vec::len),
             job: job.clone(),
         };
+        if h.val_metrics
+            .iter()
+            .any(|m| m.len() != meta.val_metric_count)
+        {
+            return Err(Error::InvalidConfig(
+                "cannot encode the checkpoint: epochs with different metrics".into(),
+            ));
+        }
         let meta_json = serde_json::to_string(&meta)
             .map_err(|e| Error::InvalidConfig(format!("cannot encode the checkpoint: {e}")))?;
-        let data: Vec<Vec<u8>> = [
+        let mut data: Vec<Vec<u8>> = [
             &s.params,
             &s.m,
             &s.v,
@@ -96,13 +123,19 @@ impl Checkpoint {
         .iter()
         .map(|v| bytes(v))
         .collect();
+        data.push(bytes64(&h.epoch_seconds));
+        data.push(bytes64(&h.val_metrics.concat()));
         let mut info = HashMap::new();
         info.insert(CHECKSUM_KEY.to_string(), checksum(&meta_json, &data));
         info.insert(META_KEY.to_string(), meta_json);
         let views = TENSORS
             .iter()
             .zip(&data)
-            .map(|(name, b)| TensorView::new(Dtype::F32, vec![b.len() / 4], b).map(|v| (*name, v)))
+            .enumerate()
+            .map(|(i, (name, b))| {
+                let (dtype, size) = dtype_of(i);
+                TensorView::new(dtype, vec![b.len() / size], b).map(|v| (*name, v))
+            })
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::InvalidConfig(format!("cannot lay out the checkpoint: {e}")))?;
         safetensors::serialize(views, Some(info))
@@ -153,13 +186,14 @@ impl Checkpoint {
         // The safetensors crate has checked every tensor's bytes lie inside the file, so
         // nothing below allocates more than the file holds.
         let mut data = Vec::with_capacity(TENSORS.len());
-        for name in TENSORS {
+        for (i, name) in TENSORS.iter().enumerate() {
             let view = file
                 .tensor(name)
                 .map_err(|_| bad(format!("tensor {name} is missing")))?;
-            if view.dtype() != Dtype::F32 || view.shape().len() != 1 {
+            let (dtype, _) = dtype_of(i);
+            if view.dtype() != dtype || view.shape().len() != 1 {
                 return Err(bad(format!(
-                    "tensor {name} is {:?} {:?}; expected a F32 vector",
+                    "tensor {name} is {:?} {:?}; expected a {dtype:?} vector",
                     view.dtype(),
                     view.shape()
                 )));
@@ -177,7 +211,14 @@ impl Checkpoint {
                 meta.shuffle_pos
             ))
         })?;
-        let mut floats = data.iter().map(|b| {
+        let doubles = |b: &[u8]| -> Vec<f64> {
+            b.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or_default()))
+                .collect()
+        };
+        let epoch_seconds = doubles(&data[F32_TENSORS]);
+        let val_metrics_flat = doubles(&data[F32_TENSORS + 1]);
+        let mut floats = data[..F32_TENSORS].iter().map(|b| {
             b.chunks_exact(4)
                 .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                 .collect::<Vec<f32>>()
@@ -256,6 +297,56 @@ impl Checkpoint {
                 ),
             ));
         }
+        if epoch_seconds.len() != meta.epochs_done {
+            return Err(field(
+                "history.epoch_seconds",
+                format!(
+                    "{} times for {} epochs",
+                    epoch_seconds.len(),
+                    meta.epochs_done
+                ),
+            ));
+        }
+        if let Some(i) = epoch_seconds
+            .iter()
+            .position(|s| !(s.is_finite() && *s >= 0.0))
+        {
+            return Err(field(
+                "history.epoch_seconds",
+                format!(
+                    "element {i} is {}; it must be finite and ≥ 0",
+                    epoch_seconds[i]
+                ),
+            ));
+        }
+        let k = meta.val_metric_count;
+        let counts_fit = match val_losses.is_empty() {
+            true => k == 0,
+            false => (4..=6).contains(&k),
+        };
+        if !counts_fit || Some(val_metrics_flat.len()) != val_losses.len().checked_mul(k) {
+            return Err(field(
+                "history.val_metrics",
+                format!(
+                    "{} values of {k} metrics for {} validated epochs",
+                    val_metrics_flat.len(),
+                    val_losses.len()
+                ),
+            ));
+        }
+        if let Some(i) = val_metrics_flat.iter().position(|v| v.is_infinite()) {
+            return Err(field(
+                "history.val_metrics",
+                format!(
+                    "element {i} is {}; a metric is finite or NaN",
+                    val_metrics_flat[i]
+                ),
+            ));
+        }
+        let val_metrics: Vec<Vec<f64>> = val_metrics_flat
+            .chunks(k.max(1))
+            .map(<[f64]>::to_vec)
+            .collect();
         let n = params.len();
         if m.len() != n || best.len() != n || !(v.is_empty() || v.len() == n) {
             return Err(bad(format!(
@@ -288,6 +379,8 @@ impl Checkpoint {
                 epoch_losses,
                 val_losses,
                 lrs,
+                val_metrics,
+                epoch_seconds,
                 train_seconds: meta.train_seconds,
                 ..FitReport::default()
             },
@@ -316,6 +409,7 @@ mod tests {
                 epoch_losses: vec![0.9, 0.8],
                 val_losses: Vec::new(),
                 lrs: vec![1e-3, 1e-3],
+                epoch_seconds: vec![0.5, 1.25],
                 train_seconds: 1.5,
                 ..FitReport::default()
             },

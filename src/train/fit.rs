@@ -5,7 +5,7 @@ use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::kernels::loss::reference::batch_loss;
 use crate::model::{Mlp, MlpSpec};
-use crate::train::schedule::Scheduler;
+use crate::train::monitor::{metric_names, val_metrics, Monitor};
 use crate::train::TrainConfig;
 use std::time::Instant;
 
@@ -150,6 +150,11 @@ pub struct EpochReport<'a> {
     pub val_loss: Option<f32>,
     /// The validation rows' logits after the epoch, (rows, outputs), for metrics.
     pub val_logits: Option<&'a [f32]>,
+    /// The validation rows' metrics after the epoch, named by
+    /// [`crate::train::monitor::metric_names`].
+    pub val_metrics: Option<&'a [f64]>,
+    /// Seconds since the run started (a resumed run counts its earlier seconds).
+    pub seconds: f64,
     /// Learning rate of the epoch.
     pub lr: f32,
     /// Training rows per second so far (training loop only).
@@ -165,6 +170,12 @@ pub struct FitReport {
     pub val_losses: Vec<f32>,
     /// Learning rate of each epoch.
     pub lrs: Vec<f32>,
+    /// Validation metrics after each epoch, named by [`crate::train::monitor::metric_names`]
+    /// (empty without validation).
+    pub val_metrics: Vec<Vec<f64>>,
+    /// Seconds since the run started when each epoch's loss was known (without validation
+    /// rows the loop runs epochs in groups, which share their group's time).
+    pub epoch_seconds: Vec<f64>,
     /// The epoch (from 1) whose weights the model holds when early stopping kept the best.
     pub best_epoch: Option<usize>,
     /// Whether early stopping ended the run before the last epoch.
@@ -177,55 +188,6 @@ pub struct FitReport {
 
 /// Most epochs run between two reports when nothing needs looking at after each epoch.
 const MAX_EPOCHS_PER_CALL: usize = 64;
-
-/// What the loop decides from each epoch's monitored loss: the schedule's next rate and early
-/// stopping. Rebuilt on resume by replaying the saved losses, so it is never saved itself.
-struct Monitor {
-    scheduler: Scheduler,
-    epochs: usize,
-    patience: Option<usize>,
-    min_delta: f64,
-    best: f64,
-    since_best: usize,
-}
-
-impl Monitor {
-    fn new(config: &TrainConfig) -> Monitor {
-        Monitor {
-            scheduler: Scheduler::new(config.schedule, config.optimizer.lr, config.epochs),
-            epochs: config.epochs,
-            patience: config.patience,
-            min_delta: f64::from(config.min_delta),
-            best: f64::INFINITY,
-            since_best: 0,
-        }
-    }
-
-    /// Records epoch `epoch`'s monitored loss; returns whether it is the best so far.
-    fn observe(
-        &mut self,
-        epoch: usize,
-        loss: f32,
-        val_loss: Option<f32>,
-        report: &mut FitReport,
-    ) -> bool {
-        let monitored = f64::from(val_loss.unwrap_or(loss));
-        self.scheduler.observe(monitored);
-        let Some(patience) = self.patience else {
-            return false;
-        };
-        if monitored < self.best - self.min_delta {
-            self.best = monitored;
-            self.since_best = 0;
-            report.best_epoch = Some(epoch);
-            true
-        } else {
-            self.since_best += 1;
-            report.stopped_early = self.since_best >= patience && epoch < self.epochs;
-            false
-        }
-    }
-}
 
 /// Runs `config.epochs` epochs of `backend` (or fewer, when early stopping ends the run).
 /// `train_rows` is the training set's size, for throughput; `val` the validation rows, if
@@ -258,27 +220,42 @@ pub fn fit_controlled(
     control: FitControl<'_>,
 ) -> Result<FitReport> {
     let start = Instant::now();
-    let mut monitor = Monitor::new(config);
+    let loss_kind = backend.spec().loss;
+    let mut monitor = Monitor::new(config, loss_kind, val.is_some())?;
     let mut report = FitReport::default();
     let mut seconds_before = 0.0;
     if let Some(resume) = &control.resume {
         let h = &resume.history;
-        if h.epoch_losses.len() != resume.state.epochs_done
-            || h.lrs.len() != h.epoch_losses.len()
-            || !(h.val_losses.is_empty() || h.val_losses.len() == h.epoch_losses.len())
-            || (val.is_some() == h.val_losses.is_empty() && !h.epoch_losses.is_empty())
+        let n = h.epoch_losses.len();
+        let validated = !h.val_losses.is_empty();
+        let metrics_fit = h
+            .val_metrics
+            .iter()
+            .all(|m| m.len() == metric_names(loss_kind).len());
+        if n != resume.state.epochs_done
+            || h.lrs.len() != n
+            || h.epoch_seconds.len() != n
+            || !(h.val_losses.is_empty() || h.val_losses.len() == n)
+            || h.val_metrics.len() != h.val_losses.len()
+            || !metrics_fit
+            || (val.is_some() != validated && n > 0)
         {
             return Err(Error::ResumeState(
                 "its history does not match its state or this run's validation rows".into(),
             ));
         }
         for (i, &loss) in h.epoch_losses.iter().enumerate() {
-            let val_loss = h.val_losses.get(i).copied();
-            monitor.observe(i + 1, loss, val_loss, &mut report);
-            report.epoch_losses.push(loss);
-            report.lrs.push(h.lrs[i]);
-            report.val_losses.extend(val_loss);
+            let val_entry = h
+                .val_losses
+                .get(i)
+                .map(|&l| (l, h.val_metrics[i].as_slice()));
+            monitor.observe(i + 1, loss, val_entry, &mut report);
         }
+        report.epoch_losses.clone_from(&h.epoch_losses);
+        report.lrs.clone_from(&h.lrs);
+        report.val_losses.clone_from(&h.val_losses);
+        report.val_metrics.clone_from(&h.val_metrics);
+        report.epoch_seconds.clone_from(&h.epoch_seconds);
         seconds_before = h.train_seconds;
         backend.set_state(&resume.state)?;
     }
@@ -312,28 +289,27 @@ pub fn fit_controlled(
         let losses = backend.run_epochs(&lrs, stop)?;
         for (i, (&loss, &lr)) in losses.iter().zip(&lrs).enumerate() {
             let epoch = done + i + 1;
-            let (val_loss, val_logits) = match val {
+            let (val_loss, val_logits, metrics) = match val {
                 Some(v) => {
                     let logits = backend.logits(v.x())?;
-                    let l = batch_loss(
-                        backend.spec().loss,
-                        &logits,
-                        v.targets(),
-                        v.rows(),
-                        v.outputs(),
-                        v.rows(),
-                    );
-                    (Some(l), Some(logits))
+                    let (rows, outputs) = (v.rows(), v.outputs());
+                    let l = batch_loss(loss_kind, &logits, v.targets(), rows, outputs, rows);
+                    let m = val_metrics(loss_kind, &logits, v.targets(), outputs);
+                    let values: Vec<f64> = m.scalars().into_iter().map(|(_, v)| v).collect();
+                    (Some(l), Some(logits), Some(values))
                 }
-                None => (None, None),
+                None => (None, None, None),
             };
+            let seconds = elapsed(&start);
             report.epoch_losses.push(loss);
             report.lrs.push(lr);
+            report.epoch_seconds.push(seconds);
             report.val_losses.extend(val_loss);
-            if monitor.observe(epoch, loss, val_loss, &mut report) {
+            let val_entry = val_loss.zip(metrics.as_deref());
+            if monitor.observe(epoch, loss, val_entry, &mut report) {
                 backend.keep_best()?;
             }
-            let seconds = elapsed(&start);
+            report.val_metrics.extend(metrics.clone());
             report.train_seconds = seconds;
             report.samples_per_sec = (epoch * train_rows) as f64 / seconds.max(1e-9);
             on_epoch(&EpochReport {
@@ -342,6 +318,8 @@ pub fn fit_controlled(
                 train_loss: loss,
                 val_loss,
                 val_logits: val_logits.as_deref(),
+                val_metrics: metrics.as_deref(),
+                seconds,
                 lr,
                 samples_per_sec: report.samples_per_sec,
             });

@@ -25,6 +25,7 @@ pub mod fit;
 mod forward;
 pub mod gpu;
 pub(crate) mod limits;
+pub mod monitor;
 pub mod schedule;
 mod step;
 
@@ -33,6 +34,7 @@ pub use fit::{
 };
 pub use forward::{logits, predict};
 pub use gpu::{fit, Trainer};
+pub use monitor::StopMetric;
 pub use schedule::{Schedule, Scheduler};
 
 use crate::data::{Dataset, Shuffler};
@@ -59,11 +61,15 @@ pub struct TrainConfig {
     /// loss (validation loss, or training loss without validation) by more than `min_delta`,
     /// and keep the best epoch's weights. `None` trains every epoch.
     pub patience: Option<usize>,
-    /// The least decrease of the monitored loss that counts as an improvement.
+    /// The least decrease of the monitored loss (or increase of the metric) that counts as an
+    /// improvement.
     pub min_delta: f32,
+    /// What early stopping watches: the loss, or a validation metric.
+    #[serde(default)]
+    pub early_stopping_metric: StopMetric,
     /// Seeds the shuffle of each epoch.
     pub seed: u64,
-    /// Train networks small enough for shaders/fused.wgsl with one dispatch per chunk of
+    /// Train networks small enough for the fused kernel (`src/kernels/fused/`) with one dispatch per chunk of
     /// steps; `false` always runs one dispatch per op (the GPU trainer only).
     pub allow_fused: bool,
 }
@@ -77,6 +83,7 @@ impl Default for TrainConfig {
             schedule: Schedule::Constant,
             patience: None,
             min_delta: 0.0,
+            early_stopping_metric: StopMetric::Loss,
             seed: 0,
             allow_fused: true,
         }

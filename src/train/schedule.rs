@@ -57,6 +57,16 @@ impl Schedule {
         }
     }
 
+    /// The schedule's name, as [`Schedule::named`] takes it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Step { .. } => "step",
+            Schedule::Cosine { .. } => "cosine",
+            Schedule::Plateau { .. } => "plateau",
+        }
+    }
+
     /// Rejects settings that cannot work.
     pub fn validate(&self) -> Result<()> {
         let ok = match *self {

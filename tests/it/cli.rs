@@ -6,14 +6,14 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-const BREAST_CANCER: &str = concat!(
+pub(crate) const BREAST_CANCER: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/data/breast_cancer.csv"
 );
 
 /// Runs the command as a user on a headless machine would: with no XDG_RUNTIME_DIR, so that
 /// a driver's complaint about it would show up as an extra stderr line.
-fn gpumlp(args: &[&str]) -> Output {
+pub(crate) fn gpumlp(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_gpumlp"))
         .args(args)
         .env_remove("XDG_RUNTIME_DIR")
@@ -21,12 +21,12 @@ fn gpumlp(args: &[&str]) -> Output {
         .expect("gpumlp runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// Runs a command that must succeed; returns stdout.
-fn ok(args: &[&str]) -> String {
+pub(crate) fn ok(args: &[&str]) -> String {
     let out = gpumlp(args);
     assert!(
         out.status.success(),
@@ -39,7 +39,7 @@ fn ok(args: &[&str]) -> String {
 }
 
 /// Runs a command that must fail cleanly; returns its one-line message.
-fn fails(args: &[&str]) -> String {
+pub(crate) fn fails(args: &[&str]) -> String {
     let out = gpumlp(args);
     let stderr = text(&out.stderr);
     assert_eq!(
@@ -56,16 +56,16 @@ fn fails(args: &[&str]) -> String {
     errors[0].to_string()
 }
 
-fn json(stdout: &str) -> Value {
+pub(crate) fn json(stdout: &str) -> Value {
     serde_json::from_str(stdout)
         .unwrap_or_else(|e| panic!("stdout is one JSON object ({e}): {stdout}"))
 }
 
-fn path(dir: &Path, name: &str) -> String {
+pub(crate) fn path(dir: &Path, name: &str) -> String {
     dir.join(name).display().to_string()
 }
 
-fn write(dir: &Path, name: &str, contents: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, contents: &str) -> String {
     let p = dir.join(name);
     std::fs::write(&p, contents).unwrap();
     p.display().to_string()
@@ -73,7 +73,7 @@ fn write(dir: &Path, name: &str, contents: &str) -> String {
 
 /// A table as users have them: text columns, numbers, missing values spelled four ways, three
 /// text classes and a numeric target. Deterministic.
-fn messy_csv(rows: usize) -> String {
+pub(crate) fn messy_csv(rows: usize) -> String {
     let mut s = String::from("id,colour,size,weight,shape,animal,price\n");
     let mut state = 12345u64;
     let mut next = || {
@@ -407,7 +407,7 @@ fn bad_inputs_give_one_line_errors_and_no_files() {
         "--target",
         "y",
         "--plot",
-        &path(d, "c.png"),
+        &path(d, "c.jpg"),
         "--out",
         &model_out,
     ]);

@@ -4,6 +4,7 @@
 
 use crate::common::{gpu, report, uniform};
 use gpumlp::train::fit::{fit_controlled, fit_with, Backend, Checkpoint, FitControl, FitReport};
+use gpumlp::train::StopMetric;
 use gpumlp::{
     cpu, Activation, Dataset, Error, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, Schedule,
     TrainConfig, Trainer,
@@ -177,6 +178,7 @@ fn early_stopping_setup(hidden: usize) -> (Mlp, Dataset, Dataset, TrainConfig) {
         patience: Some(10),
         min_delta: 1e-4,
         seed: 5,
+        early_stopping_metric: StopMetric::Loss,
         allow_fused: true,
     };
     (Mlp::new(&spec, 9).unwrap(), train, val, config)

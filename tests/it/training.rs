@@ -1,6 +1,7 @@
 //! Whole training runs: GPU against the CPU reference, learning, and determinism.
 
 use crate::common::{assert_close, gpu, report, uniform};
+use gpumlp::train::StopMetric;
 use gpumlp::{
     cpu, Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, Schedule,
     TrainConfig,
@@ -432,6 +433,7 @@ fn early_stopping_and_plateau_agree_with_reference_and_keep_the_best_weights() {
         patience: Some(15),
         min_delta: 1e-4,
         seed: 8,
+        early_stopping_metric: StopMetric::Loss,
         allow_fused: true,
     };
     let start = Mlp::new(&spec, 12).unwrap();

@@ -97,6 +97,48 @@ pub struct Labelled {
     pub y: Vec<f64>,
     /// How many rows were dropped (missing target, or the Drop policy).
     pub dropped: usize,
+    /// The column of per-row weights, which is then no feature.
+    pub weight_column: Option<String>,
+    /// Per kept row: its weight, from `weight_column` (`None`: every row weighs 1).
+    pub weights: Option<Vec<f64>>,
+}
+
+impl Labelled {
+    /// Reads each kept row's weight from `column` (`None` leaves every row at 1). A weight
+    /// must be a finite number ≥ 0; a missing, negative or non-numeric one is an error that
+    /// names its row and column.
+    pub fn with_sample_weights(mut self, table: &Table, column: Option<&str>) -> Result<Self> {
+        let Some(name) = column else {
+            return Ok(self);
+        };
+        if name == self.target {
+            return Err(Error::Input {
+                at: Location::file(table.name.clone()).column(name),
+                message: "the target column cannot also be the sample weight".into(),
+            });
+        }
+        let c = table.column(name)?;
+        let mut weights = Vec::with_capacity(self.rows.len());
+        for &r in &self.rows {
+            let cell = table.rows[r].get(c).and_then(|cell| cell.as_deref());
+            let weight = cell.and_then(number).filter(|w| w.is_finite() && *w >= 0.0);
+            let Some(weight) = weight else {
+                return Err(Error::Input {
+                    at: table.location(r, c),
+                    message: match cell {
+                        None => "the sample weight is missing; every row needs one".into(),
+                        Some(text) => {
+                            format!("{text:?} is not a sample weight (a finite number ≥ 0)")
+                        }
+                    },
+                });
+            };
+            weights.push(weight);
+        }
+        self.weight_column = Some(name.to_string());
+        self.weights = Some(weights);
+        Ok(self)
+    }
 }
 
 /// Reads the target column, so that the rest of the pipeline sees classes as indices and
@@ -237,6 +279,8 @@ pub fn label(
             rows,
             y,
             dropped,
+            weight_column: None,
+            weights: None,
         });
     }
 
@@ -285,6 +329,8 @@ pub fn label(
         rows,
         y: class_of.into_iter().map(|c| c as f64).collect(),
         dropped,
+        weight_column: None,
+        weights: None,
     })
 }
 

@@ -149,6 +149,10 @@ impl Preprocessor {
     /// are skipped and listed in `skipped`.
     pub fn fit(table: &Table, labelled: &Labelled, train: &[usize]) -> Result<Preprocessor> {
         let target = table.column(&labelled.target)?;
+        let weight = match &labelled.weight_column {
+            Some(name) => Some(table.column(name)?),
+            None => None,
+        };
         let train_rows: Vec<usize> = train
             .iter()
             .map(|&p| {
@@ -167,7 +171,7 @@ impl Preprocessor {
         let mut columns = Vec::new();
         let mut skipped = Vec::new();
         for (c, name) in table.columns.iter().enumerate() {
-            if c == target {
+            if c == target || Some(c) == weight {
                 continue;
             }
             let survey = survey(table, &labelled.rows, c);

@@ -22,7 +22,7 @@ pub enum Kind {
     Checkpoint,
 }
 
-const CHECKPOINT_TENSORS: [&str; 8] = [
+const CHECKPOINT_TENSORS: [&str; 10] = [
     "params",
     "optimizer.m",
     "optimizer.v",
@@ -31,6 +31,8 @@ const CHECKPOINT_TENSORS: [&str; 8] = [
     "history.val_losses",
     "history.lrs",
     "partial.losses",
+    "history.epoch_seconds",
+    "history.val_metrics",
 ];
 
 /// FNV-1a, 64 bits: the checksum gpumlp's files carry (anyone can recompute it).

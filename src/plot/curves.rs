@@ -1,11 +1,11 @@
-//! Training curves as hand-written SVG, so a run leaves a picture behind without a plotting
-//! dependency. Any input draws something: non-finite values leave gaps, a single point or a
-//! constant series gets a padded range, and no data at all still gives the axes.
+//! Training curves: per-epoch values (losses, metrics) as lines, with the best epoch marked.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use super::axis::{finite_range, nice_step, ticks_within, Axis, TickFormat};
+use super::{escape_xml, series_colour, series_dash, shortened};
+use crate::error::Result;
 
 /// One named line on a chart; borrowed so callers can plot their loss vectors as they are.
 pub struct Series<'a> {
@@ -25,12 +25,6 @@ const PLOT_BOTTOM: f64 = 364.0;
 const LEGEND_LEFT: f64 = 576.0;
 const LEGEND_ROW: f64 = 20.0;
 const LEGEND_NAME_CHARS: usize = 17;
-/// Tableau 10: distinct hues that stay apart for most colour-blind readers.
-const PALETTE: [&str; 10] = [
-    "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
-    "#9c755f", "#bab0ac",
-];
-
 /// An SVG line chart (720 × 420) of per-epoch values, so a training run can be judged at a
 /// glance: nice axis ticks, a legend, one colour per series, and an optional dashed marker at
 /// `marker = (epoch, label)`, e.g. the best epoch (epoch 0 draws no marker).
@@ -67,14 +61,8 @@ pub fn line_chart_svg(
     svg
 }
 
-/// The comment that marks a chart as drawn by run `run_id`, so that a resumed run knows the
-/// file is its own.
-pub fn run_marker(run_id: &str) -> String {
-    format!("<!-- gpumlp run {run_id} -->")
-}
-
-/// Writes [`line_chart_svg`] to `path` atomically, so a crash never leaves half a chart, marked
-/// with `run_id` when given ([`run_marker`]); only `.svg` paths are accepted.
+/// Writes [`line_chart_svg`] to `path` atomically, as SVG or PNG by its extension (see
+/// [`super::save`]), tagged with `run_id` when given.
 pub fn write_chart(
     path: &Path,
     title: &str,
@@ -83,64 +71,11 @@ pub fn write_chart(
     marker: Option<(usize, &str)>,
     run_id: Option<&str>,
 ) -> Result<()> {
-    let is_svg = path
-        .extension()
-        .is_some_and(|ext| ext.eq_ignore_ascii_case("svg"));
-    if !is_svg {
-        return Err(Error::InvalidConfig(format!(
-            "{}: only .svg plots are supported (name the file something.svg)",
-            path.display()
-        )));
-    }
-    let mut svg = line_chart_svg(title, y_label, series, marker);
-    if let (Some(id), Some(end)) = (run_id, svg.find('\n')) {
-        svg.insert_str(end + 1, &(run_marker(id) + "\n"));
-    }
-    write_atomically(path, svg.as_bytes())
-}
-
-use crate::files::write_atomically;
-
-// ---------------------------------------------------------------------------------------------
-// Axes
-
-/// A data range shown along one axis, with the tick values to label.
-struct Axis {
-    min: f64,
-    max: f64,
-    ticks: Vec<f64>,
-    /// How tick values are written.
-    labels: TickFormat,
-}
-
-/// Tick labels short enough for the margin, precise enough to tell neighbours apart.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum TickFormat {
-    /// Plain notation with this many decimals.
-    Fixed(usize),
-    /// Scientific notation with this many mantissa decimals, for very large or tiny values.
-    Scientific(usize),
-}
-
-impl TickFormat {
-    fn for_ticks(min: f64, max: f64, step: f64) -> TickFormat {
-        let largest = min.abs().max(max.abs());
-        if step < 1e-4 || largest >= 1e6 {
-            let digits = largest.log10().floor() - step.log10().floor();
-            TickFormat::Scientific(digits.clamp(0.0, 6.0) as usize)
-        } else {
-            TickFormat::Fixed(decimals_for(step))
-        }
-    }
-
-    fn label(self, value: f64) -> String {
-        // `+ 0.0` turns -0.0 into 0.0 so no tick reads "-0".
-        let value = value + 0.0;
-        match self {
-            TickFormat::Fixed(decimals) => format!("{value:.decimals$}"),
-            TickFormat::Scientific(decimals) => format!("{value:.decimals$e}"),
-        }
-    }
+    super::save(
+        path,
+        &line_chart_svg(title, y_label, series, marker),
+        run_id,
+    )
 }
 
 /// Both axes; turns data coordinates into SVG pixels.
@@ -179,83 +114,9 @@ fn epoch_axis(series: &[Series<'_>], marker_epoch: Option<usize>) -> Axis {
 /// The finite values' range, padded when it is a single value and widened outwards to whole
 /// ticks so the lines never touch the frame unlabelled.
 fn value_axis(series: &[Series<'_>]) -> Axis {
-    let (low, high) = padded_range(finite_range(series));
-    let step = nice_step(low, high, 0.0, true);
-    let min = (low / step).floor() * step;
-    let max = (high / step).ceil() * step;
-    Axis {
-        min,
-        max,
-        ticks: ticks_within(min, max, step),
-        labels: TickFormat::for_ticks(min, max, step),
-    }
+    let values = series.iter().flat_map(|s| s.values.iter());
+    Axis::fit(finite_range(values.map(|&v| f64::from(v))))
 }
-
-/// (lowest, highest) finite value over all series, or None when there is none.
-fn finite_range(series: &[Series<'_>]) -> Option<(f64, f64)> {
-    series
-        .iter()
-        .flat_map(|s| s.values.iter())
-        .filter(|v| v.is_finite())
-        .map(|&v| f64::from(v))
-        .fold(None, |range, v| match range {
-            None => Some((v, v)),
-            Some((low, high)) => Some((low.min(v), high.max(v))),
-        })
-}
-
-/// A range with room in it: [0, 1] for no data, ±10% (or ±1 around zero) for a constant.
-fn padded_range(range: Option<(f64, f64)>) -> (f64, f64) {
-    match range {
-        None => (0.0, 1.0),
-        Some((low, high)) if low < high => (low, high),
-        Some((0.0, _)) => (-1.0, 1.0),
-        Some((value, _)) => (value - 0.1 * value.abs(), value + 0.1 * value.abs()),
-    }
-}
-
-/// A step of 1, 2 or 5 × 10^k giving 4 to 6 ticks over [low, high] (as close to 5 as it gets),
-/// at least `min_step`; `loose` counts ticks after widening the range to whole steps.
-fn nice_step(low: f64, high: f64, min_step: f64, loose: bool) -> f64 {
-    let span = high - low;
-    let base = span.log10().floor() as i32;
-    let candidates = (base - 2..=base + 1)
-        .flat_map(|k| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(k)))
-        .filter(|&step| step >= min_step);
-    let tick_count = |step: f64| {
-        if loose {
-            (high / step).ceil() - (low / step).floor() + 1.0
-        } else {
-            (high / step).floor() - (low / step).ceil() + 1.0
-        }
-    };
-    // The candidate whose tick count is nearest 5, fewer ticks winning a tie; with a large
-    // `min_step` (few epochs) that can fall short of 4.
-    candidates
-        .map(|step| {
-            (
-                step,
-                (tick_count(step) - 5.0).abs() + tick_count(step) * 1e-3,
-            )
-        })
-        .filter(|&(step, _)| tick_count(step) <= 6.0)
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map_or(min_step.max(span), |(step, _)| step)
-}
-
-/// Multiples of `step` inside [min, max], each computed from its index so errors never add up.
-fn ticks_within(min: f64, max: f64, step: f64) -> Vec<f64> {
-    let first = (min / step - 1e-9).ceil() as i64;
-    let last = (max / step + 1e-9).floor() as i64;
-    (first..=last).map(|i| i as f64 * step).collect()
-}
-
-fn decimals_for(step: f64) -> usize {
-    (-step.log10().floor()).max(0.0) as usize
-}
-
-// ---------------------------------------------------------------------------------------------
-// Drawing
 
 fn draw_titles(svg: &mut String, title: &str, y_label: &str) {
     let centre_x = (PLOT_LEFT + PLOT_RIGHT) / 2.0;
@@ -373,19 +234,6 @@ fn finite_runs(values: &[f32]) -> Vec<Vec<(f64, f64)>> {
     runs
 }
 
-fn series_colour(index: usize) -> &'static str {
-    PALETTE[index % PALETTE.len()]
-}
-
-/// Past the palette's ten colours, lines repeat a colour but get a dash pattern.
-fn series_dash(index: usize) -> &'static str {
-    if index < PALETTE.len() {
-        ""
-    } else {
-        r#" stroke-dasharray="6 3""#
-    }
-}
-
 /// A dashed vertical line at `epoch` with its label at the top, on whichever side has room.
 fn draw_marker(svg: &mut String, frame: &Frame, epoch: usize, label: &str) {
     let x = frame.x(epoch as f64);
@@ -426,36 +274,11 @@ fn draw_legend(svg: &mut String, series: &[Series<'_>]) {
     }
 }
 
-/// At most `max_chars` characters, the last one an ellipsis when something was cut.
-fn shortened(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_string();
-    }
-    let mut short: String = text.chars().take(max_chars - 1).collect();
-    short.push('…');
-    short
-}
-
-fn escape_xml(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&apos;"),
-            // Control characters other than tab and newlines are not allowed in XML 1.0.
-            c if c.is_control() && !matches!(c, '\t' | '\n' | '\r') => escaped.push('\u{fffd}'),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::plot::axis::decimals_for;
+    use crate::Error;
 
     fn assert_well_formed(svg: &str) {
         assert!(svg.starts_with("<svg"), "{svg}");
@@ -638,11 +461,11 @@ mod tests {
             name: "s",
             values: &[1.0, 2.0][..],
         }];
-        for name in ["chart.png", "chart"] {
+        for name in ["chart.jpg", "chart"] {
             let err =
                 write_chart(&dir.path().join(name), "t", "y", &series, None, None).unwrap_err();
             assert!(
-                matches!(&err, Error::InvalidConfig(m) if m.contains("only .svg plots are supported")),
+                matches!(&err, Error::InvalidConfig(m) if m.contains("plots are .svg or .png files")),
                 "{err}"
             );
         }
@@ -658,7 +481,7 @@ mod tests {
         }];
         write_chart(&path, "t", "y", &series, None, Some("0123")).unwrap();
         let written = std::fs::read_to_string(&path).unwrap();
-        let marked = written.replacen(&format!("{}\n", run_marker("0123")), "", 1);
+        let marked = written.replacen("<!-- gpumlp run 0123 -->\n", "", 1);
         assert_ne!(marked, written, "the run's marker is in the file");
         assert_eq!(marked, line_chart_svg("t", "y", &series, None));
 
