@@ -16,6 +16,7 @@ mod hostile;
 mod interrupt;
 mod kernels;
 mod limits;
+mod outputs;
 mod resume;
 mod training;
 mod tuning;
