@@ -454,35 +454,39 @@ impl Job {
                 })
             }
         };
-        job.plot = match (&args.plot, &job.plot) {
-            (Some(plot), _) => Some(plot.clone()),
-            (None, None) => None,
-            (None, Some(plot)) if own(plot, &|p| plot_carries(p, &job.run_id)) => {
-                Some(plot.clone())
-            }
-            (None, Some(plot)) => {
-                return Err(Error::ResumeOutput {
-                    path: name,
-                    what: "plot",
-                    recorded: plot.display().to_string(),
-                    argument: "plot",
-                })
-            }
+        // The plot and the CSV: where the command line says, else the recorded file if it is
+        // the run's own.
+        let kept = |given: &Option<PathBuf>,
+                    recorded: &Option<PathBuf>,
+                    carries_id: &dyn Fn(&Path) -> bool,
+                    what: &'static str,
+                    argument: &'static str| match (given, recorded) {
+            (Some(path), _) => Ok(Some(path.clone())),
+            (None, None) => Ok(None),
+            (None, Some(path)) if own(path, carries_id) => Ok(Some(path.clone())),
+            (None, Some(path)) => Err(Error::ResumeOutput {
+                path: name.clone(),
+                what,
+                recorded: path.display().to_string(),
+                argument,
+            }),
         };
-        job.metrics_csv = match (&args.metrics_csv, &job.metrics_csv) {
-            (Some(csv), _) => Some(csv.clone()),
-            (None, None) => None,
-            // Written when the run finishes: a stopped run's file is not there yet.
-            (None, Some(csv)) if own(csv, &|_| false) => Some(csv.clone()),
-            (None, Some(csv)) => {
-                return Err(Error::ResumeOutput {
-                    path: name,
-                    what: "metrics CSV",
-                    recorded: csv.display().to_string(),
-                    argument: "metrics-csv",
-                })
-            }
-        };
+        let run_id = job.run_id.clone();
+        job.plot = kept(
+            &args.plot,
+            &job.plot,
+            &|p| plot_carries(p, &run_id),
+            "plot",
+            "plot",
+        )?;
+        // Written when the run finishes: a stopped run's file is not there yet.
+        job.metrics_csv = kept(
+            &args.metrics_csv,
+            &job.metrics_csv,
+            &|_| false,
+            "metrics CSV",
+            "metrics-csv",
+        )?;
         let resumed_is_recorded =
             std::path::absolute(checkpoint_path).ok().as_ref() == Some(&job.checkpoint);
         match &args.checkpoint {

@@ -379,12 +379,12 @@ fn train_on(
     }
     let start = Mlp::new(&spec, opts.config.seed)?;
     let config = &opts.config;
-    let headline = metric_names(loss)[if task == Task::Regression { 3 } else { 0 }];
+    // The progress line's metric, as `Metrics::headline` picks it: r2 or accuracy.
+    let headline = if task == Task::Regression { 3 } else { 0 };
     let mut on_epoch = |e: &EpochReport<'_>| {
-        let metric = e.val_metrics.and_then(|m| {
-            let i = metric_names(loss).iter().position(|n| *n == headline)?;
-            Some((headline, *m.get(i)?))
-        });
+        let metric = e
+            .val_metrics
+            .and_then(|m| Some((metric_names(loss)[headline], *m.get(headline)?)));
         on_epoch(e, metric)
     };
     let on_epoch = &mut on_epoch;

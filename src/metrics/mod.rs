@@ -100,6 +100,7 @@ pub mod curves;
 mod multiclass;
 mod regression;
 mod report;
+pub use report::{BINARY, MULTICLASS, REGRESSION};
 mod summary;
 
 pub use binary::binary;

@@ -4,33 +4,59 @@
 use std::fmt::Write as _;
 
 use super::Metrics;
+
+/// The names of a binary classifier's [`Metrics::scalars`], in order.
+pub const BINARY: [&str; 6] = [
+    "accuracy",
+    "precision",
+    "recall",
+    "f1",
+    "roc_auc",
+    "log_loss",
+];
+/// The names of a multiclass classifier's [`Metrics::scalars`], in order.
+pub const MULTICLASS: [&str; 5] = [
+    "accuracy",
+    "macro_precision",
+    "macro_recall",
+    "macro_f1",
+    "log_loss",
+];
+/// The names of a regressor's [`Metrics::scalars`], in order.
+pub const REGRESSION: [&str; 4] = ["mse", "rmse", "mae", "r2"];
+
 impl Metrics {
     /// The scalar metrics in a fixed order, for tables, CSV columns and fold summaries:
     /// binary: accuracy, precision, recall, f1, roc_auc, log_loss; multiclass: accuracy,
     /// macro_precision, macro_recall, macro_f1, log_loss; regression: mse, rmse, mae, r2.
     pub fn scalars(&self) -> Vec<(&'static str, f64)> {
-        match self {
+        let values = match self {
             Metrics::Binary(m) => vec![
-                ("accuracy", m.accuracy),
-                ("precision", m.precision),
-                ("recall", m.recall),
-                ("f1", m.f1),
-                ("roc_auc", m.roc_auc),
-                ("log_loss", m.log_loss),
+                m.accuracy,
+                m.precision,
+                m.recall,
+                m.f1,
+                m.roc_auc,
+                m.log_loss,
             ],
             Metrics::Multiclass(m) => vec![
-                ("accuracy", m.accuracy),
-                ("macro_precision", m.macro_precision),
-                ("macro_recall", m.macro_recall),
-                ("macro_f1", m.macro_f1),
-                ("log_loss", m.log_loss),
+                m.accuracy,
+                m.macro_precision,
+                m.macro_recall,
+                m.macro_f1,
+                m.log_loss,
             ],
-            Metrics::Regression(m) => vec![
-                ("mse", m.mse),
-                ("rmse", m.rmse),
-                ("mae", m.mae),
-                ("r2", m.r2),
-            ],
+            Metrics::Regression(m) => vec![m.mse, m.rmse, m.mae, m.r2],
+        };
+        self.names().iter().copied().zip(values).collect()
+    }
+
+    /// The names of [`Metrics::scalars`], in order.
+    fn names(&self) -> &'static [&'static str] {
+        match self {
+            Metrics::Binary(_) => &BINARY,
+            Metrics::Multiclass(_) => &MULTICLASS,
+            Metrics::Regression(_) => &REGRESSION,
         }
     }
 

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::axis::{finite_range, nice_step, ticks_within, Axis, TickFormat};
-use super::{escape_xml, series_colour, series_dash, shortened};
+use super::{canvas, escape_xml, series_colour, series_dash, shortened};
 use crate::error::Result;
 
 /// One named line on a chart; borrowed so callers can plot their loss vectors as they are.
@@ -38,15 +38,7 @@ pub fn line_chart_svg(
     let y_axis = value_axis(series);
     let frame = Frame { x_axis, y_axis };
 
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<rect width="{WIDTH}" height="{HEIGHT}" fill="white"/>"#
-    );
+    let mut svg = canvas(WIDTH, HEIGHT);
     draw_titles(&mut svg, title, y_label);
     draw_y_axis(&mut svg, &frame);
     draw_x_axis(&mut svg, &frame);

@@ -91,15 +91,7 @@ pub fn evaluation_svg(title: &str, evaluation: &Evaluation<'_>) -> String {
         }
     };
     let width = panels as f64 * (PANEL + GUTTER) + 24.0;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{HEIGHT}" viewBox="0 0 {width} {HEIGHT}" font-family="sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(
-        svg,
-        r#"<rect width="{width}" height="{HEIGHT}" fill="white"/>"#
-    );
+    let mut svg = super::canvas(width, HEIGHT);
     let _ = writeln!(
         svg,
         r#"<text x="{:.1}" y="28" text-anchor="middle" font-size="16" font-weight="bold">{}</text>"#,

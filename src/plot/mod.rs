@@ -71,6 +71,15 @@ pub(super) const PALETTE: [&str; 10] = [
     "#9c755f", "#bab0ac",
 ];
 
+/// An SVG document's opening: the root element, `width` × `height`, on white.
+pub(super) fn canvas(width: f64, height: f64) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" \
+         viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\" font-size=\"12\">\n\
+         <rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"
+    )
+}
+
 pub(super) fn series_colour(index: usize) -> &'static str {
     PALETTE[index % PALETTE.len()]
 }

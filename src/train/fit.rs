@@ -309,7 +309,6 @@ pub fn fit_controlled(
             if monitor.observe(epoch, loss, val_entry, &mut report) {
                 backend.keep_best()?;
             }
-            report.val_metrics.extend(metrics.clone());
             report.train_seconds = seconds;
             report.samples_per_sec = (epoch * train_rows) as f64 / seconds.max(1e-9);
             on_epoch(&EpochReport {
@@ -323,6 +322,7 @@ pub fn fit_controlled(
                 lr,
                 samples_per_sec: report.samples_per_sec,
             });
+            report.val_metrics.extend(metrics);
             if report.stopped_early {
                 break;
             }

@@ -87,22 +87,9 @@ fn task_of(loss: Loss) -> &'static str {
 /// The validation metrics each epoch records, in order (as [`Metrics::scalars`] lists them).
 pub fn metric_names(loss: Loss) -> &'static [&'static str] {
     match loss {
-        Loss::Bce => &[
-            "accuracy",
-            "precision",
-            "recall",
-            "f1",
-            "roc_auc",
-            "log_loss",
-        ],
-        Loss::SoftmaxCe => &[
-            "accuracy",
-            "macro_precision",
-            "macro_recall",
-            "macro_f1",
-            "log_loss",
-        ],
-        Loss::Mse => &["mse", "rmse", "mae", "r2"],
+        Loss::Bce => &crate::metrics::BINARY,
+        Loss::SoftmaxCe => &crate::metrics::MULTICLASS,
+        Loss::Mse => &crate::metrics::REGRESSION,
     }
 }
 
