@@ -274,12 +274,11 @@ pub enum Error {
         total: usize,
     },
 
-    /// The loss became NaN or infinite: the trainer stopped and kept the weights it had
-    /// before the chunk of steps that went wrong.
+    /// The loss became NaN or infinite: the trainer stopped (a model trained in place gets
+    /// back the weights it had before the chunk of steps that went wrong); no model is saved.
     #[error(
-        "training diverged at epoch {epoch}, step {step}: the loss became {loss}. The weights \
-         from before it went wrong are kept. Try a lower learning rate, or check the \
-         data for extreme values"
+        "training diverged at epoch {epoch}, step {step}: the loss became {loss}, and no model \
+         was saved. Try a lower learning rate, or check the data for extreme values"
     )]
     Diverged {
         /// Epoch, from 1.
@@ -298,6 +297,32 @@ pub enum Error {
         epochs_done: usize,
         /// Steps run of the unfinished epoch.
         steps: usize,
+    },
+
+    /// An output names a file the command reads, or one another output writes.
+    #[error(
+        "{output} is the same file as {other}, which this command {other_is}; choose another \
+         file for {flag}",
+        flag = output.split(' ').next().unwrap_or_default()
+    )]
+    SameFile {
+        /// The output's flag and path as the user gave it, e.g. `--out d.csv`.
+        output: String,
+        /// The other file's flag or argument and path, e.g. `DATA d.csv`.
+        other: String,
+        /// "reads" or "writes".
+        other_is: &'static str,
+    },
+
+    /// An output that cannot be written where it is named, found before any work.
+    #[error("{flag} {path}: {message}")]
+    Output {
+        /// The flag that names it, e.g. `--out`.
+        flag: String,
+        /// The path as the user gave it.
+        path: String,
+        /// Why it cannot be written.
+        message: String,
     },
 
     /// Training settings out of range.

@@ -33,6 +33,7 @@
 
 use crate::data::table::Table;
 use crate::error::{Error, Location, Result};
+use crate::files::FilePlan;
 use crate::train::checkpoint;
 use crate::train::fit::{Checkpoint, FitControl};
 use crate::workflow::{self, Device, OnEpoch, TrainOptions, TrainReport, Trained};
@@ -108,6 +109,8 @@ pub struct Outputs {
     pub metrics_csv: Option<PathBuf>,
     /// Checkpoints, and every how many epochs (default: on a stop only, as `MODEL.ckpt`).
     pub checkpoint: Option<(PathBuf, usize)>,
+    /// The config file the settings came from, if any: read, so no output may replace it.
+    pub config: Option<PathBuf>,
 }
 
 /// What a command line that resumes a checkpoint says besides the checkpoint.
@@ -129,6 +132,8 @@ pub struct ResumeArgs {
     pub metrics_csv: Option<PathBuf>,
     /// Where to keep checkpoints instead of the resumed file, and how often.
     pub checkpoint: Option<(PathBuf, usize)>,
+    /// The config file the command line names, if any: no output may replace it.
+    pub config: Option<PathBuf>,
 }
 
 /// A fresh name for a run: 64 random bits, as hex.
@@ -152,17 +157,15 @@ pub fn fingerprint(path: &Path, expect: Option<u64>) -> Result<(u64, String)> {
         path: path.display().to_string(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
-    if !meta.is_file() {
-        return Err(Error::Input {
-            at: Location::file(path.display().to_string()),
-            message: "not a regular file".into(),
-        });
+    let kind = crate::files::Kind {
+        name: "CSV",
+        max_bytes: crate::files::max_csv_bytes(),
+    };
+    let (file, len) = crate::files::open_bounded(path, kind)?;
+    if let Some(bytes) = expect.filter(|&b| b != len) {
+        return Err(changed(path, bytes, len));
     }
-    if let Some(bytes) = expect.filter(|&b| b != meta.len()) {
-        return Err(changed(path, bytes, meta.len()));
-    }
-    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut file = file.take(kind.max_bytes + 1);
     let mut buf = vec![0u8; 1 << 16];
     let mut hash = checkpoint::Fnv::new();
     let mut total = 0u64;
@@ -198,6 +201,7 @@ impl Job {
             plot,
             metrics_csv,
             checkpoint,
+            config,
         } = outputs;
         if let Some(plot) = &plot {
             crate::plot::Format::of(plot)?;
@@ -207,7 +211,7 @@ impl Job {
                 "checkpoints every 0 epochs: the period must be at least 1".into(),
             ));
         }
-        let (data_bytes, data_checksum) = fingerprint(data, None)?;
+        let out_given = out.is_some();
         let out = out.unwrap_or_else(|| {
             let stem = data.file_stem().unwrap_or_default().to_string_lossy();
             PathBuf::from(format!("{stem}.safetensors"))
@@ -219,7 +223,17 @@ impl Job {
             }
             None => (out.with_extension("ckpt"), false),
         };
-        distinct(&out, plot.as_ref(), metrics_csv.as_ref(), &checkpoint_path)?;
+        let plan = FilePlan::new().input("DATA", data);
+        let plan = written(
+            plan,
+            config.as_deref(),
+            (&out, out_given),
+            plot.as_deref(),
+            metrics_csv.as_deref(),
+            (&checkpoint_path, checkpoint_named),
+        );
+        plan.check()?;
+        let (data_bytes, data_checksum) = fingerprint(data, None)?;
         Ok(Job {
             data: data.to_path_buf(),
             data_bytes,
@@ -311,6 +325,7 @@ impl Job {
             (Err(e), _) => return Err(stopped(e)),
         };
         trained.model.meta.training.run_id = Some(self.run_id.clone());
+        trained.model.meta.training.data_checksum = Some(self.data_checksum.clone());
         trained.model.save(&self.out).map_err(stopped)?;
         if !self.checkpoint_named && resumed.is_some() {
             // The run Ctrl-C saved is finished: its checkpoint has done its job.
@@ -502,38 +517,52 @@ impl Job {
                 job.checkpoint = checkpoint_path.to_path_buf();
             }
         }
-        distinct(
-            &job.out,
-            job.plot.as_ref(),
-            job.metrics_csv.as_ref(),
-            &job.checkpoint,
-        )?;
+        let plan = FilePlan::new()
+            .input("--resume", checkpoint_path)
+            .input("DATA", &job.data);
+        written(
+            plan,
+            args.config.as_deref(),
+            (&job.out, args.out.is_some()),
+            job.plot.as_deref(),
+            job.metrics_csv.as_deref(),
+            (&job.checkpoint, args.checkpoint.is_some()),
+        )
+        .check()?;
         job.check_data()?;
         job.resumed_from = Some(checkpoint_path.to_path_buf());
         Ok((job, checkpoint))
     }
 }
 
-/// Refuses one file named for two of the model, the plot, the metrics CSV and the checkpoint.
-fn distinct(
-    out: &Path,
-    plot: Option<&PathBuf>,
-    csv: Option<&PathBuf>,
-    checkpoint: &Path,
-) -> Result<()> {
-    let mut all = vec![out, checkpoint];
-    all.extend(plot.map(PathBuf::as_path));
-    all.extend(csv.map(PathBuf::as_path));
-    for (i, a) in all.iter().enumerate() {
-        if all[..i].contains(a) {
-            return Err(Error::InvalidConfig(format!(
-                "{} is named twice for the model, the plot, the metrics CSV or the checkpoint; \
-                 they need a file each",
-                a.display()
-            )));
-        }
+/// `plan` with a run's config file as an input and its files as outputs, each named by its
+/// flag (with "(default)" where the flag was not given).
+fn written(
+    plan: FilePlan,
+    config: Option<&Path>,
+    (out, out_given): (&Path, bool),
+    plot: Option<&Path>,
+    csv: Option<&Path>,
+    (checkpoint, checkpoint_given): (&Path, bool),
+) -> FilePlan {
+    let flag = |name: &str, given: bool| match given {
+        true => name.to_string(),
+        false => format!("{name} (default)"),
+    };
+    let mut plan = plan.output(flag("--out", out_given), out);
+    if let Some(config) = config {
+        plan = plan.input("--config", config);
     }
-    Ok(())
+    if let Some(plot) = plot {
+        plan = plan.output("--plot", plot);
+    }
+    if let Some(csv) = csv {
+        plan = plan.output("--metrics-csv", csv);
+    }
+    let checkpoint_flag = flag("--checkpoint", checkpoint_given);
+    // A resumed run keeps writing the checkpoint it continues.
+    plan.allow_same(&checkpoint_flag, "--resume")
+        .output(checkpoint_flag, checkpoint)
 }
 
 /// Whether the model file at `path` was written by run `run_id`.

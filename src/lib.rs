@@ -29,7 +29,7 @@ pub mod cpu;
 pub mod data;
 pub mod error;
 pub mod estimator;
-mod files;
+pub mod files;
 pub mod gpu;
 pub mod job;
 pub mod kernels;

@@ -76,6 +76,10 @@ pub struct TrainingRecord {
     /// defaults), so `gpumlp info` shows how the model was made and it can be made again.
     #[serde(default)]
     pub options: Option<crate::options::TrainOptions>,
+    /// The FNV-1a checksum (16 hex digits) of the data file trained on, when it came from
+    /// one: `eval` on that file says its metrics include the rows the model learned from.
+    #[serde(default)]
+    pub data_checksum: Option<String>,
 }
 
 /// Everything in a model file besides the weights.
@@ -293,10 +297,11 @@ impl SavedModel {
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<SavedModel> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let kind = crate::files::Kind {
+            name: "model",
+            max_bytes: crate::files::MAX_MODEL_BYTES,
+        };
+        let bytes = crate::files::read_bounded(path, kind)?;
         SavedModel::from_bytes(&name, &bytes)
     }
 
@@ -536,6 +541,7 @@ mod tests {
             train_seconds: 0.0,
             final_train_loss: 0.5,
             run_id: None,
+            data_checksum: None,
             options: None,
         };
         let meta = ModelMeta::new(

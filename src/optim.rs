@@ -112,22 +112,42 @@ impl StepValues {
 impl OptimizerConfig {
     /// Rejects settings that cannot train: non-finite or out-of-range values.
     pub fn validate(&self) -> Result<()> {
-        let ok = self.lr.is_finite()
-            && self.lr > 0.0
-            && (0.0..1.0).contains(&self.beta1)
-            && (0.0..1.0).contains(&self.beta2)
-            && self.eps.is_finite()
-            && self.eps > 0.0
-            && self.weight_decay.is_finite()
-            && self.weight_decay >= 0.0
-            && (0.0..1.0).contains(&self.momentum);
-        if ok {
-            Ok(())
-        } else {
-            Err(Error::InvalidConfig(format!(
-                "the optimizer needs lr > 0, 0 ≤ β1, β2 < 1, ε > 0, weight decay ≥ 0 and \
-                 0 ≤ momentum < 1; got {self:?}"
-            )))
+        let checks: [(&str, f32, bool, &str); 6] = [
+            ("lr", self.lr, self.lr > 0.0, "a number > 0"),
+            (
+                "beta1",
+                self.beta1,
+                (0.0..1.0).contains(&self.beta1),
+                "in [0, 1)",
+            ),
+            (
+                "beta2",
+                self.beta2,
+                (0.0..1.0).contains(&self.beta2),
+                "in [0, 1)",
+            ),
+            ("eps", self.eps, self.eps > 0.0, "a number > 0"),
+            (
+                "weight-decay",
+                self.weight_decay,
+                self.weight_decay >= 0.0,
+                "a number ≥ 0",
+            ),
+            (
+                "momentum",
+                self.momentum,
+                (0.0..1.0).contains(&self.momentum),
+                "in [0, 1)",
+            ),
+        ];
+        match checks
+            .iter()
+            .find(|(_, value, ok, _)| !(value.is_finite() && *ok))
+        {
+            None => Ok(()),
+            Some((name, value, _, want)) => Err(Error::InvalidConfig(format!(
+                "{name} is {value}; it must be {want}"
+            ))),
         }
     }
 

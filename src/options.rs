@@ -5,6 +5,7 @@
 
 use crate::data::prep::{MissingPolicy, Task};
 use crate::error::{Error, Location, Result};
+use crate::files::{read_bounded, Kind};
 use crate::model::Activation;
 use crate::optim::OptimizerKind;
 use crate::train::{Schedule, StopMetric, TrainConfig};
@@ -71,7 +72,7 @@ impl TrainOptions {
             .position(|&w| w == 0 || w > crate::model::MAX_WIDTH)
         {
             return Err(Error::InvalidConfig(format!(
-                "hidden layer {} is {} wide; every layer needs a width from 1 to {}",
+                "hidden: layer {} is {} wide; every layer needs a width from 1 to {}",
                 i + 1,
                 self.hidden[i],
                 crate::model::MAX_WIDTH
@@ -79,7 +80,7 @@ impl TrainOptions {
         }
         if self.hidden.len() >= crate::model::MAX_LAYERS {
             return Err(Error::InvalidConfig(format!(
-                "{} hidden layers; at most {}",
+                "hidden: {} layers; at most {}",
                 self.hidden.len(),
                 crate::model::MAX_LAYERS - 1
             )));
@@ -87,13 +88,15 @@ impl TrainOptions {
         let c = &self.config;
         if c.epochs == 0 || c.epochs > crate::train::MAX_EPOCHS {
             return Err(Error::InvalidConfig(format!(
-                "{} epochs; a run trains from 1 to {}",
+                "epochs is {}; a run trains from 1 to {}",
                 c.epochs,
                 crate::train::MAX_EPOCHS
             )));
         }
         if c.batch_size == 0 {
-            return Err(Error::InvalidConfig("batch size must be at least 1".into()));
+            return Err(Error::InvalidConfig(
+                "batch-size is 0; it must be at least 1".into(),
+            ));
         }
         if self.sample_weight.as_deref() == Some(self.target.as_str()) {
             return Err(Error::InvalidConfig(format!(
@@ -105,13 +108,13 @@ impl TrainOptions {
         c.schedule.validate()?;
         if !(c.min_delta.is_finite() && c.min_delta >= 0.0) {
             return Err(Error::InvalidConfig(format!(
-                "min delta {} must be ≥ 0",
+                "min-delta is {}; it must be a number ≥ 0",
                 c.min_delta
             )));
         }
         if !(self.val_fraction.is_finite() && (0.0..1.0).contains(&self.val_fraction)) {
             return Err(Error::InvalidConfig(format!(
-                "validation fraction {} must lie in [0, 1)",
+                "val-fraction is {}; it must lie in [0, 1)",
                 self.val_fraction
             )));
         }
@@ -219,8 +222,11 @@ impl TrainOptions {
     }
 }
 
-/// The largest config file read (a config is a few hundred bytes).
-const MAX_CONFIG_BYTES: u64 = 1 << 20;
+/// Config files, as [`read_bounded`] reads them (a config is a few hundred bytes).
+const CONFIG: Kind = Kind {
+    name: "config",
+    max_bytes: crate::files::MAX_CONFIG_BYTES,
+};
 
 /// Training settings by the command line's names, each one given or not: what flags and a
 /// `--config` TOML file say. [`Settings::or`] puts one over another (flags over the file) and
@@ -333,16 +339,13 @@ impl Settings {
             path: name.clone(),
             source,
         };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if !meta.is_file() || meta.len() > MAX_CONFIG_BYTES {
-            return Err(Error::Input {
-                at: Location::file(name),
-                message: format!(
-                    "not a config file (a regular TOML file of at most {MAX_CONFIG_BYTES} bytes)"
-                ),
-            });
-        }
-        let text = std::fs::read_to_string(path).map_err(io)?;
+        let bytes = read_bounded(path, CONFIG)?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            io(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("not UTF-8 text ({e})"),
+            ))
+        })?;
         let mut settings: Settings = toml::from_str(&text).map_err(|e| {
             let at = Location::file(name.clone());
             let at = match e.span() {
@@ -376,20 +379,21 @@ impl Settings {
     /// Refuses the values serde cannot: the names given as text (`text` is the file's, for
     /// the line of the key).
     fn check(&self, file: &str, text: &str) -> Result<()> {
-        let bad = |key: &str, message: String| {
+        let at = |key: &str| {
             let line = text.lines().position(|l| {
                 l.trim_start()
                     .strip_prefix(key)
                     .is_some_and(|rest| rest.trim_start().starts_with('='))
             });
             let at = Location::file(file);
-            Error::Input {
-                at: match line {
-                    Some(l) => at.line(l as u64 + 1),
-                    None => at,
-                },
-                message: format!("{key}: {message}"),
+            match line {
+                Some(l) => at.line(l as u64 + 1),
+                None => at,
             }
+        };
+        let bad = |key: &str, message: String| Error::Input {
+            at: at(key),
+            message: format!("{key}: {message}"),
         };
         if let Some(task) = &self.task {
             parse_task(task).map_err(|e| bad("task", e))?;
@@ -403,7 +407,22 @@ impl Settings {
         if let Some(weight) = &self.class_weight {
             parse_balanced(weight).map_err(|e| bad("class-weight", e))?;
         }
-        Ok(())
+        // The ranges, checked as a run would check them; the message starts with the key.
+        let with_target = Settings {
+            target: Some(self.target.clone().unwrap_or_else(|| "target".into())),
+            ..self.clone()
+        };
+        match with_target.resolve() {
+            Err(Error::InvalidConfig(message)) => {
+                let key = message.split([' ', ':']).next().unwrap_or_default();
+                Err(Error::Input {
+                    at: at(key),
+                    message,
+                })
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
     }
 
     /// `self` where it says something, else `lower`: flags over a config file.

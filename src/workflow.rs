@@ -232,6 +232,22 @@ impl Predictions {
             .map_err(|e| Error::InvalidData(format!("cannot write CSV: {e}")))
     }
 
+    /// The predictions as JSON: per row its 1-based table row and the predicted class with
+    /// each class's probability (in [`Predictions::classes`] order), or the value.
+    pub fn to_json(&self) -> serde_json::Value {
+        let k = self.classes.len().max(1);
+        let rows = self.rows.iter().enumerate().map(|(i, &row)| {
+            if self.classes.is_empty() {
+                serde_json::json!({"row": row + 1, "value": self.values.get(i)})
+            } else {
+                let label = self.labels.get(i).and_then(|&l| self.classes.get(l));
+                let probs = self.values.get(i * k..(i + 1) * k).unwrap_or_default();
+                serde_json::json!({"row": row + 1, "prediction": label, "probabilities": probs})
+            }
+        });
+        serde_json::Value::Array(rows.collect())
+    }
+
     /// Writes [`Predictions::to_csv`] to `path` atomically.
     pub fn save_csv(&self, path: &std::path::Path) -> Result<()> {
         crate::files::write_atomically(path, &self.to_csv()?)
@@ -437,6 +453,7 @@ fn train_on(
         train_seconds: report.train_seconds,
         final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
         run_id: None,
+        data_checksum: None,
         options: Some(opts.clone()),
     };
     let meta = ModelMeta::new(
@@ -583,7 +600,7 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
     let meta = &model.meta;
     let rows: Vec<usize> = (0..table.rows.len()).collect();
     let x = meta.preprocessor.transform(table, &rows)?;
-    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
+    let outputs = finite_outputs(model, table, &rows, &x, device.predict(&model.mlp, &x)?)?;
     let values = match meta.task {
         Task::Regression => {
             let scale = meta.target_scale.unwrap_or(TargetScale {
@@ -591,7 +608,7 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
                 std: 1.0,
             });
             let values = outputs.iter().map(|&z| scale.decode(z) as f32).collect();
-            finite_outputs(model, &rows, values)?
+            finite_outputs(model, table, &rows, &x, values)?
         }
         task => class_probs(task, &outputs),
     };
@@ -614,19 +631,62 @@ pub fn predict(model: &SavedModel, table: &Table, device: Device<'_>) -> Result<
     })
 }
 
-/// The network's outputs, refused where they are not finite (weights so large that a row's
-/// logits overflow): a model never answers NaN.
-fn finite_outputs(model: &SavedModel, rows: &[usize], outputs: Vec<f32>) -> Result<Vec<f32>> {
+/// The network's outputs, refused where they are not finite: a model never answers NaN. The
+/// message blames what is to blame: the row's values when they lie far outside what the
+/// model was trained on, else the model's weights.
+fn finite_outputs(
+    model: &SavedModel,
+    table: &Table,
+    rows: &[usize],
+    x: &[f32],
+    outputs: Vec<f32>,
+) -> Result<Vec<f32>> {
     let per_row = model.mlp.spec().outputs.max(1);
-    match outputs.iter().position(|v| !v.is_finite()) {
-        None => Ok(outputs),
-        Some(i) => Err(Error::InvalidModel(format!(
-            "its outputs for table row {} are {}: its weights are too large for f32",
-            rows.get(i / per_row).map_or(0, |r| r + 1),
-            outputs[i]
-        ))),
+    let Some(i) = outputs.iter().position(|v| !v.is_finite()) else {
+        return Ok(outputs);
+    };
+    let row = i / per_row;
+    let r = rows.get(row).copied().unwrap_or(0);
+    let width = model.mlp.spec().inputs.max(1);
+    let inputs = x.get(row * width..(row + 1) * width).unwrap_or(&[]);
+    let (worst, z) =
+        inputs
+            .iter()
+            .enumerate()
+            .fold((0, 0f32), |(b, m), (j, v)| match v.abs() > m {
+                true => (j, v.abs()),
+                false => (b, m),
+            });
+    let at = table.location(r, usize::MAX);
+    // A row this many standard deviations out is beyond what any trained network can be
+    // expected to carry through f32.
+    if z > FAR_OUTSIDE {
+        let column = model
+            .meta
+            .preprocessor
+            .input_column(worst)
+            .unwrap_or_default();
+        return Err(Error::Input {
+            at: at.column(column),
+            message: format!(
+                "the model's output for this row is {}: the value lies {} standard deviations \
+                 from the training values, beyond what f32 arithmetic carries",
+                outputs[i],
+                crate::error::num(f64::from(z))
+            ),
+        });
     }
+    Err(Error::InvalidModel(format!(
+        "its output for {at} is {}, though the row's values lie within {} standard deviations \
+         of the training values: its weights are too large for f32",
+        outputs[i],
+        crate::error::num(f64::from(z))
+    )))
 }
+
+/// How many standard deviations from the training values an encoded input may lie before a
+/// non-finite output is blamed on it rather than on the model.
+const FAR_OUTSIDE: f32 = 1e6;
 
 /// The true class index or value of each labelled row of `table`, by the model's classes.
 fn truth_for(model: &SavedModel, table: &Table) -> Result<(Vec<usize>, Vec<f64>)> {
@@ -687,7 +747,7 @@ pub fn evaluate_rows(model: &SavedModel, table: &Table, device: Device<'_>) -> R
     let meta = &model.meta;
     let (rows, truth) = truth_for(model, table)?;
     let x = meta.preprocessor.transform(table, &rows)?;
-    let outputs = finite_outputs(model, &rows, device.predict(&model.mlp, &x)?)?;
+    let outputs = finite_outputs(model, table, &rows, &x, device.predict(&model.mlp, &x)?)?;
     let metrics = score(
         meta.task,
         meta.classes.len(),

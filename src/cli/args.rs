@@ -12,6 +12,12 @@ fn defaults() -> TrainOptions {
     TrainOptions::default()
 }
 
+/// The default `--hidden`, as the flag spells it (`64,32`).
+static HIDDEN: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let widths: Vec<String> = defaults().hidden.iter().map(usize::to_string).collect();
+    widths.join(",")
+});
+
 /// Epochs between two checkpoints when `--checkpoint` names no period.
 pub const CHECKPOINT_EVERY: usize = 10;
 
@@ -182,7 +188,7 @@ pub fn given_settings(matches: &clap::ArgMatches) -> Vec<&'static str> {
 #[derive(Args, Debug)]
 pub struct ModelArgs {
     /// Widths of the hidden layers, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = defaults().hidden)]
+    #[arg(long, value_delimiter = ',', default_value = HIDDEN.as_str())]
     pub hidden: Vec<usize>,
     /// Activation of the hidden layers.
     #[arg(long, value_enum, default_value_t = defaults().activation)]
@@ -197,16 +203,16 @@ pub struct ModelArgs {
     #[arg(long, default_value_t = defaults().config.batch_size)]
     pub batch_size: usize,
     /// Learning rate.
-    #[arg(long, default_value_t = defaults().config.optimizer.lr)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().config.optimizer.lr)]
     pub lr: f32,
     /// L2 penalty (adam, sgd) or decoupled weight decay (adamw).
-    #[arg(long, default_value_t = defaults().config.optimizer.weight_decay)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().config.optimizer.weight_decay)]
     pub weight_decay: f32,
     /// The optimiser.
     #[arg(long, value_enum, default_value_t = defaults().config.optimizer.kind)]
     pub optimizer: OptimizerKind,
     /// SGD's momentum.
-    #[arg(long, default_value_t = defaults().config.optimizer.momentum)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().config.optimizer.momentum)]
     pub momentum: f32,
     /// How the learning rate changes over the epochs.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
@@ -217,7 +223,7 @@ pub struct ModelArgs {
     /// Fraction of the training rows held out (stratified for classifiers) to validate each
     /// epoch, for early stopping and the report; 0 disables validation. In cv it is taken from
     /// each fold's training rows.
-    #[arg(long, default_value_t = defaults().val_fraction)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().val_fraction)]
     pub val_fraction: f64,
     /// Stop after this many epochs without improvement of the validation loss (training loss
     /// without validation), or of --early-stopping-metric, and keep the best weights; 0
@@ -229,7 +235,7 @@ pub struct ModelArgs {
     #[arg(long, value_enum, default_value_t = defaults().config.early_stopping_metric)]
     pub early_stopping_metric: StopMetric,
     /// The least decrease of the loss that counts as an improvement.
-    #[arg(long, default_value_t = defaults().config.min_delta)]
+    #[arg(long, allow_negative_numbers = true, default_value_t = defaults().config.min_delta)]
     pub min_delta: f32,
     /// Weight classes inversely to their frequency.
     #[arg(long, value_enum, default_value_t = ClassWeightArg::None)]

@@ -1,17 +1,37 @@
 //! The Ctrl-C handling that stops a run at the next step (the run itself, what its
 //! checkpoint remembers and how it resumes, is the library's `gpumlp::job`).
 
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
 
 /// Set by Ctrl-C: the trainer finishes the steps under way and the run is saved.
 static STOP: AtomicBool = AtomicBool::new(false);
 
-/// Makes the first Ctrl-C ask the run to stop; a second one exits at once (the last
-/// checkpoint on disk stays whole: every write is atomic).
-pub fn install_ctrl_c() {
-    let installed = ctrlc::set_handler(|| {
+/// Makes the first Ctrl-C ask the run to stop; a second one exits at once, saying what is
+/// on disk: `checkpoint` if this run wrote it (every write is atomic, so it is whole), or
+/// the checkpoint the run resumed, or that nothing was saved.
+pub fn install_ctrl_c(checkpoint: &Path, resumed_from: Option<&Path>) {
+    let started = SystemTime::now();
+    let checkpoint = checkpoint.to_path_buf();
+    let resumed = resumed_from.map(Path::to_path_buf);
+    let installed = ctrlc::set_handler(move || {
         if STOP.swap(true, Ordering::SeqCst) {
-            eprintln!("\nstopping at once; the last checkpoint written is intact");
+            let written = std::fs::metadata(&checkpoint)
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t >= started);
+            let state = match (written, &resumed) {
+                (true, _) => format!(
+                    "the last checkpoint this run wrote, {}, is whole",
+                    checkpoint.display()
+                ),
+                (false, Some(from)) => format!(
+                    "the checkpoint this run resumed, {}, is unchanged",
+                    from.display()
+                ),
+                (false, None) => "this run saved no checkpoint".to_string(),
+            };
+            eprintln!("\nstopping at once; {state}");
             std::process::exit(130);
         }
         eprintln!(

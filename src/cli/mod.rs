@@ -9,6 +9,7 @@ use args::{BackendArg, Cli, Command, ModelArgs, TrainArgs, CHECKPOINT_EVERY, FOL
 use clap::ValueEnum;
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
+use gpumlp::files::FilePlan;
 use gpumlp::gpu::{list_adapters, BackendChoice, GpuOptions};
 use gpumlp::job::{Finished, Job, Outputs, ResumeArgs, Stopped};
 use gpumlp::model_file::SavedModel;
@@ -49,8 +50,28 @@ pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
 
 /// `gpumlp export`: the model as ONNX, written atomically.
 fn export(cli: &Cli, model_path: &Path, out: Option<&Path>) -> Result<()> {
-    let model = SavedModel::load(model_path)?;
+    let flag = if out.is_some() {
+        "--out"
+    } else {
+        "--out (default)"
+    };
     let out = out.map_or_else(|| model_path.with_extension("onnx"), Path::to_path_buf);
+    FilePlan::new()
+        .input("MODEL", model_path)
+        .output(flag, &out)
+        .check()?;
+    // An ONNX file is named so: a slip of the flag cannot replace a data or model file.
+    if !out
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("onnx"))
+    {
+        return Err(Error::Output {
+            flag: flag.into(),
+            path: out.display().to_string(),
+            message: "an ONNX model's file name ends in .onnx".into(),
+        });
+    }
+    let model = SavedModel::load(model_path)?;
     gpumlp::onnx::save(&model, &out)?;
     if cli.json {
         print_json(&json!({"command": "export", "model": model_path, "onnx": out}));
@@ -241,6 +262,7 @@ fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Ch
             plot: s.plot.clone(),
             metrics_csv: s.metrics_csv.clone(),
             checkpoint,
+            config: args.config.clone(),
         };
         let (job, checkpoint) = Job::resume(path, &resume)?;
         return Ok((job, Some(checkpoint)));
@@ -257,6 +279,7 @@ fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Ch
         plot: s.plot.clone(),
         metrics_csv: s.metrics_csv.clone(),
         checkpoint,
+        config: args.config.clone(),
     };
     let job = Job::new(data, s.resolve()?, outputs)?;
     Ok((job, None))
@@ -278,7 +301,7 @@ fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
             );
         }
     }
-    job::install_ctrl_c();
+    job::install_ctrl_c(&job.checkpoint, job.resumed_from.as_deref());
     let result = job.run(
         resume,
         dev,
@@ -368,6 +391,13 @@ fn class_list(classes: &[String]) -> String {
 }
 
 fn eval(cli: &Cli, model_path: &Path, data: &Path, plot: Option<&Path>) -> Result<()> {
+    let mut files = FilePlan::new()
+        .input("MODEL", model_path)
+        .input("DATA", data);
+    if let Some(plot) = plot {
+        files = files.output("--plot", plot);
+    }
+    files.check()?;
     if let Some(plot) = plot {
         gpumlp::plot::Format::of(plot)?;
     }
@@ -379,6 +409,17 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path, plot: Option<&Path>) -> Resul
     if let Some(plot) = plot {
         evaluated.draw(&model, &table, plot)?;
     }
+    let scored = evaluated.truth.len();
+    let unlabelled = table.rows.len() - scored;
+    // The file the model was trained on: its scores include the rows it learned from.
+    let trained_on = model
+        .meta
+        .training
+        .data_checksum
+        .as_ref()
+        .is_some_and(|want| {
+            gpumlp::job::fingerprint(data, None).is_ok_and(|(_, checksum)| checksum == *want)
+        });
     let metrics = &evaluated.metrics;
     if cli.json {
         print_json(&json!({
@@ -387,17 +428,37 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path, plot: Option<&Path>) -> Resul
             "data": table.name,
             "adapter": dev.describe(),
             "task": model.meta.task,
+            "rows": table.rows.len(),
+            "scored_rows": scored,
+            "rows_without_target": unlabelled,
+            "training_data": trained_on,
             "metrics": metrics,
             "plot": plot,
         }));
     } else {
+        let skipped = match unlabelled {
+            0 => String::new(),
+            n => format!(
+                ", {n} of {} rows without a {:?} value left out",
+                table.rows.len(),
+                model.meta.target
+            ),
+        };
         println!(
-            "{} on {} ({} rows, task {}):",
+            "{} on {} ({scored} rows scored{skipped}, task {}):",
             model_path.display(),
             table.name,
-            table.rows.len(),
             model.meta.task
         );
+        if trained_on {
+            println!(
+                "note: this is the file the model was trained on; these rows include the {} it \
+                 learned from, so the metrics overstate how it does on new rows (its validation \
+                 metrics: gpumlp info {})",
+                model.meta.training.train_rows,
+                model_path.display()
+            );
+        }
         println!("{}", metrics.report(&model.meta.classes));
         if let Some(plot) = plot {
             println!("evaluation plot saved to {}", plot.display());
@@ -406,16 +467,44 @@ fn eval(cli: &Cli, model_path: &Path, data: &Path, plot: Option<&Path>) -> Resul
     Ok(())
 }
 
-/// CSV text of the predictions: the data row, then the class and each class's probability,
-/// or the value. Floats print in their shortest exact form, so they read back bit for bit.
+/// The predictions as CSV (stdout or `--out`), or with `--json` one JSON object: the data
+/// row, then the class and each class's probability, or the value. Floats print in their
+/// shortest exact form, so they read back bit for bit.
 fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Result<()> {
+    let mut files = FilePlan::new()
+        .input("MODEL", model_path)
+        .input("DATA", data);
+    if let Some(out) = out {
+        files = files.output("--out", out);
+    }
+    files.check()?;
     let model = SavedModel::load(model_path)?;
     let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
-    let predictions = pipeline::predict(&model, &table, device(&gpu))?;
+    let dev = device(&gpu);
+    let predictions = pipeline::predict(&model, &table, dev)?;
+    if let Some(path) = out {
+        predictions.save_csv(path)?;
+    }
+    if cli.json {
+        let mut report = json!({
+            "command": "predict",
+            "model": model_path,
+            "data": table.name,
+            "adapter": dev.describe(),
+            "task": model.meta.task,
+            "rows": predictions.rows.len(),
+            "classes": predictions.classes,
+        });
+        match out {
+            Some(path) => report["out"] = json!(path),
+            None => report["predictions"] = predictions.to_json(),
+        }
+        print_json(&report);
+        return Ok(());
+    }
     match out {
         Some(path) => {
-            predictions.save_csv(path)?;
             if !cli.quiet {
                 eprintln!(
                     "{} predictions written to {}",

@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Location, Result};
 use std::collections::HashSet;
+use std::io::Read;
 use std::path::Path;
 
 /// How many column names an error message lists before it stops.
@@ -27,34 +28,61 @@ pub struct Table {
 
 impl Table {
     /// Reads a CSV file; a missing or unreadable file is an [`Error::Io`] naming the path.
+    /// Only a regular file of at most [`crate::files::max_csv_bytes`] is read, and the table
+    /// parsed from it must fit in the memory available (see [`Table::from_bytes`]).
     pub fn read(path: &Path) -> Result<Table> {
-        let name = path.display().to_string();
-        let file = std::fs::File::open(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
-        Table::from_reader(&name, std::io::BufReader::new(file))
+        let kind = crate::files::Kind {
+            name: "CSV",
+            max_bytes: crate::files::max_csv_bytes(),
+        };
+        let bytes = crate::files::read_bounded(path, kind)?;
+        Table::from_bytes(&path.display().to_string(), &bytes)
     }
 
-    /// Reads CSV text from any reader; `name` stands for the source in messages, which lets
-    /// tests and stdin use the same checks as files.
-    pub fn from_reader<R: std::io::Read>(name: &str, mut reader: R) -> Result<Table> {
-        // Read it all first: the table is held in memory anyway, and the bytes give true
-        // line numbers (the csv crate counts skipped blank lines into the next record).
+    /// Reads CSV text from any reader, at most [`crate::files::max_csv_bytes`] of it; `name`
+    /// stands for the source in messages, which lets tests and stdin use the same checks as
+    /// files.
+    pub fn from_reader<R: std::io::Read>(name: &str, reader: R) -> Result<Table> {
+        let max = crate::files::max_csv_bytes();
         let mut data = Vec::new();
-        reader.read_to_end(&mut data).map_err(|source| Error::Io {
-            path: name.to_string(),
-            source,
-        })?;
+        reader
+            .take(max + 1)
+            .read_to_end(&mut data)
+            .map_err(|source| Error::Io {
+                path: name.to_string(),
+                source,
+            })?;
+        if data.len() as u64 > max {
+            return Err(Error::Input {
+                at: Location::file(name),
+                message: format!(
+                    "more than {max} bytes ({}): a CSV file may be at most half the memory \
+                     available",
+                    crate::files::size_words(max)
+                ),
+            });
+        }
+        Table::from_bytes(name, &data)
+    }
+
+    /// Parses CSV text held in memory (read whole first: the bytes give true line numbers,
+    /// which the csv crate does not when it skips blank lines). A physical line longer than
+    /// [`crate::files::MAX_CSV_LINE`] is refused, and so is a table whose cells would need
+    /// more than the memory available once parsed (each cell costs its text and
+    /// [`crate::files::CSV_CELL_OVERHEAD`] bytes).
+    pub fn from_bytes(name: &str, data: &[u8]) -> Result<Table> {
+        check_line_lengths(name, data)?;
+        let budget = crate::files::memory_available();
+        let mut parsed_bytes = 0u64;
         let mut counter = LineCounter {
-            data: &data,
+            data,
             byte: 0,
             line: 1,
         };
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(data.as_slice());
+            .from_reader(data);
         let mut record = csv::ByteRecord::new();
         let input = |line: Option<u64>, message: String| {
             let at = Location::file(name);
@@ -141,6 +169,20 @@ impl Table {
                     ),
                 ));
             }
+            parsed_bytes += record.len() as u64 * crate::files::CSV_CELL_OVERHEAD
+                + record.as_slice().len() as u64;
+            if parsed_bytes > budget {
+                return Err(input(
+                    line,
+                    format!(
+                        "the table parsed so far needs {} and this machine has {} available; \
+                         gpumlp holds a CSV file in memory, {} bytes per cell besides its text",
+                        crate::files::size_words(parsed_bytes),
+                        crate::files::size_words(budget),
+                        crate::files::CSV_CELL_OVERHEAD
+                    ),
+                ));
+            }
             let cells = decode(&record, |index| {
                 let at = Location::file(name);
                 let at = match line {
@@ -213,6 +255,24 @@ pub fn is_missing(cell: &str) -> bool {
         || ["na", "n/a", "nan", "null", "none", "?"]
             .iter()
             .any(|m| cell.eq_ignore_ascii_case(m))
+}
+
+/// Refuses a physical line longer than [`crate::files::MAX_CSV_LINE`], naming it.
+fn check_line_lengths(name: &str, data: &[u8]) -> Result<()> {
+    let max = crate::files::MAX_CSV_LINE;
+    for (i, line) in data.split(|&b| b == b'\n').enumerate() {
+        if line.len() > max {
+            return Err(Error::Input {
+                at: Location::file(name).line(i as u64 + 1),
+                message: format!(
+                    "the line is {} bytes long; a CSV line may be at most {max} bytes ({})",
+                    line.len(),
+                    crate::files::size_words(max as u64)
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Column names for a message: at most [`LISTED_COLUMNS`], then how many more there are.

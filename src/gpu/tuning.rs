@@ -10,6 +10,8 @@ use std::sync::Mutex;
 
 /// The file's layout version.
 const VERSION: u64 = 1;
+/// The largest tuning cache read (one is a few KiB).
+const MAX_BYTES: u64 = 16 << 20;
 
 /// The tuning file.
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -59,9 +61,17 @@ impl Tuning {
         let Some(path) = &self.path else {
             return empty;
         };
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return empty,
+        let kind = crate::files::Kind {
+            name: "tuning cache",
+            max_bytes: MAX_BYTES,
+        };
+        let text = match crate::files::read_bounded(path, kind) {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(crate::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return empty
+            }
             Err(e) => {
                 log::warn!("ignoring the tuning cache {}: {e}", path.display());
                 return empty;

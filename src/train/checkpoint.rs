@@ -151,10 +151,11 @@ impl Checkpoint {
     /// Reads and checks a checkpoint file; returns it with the job it describes.
     pub fn load(path: &Path) -> Result<(Checkpoint, serde_json::Value)> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            path: name.clone(),
-            source,
-        })?;
+        let kind = crate::files::Kind {
+            name: "checkpoint",
+            max_bytes: crate::files::MAX_CHECKPOINT_BYTES,
+        };
+        let bytes = crate::files::read_bounded(path, kind)?;
         Checkpoint::from_bytes(&name, &bytes)
     }
 

@@ -10,6 +10,7 @@ mod bounded;
 mod cli;
 mod drivers;
 mod estimator;
+mod files;
 mod gradients;
 mod hostile;
 #[cfg(unix)]

@@ -121,14 +121,20 @@ impl Labelled {
         let mut weights = Vec::with_capacity(self.rows.len());
         for &r in &self.rows {
             let cell = table.rows[r].get(c).and_then(|cell| cell.as_deref());
-            let weight = cell.and_then(number).filter(|w| w.is_finite() && *w >= 0.0);
+            // Weights reach the loss as f32: one beyond f32's range would become infinite.
+            let weight = cell
+                .and_then(number)
+                .filter(|w| *w >= 0.0 && (*w as f32).is_finite());
             let Some(weight) = weight else {
                 return Err(Error::Input {
                     at: table.location(r, c),
                     message: match cell {
                         None => "the sample weight is missing; every row needs one".into(),
                         Some(text) => {
-                            format!("{text:?} is not a sample weight (a finite number ≥ 0)")
+                            format!(
+                                "{text:?} is not a sample weight (a number from 0 to {:e})",
+                                f32::MAX
+                            )
                         }
                     },
                 });

@@ -328,6 +328,21 @@ impl Preprocessor {
             .sum()
     }
 
+    /// The column that network input `input` encodes.
+    pub fn input_column(&self, input: usize) -> Option<String> {
+        let mut start = 0;
+        for column in &self.columns {
+            start += match &column.kind {
+                ColumnKind::Numeric { .. } => 1,
+                ColumnKind::Categorical { categories, .. } => categories.len(),
+            };
+            if input < start {
+                return Some(column.name.clone());
+            }
+        }
+        None
+    }
+
     /// Names of the network inputs, e.g. "age", "color=red", so reports can speak of inputs
     /// the way the user knows them.
     pub fn input_names(&self) -> Vec<String> {

@@ -2,6 +2,15 @@
 //! temporary file beside it, flushed, renamed over the target), the checksum both formats
 //! carry, and the safetensors opener both loaders start with.
 
+mod plan;
+mod read;
+
+pub use plan::FilePlan;
+pub use read::{
+    max_csv_bytes, memory_available, open_bounded, read_bounded, size_words, Kind,
+    CSV_CELL_OVERHEAD, MAX_CHECKPOINT_BYTES, MAX_CONFIG_BYTES, MAX_CSV_LINE, MAX_MODEL_BYTES,
+};
+
 use crate::error::{Error, Result};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -56,9 +65,11 @@ pub(crate) fn open_safetensors<'b>(
 /// the umask), not the temporary file's private 0600, so that a service account can read a
 /// deployed model.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |source| Error::Io {
+    // The temporary file's name means nothing to the user: errors name `path` and keep only
+    // the system's reason.
+    let io = |source: std::io::Error| Error::Io {
         path: path.display().to_string(),
-        source,
+        source: std::io::Error::new(source.kind(), strip_tmp(&source)),
     };
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -83,6 +94,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// An I/O error's message without the path tempfile appends (`… at path "/x/.gpumlp-1.tmp"`).
+fn strip_tmp(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    match text.find(" at path ") {
+        Some(i) => text[..i].to_string(),
+        None => text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[cfg(unix)]
@@ -101,5 +121,15 @@ mod tests {
         assert_ne!(mode(&path), 0o600, "(the test machine's umask is not 0177)");
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 2, "no temporary file left");
+    }
+
+    #[test]
+    fn a_failed_write_names_the_file_asked_for_not_the_temporary() {
+        let path = std::path::Path::new("/no/such/dir/m.safetensors");
+        let e = super::write_atomically(path, b"abc")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/no/such/dir/m.safetensors: "), "{e}");
+        assert!(!e.contains(".tmp"), "{e}");
     }
 }
