@@ -93,6 +93,12 @@ pub enum Command {
     },
     /// Exports a saved model to ONNX: one input per raw column, the preprocessing, the network
     /// and the output transform inside.
+    ///
+    /// Inputs are [N, 1] per feature column: a text column as string, the cell exactly as the
+    /// CSV holds it (the graph trims white space and reads empty, NA, N/A, NaN, null, None and
+    /// ? in any case as missing, as predict does); a numeric column as float, NaN for a
+    /// missing cell. Standard ONNX ops of opset 20 (RegexFullMatch), e.g. onnxruntime 1.17 or
+    /// later.
     Export {
         /// The model file (.safetensors) written by `train`.
         model: PathBuf,

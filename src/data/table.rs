@@ -246,15 +246,16 @@ impl Table {
     }
 }
 
+/// The spellings of a missing value besides the empty cell, lower case; [`is_missing`] compares
+/// them ASCII case-insensitively (and the ONNX export builds its pattern from them).
+pub(crate) const MISSING: [&str; 6] = ["na", "n/a", "nan", "null", "none", "?"];
+
 /// True for the spellings of a missing value: empty, NA, N/A, NaN, null, None, ? (trimmed,
 /// case-insensitive), so that files exported by R, pandas, SQL tools and spreadsheets all
 /// read the same way.
 pub fn is_missing(cell: &str) -> bool {
     let cell = cell.trim();
-    cell.is_empty()
-        || ["na", "n/a", "nan", "null", "none", "?"]
-            .iter()
-            .any(|m| cell.eq_ignore_ascii_case(m))
+    cell.is_empty() || MISSING.iter().any(|m| cell.eq_ignore_ascii_case(m))
 }
 
 /// Refuses a physical line longer than [`crate::files::MAX_CSV_LINE`], naming it.

@@ -2,22 +2,36 @@
 //! `gpumlp predict` does, so it can be deployed where gpumlp is not (onnxruntime, and every
 //! runtime that reads ONNX).
 //!
-//! One input per feature column, named as in the CSV header, shape `[N, 1]`: `float` for a
-//! numeric column (NaN = missing), `string` for a text column (the empty string = missing).
+//! One input per feature column, named as in the CSV header, shape `[N, 1]`:
+//!
+//! * `string` for a text column: the cell exactly as the CSV holds it, untrimmed, missing
+//!   spellings and all. The graph reads it as `predict` does: white space around the cell
+//!   (Rust's `str::trim`: Unicode White_Space, tabs, line breaks, U+00A0 and the like) is
+//!   ignored; an empty cell or `NA`, `N/A`, `NaN`, `null`, `None`, `?` (ASCII
+//!   case-insensitive: `na`, `nUlL`, ` NONE\t`) is missing and takes the most frequent
+//!   training category; any other text must equal a training category exactly, case
+//!   included (`Red` is not `red`), and a category never seen encodes as zeros. Each test is
+//!   a `RegexFullMatch` on the cell, its pattern written in the syntax RE2 (the spec's,
+//!   onnxruntime's) and Python's `re` (onnx's reference evaluator's) read alike. The cell
+//!   must be valid UTF-8: gpumlp refuses a CSV that is not, and in the graph such a cell
+//!   matches nothing and encodes as zeros.
+//! * `float` for a numeric column, NaN for a missing cell: turning the text into a number
+//!   (and `NA` and the like into NaN) is the caller's side, as for any float input.
+//!
 //! Inside: the imputation (the training median, or the most frequent category), the
-//! standardisation (in double, as `predict` computes it), the one-hot encoding (a category
-//! never seen in training encodes as zeros, as in `predict`), the network and the output
-//! transform. Outputs: `label` (`[N, 1]` string) and `probabilities` (`[N, classes]`; a binary
-//! model has both columns, as `predict` writes them), or `value` (`[N, 1]`, in the target's
-//! units) for a regression. Standard ops of opset 17, and `ai.onnx.ml.LabelEncoder` (opset 2)
-//! to turn a text category into its index, which no standard op does in every runtime
-//! (string `Equal` needs opset 19, which onnxruntime does not implement for strings). The
-//! feature names, the labels, the preprocessing and the training metrics go in
-//! `metadata_props`.
+//! standardisation (in double, as `predict` computes it), the one-hot encoding, the network
+//! and the output transform. Outputs: `label` (`[N, 1]` string) and `probabilities`
+//! (`[N, classes]`; a binary model has both columns, as `predict` writes them), or `value`
+//! (`[N, 1]`, in the target's units) for a regression. Standard ops only, of opset 20 (the
+//! first with `RegexFullMatch`; onnxruntime has it since 1.17), IR version 9. A category too
+//! long for a pattern (over 64 KiB) makes `export` refuse, naming it, rather than write a
+//! model that may not load. The feature names, the labels, the preprocessing and the
+//! training metrics go in `metadata_props`.
 
 mod proto;
 
 use crate::data::prep::{ColumnKind, Task};
+use crate::data::table::{is_missing, MISSING};
 use crate::error::{Error, Result};
 use crate::model::Activation;
 use crate::model_file::SavedModel;
@@ -25,12 +39,32 @@ use prost::Message;
 use proto::*;
 use std::path::Path;
 
-/// The opset of the standard ops.
-const OPSET: i64 = 17;
-/// The `ai.onnx.ml` opset (LabelEncoder-2 maps strings to int64).
-const ML_OPSET: i64 = 2;
-/// ONNX IR version 8 goes with opset 17.
-const IR_VERSION: i64 = 8;
+/// The opset of the standard ops: 20 has `RegexFullMatch`.
+const OPSET: i64 = 20;
+/// ONNX IR version 9 goes with opset 20.
+const IR_VERSION: i64 = 9;
+
+/// Rust's `char::is_whitespace` (Unicode White_Space), the characters `str::trim` takes off a
+/// cell before `predict` reads it, as inclusive ranges.
+const WHITE_SPACE: [(char, char); 10] = [
+    ('\u{9}', '\u{d}'),
+    (' ', ' '),
+    ('\u{85}', '\u{85}'),
+    ('\u{a0}', '\u{a0}'),
+    ('\u{1680}', '\u{1680}'),
+    ('\u{2000}', '\u{200a}'),
+    ('\u{2028}', '\u{2029}'),
+    ('\u{202f}', '\u{202f}'),
+    ('\u{205f}', '\u{205f}'),
+    ('\u{3000}', '\u{3000}'),
+];
+
+/// Longest category, in bytes, written into a pattern: RE2 compiles a pattern into a program
+/// of bounded size (onnxruntime keeps RE2's default memory budget, and onnxruntime 1.32 fails
+/// to load a pattern of 800 000 bytes of 4-byte characters, while 260 000 load), so a
+/// category far longer than any a column of categories holds is refused rather than risk a
+/// model that does not load.
+const LONGEST_CATEGORY: usize = 65_536;
 
 /// The model as ONNX bytes.
 pub fn export(model: &SavedModel) -> Result<Vec<u8>> {
@@ -71,7 +105,9 @@ pub fn export(model: &SavedModel) -> Result<Vec<u8>> {
     };
     let doc = format!(
         "A gpumlp {} model of {:?} ({}); inputs: the raw columns, [N, 1] each (float: NaN = \
-         missing; string: empty = missing); outputs: {outputs}.",
+         missing; string: the cell as the CSV holds it, read as gpumlp predict reads it: \
+         trimmed of white space, empty, NA, N/A, NaN, null, None or ? in any case = missing, \
+         categories matched exactly); outputs: {outputs}.",
         meta.task,
         meta.target,
         meta.spec.describe()
@@ -82,16 +118,10 @@ pub fn export(model: &SavedModel) -> Result<Vec<u8>> {
         producer_version: env!("CARGO_PKG_VERSION").into(),
         doc_string: doc,
         graph: Some(graph.finish()),
-        opset_import: vec![
-            OperatorSetIdProto {
-                domain: String::new(),
-                version: OPSET,
-            },
-            OperatorSetIdProto {
-                domain: "ai.onnx.ml".into(),
-                version: ML_OPSET,
-            },
-        ],
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
         metadata_props: props
             .into_iter()
             .map(|(key, value)| StringStringEntryProto {
@@ -123,6 +153,93 @@ struct Graph {
     inputs: Vec<ValueInfoProto>,
     outputs: Vec<ValueInfoProto>,
     next: usize,
+}
+
+fn attr_string(name: &str, s: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        s: s.as_bytes().to_vec(),
+        r#type: attribute_type::STRING,
+        ..AttributeProto::default()
+    }
+}
+
+/// One character of a pattern, matching itself, in the syntax RE2 (the `RegexFullMatch`
+/// spec's, onnxruntime's) and Python's `re` (onnx's reference evaluator's) share: a character
+/// below U+0100 as `\xhh` (both read it as that code point), any other as itself (neither
+/// gives a character beyond ASCII a meaning; RE2 reads the pattern as UTF-8).
+fn code_point(c: char) -> String {
+    match u32::from(c) {
+        n @ 0..=0xff => format!("\\x{n:02x}"),
+        _ => c.to_string(),
+    }
+}
+
+/// The white space class, `[\x09-\x0d\x20\x85\xa0\u{1680}...]`.
+fn white_space_class() -> String {
+    let mut class = String::from("[");
+    for (lo, hi) in WHITE_SPACE {
+        class.push_str(&code_point(lo));
+        if hi != lo {
+            class.push('-');
+            class.push_str(&code_point(hi));
+        }
+    }
+    class.push(']');
+    class
+}
+
+/// `text` as a pattern that matches exactly it, case-sensitively as `predict` compares
+/// categories: ASCII letters, digits and `_` as themselves, ASCII punctuation and the space
+/// escaped with a backslash (RE2 and Python's `re` read an escaped character that is not a
+/// letter or a digit as itself), anything else as [`code_point`] writes it (control
+/// characters and Latin-1 as `\xhh`, the rest as itself).
+fn literal(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            pattern.push(c);
+        } else if c.is_ascii_punctuation() || c == ' ' {
+            pattern.push('\\');
+            pattern.push(c);
+        } else {
+            pattern.push_str(&code_point(c));
+        }
+    }
+    pattern
+}
+
+/// `text` as a pattern that matches it ASCII case-insensitively, like
+/// `str::eq_ignore_ascii_case` (RE2's `(?i)` folds Unicode too: `K` would match `k`).
+fn ascii_caseless(text: &str) -> String {
+    let mut pattern = String::new();
+    for c in text.chars() {
+        if c.is_ascii_alphabetic() {
+            pattern.push_str(&format!(
+                "[{}{}]",
+                c.to_ascii_lowercase(),
+                c.to_ascii_uppercase()
+            ));
+        } else {
+            pattern.push_str(&literal(&c.to_string()));
+        }
+    }
+    pattern
+}
+
+/// The pattern of a cell `predict` reads as `category`: the category with any white space
+/// around it.
+fn category_pattern(category: &str) -> String {
+    let ws = white_space_class();
+    format!("{ws}*{}{ws}*", literal(category))
+}
+
+/// The pattern of a cell [`is_missing`] calls missing: white space only, or one of the
+/// spellings of a missing value in any ASCII case, with any white space around it.
+fn missing_pattern() -> String {
+    let ws = white_space_class();
+    let spellings: Vec<String> = MISSING.iter().map(|m| ascii_caseless(m)).collect();
+    format!("{ws}*(?:|{}){ws}*", spellings.join("|"))
 }
 
 fn attr_int(name: &str, i: i64) -> AttributeProto {
@@ -183,17 +300,6 @@ impl Graph {
         attrs: Vec<AttributeProto>,
         out: Option<&str>,
     ) -> String {
-        self.op_in("", op, inputs, attrs, out)
-    }
-
-    fn op_in(
-        &mut self,
-        domain: &str,
-        op: &str,
-        inputs: &[&str],
-        attrs: Vec<AttributeProto>,
-        out: Option<&str>,
-    ) -> String {
         let output = out.map_or_else(|| self.name(&op.to_ascii_lowercase()), str::to_string);
         let name = self.name(op);
         self.nodes.push(NodeProto {
@@ -202,7 +308,7 @@ impl Graph {
             name,
             op_type: op.into(),
             attribute: attrs,
-            domain: domain.into(),
+            domain: String::new(),
         });
         output
     }
@@ -240,18 +346,6 @@ impl Graph {
         )
     }
 
-    fn int64s(&mut self, what: &str, dims: Vec<i64>, data: Vec<i64>) -> String {
-        self.constant(
-            what,
-            TensorProto {
-                dims,
-                data_type: data_type::INT64,
-                int64_data: data,
-                ..TensorProto::default()
-            },
-        )
-    }
-
     fn strings(&mut self, what: &str, data: &[String]) -> String {
         self.constant(
             what,
@@ -266,6 +360,65 @@ impl Graph {
 
     fn cast(&mut self, x: &str, to: i32) -> String {
         self.op("Cast", &[x], vec![attr_int("to", i64::from(to))], None)
+    }
+
+    /// The one-hot encoding of the text input `input` (`[N, categories]` float), as
+    /// `predict` computes it: the cell trimmed; missing (white space only, or a spelling of a
+    /// missing value) takes `fill`'s row; otherwise 1 for the category it equals, all zeros
+    /// for one never seen. `categories` is not empty.
+    fn categorical(&mut self, input: &str, categories: &[String], fill: &str) -> Result<String> {
+        let missing = self.op(
+            "RegexFullMatch",
+            &[input],
+            vec![attr_string("pattern", &missing_pattern())],
+            None,
+        );
+        // `predict` looks a trimmed cell up in a map from category to position: a category
+        // that repeats is found at its last position, and one with white space around it, or
+        // that spells a missing value, is never found for a cell (only as the fill).
+        let live = |i: usize, c: &String| !categories[i + 1..].contains(c);
+        let mut never = None;
+        let mut columns = Vec::with_capacity(categories.len());
+        for (i, category) in categories.iter().enumerate() {
+            if category.len() > LONGEST_CATEGORY {
+                return Err(Error::InvalidModel(format!(
+                    "category {:?}... of column {input:?} is {} bytes long; the ONNX graph \
+                     matches a cell to its category with a RegexFullMatch pattern (RE2), \
+                     which takes a category of at most {LONGEST_CATEGORY} bytes; shorten the \
+                     column's values and train again to export it",
+                    category.chars().take(40).collect::<String>(),
+                    category.len()
+                )));
+            }
+            let matched =
+                if live(i, category) && category.trim() == category && !is_missing(category) {
+                    self.op(
+                        "RegexFullMatch",
+                        &[input],
+                        vec![attr_string("pattern", &category_pattern(category))],
+                        None,
+                    )
+                } else {
+                    never
+                        .get_or_insert_with(|| self.op("Xor", &[&missing, &missing], vec![], None))
+                        .clone()
+                };
+            columns.push(matched);
+        }
+        let refs: Vec<&str> = columns.iter().map(String::as_str).collect();
+        let hot = match refs.len() {
+            1 => columns[0].clone(),
+            _ => self.op("Concat", &refs, vec![attr_int("axis", 1)], None),
+        };
+        let hot = self.cast(&hot, data_type::FLOAT);
+        // The fill's row where the cell is missing; a fill that is not a category encodes as
+        // zeros, as in `predict`.
+        let mut row = vec![0.0; categories.len()];
+        if let Some(f) = categories.iter().rposition(|c| c == fill) {
+            row[f] = 1.0;
+        }
+        let row = self.floats("fill", vec![1, categories.len() as i64], row);
+        Ok(self.op("Where", &[&missing, &row, &hot], vec![], None))
     }
 
     /// The whole graph of `model`: preprocessing, network, output transform.
@@ -304,44 +457,10 @@ impl Graph {
                 ColumnKind::Categorical { categories, fill } => {
                     g.inputs
                         .push(value_info(&column.name, data_type::STRING, Some(1)));
-                    // The category's index (the fill's for "", -1 for one never seen), then
-                    // one 0/1 input per category.
-                    let k = categories.len() as i64;
-                    let fill_index = categories
-                        .iter()
-                        .position(|c| c == fill)
-                        .map_or(-1, |i| i as i64);
-                    let mut keys: Vec<Vec<u8>> =
-                        categories.iter().map(|c| c.as_bytes().to_vec()).collect();
-                    let mut values: Vec<i64> = (0..k).collect();
-                    if !categories.iter().any(String::is_empty) {
-                        keys.push(Vec::new());
-                        values.push(fill_index);
+                    if !categories.is_empty() {
+                        let hot = g.categorical(&column.name, categories, fill)?;
+                        pieces.push(hot);
                     }
-                    let index = g.op_in(
-                        "ai.onnx.ml",
-                        "LabelEncoder",
-                        &[&column.name],
-                        vec![
-                            AttributeProto {
-                                name: "keys_strings".into(),
-                                strings: keys,
-                                r#type: attribute_type::STRINGS,
-                                ..AttributeProto::default()
-                            },
-                            AttributeProto {
-                                name: "values_int64s".into(),
-                                ints: values,
-                                r#type: attribute_type::INTS,
-                                ..AttributeProto::default()
-                            },
-                            attr_int("default_int64", -1),
-                        ],
-                        None,
-                    );
-                    let range = g.int64s("categories", vec![1, k], (0..k).collect());
-                    let hot = g.op("Equal", &[&index, &range], vec![], None);
-                    pieces.push(g.cast(&hot, data_type::FLOAT));
                 }
             }
         }
@@ -490,5 +609,92 @@ mod tests {
         assert!(bytes.ends_with(&[0x42, 0x01, b'w']), "name: field 8");
         let back = TensorProto::decode(bytes.as_slice()).unwrap();
         assert_eq!(back, t);
+    }
+
+    #[test]
+    fn the_white_space_class_is_what_str_trim_takes_off() {
+        let in_class = |c: char| WHITE_SPACE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c));
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            assert_eq!(in_class(c), c.is_whitespace(), "U+{:04X}", u32::from(c));
+        }
+        assert_eq!(
+            white_space_class(),
+            "[\\x09-\\x0d\\x20\\x85\\xa0\u{1680}\u{2000}-\u{200a}\u{2028}-\u{2029}\u{202f}\u{205f}\u{3000}]"
+        );
+    }
+
+    #[test]
+    fn a_category_is_escaped_for_re2() {
+        for (category, pattern) in [
+            ("red", "red"),
+            ("snake_case2", "snake_case2"),
+            ("a+b (c)", r"a\+b\ \(c\)"),
+            ("x.y", r"x\.y"),
+            ("[z]", r"\[z\]"),
+            ("\\", r"\\"),
+            ("^a|b$ {2}*?", r"\^a\|b\$\ \{2\}\*\?"),
+            ("n/a-ish, \"q\"", r#"n\/a\-ish\,\ \"q\""#),
+            ("tab\there\u{0}\u{7f}", r"tab\x09here\x00\x7f"),
+            ("café ☕", r"caf\xe9\ ☕"),
+            ("\u{85}\u{200b}red", "\\x85\u{200b}red"),
+        ] {
+            assert_eq!(literal(category), pattern, "{category:?}");
+        }
+        let ws = white_space_class();
+        assert_eq!(category_pattern("x.y"), format!(r"{ws}*x\.y{ws}*"));
+    }
+
+    #[test]
+    fn the_missing_pattern_spells_every_missing_value_in_ascii_case() {
+        let ws = white_space_class();
+        assert_eq!(
+            missing_pattern(),
+            format!(
+                r"{ws}*(?:|[nN][aA]|[nN]\/[aA]|[nN][aA][nN]|[nN][uU][lL][lL]|[nN][oO][nN][eE]|\?){ws}*"
+            )
+        );
+        assert_eq!(ascii_caseless("Na/?"), r"[nN][aA]\/\?");
+    }
+
+    /// The patterns a text column's one-hot encoding matches, in node order.
+    fn patterns(categories: &[&str], fill: &str) -> Result<Vec<String>> {
+        let mut g = Graph::new();
+        let categories: Vec<String> = categories.iter().map(|c| c.to_string()).collect();
+        g.categorical("colour", &categories, fill)?;
+        Ok(g.nodes
+            .iter()
+            .filter(|n| n.op_type == "RegexFullMatch")
+            .map(|n| String::from_utf8(n.attribute[0].s.clone()).unwrap())
+            .collect())
+    }
+
+    #[test]
+    fn a_category_predict_never_finds_for_a_cell_matches_nothing() {
+        // Padded, a missing value's spelling, or repeated (predict finds the last): no pattern.
+        let found = patterns(&["red", " blue", "NA", "red", "green", ""], "red").unwrap();
+        let want: Vec<String> = [
+            missing_pattern(),
+            category_pattern("red"),
+            category_pattern("green"),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(found, want);
+    }
+
+    #[test]
+    fn a_category_too_long_for_a_pattern_is_refused_by_name() {
+        let long = "x".repeat(LONGEST_CATEGORY + 1);
+        assert_eq!(
+            patterns(&[&"x".repeat(LONGEST_CATEGORY)], "")
+                .unwrap()
+                .len(),
+            2
+        );
+        let e = patterns(&["red", &long], "red").unwrap_err().to_string();
+        assert!(
+            e.contains("colour") && e.contains("xxxx") && e.contains("RegexFullMatch"),
+            "{e}"
+        );
     }
 }

@@ -14,8 +14,7 @@ pub mod data_type {
 /// `AttributeProto.AttributeType` values used here.
 pub mod attribute_type {
     pub const INT: i32 = 2;
-    pub const INTS: i32 = 7;
-    pub const STRINGS: i32 = 8;
+    pub const STRING: i32 = 3;
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -92,6 +91,8 @@ pub struct AttributeProto {
     pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
     #[prost(int64, repeated, tag = "8")]
     pub ints: Vec<i64>,
     #[prost(bytes = "vec", repeated, tag = "9")]

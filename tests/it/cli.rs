@@ -627,7 +627,7 @@ fn export_writes_an_onnx_model_or_one_error_line() {
         "price",
         "probabilities",
         "label",
-        "LabelEncoder",
+        "RegexFullMatch",
     ] {
         assert!(text.contains(name), "{name} in the ONNX graph");
     }
