@@ -2,14 +2,16 @@
 //! reference, with the test suite's tolerances ([`crate::tolerance`]): the driver's loop
 //! budget, every kernel and matmul variant, and short training runs on each path (one
 //! dispatch per op, and fused) with each loss and optimiser. A user on an unknown driver
-//! learns from it whether to trust the results.
+//! learns from it whether to trust the results. What training never runs on this adapter (a
+//! matmul variant it never picks, the fused kernel where it cannot run) is reported as
+//! skipped, with the reason, and never counted as passed.
 //!
 //! ```no_run
 //! # fn main() -> gpumlp::Result<()> {
 //! let gpu = gpumlp::Gpu::from_env()?;
 //! let report = gpumlp::check::run(&gpu);
 //! for item in &report.items {
-//!     println!("{} {}", item.name, if item.passed { "ok" } else { "FAILED" });
+//!     println!("{} {:?} {}", item.name, item.outcome, item.note);
 //! }
 //! assert!(report.passed(), "{} of {} failed", report.failures(), report.items.len());
 //! # Ok(())
@@ -25,13 +27,25 @@ use crate::tolerance::{Comparison, Tolerance};
 use crate::train::{TrainConfig, Trainer};
 use crate::Dataset;
 
+/// How one item of the check ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Run, and within tolerance (for the probe: measured).
+    Passed,
+    /// Run, and out of tolerance, or it could not run.
+    Failed,
+    /// Not run, because training never takes this path on this adapter; the note says why.
+    Skipped,
+}
+
 /// One line of the check.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct CheckItem {
     /// What was checked, e.g. "matmul block8" or "train fused mse adamw".
     pub name: String,
-    /// Whether it is within tolerance (or, for the probe, measured).
-    pub passed: bool,
+    /// Passed, failed, or skipped (never run here).
+    pub outcome: Outcome,
     /// The largest |gpu − cpu| seen.
     pub worst_error: Option<f32>,
     /// The worst error as a multiple of what the tolerance allows (≤ 1 passes).
@@ -59,23 +73,53 @@ pub struct CheckReport {
 }
 
 impl CheckReport {
-    /// Whether every item passed.
+    /// Whether no item failed (skipped items did not pass either: see [`CheckReport::skipped`]).
     pub fn passed(&self) -> bool {
-        self.items.iter().all(|i| i.passed)
+        self.failures() == 0
     }
 
     /// How many items failed.
     pub fn failures(&self) -> usize {
-        self.items.iter().filter(|i| !i.passed).count()
+        self.count(Outcome::Failed)
+    }
+
+    /// How many items were skipped: paths training never takes on this adapter.
+    pub fn skipped(&self) -> usize {
+        self.count(Outcome::Skipped)
+    }
+
+    fn count(&self, outcome: Outcome) -> usize {
+        self.items.iter().filter(|i| i.outcome == outcome).count()
     }
 }
 
 impl CheckItem {
+    /// Whether the item was run and passed.
+    pub fn passed(&self) -> bool {
+        self.outcome == Outcome::Passed
+    }
+
+    /// An item not run here, and why.
+    fn skipped(name: String, why: &str) -> CheckItem {
+        CheckItem {
+            name,
+            outcome: Outcome::Skipped,
+            worst_error: None,
+            worst_ratio: None,
+            tolerance: None,
+            note: why.into(),
+            seconds: 0.0,
+        }
+    }
+
     fn compared(name: String, outcome: Result<Comparison>, note: &str) -> CheckItem {
         match outcome {
             Ok(c) => CheckItem {
                 name,
-                passed: c.passed(),
+                outcome: match c.passed() {
+                    true => Outcome::Passed,
+                    false => Outcome::Failed,
+                },
                 worst_error: Some(c.max_abs),
                 worst_ratio: Some(c.worst_ratio()),
                 tolerance: Some(c.tolerance),
@@ -87,7 +131,7 @@ impl CheckItem {
             },
             Err(e) => CheckItem {
                 name,
-                passed: false,
+                outcome: Outcome::Failed,
                 worst_error: None,
                 worst_ratio: None,
                 tolerance: None,
@@ -106,7 +150,10 @@ pub fn run(gpu: &Gpu) -> CheckReport {
     let budget = kernels::probe::loop_budget(gpu);
     items.push(CheckItem {
         name: "loop budget".into(),
-        passed: budget.is_ok(),
+        outcome: match budget {
+            Ok(_) => Outcome::Passed,
+            Err(_) => Outcome::Failed,
+        },
         worst_error: None,
         worst_ratio: None,
         tolerance: None,
@@ -131,20 +178,10 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         let name = format!("matmul {}", variant.name);
         if !variant.considered_on(gpu) {
             let why = match variant.runs_on(gpu.limits()) {
-                true => {
-                    "not run: training on a CPU adapter never picks it (GPUMLP_MATMUL forces it)"
-                }
-                false => "not run: this adapter's limits do not allow it, so it is never used",
+                true => "training on a CPU adapter never picks it (GPUMLP_MATMUL forces it)",
+                false => "this adapter's limits do not allow it, so it is never used",
             };
-            items.push(CheckItem {
-                name,
-                passed: true,
-                worst_error: None,
-                worst_ratio: None,
-                tolerance: None,
-                note: why.into(),
-                seconds: 0.0,
-            });
+            items.push(CheckItem::skipped(name, why));
             continue;
         }
         let note = "all three products and the forward epilogues";
@@ -189,14 +226,15 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         "",
     ));
 
-    let fused_fits = kernels::fused::fits(gpu);
-    if fused_fits {
+    if kernels::fused::fits(gpu) {
         let note = "a few steps of every loss and optimiser, 2 to 4 layers";
         items.push(CheckItem::compared(
             "fused kernel".into(),
             kernels::fused::verify(gpu),
             note,
         ));
+    } else {
+        items.push(CheckItem::skipped("fused kernel".into(), NO_FUSED));
     }
     for (name, spec, optimizer) in training_cases() {
         for fused in [false, true] {
@@ -267,8 +305,14 @@ fn training_cases() -> Vec<(&'static str, MlpSpec, OptimizerConfig)> {
     ]
 }
 
+/// Why the fused kernel never runs on an adapter it does not fit.
+const NO_FUSED: &str = "this adapter's limits do not allow the fused kernel, so training never \
+                        uses it";
+
 /// Three epochs of 150 rows in batches of 40 on the GPU path asked for, against
-/// `cpu::fit` from the same start.
+/// `cpu::fit` from the same start. A fused run the trainer does not take is skipped when
+/// training would never take it here either (the kernel cannot run on this adapter, failed
+/// its own check, or a step exceeds the loop budget), and fails otherwise.
 fn training_item(
     gpu: &Gpu,
     name: String,
@@ -277,7 +321,9 @@ fn training_item(
     fused: bool,
     budget: Option<u64>,
 ) -> CheckItem {
-    let run = || -> Result<(Comparison, bool)> {
+    let path = if fused { "fused" } else { "per-op" };
+    let batch = 40;
+    let run = || -> Result<CheckItem> {
         let rows = 150;
         let (inputs, outputs) = (spec.inputs, spec.outputs);
         let x = crate::kernels::seeded(900, rows * inputs, -2.0, 2.0);
@@ -293,14 +339,40 @@ fn training_item(
         let start = Mlp::new(spec, 7)?;
         let config = TrainConfig {
             epochs: 3,
-            batch_size: 40,
+            batch_size: batch,
             optimizer: *optimizer,
             seed: 5,
             allow_fused: fused,
             ..TrainConfig::default()
         };
         let mut trainer = Trainer::new(gpu, &start, &data, &config)?;
-        let took = trainer.is_fused() == fused;
+        if trainer.is_fused() != fused {
+            // Not taken. Where training never takes it here either, skipped, saying why;
+            // otherwise the trainer chose wrong and the path went unchecked: failed.
+            let cost = kernels::fused::loop_iterations(&start, batch);
+            let why = if !fused || !kernels::fused::supports(&start) {
+                None
+            } else if !kernels::fused::fits(gpu) {
+                Some(NO_FUSED)
+            } else if !kernels::fused::trusted(gpu)? {
+                Some("the fused kernel failed its check here, so training never uses it")
+            } else if kernels::fused::steps_within(budget, cost).is_none() {
+                Some(
+                    "one step of this network exceeds the driver's loop budget, so training \
+                     runs it one dispatch per op",
+                )
+            } else {
+                None
+            };
+            return Ok(match why {
+                Some(why) => CheckItem::skipped(name.clone(), why),
+                None => CheckItem {
+                    outcome: Outcome::Failed,
+                    note: format!("the trainer did not take the {path} path it was asked for"),
+                    ..CheckItem::skipped(name.clone(), "")
+                },
+            });
+        }
         let lrs = vec![optimizer.lr; config.epochs];
         let got_losses = trainer.run_epochs(&lrs)?;
         let got = trainer.model()?;
@@ -309,25 +381,11 @@ fn training_item(
         let c = crate::tolerance::TRAINED_PARAMS
             .compare(got.params(), want.params())
             .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_losses, &report.epoch_losses));
-        Ok((c, took))
+        let note = "3 epochs against the CPU reference";
+        Ok(CheckItem::compared(name.clone(), Ok(c), note))
     };
     match run() {
-        Ok((_, false)) => CheckItem {
-            name,
-            passed: true,
-            worst_error: None,
-            worst_ratio: None,
-            tolerance: None,
-            note: match budget {
-                Some(_) if kernels::fused::fits(gpu) => {
-                    "not taken here: the kernel failed its check or a step exceeds the loop budget"
-                        .into()
-                }
-                _ => "not taken here: this adapter's limits do not allow the fused kernel".into(),
-            },
-            seconds: 0.0,
-        },
-        Ok((c, true)) => CheckItem::compared(name, Ok(c), "3 epochs against the CPU reference"),
+        Ok(item) => item,
         Err(e) => CheckItem::compared(name, Err(e), ""),
     }
 }

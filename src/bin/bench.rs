@@ -1,7 +1,8 @@
-//! The benchmark: `cargo run --release --bin bench [-- --quick] [--json]`.
+//! The benchmark: `cargo run --release --bin bench [-- --quick] [--validate-only] [--json]`.
 //!
 //! Validates each timed kernel against the CPU reference first (a kernel that fails is
-//! reported, not timed), then measures the adapter's roofline (peak FMA throughput and copy
+//! reported, not timed, and the run exits non-zero; `--validate-only` validates and times
+//! nothing), then measures the adapter's roofline (peak FMA throughput and copy
 //! bandwidth), every matmul form and variant at square and workload shapes, the fixed costs
 //! of a dispatch, a submission and a readback, and three training workloads on the GPU and on
 //! the CPU reference in the same run. Every figure is the median of repeated runs after a
@@ -85,6 +86,8 @@ fn compare(got: &[f32], want: &[f32], atol: f32, rtol: f32) -> (f32, bool) {
 
 struct Options {
     quick: bool,
+    /// Validate every kernel and workload, time nothing.
+    validate_only: bool,
     json: bool,
     runs: usize,
     min_seconds: f64,
@@ -147,6 +150,9 @@ fn roofline_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(f
     }
     if !copy_ok {
         r.failed("roofline copy".into());
+    }
+    if o.validate_only {
+        return Ok((f64::NAN, f64::NAN));
     }
 
     let threads = if o.quick { 1 << 14 } else { 1 << 16 };
@@ -236,10 +242,12 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
         shapes.push(("wide 4096, 1024→1024".into(), 4096, 1024, 1024));
         shapes.push(("toy 1024, 3→2".into(), 1024, 3, 2));
     }
-    r.line(format!(
-        "{:<22} {:<8} {:<7} {:>16} {:>9} {:>9} {:>9} {:>8}",
-        "matmul shape", "form", "variant", "m×n×k", "GFLOP/s", "min", "max", "of peak"
-    ));
+    if !o.validate_only {
+        r.line(format!(
+            "{:<22} {:<8} {:<7} {:>16} {:>9} {:>9} {:>9} {:>8}",
+            "matmul shape", "form", "variant", "m×n×k", "GFLOP/s", "min", "max", "of peak"
+        ));
+    }
     let mut rows = Vec::new();
     for variant in &VARIANTS {
         if !variant.runs_on(gpu.limits()) {
@@ -258,6 +266,16 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                 rows.push(json!({"variant": variant.name, "form": form_name(form),
                                  "validated": false, "worst_abs_err": err}));
                 r.failed(format!("matmul {} {}", variant.name, form_name(form)));
+                continue;
+            }
+            if o.validate_only {
+                r.line(format!(
+                    "matmul {} {}: ok (worst |gpu-cpu| {err:.1e})",
+                    variant.name,
+                    form_name(form)
+                ));
+                rows.push(json!({"variant": variant.name, "form": form_name(form),
+                                 "validated": true, "worst_abs_err": err}));
                 continue;
             }
             for (label, batch, inputs, outputs) in &shapes {
@@ -300,6 +318,10 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
                                  "seconds": s.json()}));
             }
         }
+    }
+    if o.validate_only {
+        r.sections.insert("matmul".into(), Value::Array(rows));
+        return Ok(());
     }
     // What the trainer would use: the tuner's pick per form and shape (measured now or cached).
     let mut picks = Vec::new();
@@ -410,10 +432,12 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
             cpu_epochs: 1,
         },
     ];
-    r.line(format!(
-        "{:<22} {:>6} {:>12} {:>12} {:>12} {:>12} {:>8} {:>10}",
-        "workload", "where", "loop (ms)", "step (ms)", "samples/s", "min", "max", "disp/step"
-    ));
+    if !o.validate_only {
+        r.line(format!(
+            "{:<22} {:>6} {:>12} {:>12} {:>12} {:>12} {:>8} {:>10}",
+            "workload", "where", "loop (ms)", "step (ms)", "samples/s", "min", "max", "disp/step"
+        ));
+    }
     let mut rows = Vec::new();
     for w in &workloads {
         let data = workload_data(w)?;
@@ -442,6 +466,14 @@ fn workloads_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpumlp::Result<(
             ));
             rows.push(json!({"workload": w.name, "validated": false, "worst_abs_err": err}));
             r.failed(format!("workload {}", w.name));
+            continue;
+        }
+        if o.validate_only {
+            r.line(format!(
+                "workload {}: ok (worst |gpu-cpu| {err:.1e})",
+                w.name
+            ));
+            rows.push(json!({"workload": w.name, "validated": true, "worst_abs_err": err}));
             continue;
         }
         let dispatches = g.dispatches_per_step();
@@ -498,12 +530,17 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
-    if let Some(bad) = args.iter().find(|a| *a != "--quick" && *a != "--json") {
-        eprintln!("error: unknown argument {bad:?}; usage: bench [--quick] [--json]");
+    let validate_only = args.iter().any(|a| a == "--validate-only");
+    let known = ["--quick", "--json", "--validate-only"];
+    if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
+        eprintln!(
+            "error: unknown argument {bad:?}; usage: bench [--quick] [--validate-only] [--json]"
+        );
         std::process::exit(2);
     }
     let o = Options {
         quick,
+        validate_only,
         json,
         runs: if quick { 3 } else { 7 },
         min_seconds: if quick { 0.01 } else { 0.1 },
@@ -534,14 +571,19 @@ fn run(o: &Options) -> gpumlp::Result<Vec<String>> {
         failures: Vec::new(),
     };
     r.line(format!("adapter: {}", gpu.describe()));
-    r.line(format!(
-        "mode: {}; medians of {} runs after a warm-up\n",
-        if o.quick { "quick" } else { "full" },
-        o.runs
-    ));
+    match o.validate_only {
+        true => r.line("mode: validate only; nothing is timed\n".into()),
+        false => r.line(format!(
+            "mode: {}; medians of {} runs after a warm-up\n",
+            if o.quick { "quick" } else { "full" },
+            o.runs
+        )),
+    }
     let (peak, _) = roofline_section(&gpu, o, &mut r)?;
     matmul_section(&gpu, o, peak, &mut r)?;
-    fixed_costs_section(&gpu, o, &mut r)?;
+    if !o.validate_only {
+        fixed_costs_section(&gpu, o, &mut r)?;
+    }
     workloads_section(&gpu, o, &mut r)?;
     if o.json {
         r.sections.insert("adapter".into(), json!(gpu.describe()));

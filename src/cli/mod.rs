@@ -7,6 +7,7 @@ mod progress;
 
 use args::{BackendArg, Cli, Command, ModelArgs, TrainArgs, CHECKPOINT_EVERY, FOLDS};
 use clap::ValueEnum;
+use gpumlp::check::Outcome;
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
 use gpumlp::files::FilePlan;
@@ -89,16 +90,20 @@ fn check(cli: &Cli) -> Result<()> {
         ));
     };
     let report = gpumlp::check::run(&gpu);
+    // The items run: skipped ones are counted apart, never as passed.
+    let run = report.items.len() - report.skipped();
     if cli.json {
         print_json(&json!({
             "command": "check",
             "passed": report.passed(),
+            "failed": report.failures(),
+            "skipped": report.skipped(),
             "report": report,
         }));
     } else {
         println!("gpumlp check on {}", report.adapter);
         println!(
-            "{:<28} {:>14}  {:<24} {:<6} {:>7}  note",
+            "{:<28} {:>14}  {:<24} {:<7} {:>7}  note",
             "item", "worst |gpu-cpu|", "tolerance", "result", "seconds"
         );
         for item in &report.items {
@@ -112,22 +117,29 @@ fn check(cli: &Cli) -> Result<()> {
                     false => format!("{:.0e} + {:.0e}·|want|", t.atol, t.rtol),
                 },
             );
-            let result = if item.passed { "ok" } else { "FAILED" };
+            let result = match item.outcome {
+                Outcome::Passed => "ok",
+                Outcome::Failed => "FAILED",
+                Outcome::Skipped => "skipped",
+            };
             println!(
-                "{:<28} {worst:>14}  {tolerance:<24} {result:<6} {:>7.2}  {}",
+                "{:<28} {worst:>14}  {tolerance:<24} {result:<7} {:>7.2}  {}",
                 item.name, item.seconds, item.note
             );
         }
+        let skipped = match report.skipped() {
+            0 => String::new(),
+            n => format!(" ({n} skipped: paths training never takes on this adapter)"),
+        };
         match report.passed() {
             true => println!(
-                "verdict: all {} checks passed in {:.1} s; gpumlp's GPU results can be trusted here",
-                report.items.len(),
+                "verdict: all {run} checks passed{skipped} in {:.1} s; gpumlp's GPU results can \
+                 be trusted here",
                 report.seconds
             ),
             false => println!(
-                "verdict: {} of {} checks FAILED in {:.1} s",
+                "verdict: {} of {run} checks FAILED{skipped} in {:.1} s",
                 report.failures(),
-                report.items.len(),
                 report.seconds
             ),
         }
@@ -138,7 +150,7 @@ fn check(cli: &Cli) -> Result<()> {
         Err(Error::CheckFailed {
             adapter: report.adapter.clone(),
             failed: report.failures(),
-            total: report.items.len(),
+            total: run,
         })
     }
 }

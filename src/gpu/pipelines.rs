@@ -13,9 +13,21 @@ pub(crate) struct Module {
 }
 
 impl Module {
-    /// The module's source: its parts joined.
+    /// The module's source: its parts joined (with [`faulted`]'s deliberate error when asked).
     fn source(&self) -> String {
-        self.parts.join("\n")
+        let source = self.parts.join("\n");
+        if !faulted(self.name) {
+            return source;
+        }
+        // Each entry point returns before it writes anything: its outputs keep whatever the
+        // buffers held.
+        let mut pieces = source.split("@compute");
+        let mut out = pieces.next().unwrap_or_default().to_string();
+        for piece in pieces {
+            let body = piece.find('{').map_or(piece.len(), |i| i + 1);
+            out += &format!("@compute{} return;{}", &piece[..body], &piece[body..]);
+        }
+        out
     }
 
     /// A fingerprint of the module's source: a verdict about a kernel holds for this text only.
@@ -23,8 +35,20 @@ impl Module {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         self.parts.hash(&mut h);
+        if faulted(self.name) {
+            "GPUMLP_FAULT".hash(&mut h);
+        }
         h.finish()
     }
+}
+
+/// For tests only: `GPUMLP_FAULT=NAME` (a module's name, e.g. `gather`, `matmul block8`,
+/// `roofline`) compiles that module wrong on purpose, every entry point returning at once,
+/// so that tests can show `gpumlp check`, the trust checks and `bench` catch a kernel that
+/// computes the wrong thing. Its verdicts are kept apart from the real kernel's (see
+/// [`Module::fingerprint`]). Never set it otherwise.
+fn faulted(name: &str) -> bool {
+    std::env::var_os("GPUMLP_FAULT").is_some_and(|fault| fault == name)
 }
 
 /// How a kernel sees one of its bindings.

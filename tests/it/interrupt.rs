@@ -212,14 +212,19 @@ fn kill_9_at_any_moment_leaves_the_last_model_and_checkpoint_whole() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");
     let ckpt = dir.path().join("m.ckpt");
+    let kept = dir.path().join("killed.ckpt");
+    let whole = dir.path().join("whole.safetensors");
     let (model_s, ckpt_s) = (model.display().to_string(), ckpt.display().to_string());
-    // A model already there: a killed run must never leave it half written.
+    // A model already there: a killed run must never leave it half written. And the model of
+    // the same run never stopped, which a killed run's checkpoint must lead to.
     run_ok(&[&RUN[..5], &["2", "--out", &model_s]].concat());
     let before = weights(&model);
+    run_ok(&[&RUN[..5], &["60", "--out", &whole.display().to_string()]].concat());
+    let finished_weights = weights(&whole);
     let args = [
         &RUN[..5],
         &[
-            "4",
+            "60",
             "--out",
             &model_s,
             "--checkpoint",
@@ -229,33 +234,65 @@ fn kill_9_at_any_moment_leaves_the_last_model_and_checkpoint_whole() {
         ],
     ]
     .concat();
-    let mut kills = 0;
-    for delay_ms in [0u64, 40, 120, 260, 400, 650, 900, 1300, 1800, 2600] {
+    // Kills while the run starts, then at moments after its first checkpoint was written:
+    // during training, during later checkpoint writes, near the end.
+    let moments = [
+        (false, 0u64),
+        (false, 40),
+        (false, 150),
+        (true, 0),
+        (true, 3),
+        (true, 10),
+        (true, 25),
+        (true, 60),
+        (true, 120),
+        (true, 250),
+    ];
+    let (mut kills, mut checked) = (0, 0);
+    for (after_checkpoint, delay_ms) in moments {
+        if ckpt.exists() {
+            std::fs::remove_file(&ckpt).unwrap();
+        }
         let mut child = spawn(&args);
+        if after_checkpoint {
+            wait_for(&ckpt, &mut child);
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         child.kill().ok(); // SIGKILL
         let (code, _) = finished(child);
-        kills += usize::from(code.is_none());
+        let killed = code.is_none();
+        kills += usize::from(killed);
+        let when =
+            format!("after kill -9 at {delay_ms} ms (after a checkpoint: {after_checkpoint})");
         let now = weights(&model);
-        assert_eq!(
-            now.len(),
-            before.len(),
-            "after kill -9 at {delay_ms} ms: the model loads"
+        assert!(
+            now == before || now == finished_weights,
+            "{when}: the model is the old one or the finished run's"
         );
-        if ckpt.exists() {
-            Checkpoint::load(&ckpt)
-                .unwrap_or_else(|e| panic!("after kill -9 at {delay_ms} ms: {e}"));
+        if after_checkpoint {
+            // It was there before the kill: it must still be, whole.
+            let (c, _) = Checkpoint::load(&ckpt).unwrap_or_else(|e| panic!("{when}: {e}"));
+            assert!(c.state.epochs_done >= 1, "{when}");
+            if killed {
+                checked += 1;
+                std::fs::copy(&ckpt, &kept).unwrap();
+            }
         }
     }
     assert!(
-        kills >= 3,
-        "only {kills} runs were killed before they finished"
+        kills >= 8 && checked >= 5,
+        "only {kills} runs were killed before they finished, {checked} after a checkpoint"
     );
-    // And the checkpoint left by the last kill continues.
-    if ckpt.exists() {
-        run_ok(&["train", "--resume", &ckpt_s, "-q"]);
-    }
-    eprintln!("{kills} runs killed with SIGKILL; every file left behind loads");
+    // The checkpoint left by the last kill after one continues to the weights of a run never
+    // stopped.
+    std::fs::remove_file(&model).unwrap();
+    run_ok(&["train", "--resume", &kept.display().to_string(), "-q"]);
+    assert_eq!(
+        weights(&model),
+        finished_weights,
+        "resumed after kill -9: the weights of a run never stopped"
+    );
+    eprintln!("{kills} runs killed with SIGKILL, {checked} after a checkpoint; every file left behind loads");
 }
 
 #[test]

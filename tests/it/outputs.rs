@@ -8,8 +8,69 @@ use std::path::Path;
 
 const PNG_MAGIC: &[u8] = b"\x89PNG\r\n\x1a\n";
 
+/// A decoded PNG, RGBA.
+struct Picture {
+    file: String,
+    width: usize,
+    rgba: Vec<u8>,
+}
+
+/// The series colours of src/plot (Tableau 10): the first and second line of a chart.
+const FIRST: [u8; 3] = [0x4e, 0x79, 0xa7];
+const SECOND: [u8; 3] = [0xf2, 0x8e, 0x2b];
+
+/// `colour` laid over white at an opacity of at least `min_alpha` (a line or a translucent
+/// dot of that colour, or its anti-aliased edge), within 6 per channel.
+fn tinted(p: &[u8], colour: [u8; 3], min_alpha: f32) -> bool {
+    let k = (0..3).max_by_key(|&k| 255 - colour[k]).unwrap();
+    let alpha = (255.0 - f32::from(p[k])) / (255.0 - f32::from(colour[k]));
+    (min_alpha..=1.05).contains(&alpha)
+        && (0..3).all(|c| {
+            let want = 255.0 - alpha * (255.0 - f32::from(colour[c]));
+            (f32::from(p[c]) - want).abs() <= 6.0
+        })
+}
+
+/// A confusion-matrix cell's sequential blue (white to dark blue) at a share of 0.2 or more:
+/// no axis, gridline, text or series colour is one.
+fn cell_blue(p: &[u8]) -> bool {
+    let t = (247.0 - f32::from(p[0])) / 239.0;
+    (0.2..=1.02).contains(&t)
+        && (f32::from(p[1]) - (251.0 - 203.0 * t)).abs() <= 6.0
+        && (f32::from(p[2]) - (255.0 - 148.0 * t)).abs() <= 6.0
+}
+
+impl Picture {
+    /// The pixels in the vertical band `part` of `parts` (a panel of a figure) that `paint`
+    /// accepts: how many, and in how many distinct columns.
+    fn painted(&self, part: usize, parts: usize, paint: impl Fn(&[u8]) -> bool) -> (usize, usize) {
+        let (from, to) = (self.width * part / parts, self.width * (part + 1) / parts);
+        let mut columns = vec![false; self.width];
+        let mut pixels = 0;
+        for (i, p) in self.rgba.chunks(4).enumerate() {
+            let x = i % self.width;
+            if (from..to).contains(&x) && paint(p) {
+                pixels += 1;
+                columns[x] = true;
+            }
+        }
+        (pixels, columns.iter().filter(|&&c| c).count())
+    }
+
+    /// A line of `colour` runs across at least `columns` columns of band `part` of `parts`:
+    /// more than its legend swatch, so the data itself is drawn.
+    fn has_line(&self, part: usize, parts: usize, colour: [u8; 3], columns: usize) {
+        let (_, got) = self.painted(part, parts, |p| tinted(p, colour, 0.5));
+        assert!(
+            got >= columns,
+            "{}: a line of {colour:x?} in panel {part} spans {got} columns, not {columns}",
+            self.file
+        );
+    }
+}
+
 /// A real PNG: the signature, the header chunk and a size of `width` × `height` at least.
-fn assert_png(file: &str, min_width: u32, min_height: u32) {
+fn assert_png(file: &str, min_width: u32, min_height: u32) -> Picture {
     let bytes = std::fs::read(file).unwrap_or_else(|e| panic!("{file}: {e}"));
     assert!(bytes.starts_with(PNG_MAGIC), "{file} is not a PNG");
     assert_eq!(
@@ -25,10 +86,14 @@ fn assert_png(file: &str, min_width: u32, min_height: u32) {
     );
     let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
     let mut reader = decoder.read_info().expect("the PNG decodes");
-    let mut pixels = vec![0; reader.output_buffer_size().unwrap()];
-    reader.next_frame(&mut pixels).expect("its pixels decode");
-    let ink = pixels.chunks(4).filter(|p| p[0] < 128).count();
-    assert!(ink > 1000, "{file}: something is drawn ({ink} dark pixels)");
+    let mut rgba = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut rgba).expect("its pixels decode");
+    assert_eq!(frame.color_type, png::ColorType::Rgba, "{file}");
+    Picture {
+        file: file.to_string(),
+        width: width as usize,
+        rgba,
+    }
 }
 
 #[test]
@@ -159,7 +224,10 @@ fn png_and_svg_plots_of_curves_and_evaluations_and_the_per_epoch_csv() {
         &csv,
         "--json",
     ]));
-    assert_png(&curves, 600, 300);
+    // Both curves drawn across the plot, not only their legend swatches (36 pixels wide).
+    let picture = assert_png(&curves, 600, 300);
+    picture.has_line(0, 1, FIRST, 400);
+    picture.has_line(0, 1, SECOND, 400);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
@@ -190,7 +258,12 @@ fn png_and_svg_plots_of_curves_and_evaluations_and_the_per_epoch_csv() {
         "--json",
     ]));
     assert!(eval["metrics"]["roc_auc"].as_f64().unwrap() > 0.95);
-    assert_png(&roc, 1000, 400);
+    // Three panels: the ROC curve, the precision-recall curve, the confusion matrix's cells.
+    let picture = assert_png(&roc, 1000, 400);
+    picture.has_line(0, 3, FIRST, 300);
+    picture.has_line(1, 3, SECOND, 300);
+    let (cells, _) = picture.painted(2, 3, cell_blue);
+    assert!(cells > 20_000, "{roc}: {cells} pixels of filled cells");
     let svg = path(d, "eval.svg");
     ok(&["eval", &model, BREAST_CANCER, "--plot", &svg, "-q"]);
     let svg = std::fs::read_to_string(&svg).unwrap();
@@ -229,7 +302,26 @@ fn png_and_svg_plots_of_curves_and_evaluations_and_the_per_epoch_csv() {
         }
         let png = figure.replace(".svg", ".png");
         ok(&["eval", &model, &data, "--plot", &png, "-q"]);
-        assert_png(&png, 1000, 400);
+        let picture = assert_png(&png, 1000, 400);
+        if target == "animal" {
+            // Two confusion matrices (counts, row-normalised), their cells filled.
+            for panel in 0..2 {
+                let (cells, _) = picture.painted(panel, 2, cell_blue);
+                assert!(
+                    cells > 10_000,
+                    "{png}, panel {panel}: {cells} pixels of cells"
+                );
+            }
+        } else {
+            // A dot per row: predicted against true, then the residuals.
+            for (panel, colour) in [(0, FIRST), (1, SECOND)] {
+                let (dots, columns) = picture.painted(panel, 2, |p| tinted(p, colour, 0.3));
+                assert!(
+                    dots > 2000 && columns > 100,
+                    "{png}, panel {panel}: {dots} pixels of dots in {columns} columns"
+                );
+            }
+        }
     }
 
     // A plot that cannot be written: one line, no model, no partial plot.
@@ -344,12 +436,39 @@ fn sample_weights_count_in_the_loss_and_are_not_a_feature() {
     assert!(e.contains("weight"), "{e}");
 }
 
+/// Early stopping replayed on per-epoch values, lower being better, as the trainer decides it
+/// with `--min-delta 0`: the epoch kept, and the epoch the run stopped after when it stopped
+/// early.
+fn replay_early_stopping(
+    values: &[f64],
+    patience: usize,
+    epochs: usize,
+) -> (Option<usize>, Option<usize>) {
+    let (mut best, mut since, mut kept) = (f64::INFINITY, 0, None);
+    for (i, &v) in values.iter().enumerate() {
+        if v < best {
+            (best, since, kept) = (v, 0, Some(i + 1));
+        } else {
+            since += 1;
+            if since >= patience && i + 1 < epochs {
+                return (kept, Some(i + 1));
+            }
+        }
+    }
+    (kept, None)
+}
+
+/// Each metric's per-epoch values (from `--metrics-csv`) decide the epoch kept and when the
+/// run stops, and not the validation loss, which would have decided otherwise.
 #[test]
 fn early_stopping_watches_the_metric_asked_for() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let (epochs, patience) = (60, 3);
+    let (epochs_arg, patience_arg) = (epochs.to_string(), patience.to_string());
     let run = |metric: &str, extra: &[&str]| {
         let out = path(d, &format!("{metric}.safetensors"));
+        let csv = path(d, &format!("{metric}.csv"));
         let args = [
             &[
                 "train",
@@ -357,13 +476,15 @@ fn early_stopping_watches_the_metric_asked_for() {
                 "--target",
                 "malignant",
                 "--epochs",
-                "60",
+                &epochs_arg,
                 "--patience",
-                "3",
+                &patience_arg,
                 "--early-stopping-metric",
                 metric,
                 "--out",
                 &out,
+                "--metrics-csv",
+                &csv,
                 "--json",
                 "--backend",
                 "cpu",
@@ -373,15 +494,36 @@ fn early_stopping_watches_the_metric_asked_for() {
         .concat();
         args.iter().map(|a| a.to_string()).collect::<Vec<_>>()
     };
+    let (mut stopped, mut loss_differs) = (0, 0);
     for metric in ["accuracy", "f1", "roc_auc"] {
         let args = run(metric, &[]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let report = json(&ok(&args));
-        let best = report["best_epoch"].as_u64().expect("a best epoch is kept") as usize;
-        assert!(
-            best <= report["epochs"].as_u64().unwrap() as usize,
-            "{report}"
+        let ran = report["epochs"].as_u64().unwrap() as usize;
+        let best = report["best_epoch"].as_u64().map(|b| b as usize);
+        let stopped_early = report["stopped_early"].as_bool().unwrap();
+        // Each epoch's validation loss and metrics, as the run saw them.
+        let text = std::fs::read_to_string(path(d, &format!("{metric}.csv"))).unwrap();
+        let mut rows = text.lines();
+        let header: Vec<&str> = rows.next().unwrap().split(',').collect();
+        let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+        let (loss_at, metric_at) = (column("val_loss"), column(&format!("val_{metric}")));
+        let cells: Vec<Vec<f64>> = rows
+            .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+            .collect();
+        assert_eq!(cells.len(), ran, "{metric}: one CSV row per epoch");
+        let watched: Vec<f64> = cells.iter().map(|r| -r[metric_at]).collect();
+        let losses: Vec<f64> = cells.iter().map(|r| r[loss_at]).collect();
+        let (kept, stop) = replay_early_stopping(&watched, patience, epochs);
+        assert_eq!(best, kept, "{metric}: the best {metric} is kept: {report}");
+        assert_eq!(
+            stop,
+            stopped_early.then_some(ran),
+            "{metric}: stopped {patience} epochs after the best {metric}: {report}"
         );
+        stopped += usize::from(stopped_early);
+        loss_differs +=
+            usize::from(replay_early_stopping(&losses, patience, epochs) != (kept, stop));
         let info = json(&ok(&[
             "info",
             &path(d, &format!("{metric}.safetensors")),
@@ -392,6 +534,11 @@ fn early_stopping_watches_the_metric_asked_for() {
             metric
         );
     }
+    assert!(stopped > 0, "early stopping never fired");
+    assert!(
+        loss_differs > 0,
+        "watching the loss would have decided the same: the test cannot tell them apart"
+    );
     let args = run("r2", &[]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let e = fails(&args);

@@ -72,9 +72,19 @@ fn history(r: &FitReport) -> (Vec<u32>, Vec<u32>, Vec<u32>, Option<usize>, bool)
     )
 }
 
+/// How a stopped and resumed run went.
+struct Resumed {
+    /// Times it was stopped.
+    stops: usize,
+    /// Of those, stops part way through an epoch.
+    mid_epoch: usize,
+    /// The report of the run never stopped (equal, bit for bit, to the resumed one's).
+    report: FitReport,
+}
+
 /// Trains once without stopping, then again stopping after every `every` stop checks, each
 /// time saving the checkpoint to a file, loading it and continuing in a fresh trainer; both
-/// must end bit for bit the same. Returns the number of interruptions.
+/// must end bit for bit the same, and some stops must land inside an epoch.
 fn interrupted_equals_uninterrupted(
     kind: Kind,
     start: &Mlp,
@@ -82,7 +92,7 @@ fn interrupted_equals_uninterrupted(
     val: Option<&Dataset>,
     config: &TrainConfig,
     every: usize,
-) -> usize {
+) -> Resumed {
     let rows = train.rows();
     let mut whole = backend(kind, start, train, config);
     let want = fit_with(&mut *whole, config, rows, val, &mut |_| {}).unwrap();
@@ -92,6 +102,7 @@ fn interrupted_equals_uninterrupted(
     let path = dir.path().join("run.ckpt");
     let mut resume: Option<Checkpoint> = None;
     let mut stops = 0;
+    let mut mid_epoch = 0;
     let mut periodic = 0;
     let got = loop {
         let mut trainer = backend(kind, start, train, config);
@@ -115,6 +126,7 @@ fn interrupted_equals_uninterrupted(
             Ok(report) => break (report, trainer.model().unwrap().params().to_vec()),
             Err(Error::Interrupted { epochs_done, steps }) => {
                 stops += 1;
+                mid_epoch += usize::from(steps > 0);
                 assert!(stops < 500, "the run never ends");
                 let last = saved.last().expect("a checkpoint is saved on a stop");
                 assert_eq!(last.state.epochs_done, epochs_done);
@@ -141,6 +153,7 @@ fn interrupted_equals_uninterrupted(
     };
     let (got_report, got_params) = got;
     assert!(stops > 0, "{kind:?}: the run was never stopped");
+    assert!(mid_epoch > 0, "{kind:?}: no stop landed inside an epoch");
     assert!(periodic > 0, "{kind:?}: no periodic checkpoint was taken");
     assert_eq!(history(&got_report), history(&want), "{kind:?}: history");
     let worst = got_params
@@ -154,7 +167,11 @@ fn interrupted_equals_uninterrupted(
         got_params[worst.unwrap_or(0)],
         want_params[worst.unwrap_or(0)]
     );
-    stops
+    Resumed {
+        stops,
+        mid_epoch,
+        report: want,
+    }
 }
 
 fn early_stopping_setup(hidden: usize) -> (Mlp, Dataset, Dataset, TrainConfig) {
@@ -189,8 +206,25 @@ fn resumed_runs_equal_uninterrupted_runs_with_validation_plateau_and_early_stopp
     for (kind, hidden) in [(Kind::GpuPerOp, 24), (Kind::GpuFused, 12), (Kind::Cpu, 24)] {
         let (start, train, val, config) = early_stopping_setup(hidden);
         // 45 rows in batches of 8: 6 steps an epoch, the last one short.
-        let stops = interrupted_equals_uninterrupted(kind, &start, &train, Some(&val), &config, 5);
-        report(&format!("resume {kind:?}: {stops} stops, bit-identical"));
+        let r = interrupted_equals_uninterrupted(kind, &start, &train, Some(&val), &config, 5);
+        // Early stopping fired (the resumed run replayed it: their histories are equal), and
+        // the weights are the best epoch's.
+        let (ran, best) = (r.report.epoch_losses.len(), r.report.best_epoch);
+        assert!(
+            r.report.stopped_early && ran < config.epochs,
+            "{kind:?}: early stopping never fired ({ran} epochs)"
+        );
+        let best = best.expect("a best epoch is kept");
+        assert_eq!(
+            ran,
+            best + 10,
+            "{kind:?}: stopped after 10 epochs without progress"
+        );
+        report(&format!(
+            "resume {kind:?}: {} stops ({} inside an epoch), stopped early after epoch {ran}, \
+             kept {best}; bit-identical",
+            r.stops, r.mid_epoch
+        ));
     }
 }
 
@@ -218,9 +252,10 @@ fn resumed_runs_equal_uninterrupted_runs_without_validation_sgd_and_adamw() {
             ..TrainConfig::default()
         };
         let start = Mlp::new(&spec, 4).unwrap();
-        let stops = interrupted_equals_uninterrupted(kind, &start, &data, None, &config, 4);
+        let r = interrupted_equals_uninterrupted(kind, &start, &data, None, &config, 4);
         report(&format!(
-            "resume {kind:?} {optimizer:?}: {stops} stops, bit-identical"
+            "resume {kind:?} {optimizer:?}: {} stops ({} inside an epoch), bit-identical",
+            r.stops, r.mid_epoch
         ));
     }
 }

@@ -528,6 +528,21 @@ fn gpu_training_matches_reference_small_softmax_sgd_fused() {
     compare_runs("6-12-8-4 softmax, SGD, weights", &spec, &data, &config);
 }
 
+/// Runs one epoch per call at `lr` until one diverges; returns the weights from before that
+/// call (one epoch, one chunk of steps), the weights kept after it, and the error.
+fn diverge(
+    run_epoch: &mut dyn FnMut() -> gpumlp::Result<Vec<f32>>,
+    weights: &mut dyn FnMut() -> Vec<f32>,
+) -> (Vec<f32>, Vec<f32>, gpumlp::Error) {
+    for _ in 0..40 {
+        let before = weights();
+        if let Err(e) = run_epoch() {
+            return (before, weights(), e);
+        }
+    }
+    panic!("40 epochs at a huge rate and no divergence");
+}
+
 #[test]
 fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
     // Targets in the thousands and SGD with a huge rate: the loss overflows within a few steps.
@@ -538,6 +553,7 @@ fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
     let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
     let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
     let start = Mlp::new(&spec, 3).unwrap();
+    let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for allow_fused in [false, true] {
         let config = TrainConfig {
             batch_size: 16,
@@ -549,26 +565,44 @@ fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
             allow_fused,
             ..TrainConfig::default()
         };
+        // Two sound epochs first, so the weights before the failing chunk are not the start.
         let mut trainer = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
-        let err = trainer.run_epochs(&[50.0; 40]).unwrap_err();
+        trainer.run_epochs(&[1e-5; 2]).unwrap();
+        let trainer = std::cell::RefCell::new(trainer);
+        let (before, kept, err) = diverge(
+            &mut || trainer.borrow_mut().run_epochs(&[50.0]),
+            &mut || trainer.borrow().model().unwrap().params().to_vec(),
+        );
         let gpumlp::Error::Diverged { epoch, step, loss } = err else {
             panic!("expected a divergence error, got {err}");
         };
-        assert!(!loss.is_finite() && epoch >= 1 && (1..=4).contains(&step));
+        assert!(!loss.is_finite() && epoch > 2 && (1..=4).contains(&step));
         assert!(err.to_string().contains("learning rate"), "{err}");
-        let kept = trainer.model().unwrap();
-        assert!(
-            kept.params().iter().all(|p| p.is_finite()),
-            "the kept weights are finite"
+        assert_ne!(
+            bits(&before),
+            bits(start.params()),
+            "the sound epochs moved"
         );
+        assert_eq!(
+            bits(&kept),
+            bits(&before),
+            "the kept weights are those from before the chunk that diverged"
+        );
+        let fused = trainer.borrow().is_fused();
         report(&format!(
-            "divergence (fused {}): epoch {epoch}, step {step}, loss {loss}",
-            trainer.is_fused()
+            "divergence (fused {fused}): epoch {epoch}, step {step}, loss {loss}"
         ));
 
+        // The reference puts back the weights from when the call began.
         let mut reference = cpu::CpuTrainer::new(&start, &data, &config).unwrap();
-        let err = reference.run_epochs(&[50.0; 40]).unwrap_err();
+        reference.run_epochs(&[1e-5; 2]).unwrap();
+        let reference = std::cell::RefCell::new(reference);
+        let (before, kept, err) = diverge(
+            &mut || reference.borrow_mut().run_epochs(&[50.0]),
+            &mut || reference.borrow().model().params().to_vec(),
+        );
         assert!(matches!(err, gpumlp::Error::Diverged { .. }), "{err}");
-        assert!(reference.model().params().iter().all(|p| p.is_finite()));
+        assert_ne!(bits(&before), bits(start.params()));
+        assert_eq!(bits(&kept), bits(&before), "the reference keeps the same");
     }
 }
