@@ -226,7 +226,7 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         "",
     ));
 
-    if kernels::fused::fits(gpu) {
+    if kernels::fused::fits_small(gpu) {
         let note = "a few steps of every loss and optimiser, 2 to 4 layers";
         items.push(CheckItem::compared(
             "fused kernel".into(),
@@ -235,6 +235,16 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         ));
     } else {
         items.push(CheckItem::skipped("fused kernel".into(), NO_FUSED));
+    }
+    if kernels::fused::wide::fits(gpu) {
+        for rc in kernels::fused::wide::CHUNK_ROWS {
+            let note = "a few steps of every loss and optimiser, widths up to 128";
+            items.push(CheckItem::compared(
+                format!("fused wide kernel, {rc} rows a chunk"),
+                kernels::fused::verify_wide(gpu, rc),
+                note,
+            ));
+        }
     }
     for (name, spec, optimizer) in training_cases() {
         for fused in [false, true] {
@@ -349,20 +359,23 @@ fn training_item(
         if trainer.is_fused() != fused {
             // Not taken. Where training never takes it here either, skipped, saying why;
             // otherwise the trainer chose wrong and the path went unchecked: failed.
-            let cost = kernels::fused::loop_iterations(&start, batch);
+            let kind = kernels::fused::kind(gpu, &start);
             let why = if !fused || !kernels::fused::supports(&start) {
                 None
-            } else if !kernels::fused::fits(gpu) {
-                Some(NO_FUSED)
-            } else if !kernels::fused::trusted(gpu)? {
-                Some("the fused kernel failed its check here, so training never uses it")
-            } else if kernels::fused::steps_within(budget, cost).is_none() {
-                Some(
-                    "one step of this network exceeds the driver's loop budget, so training \
-                     runs it one dispatch per op",
-                )
+            } else if let Some(kind) = kind {
+                let cost = kernels::fused::loop_iterations(kind, &start, batch);
+                if !kernels::fused::trusted(gpu, kind, &start)? {
+                    Some("the fused kernel failed its check here, so training never uses it")
+                } else if kernels::fused::steps_within(budget, cost).is_none() {
+                    Some(
+                        "one step of this network exceeds the driver's loop budget, so training \
+                         runs it one dispatch per op",
+                    )
+                } else {
+                    None
+                }
             } else {
-                None
+                Some(NO_FUSED)
             };
             return Ok(match why {
                 Some(why) => CheckItem::skipped(name.clone(), why),

@@ -168,9 +168,16 @@ impl Gpu {
         AdapterSummary::from(&self.info).to_string()
     }
 
-    /// The compiled pipeline for `kernel`, built on first use.
-    pub(crate) fn pipeline(&self, kernel: Kernel) -> Result<Arc<Pipeline>> {
-        let pipeline = self.pipelines.get(&self.device, &self.limits, kernel)?;
+    /// The compiled pipeline for `kernel` with its `override` constants set (see
+    /// `PipelineCache::get`), built on first use.
+    pub(crate) fn pipeline_with(
+        &self,
+        kernel: Kernel,
+        constants: &[(&'static str, f64)],
+    ) -> Result<Arc<Pipeline>> {
+        let pipeline = self
+            .pipelines
+            .get(&self.device, &self.limits, kernel, constants)?;
         self.check("compiling a pipeline")?;
         Ok(pipeline)
     }

@@ -107,22 +107,29 @@ pub(crate) struct Pipeline {
     pub layout: wgpu::BindGroupLayout,
 }
 
-/// Compiled modules by name and pipelines by (module, entry point).
+/// A pipeline's module, entry point and `override` constants (as text).
+type PipelineKey = (&'static str, &'static str, String);
+
+/// Compiled modules by name and pipelines by (module, entry point, constants).
 #[derive(Default)]
 pub(crate) struct PipelineCache {
     modules: Mutex<HashMap<&'static str, wgpu::ShaderModule>>,
-    pipelines: Mutex<HashMap<(&'static str, &'static str), Arc<Pipeline>>>,
+    pipelines: Mutex<HashMap<PipelineKey, Arc<Pipeline>>>,
 }
 
 impl PipelineCache {
+    /// The pipeline of `kernel` with its WGSL `override` constants set to `constants` (one
+    /// pipeline per set of values). A kernel given constants initialises every workgroup
+    /// variable it reads itself, so the driver is not asked to zero them.
     pub fn get(
         &self,
         device: &wgpu::Device,
         limits: &wgpu::Limits,
         kernel: Kernel,
+        constants: &[(&'static str, f64)],
     ) -> Result<Arc<Pipeline>> {
         kernel.check_limits(limits)?;
-        let key = (kernel.module.name, kernel.entry);
+        let key = (kernel.module.name, kernel.entry, format!("{constants:?}"));
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pipelines.get(&key) {
             return Ok(p.clone());
@@ -171,7 +178,10 @@ impl PipelineCache {
             layout: Some(&pipeline_layout),
             module: &module,
             entry_point: Some(kernel.entry),
-            compilation_options: wgpu::PipelineCompilationOptions::default(),
+            compilation_options: wgpu::PipelineCompilationOptions {
+                constants,
+                zero_initialize_workgroup_memory: constants.is_empty(),
+            },
             cache: None,
         });
         let p = Arc::new(Pipeline { pipeline, layout });

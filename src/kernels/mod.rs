@@ -64,8 +64,19 @@ impl Dispatch {
         binds: &[Bind<'_>],
         workgroups: [u32; 3],
     ) -> Result<Dispatch> {
+        Dispatch::specialised(gpu, kernel, &[], binds, workgroups)
+    }
+
+    /// [`Dispatch::new`] with the kernel's WGSL `override` constants set.
+    pub(crate) fn specialised(
+        gpu: &Gpu,
+        kernel: Kernel,
+        constants: &[(&'static str, f64)],
+        binds: &[Bind<'_>],
+        workgroups: [u32; 3],
+    ) -> Result<Dispatch> {
         debug_assert_eq!(binds.len(), kernel.bindings.len(), "{}", kernel.entry);
-        let pipeline = gpu.pipeline(kernel)?;
+        let pipeline = gpu.pipeline_with(kernel, constants)?;
         let entries: Vec<wgpu::BindGroupEntry> = kernel
             .bindings
             .iter()

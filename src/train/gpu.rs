@@ -147,16 +147,18 @@ impl<'g> Trainer<'g> {
         // The fused kernel runs many steps in one invocation: as many as the driver's loop
         // budget allows, and none (one dispatch per op instead) when one step exceeds it or
         // the kernel failed its check on this driver.
-        let fused_room = match config.allow_fused
-            && kernels::fused::supports(model)
-            && kernels::fused::fits(gpu)
-            && kernels::fused::trusted(gpu)?
-        {
-            true => {
-                kernels::fused::steps_within(budget, kernels::fused::loop_iterations(model, batch))
-            }
+        let fused_kind = match config.allow_fused {
+            true => kernels::fused::kind(gpu, model),
             false => None,
         };
+        let fused_kind = match fused_kind {
+            Some(kind) if kernels::fused::trusted(gpu, kind, model)? => Some(kind),
+            _ => None,
+        };
+        let fused_room = fused_kind.and_then(|kind| {
+            let cost = kernels::fused::loop_iterations(kind, model, batch);
+            kernels::fused::steps_within(budget, cost)
+        });
         let fused = fused_room.is_some();
         let room = match fused_room {
             Some(room) => room.min(DEFAULT_FUSED_STEPS_PER_SUBMISSION),
@@ -223,8 +225,13 @@ impl<'g> Trainer<'g> {
         let plan = if fused {
             let step_words = std::mem::size_of::<StepUniform>() / 4;
             let steps = gpu.zeros("fused steps", run.max_steps_per_submission * step_words)?;
+            let kind = fused_kind.ok_or_else(|| Error::Shape {
+                op: "fused_steps",
+                detail: "no fused kernel takes this network".into(),
+            })?;
             let fused = kernels::fused::fused_steps(
                 gpu,
+                kind,
                 model,
                 &config.optimizer,
                 &steps,

@@ -47,6 +47,22 @@ fn deep() -> (Mlp, Dataset, TrainConfig) {
     (Mlp::new(&spec, 4).unwrap(), data(600, 16), config)
 }
 
+/// Four layers of typical tabular widths, in full batches of 600 rows: the wide fused
+/// kernel's chunks of 32 rows, about 13,000 loop iterations a step.
+fn wide() -> (Mlp, Dataset, TrainConfig) {
+    let spec = MlpSpec::new(24)
+        .hidden(40, Activation::Tanh)
+        .hidden(48, Activation::Relu)
+        .hidden(20, Activation::Sigmoid);
+    let (_, _, config) = deep();
+    (Mlp::new(&spec, 4).unwrap(), data(600, 24), config)
+}
+
+/// Each fused kernel's network, by the kernel's name.
+fn both() -> [(&'static str, (Mlp, Dataset, TrainConfig)); 2] {
+    [("small", deep()), ("wide", wide())]
+}
+
 #[test]
 fn the_loop_budget_is_measured_and_every_fused_dispatch_fits_it() {
     let budget = gpumlp::kernels::probe::loop_budget(gpu()).unwrap();
@@ -57,70 +73,85 @@ fn the_loop_budget_is_measured_and_every_fused_dispatch_fits_it() {
             "a budget of {b} iterations is too small to train with"
         );
     }
-    let (model, data, config) = deep();
-    let mut trainer = Trainer::new(gpu(), &model, &data, &config).unwrap();
-    assert!(trainer.is_fused(), "four layers of 16 run fused");
-    let cost = gpumlp::kernels::fused::loop_iterations(&model, 600);
-    if let Some(b) = budget {
-        let most = (b - cost.setup) / cost.per_step;
-        assert!(
-            trainer.steps_per_submission() as u64 <= most,
-            "{} steps a dispatch, {most} fit the budget",
-            trainer.steps_per_submission()
+    for (name, (model, data, config)) in both() {
+        let mut trainer = Trainer::new(gpu(), &model, &data, &config).unwrap();
+        assert!(trainer.is_fused(), "{name}: runs fused");
+        let kind = gpumlp::kernels::fused::kind(gpu(), &model).unwrap();
+        let cost = gpumlp::kernels::fused::loop_iterations(kind, &model, 600);
+        if let Some(b) = budget {
+            let most = (b - cost.setup) / cost.per_step;
+            assert!(
+                trainer.steps_per_submission() as u64 <= most,
+                "{name}: {} steps a dispatch, {most} fit the budget",
+                trainer.steps_per_submission()
+            );
+        }
+        let lrs = vec![0.01; config.epochs];
+        let losses = trainer.run_epochs(&lrs).expect("no loop was cut short");
+        let mut want = model.clone();
+        let reference = cpu::fit(&mut want, &data, &config).unwrap();
+        let got = trainer.model().unwrap();
+        let (p, l) = (TRAINED_PARAMS, EPOCH_LOSSES);
+        let what = format!("{name} ({kind:?}) fused");
+        assert_close(
+            &format!("{what}: parameters"),
+            got.params(),
+            want.params(),
+            p.atol,
+            p.rtol,
+        );
+        assert_close(
+            &format!("{what}: losses"),
+            &losses,
+            &reference.epoch_losses,
+            l.atol,
+            l.rtol,
         );
     }
-    let lrs = vec![0.01; config.epochs];
-    let losses = trainer.run_epochs(&lrs).expect("no loop was cut short");
-    let mut want = model.clone();
-    let reference = cpu::fit(&mut want, &data, &config).unwrap();
-    let got = trainer.model().unwrap();
-    let (p, l) = (TRAINED_PARAMS, EPOCH_LOSSES);
-    assert_close(
-        "deep fused: parameters",
-        got.params(),
-        want.params(),
-        p.atol,
-        p.rtol,
-    );
-    assert_close(
-        "deep fused: losses",
-        &losses,
-        &reference.epoch_losses,
-        l.atol,
-        l.rtol,
-    );
 }
 
 #[test]
 fn a_smaller_budget_means_fewer_steps_a_dispatch_and_the_same_bits() {
-    let (model, data, config) = deep();
-    let cost = gpumlp::kernels::fused::loop_iterations(&model, 100);
-    let config = TrainConfig {
-        batch_size: 100,
-        ..config
-    };
-    let run = |gpu: &Gpu| {
-        let mut t = Trainer::new(gpu, &model, &data, &config).unwrap();
-        assert!(t.is_fused());
-        t.run_epochs(&vec![0.01; config.epochs]).unwrap();
-        (t.steps_per_submission(), t.model().unwrap())
-    };
-    let (steps, whole) = run(gpu());
-    // Room for exactly one step, then for three.
-    for fit in [1, 3] {
-        let small = gpu_with(LoopBudget::Iterations(cost.setup + fit * cost.per_step));
-        let (small_steps, model) = run(&small);
-        assert_eq!(small_steps as u64, fit, "steps a dispatch under the budget");
+    for (name, (model, data, config)) in both() {
+        let kind = gpumlp::kernels::fused::kind(gpu(), &model).unwrap();
+        let cost = gpumlp::kernels::fused::loop_iterations(kind, &model, 100);
+        let config = TrainConfig {
+            batch_size: 100,
+            ..config
+        };
+        let run = |gpu: &Gpu| {
+            let mut t = Trainer::new(gpu, &model, &data, &config).unwrap();
+            assert!(t.is_fused(), "{name}");
+            t.run_epochs(&vec![0.01; config.epochs]).unwrap();
+            (t.steps_per_submission(), t.model().unwrap())
+        };
+        let (steps, whole) = run(gpu());
+        // Room for exactly one step, then for three.
+        for fit in [1, 3] {
+            let small = gpu_with(LoopBudget::Iterations(cost.setup + fit * cost.per_step));
+            let (small_steps, model) = run(&small);
+            assert_eq!(
+                small_steps as u64, fit,
+                "{name}: steps a dispatch under the budget"
+            );
+            assert!(
+                steps > small_steps,
+                "{name}: {steps} steps a dispatch without the cap"
+            );
+            assert_bits(
+                &format!("{name}: parameters"),
+                model.params(),
+                whole.params(),
+            );
+        }
+        // No room for one step: one dispatch per op instead.
+        let tiny = gpu_with(LoopBudget::Iterations(cost.per_step / 2));
+        let t = Trainer::new(&tiny, &model, &data, &config).unwrap();
         assert!(
-            steps > small_steps,
-            "{steps} steps a dispatch without the cap"
+            !t.is_fused(),
+            "{name}: a step that exceeds the budget is not fused"
         );
-        assert_bits("parameters", model.params(), whole.params());
     }
-    // No room for one step: one dispatch per op instead.
-    let tiny = gpu_with(LoopBudget::Iterations(cost.per_step / 2));
-    let t = Trainer::new(&tiny, &model, &data, &config).unwrap();
-    assert!(!t.is_fused(), "a step that exceeds the budget is not fused");
 }
 
 #[test]
@@ -129,34 +160,35 @@ fn a_driver_that_cuts_loops_short_is_caught_never_trained_through() {
     // run out of it, and the kernel's canary must say so.
     let measured = gpumlp::kernels::probe::loop_budget(gpu()).unwrap();
     let unlimited = gpu_with(LoopBudget::Unlimited);
-    let (model, data, config) = deep();
-    let mut trainer = Trainer::new(&unlimited, &model, &data, &config).unwrap();
-    assert!(trainer.is_fused());
-    let before = trainer.model().unwrap();
-    let result = trainer.run_epochs(&vec![0.01; config.epochs]);
-    match measured {
-        Some(budget) => {
-            let err = result.expect_err("a dispatch past the loop budget must fail");
-            assert!(
-                matches!(
-                    err,
-                    Error::DriverFault {
-                        kernel: "fused_steps",
-                        ..
-                    }
-                ),
-                "{err}"
-            );
-            assert!(err.to_string().contains("loop"), "{err}");
-            assert_bits(
-                "the weights from before the chunk are kept",
-                trainer.model().unwrap().params(),
-                before.params(),
-            );
-            crate::common::report(&format!("budget {budget}: caught: {err}"));
-        }
-        None => {
-            result.expect("a driver with no loop budget runs long dispatches");
+    for (name, (model, data, config)) in both() {
+        let mut trainer = Trainer::new(&unlimited, &model, &data, &config).unwrap();
+        assert!(trainer.is_fused(), "{name}");
+        let before = trainer.model().unwrap();
+        let result = trainer.run_epochs(&vec![0.01; config.epochs]);
+        match measured {
+            Some(budget) => {
+                let err = result.expect_err("a dispatch past the loop budget must fail");
+                assert!(
+                    matches!(
+                        err,
+                        Error::DriverFault {
+                            kernel: "fused_steps",
+                            ..
+                        }
+                    ),
+                    "{name}: {err}"
+                );
+                assert!(err.to_string().contains("loop"), "{err}");
+                assert_bits(
+                    &format!("{name}: the weights from before the chunk are kept"),
+                    trainer.model().unwrap().params(),
+                    before.params(),
+                );
+                crate::common::report(&format!("{name}: budget {budget}: caught: {err}"));
+            }
+            None => {
+                result.expect("a driver with no loop budget runs long dispatches");
+            }
         }
     }
 }

@@ -53,16 +53,20 @@ fn compare_runs(what: &str, spec: &MlpSpec, data: &Dataset, config: &TrainConfig
         // the kernel and a step fits the driver's loop budget; never skipped unseen.
         let budget = gpumlp::kernels::probe::loop_budget(gpu()).unwrap();
         let batch = config.batch_size.min(data.rows());
-        let cost = gpumlp::kernels::fused::loop_iterations(&start, batch);
-        let can_fuse = gpumlp::kernels::fused::supports(&start)
-            && gpumlp::kernels::fused::fits(gpu())
-            && gpumlp::kernels::fused::steps_within(budget, cost).is_some();
+        let kind = gpumlp::kernels::fused::kind(gpu(), &start);
+        let can_fuse = kind.is_some_and(|kind| {
+            let cost = gpumlp::kernels::fused::loop_iterations(kind, &start, batch);
+            gpumlp::kernels::fused::steps_within(budget, cost).is_some()
+        });
         assert_eq!(fused, allow_fused && can_fuse, "{what}: fused path taken");
         if allow_fused && !fused {
             crate::common::report(&format!("{what}: too large for the fused kernel"));
             continue;
         }
-        let what = format!("{what}{}", if fused { " (fused)" } else { "" });
+        let what = match (fused, kind) {
+            (true, Some(kind)) => format!("{what} (fused, {kind:?})"),
+            _ => what.to_string(),
+        };
         compare_run(&what, &start, data, &config);
     }
 }
@@ -604,5 +608,64 @@ fn divergence_stops_with_epoch_and_step_and_keeps_the_last_good_weights() {
         assert!(matches!(err, gpumlp::Error::Diverged { .. }), "{err}");
         assert_ne!(bits(&before), bits(start.params()));
         assert_eq!(bits(&kept), bits(&before), "the reference keeps the same");
+    }
+}
+
+#[test]
+fn wide_fused_kernel_matches_reference_on_awkward_shapes() {
+    // Widths just past the small kernel's 16, past one workgroup's 64 columns, at the wide
+    // kernel's 128; one input; a batch of 1, and batches that leave a partial chunk.
+    let cases: [(&str, MlpSpec, Dataset, usize); 4] = [
+        (
+            "1-65-17-1 relu/tanh, batch 33",
+            MlpSpec::new(1)
+                .hidden(65, Activation::Relu)
+                .hidden(17, Activation::Tanh),
+            separable(7, 100, 1),
+            33,
+        ),
+        (
+            "9-128-3 softmax, batch 50",
+            MlpSpec::new(9)
+                .hidden(128, Activation::Sigmoid)
+                .output(3, Loss::SoftmaxCe),
+            clustered(8, 120, 9, 3, true),
+            50,
+        ),
+        (
+            "20-17-1 tanh, batch 1",
+            MlpSpec::new(20).hidden(17, Activation::Tanh),
+            separable(9, 12, 20),
+            1,
+        ),
+        (
+            "30-64-32-1 relu, batch 64 (README's main job)",
+            MlpSpec::new(30)
+                .hidden(64, Activation::Relu)
+                .hidden(32, Activation::Relu),
+            separable(10, 200, 30),
+            64,
+        ),
+    ];
+    for (what, spec, data, batch) in cases {
+        let start = Mlp::new(&spec, 11).unwrap();
+        assert_eq!(
+            gpumlp::kernels::fused::kind(gpu(), &start),
+            Some(gpumlp::kernels::fused::Kind::Wide),
+            "{what}: the wide kernel takes it"
+        );
+        let config = TrainConfig {
+            epochs: 5,
+            batch_size: batch,
+            optimizer: OptimizerConfig {
+                kind: OptimizerKind::AdamW,
+                lr: 0.01,
+                weight_decay: 0.01,
+                ..OptimizerConfig::default()
+            },
+            seed: 6,
+            ..TrainConfig::default()
+        };
+        compare_runs(what, &spec, &data, &config);
     }
 }

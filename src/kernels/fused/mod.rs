@@ -1,7 +1,11 @@
-//! Host side of shaders/fused.wgsl: many whole training steps of a small network in one
-//! dispatch of one workgroup.
+//! The fused training kernels: many whole training steps in one dispatch of one workgroup.
+//! fused.wgsl (this file's host side) runs small networks (widths up to 16) one batch row a
+//! thread, its weights in workgroup memory; wide.wgsl ([`wide`]) runs typical tabular
+//! networks (widths up to 128) one layer column a thread, chunks of the batch in workgroup
+//! memory. [`kind`] says which one a network takes.
 
 pub mod reference;
+pub mod wide;
 
 use super::{Bind, Dispatch};
 use crate::error::{Error, Result};
@@ -70,8 +74,33 @@ static FUSED: Kernel = Kernel {
     ],
 };
 
-/// Whether the fused kernel can train `model`: few, narrow layers and few parameters.
+/// Which fused kernel trains a network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// fused.wgsl: widths up to 16, one batch row a thread.
+    Small,
+    /// wide.wgsl: widths up to 128, one layer column a thread.
+    Wide,
+}
+
+/// The fused kernel that can train `model` on `gpu`, if one can.
+pub fn kind(gpu: &Gpu, model: &Mlp) -> Option<Kind> {
+    if supports_small(model) && fits_small(gpu) {
+        Some(Kind::Small)
+    } else if wide::supports(model) && wide::fits(gpu) {
+        Some(Kind::Wide)
+    } else {
+        None
+    }
+}
+
+/// Whether a fused kernel can train `model` (on a device that fits it).
 pub fn supports(model: &Mlp) -> bool {
+    supports_small(model) || wide::supports(model)
+}
+
+/// Whether the small fused kernel can train `model`: few, narrow layers and few parameters.
+pub fn supports_small(model: &Mlp) -> bool {
     let spec = model.spec();
     model.layers().len() <= MAX_LAYERS
         && spec.inputs <= MAX_WIDTH
@@ -82,9 +111,9 @@ pub fn supports(model: &Mlp) -> bool {
 /// Workgroup memory shaders/fused.wgsl declares: w, g and xfer (1024 floats each), red (64).
 const WORKGROUP_BYTES: u32 = 4 * (3 * 1024 + 64);
 
-/// Whether the device can run the fused kernel: it binds 8 storage buffers and keeps the
+/// Whether the device can run the small fused kernel: it binds 8 storage buffers and keeps the
 /// weights in 12.3 KiB of workgroup memory, more than some GL and mobile drivers allow.
-pub fn fits(gpu: &Gpu) -> bool {
+pub fn fits_small(gpu: &Gpu) -> bool {
     let l = gpu.limits();
     FUSED.storage_buffers() <= l.max_storage_buffers_per_shader_stage
         && WORKGROUP_BYTES <= l.max_compute_workgroup_storage_size
@@ -102,8 +131,17 @@ pub struct LoopCost {
     pub per_step: u64,
 }
 
-/// The loop iterations of one fused dispatch of `model` at `batch` rows a step (see [`LoopCost`]).
-pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
+/// The loop iterations of one fused dispatch of `model` at `batch` rows a step (see
+/// [`LoopCost`]), by the kernel `kind`.
+pub fn loop_iterations(kind: Kind, model: &Mlp, batch: usize) -> LoopCost {
+    match kind {
+        Kind::Small => small_loop_iterations(model, batch),
+        Kind::Wide => wide::loop_iterations(model, batch),
+    }
+}
+
+/// [`loop_iterations`] of the small kernel.
+fn small_loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     let n = |x: usize| x as u64 + 1; // a loop of x iterations
     let layers = model.layers();
     let segments: Vec<u64> = layers
@@ -168,14 +206,25 @@ pub fn steps_within(budget: Option<u64>, cost: LoopCost) -> Option<usize> {
     }
 }
 
-/// The fused step dispatch and its parameter buffer, whose step count changes per chunk.
+/// A fused step dispatch and its parameter buffer, whose step count changes per chunk.
 pub struct FusedSteps {
     dispatch: Dispatch,
     params: wgpu::Buffer,
-    values: FusedParams,
+    /// The parameter block as uploaded, and where its step count sits in it.
+    values: Vec<u8>,
+    steps_at: u64,
 }
 
 impl FusedSteps {
+    fn new(dispatch: Dispatch, params: wgpu::Buffer, values: Vec<u8>, steps_at: u64) -> Self {
+        FusedSteps {
+            dispatch,
+            params,
+            values,
+            steps_at,
+        }
+    }
+
     /// The dispatch, ready to record.
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
@@ -183,18 +232,20 @@ impl FusedSteps {
 
     /// Sets how many steps (from the start of `steps`) the next recording runs.
     pub fn set_steps(&mut self, gpu: &Gpu, steps: usize) {
-        self.values.steps = steps as u32;
+        let at = self.steps_at as usize;
+        self.values[at..at + 4].copy_from_slice(&(steps as u32).to_ne_bytes());
         gpu.queue()
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.values));
+            .write_buffer(&self.params, self.steps_at, &self.values[at..at + 4]);
     }
 }
 
-/// Builds the fused training dispatch of `model`.
+/// Builds the fused training dispatch of `model` with the kernel `kind`.
 // steps: (≥ steps run) Step structs; order: row order; x_all: (n, inputs);
 // t_all: (n, outputs + 1); p, m, v: (params); losses: (slots + 1), the last one the health slot
 #[allow(clippy::too_many_arguments)]
 pub fn fused_steps(
     gpu: &Gpu,
+    kind: Kind,
     model: &Mlp,
     optimizer: &OptimizerConfig,
     steps: &Tensor,
@@ -206,7 +257,23 @@ pub fn fused_steps(
     v: &Tensor,
     losses: &Tensor,
 ) -> Result<FusedSteps> {
-    if !supports(model) {
+    let tensors = [steps, order, x_all, t_all, p, m, v, losses];
+    match kind {
+        Kind::Small => small_steps(gpu, model, optimizer, tensors),
+        Kind::Wide => {
+            wide::build_with_rows(gpu, model, optimizer, wide::chunk_rows(model), tensors)
+        }
+    }
+}
+
+/// The small kernel's dispatch (see [`fused_steps`]).
+fn small_steps(
+    gpu: &Gpu,
+    model: &Mlp,
+    optimizer: &OptimizerConfig,
+    [steps, order, x_all, t_all, p, m, v, losses]: [&Tensor; 8],
+) -> Result<FusedSteps> {
+    if !supports_small(model) {
         return Err(Error::Shape {
             op: "fused_steps",
             detail: format!(
@@ -286,11 +353,12 @@ pub fn fused_steps(
         ],
         [1, 1, 1],
     )?;
-    Ok(FusedSteps {
+    Ok(FusedSteps::new(
         dispatch,
         params,
-        values,
-    })
+        bytemuck::bytes_of(&values).to_vec(),
+        std::mem::offset_of!(FusedParams, steps) as u64,
+    ))
 }
 
 /// The networks, losses and optimisers the fused kernel is checked on before it is trusted:
@@ -332,14 +400,64 @@ fn verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
     ]
 }
 
-/// Runs a few steps of the fused kernel on small networks (every loss and optimiser) against
-/// the CPU reference's steps; returns the worst comparison of the parameters (see
+/// Typical tabular networks for the wide kernel: every loss, optimiser and activation, widths
+/// of 128 and not a multiple of the workgroup, 2 to 4 layers, the parameter cap nearly full.
+fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
+    let mut cases = verify_cases();
+    cases[0].0 = MlpSpec::new(30)
+        .hidden(64, Activation::Relu)
+        .hidden(32, Activation::Relu);
+    cases[1].0 = MlpSpec::new(13)
+        .hidden(24, Activation::Tanh)
+        .hidden(20, Activation::Sigmoid)
+        .output(5, Loss::SoftmaxCe);
+    cases[2].0 = MlpSpec::new(20)
+        .hidden(90, Activation::Sigmoid)
+        .hidden(40, Activation::Relu)
+        .hidden(10, Activation::Tanh)
+        .output(2, Loss::Mse);
+    cases.push((
+        MlpSpec::new(7)
+            .hidden(128, Activation::Relu)
+            .output(3, Loss::Mse),
+        cases[0].1,
+    ));
+    cases
+}
+
+/// Runs a few steps of the small fused kernel on small networks (every loss and optimiser)
+/// against the CPU reference's steps; returns the worst comparison of the parameters (see
 /// [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
 pub fn verify(gpu: &Gpu) -> Result<Comparison> {
+    verify_with(gpu, verify_cases(), &|model, optimizer, tensors| {
+        small_steps(gpu, model, optimizer, tensors)
+    })
+}
+
+/// [`verify`] for the wide kernel at `rc` rows a chunk, on the cases whose chunks hold them.
+pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
+    let cases = wide_verify_cases()
+        .into_iter()
+        .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
+        .collect();
+    verify_with(gpu, cases, &|model, optimizer, tensors| {
+        wide::build_with_rows(gpu, model, optimizer, rc, tensors)
+    })
+}
+
+/// How a check builds the fused dispatch of a case.
+type Build<'a> = dyn Fn(&Mlp, &OptimizerConfig, [&Tensor; 8]) -> Result<FusedSteps> + 'a;
+
+/// Trains each case for a few steps with `build`'s kernel and with the reference.
+fn verify_with(
+    gpu: &Gpu,
+    cases: Vec<(MlpSpec, OptimizerConfig)>,
+    build: &Build<'_>,
+) -> Result<Comparison> {
     let (rows, batch, epochs) = (75usize, 30usize, 2usize);
     let spe = rows.div_ceil(batch);
     let mut worst: Option<Comparison> = None;
-    for (case, (spec, optimizer)) in verify_cases().into_iter().enumerate() {
+    for (case, (spec, optimizer)) in cases.into_iter().enumerate() {
         let seed = 40 + 10 * case as u64;
         let mut model = Mlp::new(&spec, seed)?;
         let (inputs, outputs) = (spec.inputs, spec.outputs);
@@ -382,8 +500,10 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
         let tp = gpu.upload("verify p", model.params())?;
         let (tm, tv) = (gpu.zeros("verify m", n)?, gpu.zeros("verify v", n)?);
         let tl = gpu.zeros("verify losses", steps.len() + 1)?;
-        let mut fused = fused_steps(
-            gpu, &model, &optimizer, &tsteps, &torder, &tx, &tt, &tp, &tm, &tv, &tl,
+        let mut fused = build(
+            &model,
+            &optimizer,
+            [&tsteps, &torder, &tx, &tt, &tp, &tm, &tv, &tl],
         )?;
         fused.set_steps(gpu, steps.len());
         super::run(gpu, &[fused.dispatch()])?;
@@ -429,17 +549,26 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
     Ok(worst.expect("at least one case"))
 }
 
-/// Whether the fused kernel may train on this adapter and driver: [`verify`]'s verdict, taken
-/// the first time and kept in the tuning cache. When it failed, a warning names the driver
-/// once and training runs one dispatch per op.
-pub fn trusted(gpu: &Gpu) -> Result<bool> {
-    let ok = gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?;
+/// Whether the fused kernel `kind` may train `model` on this adapter and driver: [`verify`]'s
+/// (or [`verify_wide`]'s, at the model's rows a chunk) verdict, taken the first time and kept
+/// in the tuning cache. When it failed, a warning names the driver once and training runs one
+/// dispatch per op.
+pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp) -> Result<bool> {
+    let ok = match kind {
+        Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
+        Kind::Wide => {
+            let rc = wide::chunk_rows(model);
+            gpu.trusted(&format!("fused_wide rc={rc}"), &wide::MODULE, || {
+                Ok(verify_wide(gpu, rc)?.passed())
+            })?
+        }
+    };
     if !ok {
         gpu.warn_once(
-            "fused",
+            &format!("{kind:?}"),
             &format!(
-                "the fused small-network kernel gives wrong results on {}; training runs one \
-                 dispatch per op instead",
+                "the fused training kernel ({kind:?}) gives wrong results on {}; training runs \
+                 one dispatch per op instead",
                 gpu.describe()
             ),
         );

@@ -1,0 +1,241 @@
+//! Host side of wide.wgsl: many whole training steps of a typical tabular network (at most 4
+//! layers, widths up to 128) in one dispatch of one workgroup, the batch in chunks of up to 32
+//! rows held in workgroup memory, each thread owning whole columns of every layer.
+
+use super::{FusedSteps, LoopCost, CANARY};
+use crate::error::{Error, Result};
+use crate::gpu::{Binding, Gpu, Kernel, Module, Tensor};
+use crate::kernels::{Bind, Dispatch};
+use crate::model::{Loss, Mlp};
+use crate::optim::{OptimizerConfig, OptimizerKind};
+
+/// Most dense layers (the output layer included).
+pub const MAX_LAYERS: usize = 4;
+/// Widest layer, inputs included.
+pub const MAX_WIDTH: usize = 128;
+/// Floats of workgroup memory for one chunk's activations and deltas (`BUFV` vec4s).
+const BUFW: usize = 4 * 2032;
+/// The chunk sizes a network may be given (4·`RQ` rows; each its own pipeline).
+pub const CHUNK_ROWS: [usize; 4] = [4, 8, 16, 32];
+/// Threads of the workgroup (`WT`).
+const WT: u64 = 64;
+/// Workgroup memory wide.wgsl declares: the chunk buffer and the loss sums.
+const WORKGROUP_BYTES: u32 = 4 * (BUFW + WT as usize) as u32;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct WideParams {
+    layers: u32,
+    inputs: u32,
+    outputs: u32,
+    steps: u32,
+    loss: u32,
+    optimizer: u32,
+    health: u32,
+    canary: u32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    momentum: f32,
+    _pad: [u32; 3],
+    widths: [u32; 8],
+    acts: [u32; 4],
+    w_flat: [u32; 4],
+    b_flat: [u32; 4],
+    g_off: [u32; 4],
+    act_off: [u32; 8],
+    dz_off: [u32; 8],
+}
+
+/// Byte offset of `steps` in [`WideParams`], which [`FusedSteps::set_steps`] rewrites.
+const STEPS_AT: u64 = 12;
+
+/// wide.wgsl after the prelude.
+pub(super) static MODULE: Module = crate::kernels::module!("fused_wide", "wide.wgsl");
+
+static WIDE: Kernel = Kernel {
+    module: &MODULE,
+    entry: "fused_wide",
+    bindings: &[
+        (0, Binding::Uniform),
+        (1, Binding::Read),
+        (2, Binding::Read),
+        (3, Binding::Read),
+        (4, Binding::Read),
+        (5, Binding::ReadWrite),
+        (6, Binding::ReadWrite),
+        (7, Binding::ReadWrite),
+        (8, Binding::ReadWrite),
+    ],
+};
+
+/// Rows of one chunk for `model`: 8, or 4 where the chunk buffer holds no more (every
+/// layer's activations and deltas of a row); 0 where it does not hold 4.
+pub fn chunk_rows(model: &Mlp) -> usize {
+    let spec = model.spec();
+    let layers = model.layers();
+    let per_row = spec.inputs + 2 * layers.iter().map(|l| l.outputs).sum::<usize>();
+    CHUNK_ROWS
+        .into_iter()
+        .rev()
+        .find(|rc| rc * per_row <= BUFW)
+        .unwrap_or(0)
+}
+
+/// Whether the wide kernel can train `model`.
+pub fn supports(model: &Mlp) -> bool {
+    let spec = model.spec();
+    model.layers().len() <= MAX_LAYERS
+        && spec.inputs <= MAX_WIDTH
+        && model.layers().iter().all(|l| l.outputs <= MAX_WIDTH)
+        && chunk_rows(model) > 0
+}
+
+/// Whether the device can run the wide kernel: 8 storage buffers and 32 KiB of workgroup
+/// memory.
+pub fn fits(gpu: &Gpu) -> bool {
+    let l = gpu.limits();
+    WIDE.storage_buffers() <= l.max_storage_buffers_per_shader_stage
+        && WORKGROUP_BYTES <= l.max_compute_workgroup_storage_size
+        && WT as u32 <= l.max_compute_invocations_per_workgroup
+}
+
+/// An upper bound on the loop iterations one invocation of wide.wgsl runs (every loop counted
+/// at one more iteration than it runs, in the order it appears there) at `batch` rows a step.
+pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
+    let n = |x: u64| x + 1; // a loop of x iterations
+    let rc = chunk_rows(model).max(4) as u64;
+    let layers = model.layers();
+    let nl = layers.len() as u64;
+    let share = |x: u64| x.div_ceil(WT); // a loop over x items, each thread taking every WT-th
+    let (nin, nout) = (model.spec().inputs as u64, model.spec().outputs as u64);
+    let load: u64 = n(nl)
+        + layers
+            .iter()
+            .map(|l| n(share((l.inputs * l.outputs) as u64)) + n(share(l.outputs as u64)))
+            .sum::<u64>();
+    let slots: u64 = layers.iter().map(|l| 2 * (l.inputs as u64 + 1)).sum();
+    // Each layer: two passes (columns t and t + WT), each a loop over the layer's width.
+    let over = |width: usize| n(2) + 2 * n(width as u64);
+    let forward: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
+    let loss = 3 * n(nout);
+    let backward: u64 = n(nl) + layers.iter().skip(1).map(|l| over(l.outputs)).sum::<u64>();
+    let grads: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
+    let chunk = n(share(rc * nin)) + forward + loss + backward + grads;
+    let chunks = (batch as u64).div_ceil(rc);
+    let reduce = n(WT.ilog2() as u64);
+    let update: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
+    let per_step = 1 + n(slots) + n(chunks) + chunks * chunk + reduce + update;
+    LoopCost {
+        setup: load + u64::from(CANARY) + 64,
+        per_step,
+    }
+}
+
+/// Builds the wide fused training dispatch of `model` (the buffers as for
+/// `fused::fused_steps`) at `rc` rows a chunk (at most [`chunk_rows`]; checks try smaller
+/// ones).
+pub(super) fn build_with_rows(
+    gpu: &Gpu,
+    model: &Mlp,
+    optimizer: &OptimizerConfig,
+    rc: usize,
+    [steps, order, x_all, t_all, p, m, v, losses]: [&Tensor; 8],
+) -> Result<FusedSteps> {
+    if !supports(model) || !CHUNK_ROWS.contains(&rc) || rc > chunk_rows(model) {
+        return Err(Error::Shape {
+            op: "fused_wide",
+            detail: format!(
+                "the wide fused kernel runs at most {MAX_LAYERS} layers of width {MAX_WIDTH}, \
+                 {rc} rows a chunk at most {}",
+                chunk_rows(model)
+            ),
+        });
+    }
+    if losses.len < 1 {
+        return Err(Error::Shape {
+            op: "fused_wide",
+            detail: "the loss buffer needs a health slot at its end".into(),
+        });
+    }
+    let spec = model.spec();
+    let layers = model.layers();
+    let mut values = WideParams {
+        layers: layers.len() as u32,
+        inputs: spec.inputs as u32,
+        outputs: spec.outputs as u32,
+        steps: 0,
+        loss: match spec.loss {
+            Loss::Bce => 0,
+            Loss::SoftmaxCe => 1,
+            Loss::Mse => 2,
+        },
+        optimizer: match optimizer.kind {
+            OptimizerKind::Adam => 0,
+            OptimizerKind::AdamW => 1,
+            OptimizerKind::Sgd => 2,
+        },
+        health: (losses.len - 1) as u32,
+        canary: CANARY,
+        beta1: optimizer.beta1,
+        beta2: optimizer.beta2,
+        eps: optimizer.eps,
+        weight_decay: optimizer.weight_decay,
+        momentum: optimizer.momentum,
+        _pad: [0; 3],
+        widths: [0; 8],
+        acts: [0; 4],
+        w_flat: [0; 4],
+        b_flat: [0; 4],
+        g_off: [0; 4],
+        act_off: [0; 8],
+        dz_off: [0; 8],
+    };
+    values.widths[0] = spec.inputs as u32;
+    // Offsets in `buf` count vec4s: a unit holds rq of them.
+    let rq = (rc / 4) as u32;
+    let mut act = 0u32;
+    let mut slots = 0u32;
+    for (l, layer) in layers.iter().enumerate() {
+        values.widths[l + 1] = layer.outputs as u32;
+        values.w_flat[l] = layer.weights.start as u32;
+        values.b_flat[l] = layer.bias.start as u32;
+        values.acts[l] = crate::kernels::activation::code(layer.activation);
+        values.g_off[l] = slots;
+        slots += 2 * (layer.inputs as u32 + 1);
+        values.act_off[l] = act;
+        act += rq * layer.inputs as u32;
+    }
+    values.act_off[layers.len()] = act;
+    act += rq * spec.outputs as u32;
+    for (l, layer) in layers.iter().enumerate() {
+        values.dz_off[l + 1] = act;
+        act += rq * layer.outputs as u32;
+    }
+    debug_assert!(4 * act as usize <= BUFW);
+    let params = gpu.uniform("fused wide", &values);
+    let dispatch = Dispatch::specialised(
+        gpu,
+        WIDE,
+        &[("RQ", (rc / 4) as f64)],
+        &[
+            Bind::Params(&params),
+            Bind::Tensor(steps),
+            Bind::Tensor(order),
+            Bind::Tensor(x_all),
+            Bind::Tensor(t_all),
+            Bind::Tensor(p),
+            Bind::Tensor(m),
+            Bind::Tensor(v),
+            Bind::Tensor(losses),
+        ],
+        [1, 1, 1],
+    )?;
+    Ok(FusedSteps::new(
+        dispatch,
+        params,
+        bytemuck::bytes_of(&values).to_vec(),
+        STEPS_AT,
+    ))
+}

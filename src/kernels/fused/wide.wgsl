@@ -1,0 +1,376 @@
+// Whole training steps of a typical tabular network (at most 4 layers, widths up to 128) in
+// one workgroup, many steps per dispatch: the batch goes through in chunks of 4·RQ rows whose
+// activations and deltas sit in workgroup memory, and each thread owns whole columns of every
+// layer. A unit's values over the chunk's rows are RQ vec4s side by side, so a thread reads
+// its weight once per input and then runs 4·RQ rows on it from registers. Uses the prelude's
+// activate, activate_back, sigmoid, bce, adam_update, sgd_update and Step, the formulas the
+// per-op kernels run.
+//
+// Ownership: thread t owns columns t and t + WT of every layer: the weights W[i][j] for all i
+// and the bias b[j]. It alone sums their gradient (in its own memory, chunk by chunk) and
+// applies the optimiser to them, so no gradient crosses threads. Its gradient slots are laid
+// out the same for every thread (a column it does not have keeps its slots unused).
+//
+// One step: for each chunk: load the rows, forward layer by layer, the loss and its gradient
+// at the logits, backward layer by layer, then each thread adds its columns' gradient over
+// the chunk's rows. After the last chunk: the step's loss (a fixed-order sum over threads) and
+// the optimiser, which writes the parameters every thread reads in the next step. Rows of the
+// last chunk past the batch are zero inputs with zero deltas: they add exactly nothing.
+//
+// Workgroup memory: BUFV vec4s for one chunk: the activations of every layer (unit i of layer
+// l at act_off(l) + i·RQ) and the deltas of every layer but the inputs (dz_off(l) + i·RQ). The
+// host picks RQ so they fit (src/kernels/fused/wide.rs). The parameters stay in `p`: on a CPU
+// driver a thread's weight load costs the same from either memory, and the whole 32 KiB then
+// holds chunks of up to 32 rows.
+//
+// Loop budget: src/kernels/fused/wide.rs counts the iterations of every loop below
+// (`loop_iterations`; keep it in step) so that a dispatch holds no more steps than the driver
+// allows, and the canary at the end reports a budget that ran out anyway.
+//
+// steps: per-step values; order: shuffled row order; x_all: (n, inputs); t_all: (n, outputs
+// + 1) targets and row weight; p, m, v: (flat params); losses: out[steps[s].loss_slot] =
+// Σ_r w_r · loss_r / rows, and out[health] = 1 if the driver cut a loop short.
+
+struct WideParams {
+    layers: u32,        // dense layers, the output layer included
+    inputs: u32,
+    outputs: u32,
+    steps: u32,
+    loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
+    optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
+    health: u32,        // where in `losses` a cut-short loop is reported
+    canary: u32,        // iterations of the canary loop
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    weight_decay: f32,
+    momentum: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+    widths: array<vec4<u32>, 2>,   // width of layer l's activations, l = 0..=layers
+    acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
+    w_flat: vec4<u32>,             // where layer l's W starts in the flat layout
+    b_flat: vec4<u32>,             // where layer l's b starts in the flat layout
+    g_off: vec4<u32>,              // layer l's first gradient slot
+    act_off: array<vec4<u32>, 2>,  // where layer l's activations start in `buf`
+    dz_off: array<vec4<u32>, 2>,   // where layer l's deltas start in `buf` (l ≥ 1)
+}
+
+override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4 or 8
+const WT: u32 = 64u;       // threads in the workgroup
+const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; with red, 32 KiB)
+const MAXG: u32 = 1032u;   // gradient slots of a thread: 4 layers × 2 columns × 129
+
+@group(0) @binding(0) var<uniform> fp: WideParams;
+@group(0) @binding(1) var<storage, read> steps: array<Step>;
+@group(0) @binding(2) var<storage, read> order: array<u32>;
+@group(0) @binding(3) var<storage, read> x_all: array<f32>;
+@group(0) @binding(4) var<storage, read> t_all: array<f32>;
+@group(0) @binding(5) var<storage, read_write> p: array<f32>;
+@group(0) @binding(6) var<storage, read_write> m: array<f32>;
+@group(0) @binding(7) var<storage, read_write> v: array<f32>;
+@group(0) @binding(8) var<storage, read_write> losses: array<f32>;
+
+var<workgroup> buf: array<vec4<f32>, BUFV>;  // one chunk's activations and deltas
+var<workgroup> red: array<f32, WT>;          // the step's loss, summed across threads
+
+fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
+fn act_off(l: u32) -> u32 { return fp.act_off[l / 4u][l % 4u]; }
+fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
+
+fn activate4(code: u32, z: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(activate(code, z.x), activate(code, z.y), activate(code, z.z),
+                     activate(code, z.w));
+}
+
+fn activate_back4(code: u32, a: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(activate_back(code, a.x, d.x), activate_back(code, a.y, d.y),
+                     activate_back(code, a.z, d.z), activate_back(code, a.w, d.w));
+}
+
+// One optimiser update of parameter f with gradient gi.
+fn update(f: u32, gi: f32, st: Step) {
+    if (fp.optimizer == 2u) {
+        let r = sgd_update(p[f], gi, m[f], st.lr, fp.momentum, fp.weight_decay);
+        m[f] = r.y;
+        p[f] = r.x;
+    } else {
+        let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1,
+                            st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay,
+                            fp.optimizer == 1u);
+        m[f] = r.y;
+        v[f] = r.z;
+        p[f] = r.x;
+    }
+}
+
+@compute @workgroup_size(64, 1, 1)
+fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
+    let lid = lid3.x;
+    let layers = fp.layers;
+    let nin = fp.inputs;
+    let nout = fp.outputs;
+    let tw = nout + 1u;
+    let rc = 4u * RQ;
+    var g: array<f32, MAXG>;   // this thread's columns' gradient, by slot
+    let slots = fp.g_off[layers - 1u] + 2u * (width(layers - 1u) + 1u);
+
+    for (var s = 0u; s < fp.steps; s++) {
+        let st = steps[s];
+        let rows = st.rows;
+        let inv_batch = 1.0 / f32(rows);
+        for (var k = 0u; k < slots; k++) { g[k] = 0.0; }
+        var loss_acc = 0.0;
+
+        for (var r0 = 0u; r0 < rows; r0 += rc) {
+            let count = min(rc, rows - r0);
+            // The chunk's inputs, unit by unit; rows past the batch are zeros.
+            for (var e = lid; e < nin * rc; e += WT) {
+                let i = e / rc;
+                let r = e % rc;
+                var x = 0.0;
+                if (r < count) { x = x_all[order[st.row_offset + r0 + r] * nin + i]; }
+                buf[act_off(0u) + i * RQ + r / 4u][r % 4u] = x;
+            }
+            workgroupBarrier();
+            // Forward: z[j] = (Σ_i a[i] · W[i][j] in i order) + b[j], then the activation.
+            for (var l = 0u; l < layers; l++) {
+                let ni = width(l);
+                let no = width(l + 1u);
+                let ain = act_off(l);
+                let aout = act_off(l + 1u);
+                let wo = fp.w_flat[l];
+                for (var jj = 0u; jj < 2u; jj++) {
+                    let j = lid + jj * WT;
+                    if (j < no) {
+                        var a0 = vec4<f32>(0.0);
+                        var a1 = vec4<f32>(0.0);
+                        var a2 = vec4<f32>(0.0);
+                        var a3 = vec4<f32>(0.0);
+                        var a4 = vec4<f32>(0.0);
+                        var a5 = vec4<f32>(0.0);
+                        var a6 = vec4<f32>(0.0);
+                        var a7 = vec4<f32>(0.0);
+                        for (var i = 0u; i < ni; i++) {
+                            let wv = p[wo + i * no + j];
+                            let x = ain + i * RQ;
+                            a0 = a0 + buf[x] * wv;
+                            if (RQ > 1u) { a1 = a1 + buf[x + 1u] * wv; }
+                            if (RQ > 2u) {
+                                a2 = a2 + buf[x + 2u] * wv;
+                                a3 = a3 + buf[x + 3u] * wv;
+                            }
+                            if (RQ > 4u) {
+                                a4 = a4 + buf[x + 4u] * wv;
+                                a5 = a5 + buf[x + 5u] * wv;
+                                a6 = a6 + buf[x + 6u] * wv;
+                                a7 = a7 + buf[x + 7u] * wv;
+                            }
+                        }
+                        let b = p[fp.b_flat[l] + j];
+                        let code = select(ACT_NONE, fp.acts[l], l + 1u < layers);
+                        let y = aout + j * RQ;
+                        buf[y] = activate4(code, a0 + b);
+                        if (RQ > 1u) { buf[y + 1u] = activate4(code, a1 + b); }
+                        if (RQ > 2u) {
+                            buf[y + 2u] = activate4(code, a2 + b);
+                            buf[y + 3u] = activate4(code, a3 + b);
+                        }
+                        if (RQ > 4u) {
+                            buf[y + 4u] = activate4(code, a4 + b);
+                            buf[y + 5u] = activate4(code, a5 + b);
+                            buf[y + 6u] = activate4(code, a6 + b);
+                            buf[y + 7u] = activate4(code, a7 + b);
+                        }
+                    }
+                }
+                workgroupBarrier();
+            }
+            // The loss and its gradient at the logits, one row a thread.
+            let zo = act_off(layers);
+            let dzo = dz_off(layers);
+            if (lid < rc) {
+                let r = lid;
+                let q = r / 4u;
+                let e = r % 4u;
+                if (r < count) {
+                    let src = order[st.row_offset + r0 + r];
+                    let wr = t_all[src * tw + nout];
+                    var row_loss = 0.0;
+                    if (fp.loss == 0u) {
+                        for (var c = 0u; c < nout; c++) {
+                            let z = buf[zo + c * RQ + q][e];
+                            let y = t_all[src * tw + c];
+                            row_loss = row_loss + bce(z, y);
+                            buf[dzo + c * RQ + q][e] = wr * (sigmoid(z) - y) * inv_batch;
+                        }
+                    } else if (fp.loss == 1u) {
+                        var mx = buf[zo + q][e];
+                        for (var c = 1u; c < nout; c++) { mx = max(mx, buf[zo + c * RQ + q][e]); }
+                        var se = 0.0;
+                        var ts = 0.0;
+                        for (var c = 0u; c < nout; c++) {
+                            se = se + exp(buf[zo + c * RQ + q][e] - mx);
+                            ts = ts + t_all[src * tw + c];
+                        }
+                        let lse = mx + log(se);
+                        for (var c = 0u; c < nout; c++) {
+                            let z = buf[zo + c * RQ + q][e];
+                            let y = t_all[src * tw + c];
+                            row_loss = row_loss + y * (lse - z);
+                            buf[dzo + c * RQ + q][e] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
+                        }
+                    } else {
+                        let scale = 2.0 / f32(nout) * inv_batch;
+                        for (var c = 0u; c < nout; c++) {
+                            let dd = buf[zo + c * RQ + q][e] - t_all[src * tw + c];
+                            row_loss = row_loss + dd * dd;
+                            buf[dzo + c * RQ + q][e] = wr * dd * scale;
+                        }
+                        row_loss = row_loss / f32(nout);
+                    }
+                    loss_acc = loss_acc + wr * row_loss;
+                } else {
+                    for (var c = 0u; c < nout; c++) { buf[dzo + c * RQ + q][e] = 0.0; }
+                }
+            }
+            workgroupBarrier();
+            // Backward: δ_below[i] = act'(a[i]) · Σ_j δ[j] · W[i][j], layer by layer.
+            for (var l = layers - 1u; l > 0u; l--) {
+                let ni = width(l);
+                let no = width(l + 1u);
+                let dout = dz_off(l + 1u);
+                let din = dz_off(l);
+                let ain = act_off(l);
+                let wo = fp.w_flat[l];
+                for (var ii = 0u; ii < 2u; ii++) {
+                    let i = lid + ii * WT;
+                    if (i < ni) {
+                        var a0 = vec4<f32>(0.0);
+                        var a1 = vec4<f32>(0.0);
+                        var a2 = vec4<f32>(0.0);
+                        var a3 = vec4<f32>(0.0);
+                        var a4 = vec4<f32>(0.0);
+                        var a5 = vec4<f32>(0.0);
+                        var a6 = vec4<f32>(0.0);
+                        var a7 = vec4<f32>(0.0);
+                        for (var j = 0u; j < no; j++) {
+                            let wv = p[wo + i * no + j];
+                            let x = dout + j * RQ;
+                            a0 = a0 + buf[x] * wv;
+                            if (RQ > 1u) { a1 = a1 + buf[x + 1u] * wv; }
+                            if (RQ > 2u) {
+                                a2 = a2 + buf[x + 2u] * wv;
+                                a3 = a3 + buf[x + 3u] * wv;
+                            }
+                            if (RQ > 4u) {
+                                a4 = a4 + buf[x + 4u] * wv;
+                                a5 = a5 + buf[x + 5u] * wv;
+                                a6 = a6 + buf[x + 6u] * wv;
+                                a7 = a7 + buf[x + 7u] * wv;
+                            }
+                        }
+                        let code = fp.acts[l - 1u];
+                        let y = din + i * RQ;
+                        let z = ain + i * RQ;
+                        buf[y] = activate_back4(code, buf[z], a0);
+                        if (RQ > 1u) { buf[y + 1u] = activate_back4(code, buf[z + 1u], a1); }
+                        if (RQ > 2u) {
+                            buf[y + 2u] = activate_back4(code, buf[z + 2u], a2);
+                            buf[y + 3u] = activate_back4(code, buf[z + 3u], a3);
+                        }
+                        if (RQ > 4u) {
+                            buf[y + 4u] = activate_back4(code, buf[z + 4u], a4);
+                            buf[y + 5u] = activate_back4(code, buf[z + 5u], a5);
+                            buf[y + 6u] = activate_back4(code, buf[z + 6u], a6);
+                            buf[y + 7u] = activate_back4(code, buf[z + 7u], a7);
+                        }
+                    }
+                }
+                workgroupBarrier();
+            }
+            // Each thread's columns: dW[i][j] += Σ_r a[r][i] · δ[r][j], db[j] += Σ_r δ[r][j].
+            let ones = vec4<f32>(1.0);
+            for (var l = 0u; l < layers; l++) {
+                let ni = width(l);
+                let no = width(l + 1u);
+                let ain = act_off(l);
+                let dout = dz_off(l + 1u);
+                for (var jj = 0u; jj < 2u; jj++) {
+                    let j = lid + jj * WT;
+                    let k0 = fp.g_off[l] + jj * (ni + 1u);
+                    if (j < no) {
+                        let y = dout + j * RQ;
+                        let d0 = buf[y];
+                        var d1 = vec4<f32>(0.0);
+                        var d2 = vec4<f32>(0.0);
+                        var d3 = vec4<f32>(0.0);
+                        var d4 = vec4<f32>(0.0);
+                        var d5 = vec4<f32>(0.0);
+                        var d6 = vec4<f32>(0.0);
+                        var d7 = vec4<f32>(0.0);
+                        if (RQ > 1u) { d1 = buf[y + 1u]; }
+                        if (RQ > 2u) {
+                            d2 = buf[y + 2u];
+                            d3 = buf[y + 3u];
+                        }
+                        if (RQ > 4u) {
+                            d4 = buf[y + 4u];
+                            d5 = buf[y + 5u];
+                            d6 = buf[y + 6u];
+                            d7 = buf[y + 7u];
+                        }
+                        let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
+                        g[k0] = g[k0] + dot(dsum, ones);
+                        for (var i = 0u; i < ni; i++) {
+                            let x = ain + i * RQ;
+                            var s = buf[x] * d0;
+                            if (RQ > 1u) { s = s + buf[x + 1u] * d1; }
+                            if (RQ > 2u) { s = s + buf[x + 2u] * d2 + buf[x + 3u] * d3; }
+                            if (RQ > 4u) {
+                                s = s + buf[x + 4u] * d4 + buf[x + 5u] * d5;
+                                s = s + buf[x + 6u] * d6 + buf[x + 7u] * d7;
+                            }
+                            g[k0 + 1u + i] = g[k0 + 1u + i] + dot(s, ones);
+                        }
+                    }
+                }
+            }
+            workgroupBarrier();
+        }
+
+        // The step's loss: the threads' sums added in a fixed order.
+        red[lid] = loss_acc;
+        workgroupBarrier();
+        for (var h = WT / 2u; h > 0u; h = h >> 1u) {
+            if (lid < h) { red[lid] = red[lid] + red[lid + h]; }
+            workgroupBarrier();
+        }
+        if (lid == 0u) { losses[st.loss_slot] = red[0] * inv_batch; }
+        // The optimiser on this thread's columns.
+        for (var l = 0u; l < layers; l++) {
+            let ni = width(l);
+            let no = width(l + 1u);
+            for (var jj = 0u; jj < 2u; jj++) {
+                let j = lid + jj * WT;
+                let k0 = fp.g_off[l] + jj * (ni + 1u);
+                if (j < no) {
+                    update(fp.b_flat[l] + j, g[k0], st);
+                    for (var i = 0u; i < ni; i++) {
+                        update(fp.w_flat[l] + i * no + j, g[k0 + 1u + i], st);
+                    }
+                }
+            }
+        }
+        // The next step reads the parameters every thread wrote.
+        storageBarrier();
+        workgroupBarrier();
+    }
+
+    // The canary: a loop of fp.canary iterations runs fewer only if the driver's loop budget
+    // ran out above, and then every result of this dispatch is suspect.
+    var seen = 0u;
+    for (var i = 0u; i < fp.canary; i++) { seen = seen + 1u; }
+    if (lid == 0u && seen != fp.canary) { losses[fp.health] = 1.0; }
+}
