@@ -56,3 +56,8 @@ pub use train::{
     Scheduler, TrainConfig, Trainer, TrainerState,
 };
 pub use workflow::Device;
+
+/// README's Rust examples, compiled as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -102,8 +102,10 @@ fn check(cli: &Cli) -> Result<()> {
         }));
     } else {
         println!("gpumlp check on {}", report.adapter);
+        let width = report.items.iter().map(|i| i.name.chars().count()).max();
+        let width = width.unwrap_or(0).max(28);
         println!(
-            "{:<28} {:>14}  {:<24} {:<7} {:>7}  note",
+            "{:<width$} {:>14}  {:<24} {:<7} {:>7}  note",
             "item", "worst |gpu-cpu|", "tolerance", "result", "seconds"
         );
         for item in &report.items {
@@ -123,7 +125,7 @@ fn check(cli: &Cli) -> Result<()> {
                 Outcome::Skipped => "skipped",
             };
             println!(
-                "{:<28} {worst:>14}  {tolerance:<24} {result:<7} {:>7.2}  {}",
+                "{:<width$} {worst:>14}  {tolerance:<24} {result:<7} {:>7.2}  {}",
                 item.name, item.seconds, item.note
             );
         }

@@ -62,23 +62,28 @@ pub struct Kind {
 /// the file read.
 pub fn open_bounded(path: &Path, kind: Kind) -> Result<(std::fs::File, u64)> {
     let name = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|source| Error::Io {
+    let io = |source| Error::Io {
         path: name.clone(),
         source,
-    })?;
-    let meta = file.metadata().map_err(|source| Error::Io {
-        path: name.clone(),
-        source,
-    })?;
+    };
     let refuse = |message: String| Error::Input {
         at: Location::file(name.clone()),
         message,
     };
-    if !meta.is_file() {
-        return Err(refuse(format!(
+    let not_regular = || {
+        refuse(format!(
             "not a regular file (a directory, device or pipe); a {} file must be a regular file",
             kind.name
-        )));
+        ))
+    };
+    // Looked at before it is opened: opening a named pipe waits for a writer.
+    if !std::fs::metadata(path).map_err(io)?.is_file() {
+        return Err(not_regular());
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
+    if !meta.is_file() {
+        return Err(not_regular());
     }
     if meta.len() > kind.max_bytes {
         return Err(refuse(format!(
