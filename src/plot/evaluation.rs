@@ -519,16 +519,36 @@ fn fixed(v: f64, decimals: usize) -> String {
 }
 
 /// `v` as messages print it, or "n/a".
+/// A legend's number: four significant digits.
 fn short(v: f64) -> String {
-    match v.is_finite() {
-        true => crate::error::num(v),
-        false => "n/a".into(),
+    if !v.is_finite() {
+        return "n/a".into();
     }
+    let a = v.abs();
+    if a != 0.0 && !(1e-3..1e6).contains(&a) {
+        return format!("{v:.3e}");
+    }
+    let decimals = match a {
+        a if a >= 1000.0 => 0,
+        a if a >= 100.0 => 1,
+        a if a >= 10.0 => 2,
+        a if a >= 1.0 => 3,
+        _ => 4,
+    };
+    format!("{v:.decimals$}")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legend_numbers_have_four_significant_digits() {
+        assert_eq!(short(2.0413134433699174), "2.041");
+        assert_eq!(short(1376.94), "1377");
+        assert_eq!(short(0.012345), "0.0123");
+        assert_eq!(short(f64::NAN), "n/a");
+    }
 
     fn well_formed(svg: &str) {
         assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
