@@ -45,7 +45,7 @@ struct WideParams {
     eps: f32,
     weight_decay: f32,
     momentum: f32,
-    _pad0: u32,
+    rq: u32,            // RQ again, as a value the compiler does not unroll loops over
     _pad1: u32,
     _pad2: u32,
     widths: array<vec4<u32>, 2>,   // width of layer l's activations, l = 0..=layers
@@ -169,19 +169,24 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                             }
                         }
                         let b = p[fp.b_flat[l] + j];
-                        let code = select(ACT_NONE, fp.acts[l], l + 1u < layers);
                         let y = aout + j * RQ;
-                        buf[y] = activate4(code, a0 + b);
-                        if (RQ > 1u) { buf[y + 1u] = activate4(code, a1 + b); }
+                        buf[y] = a0 + b;
+                        if (RQ > 1u) { buf[y + 1u] = a1 + b; }
                         if (RQ > 2u) {
-                            buf[y + 2u] = activate4(code, a2 + b);
-                            buf[y + 3u] = activate4(code, a3 + b);
+                            buf[y + 2u] = a2 + b;
+                            buf[y + 3u] = a3 + b;
                         }
                         if (RQ > 4u) {
-                            buf[y + 4u] = activate4(code, a4 + b);
-                            buf[y + 5u] = activate4(code, a5 + b);
-                            buf[y + 6u] = activate4(code, a6 + b);
-                            buf[y + 7u] = activate4(code, a7 + b);
+                            buf[y + 4u] = a4 + b;
+                            buf[y + 5u] = a5 + b;
+                            buf[y + 6u] = a6 + b;
+                            buf[y + 7u] = a7 + b;
+                        }
+                        // The activation, one copy of its code for all rows.
+                        if (l + 1u < layers) {
+                            for (var q = 0u; q < fp.rq; q++) {
+                                buf[y + q] = activate4(fp.acts[l], buf[y + q]);
+                            }
                         }
                     }
                 }
@@ -274,17 +279,20 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                         let code = fp.acts[l - 1u];
                         let y = din + i * RQ;
                         let z = ain + i * RQ;
-                        buf[y] = activate_back4(code, buf[z], a0);
-                        if (RQ > 1u) { buf[y + 1u] = activate_back4(code, buf[z + 1u], a1); }
+                        buf[y] = a0;
+                        if (RQ > 1u) { buf[y + 1u] = a1; }
                         if (RQ > 2u) {
-                            buf[y + 2u] = activate_back4(code, buf[z + 2u], a2);
-                            buf[y + 3u] = activate_back4(code, buf[z + 3u], a3);
+                            buf[y + 2u] = a2;
+                            buf[y + 3u] = a3;
                         }
                         if (RQ > 4u) {
-                            buf[y + 4u] = activate_back4(code, buf[z + 4u], a4);
-                            buf[y + 5u] = activate_back4(code, buf[z + 5u], a5);
-                            buf[y + 6u] = activate_back4(code, buf[z + 6u], a6);
-                            buf[y + 7u] = activate_back4(code, buf[z + 7u], a7);
+                            buf[y + 4u] = a4;
+                            buf[y + 5u] = a5;
+                            buf[y + 6u] = a6;
+                            buf[y + 7u] = a7;
+                        }
+                        for (var q = 0u; q < fp.rq; q++) {
+                            buf[y + q] = activate_back4(code, buf[z + q], buf[y + q]);
                         }
                     }
                 }

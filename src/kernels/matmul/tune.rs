@@ -14,12 +14,18 @@ pub enum Choice {
     Cached,
     /// Measured just now.
     Measured,
+    /// Too small a product to be worth timing: the first variant that runs it.
+    Small,
 }
 
 /// Each dimension of the shape the tuner times, at most: large products rank the variants
 /// the same way and would make the first run slow. (At 128 the fixed cost of a dispatch
 /// hid the difference between block4 and block8 that 1024³ products show.)
 const TUNE_DIM: usize = 256;
+/// Products of fewer multiply-adds than this are not timed: a dispatch's fixed cost hides any
+/// difference between variants there, and timing them all means compiling them all, which
+/// is most of a first run's start-up on a CPU driver. The first usable variant takes them.
+const TUNE_MIN_MACS: usize = 1 << 22;
 /// Part of every tuning key: bumped when the variants change, so old choices are measured
 /// again with the new ones in the running.
 const TUNING_VERSION: u32 = 3;
@@ -50,9 +56,9 @@ fn time_variant(
 }
 
 /// The variant for this form and shape on this adapter: the one `GPUMLP_MATMUL` names (when
-/// it computes the shape), else the one measured before on this adapter, else the fastest of
-/// all variants measured now on the shape with each dimension capped at 256, then stored in
-/// the tuning cache on disk. Only variants that passed [`super::verify`] on this driver are used;
+/// it computes the shape), else for a small product the first usable one, else the one
+/// measured before on this adapter, else the fastest of all variants measured now on the
+/// shape with each dimension capped at 256, then stored in the tuning cache on disk. Only variants that passed [`super::verify`] on this driver are used;
 /// none passing is an error.
 pub fn choose(
     gpu: &Gpu,
@@ -68,6 +74,13 @@ pub fn choose(
     if let Some(v) = gpu.forced_matmul().and_then(super::variant) {
         if runs(v)? {
             return Ok((v, Choice::Forced));
+        }
+    }
+    if m * n * k < TUNE_MIN_MACS {
+        for v in &VARIANTS {
+            if usable(v)? {
+                return Ok((v, Choice::Small));
+            }
         }
     }
     let key = format!("matmul.v{TUNING_VERSION} {form:?} {m}x{n}x{k}");
