@@ -38,7 +38,7 @@ use crate::metrics::{self, Metrics, Summary};
 use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
-use crate::train::fit::{fit_controlled, EpochReport, FitControl, FitReport};
+use crate::train::fit::{fit_controlled, Checkpoint, EpochReport, FitControl, FitReport};
 use crate::train::monitor::metric_names;
 use crate::train::{self, Trainer};
 
@@ -406,7 +406,17 @@ fn train_on(
     let on_epoch = &mut on_epoch;
     let (mlp, report) = match device {
         Device::Gpu(gpu) => {
+            let config = &resumed_config(config, control.resume.as_ref(), &start);
             let mut trainer = Trainer::new(gpu, &start, &train_set, config)?;
+            if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
+                if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
+                    log::warn!(
+                        "the run trained {recorded} and continues {} here; its weights will not \
+                         be bit-identical to a run that never stopped",
+                        trainer.path()
+                    );
+                }
+            }
             let r = fit_controlled(
                 &mut trainer,
                 config,
@@ -504,6 +514,29 @@ pub fn train_controlled(
         opts.config.seed,
     )?;
     train_on(table, &labelled, &tr, &val, opts, device, on_epoch, control)
+}
+
+/// The settings a resumed run trains with: the path its checkpoint recorded, so that it stays
+/// bit for bit the run that never stopped. A checkpoint from one dispatch per op continues
+/// that way; one from before the path was recorded, the way gpumlp then trained (fused only
+/// for the small kernel's networks).
+fn resumed_config(
+    config: &train::TrainConfig,
+    resume: Option<&Checkpoint>,
+    start: &Mlp,
+) -> train::TrainConfig {
+    let recorded = resume.map_or("", |c| c.state.path.as_str());
+    let allow_fused = match recorded {
+        "per-op" => false,
+        "" if resume.is_some() => {
+            config.allow_fused && crate::kernels::fused::supports_small(start)
+        }
+        _ => config.allow_fused,
+    };
+    train::TrainConfig {
+        allow_fused,
+        ..config.clone()
+    }
 }
 
 /// The cross-validation of one configuration: every fold's metrics and their summary.

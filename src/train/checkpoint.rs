@@ -55,6 +55,9 @@ struct CheckpointMeta {
     val_metric_count: usize,
     /// The caller's description of the run: data, settings, outputs.
     job: serde_json::Value,
+    /// How the steps ran (`TrainerState::path`); absent from older checkpoints.
+    #[serde(default)]
+    path: String,
 }
 
 /// FNV-1a (64 bits) of `bytes`: the checksum checkpoints use, for callers that fingerprint
@@ -99,6 +102,7 @@ impl Checkpoint {
             train_seconds: h.train_seconds,
             val_metric_count: h.val_metrics.first().map_or(0, Vec::len),
             job: job.clone(),
+            path: s.path.clone(),
         };
         if h.val_metrics
             .iter()
@@ -235,6 +239,16 @@ impl Checkpoint {
         };
         if meta.t > MAX_STEPS {
             return Err(field("t", format!("{} steps; at most {MAX_STEPS}", meta.t)));
+        }
+        if !meta.path.is_empty() && !crate::train::fit::PATHS.contains(&meta.path.as_str()) {
+            return Err(field(
+                "path",
+                format!(
+                    "{:?}; a checkpoint's path is one of {:?}",
+                    meta.path,
+                    crate::train::fit::PATHS
+                ),
+            ));
         }
         if meta.epochs_done > crate::train::MAX_EPOCHS {
             return Err(field(
@@ -375,6 +389,7 @@ impl Checkpoint {
                 epochs_done: meta.epochs_done,
                 shuffle_pos,
                 partial_losses,
+                path: meta.path,
             },
             history: FitReport {
                 epoch_losses,
@@ -405,6 +420,7 @@ mod tests {
                 epochs_done: 2,
                 shuffle_pos: u128::from(u64::MAX) + 5,
                 partial_losses: vec![0.7],
+                path: "fused wide".into(),
             },
             history: FitReport {
                 epoch_losses: vec![0.9, 0.8],

@@ -162,6 +162,7 @@ impl<'d> CpuTrainer<'d> {
     /// Everything needed to continue this run bit for bit.
     pub fn state(&self) -> TrainerState {
         TrainerState {
+            path: "cpu".into(),
             params: self.model.params().to_vec(),
             m: self.m.clone(),
             v: match self.is_adam() {

@@ -55,7 +55,13 @@ pub struct TrainerState {
     pub shuffle_pos: u128,
     /// The losses of the unfinished epoch's steps so far; their count is the step to resume at.
     pub partial_losses: Vec<f32>,
+    /// How the steps ran ([`PATHS`]); a resumed run takes the same path, so that it stays bit
+    /// for bit the run that never stopped. Empty in checkpoints from before it was recorded.
+    pub path: String,
 }
+
+/// The training paths a run records: one dispatch per op, each fused kernel, the CPU.
+pub const PATHS: [&str; 4] = ["per-op", "fused small", "fused wide", "cpu"];
 
 impl TrainerState {
     /// Checks the state against a network of `params` parameters and an epoch of

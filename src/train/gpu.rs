@@ -54,10 +54,12 @@ enum StepPlan {
         full: Vec<Dispatch>,
         partial: Option<Vec<Dispatch>>,
     },
-    /// Small networks: every step of a chunk in one dispatch, the step values in `steps`.
+    /// Small and typical networks: every step of a chunk in one dispatch of the fused kernel
+    /// `kind`, the step values in `steps`.
     Fused {
         fused: Box<kernels::fused::FusedSteps>,
         steps: Tensor,
+        kind: kernels::fused::Kind,
     },
 }
 
@@ -246,6 +248,7 @@ impl<'g> Trainer<'g> {
             StepPlan::Fused {
                 fused: Box::new(fused),
                 steps,
+                kind,
             }
         } else {
             let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
@@ -279,6 +282,21 @@ impl<'g> Trainer<'g> {
             max_steps_per_submission: max_steps,
             host_rows,
         })
+    }
+
+    /// How the steps run: one of [`super::fit::PATHS`].
+    pub fn path(&self) -> &'static str {
+        match &self.plan {
+            StepPlan::PerOp { .. } => "per-op",
+            StepPlan::Fused {
+                kind: kernels::fused::Kind::Small,
+                ..
+            } => "fused small",
+            StepPlan::Fused {
+                kind: kernels::fused::Kind::Wide,
+                ..
+            } => "fused wide",
+        }
     }
 
     /// Dispatches per training step (full batch), for reports; 0 when fused (one dispatch
@@ -403,6 +421,7 @@ impl<'g> Trainer<'g> {
                 StepPlan::Fused {
                     fused,
                     steps: slots,
+                    ..
                 } => {
                     gpu.queue()
                         .write_buffer(&slots.buffer, 0, bytemuck::cast_slice(group));
@@ -565,6 +584,7 @@ impl<'g> Trainer<'g> {
                 .as_ref()
                 .map(|p| p.losses.clone())
                 .unwrap_or_default(),
+            path: self.path().to_string(),
         })
     }
 

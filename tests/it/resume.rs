@@ -269,3 +269,79 @@ fn a_checkpoint_from_another_network_is_refused() {
     let e = trainer.set_state(&state).unwrap_err().to_string();
     assert!(e.contains("parameters"), "{e}");
 }
+
+#[test]
+fn a_resumed_run_takes_the_path_its_checkpoint_recorded() {
+    use gpumlp::data::table::Table;
+    use gpumlp::workflow::{train_controlled, Device, TrainOptions};
+    // A network the wide fused kernel takes, trained one dispatch per op and stopped.
+    let mut text = String::from("a,b,c,d,e,y\n");
+    let x = uniform(21, 120 * 5, -2.0, 2.0);
+    for r in 0..120 {
+        let row = &x[r * 5..(r + 1) * 5];
+        let y = u8::from(row[0] + row[1] * row[2] > 0.0);
+        text.push_str(&format!(
+            "{},{},{},{},{},{y}\n",
+            row[0], row[1], row[2], row[3], row[4]
+        ));
+    }
+    let table = Table::from_reader("t.csv", text.as_bytes()).unwrap();
+    let mut opts = TrainOptions {
+        target: "y".into(),
+        hidden: vec![40, 20],
+        ..TrainOptions::default()
+    };
+    opts.config.epochs = 6;
+    opts.config.batch_size = 16;
+    let per_op = TrainOptions {
+        config: TrainConfig {
+            allow_fused: false,
+            ..opts.config.clone()
+        },
+        ..opts.clone()
+    };
+    let whole = train_controlled(
+        &table,
+        &per_op,
+        Device::Gpu(gpu()),
+        &mut |_, _| {},
+        FitControl::none(),
+    )
+    .unwrap();
+    let saved: std::cell::RefCell<Option<Checkpoint>> = Default::default();
+    let calls = Cell::new(0);
+    let stop = || {
+        calls.set(calls.get() + 1);
+        calls.get() == 3
+    };
+    let mut save = |c: &Checkpoint| {
+        *saved.borrow_mut() = Some(c.clone());
+        Ok(())
+    };
+    let control = FitControl {
+        stop: &stop,
+        checkpoint_every: None,
+        save: Some(&mut save),
+        resume: None,
+    };
+    let stopped = train_controlled(&table, &per_op, Device::Gpu(gpu()), &mut |_, _| {}, control);
+    assert!(matches!(stopped, Err(Error::Interrupted { .. })), "stopped");
+    let checkpoint = saved.borrow_mut().take().expect("a checkpoint on the stop");
+    assert_eq!(checkpoint.state.path, "per-op");
+    // Continued with the fused kernel allowed: the recorded path wins.
+    let control = FitControl {
+        resume: Some(checkpoint),
+        ..FitControl::none()
+    };
+    let resumed =
+        train_controlled(&table, &opts, Device::Gpu(gpu()), &mut |_, _| {}, control).unwrap();
+    let (got, want) = (
+        bits(resumed.model.mlp.params()),
+        bits(whole.model.mlp.params()),
+    );
+    let differ = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert_eq!(
+        differ, None,
+        "the resumed run is the run that never stopped, bit for bit (first differing parameter)"
+    );
+}
