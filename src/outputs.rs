@@ -113,8 +113,9 @@ impl Evaluated {
     pub fn figure(&self, model: &SavedModel, table: &Table) -> String {
         let meta = &model.meta;
         let title = format!(
-            "{} on {} ({} rows)",
-            heading(table, model),
+            "{} ({}) on {} ({} rows)",
+            meta.target,
+            meta.task,
             Path::new(&table.name)
                 .file_name()
                 .unwrap_or_default()
