@@ -237,8 +237,11 @@ pub fn run(gpu: &Gpu) -> CheckReport {
         items.push(CheckItem::skipped("fused kernel".into(), NO_FUSED));
     }
     if kernels::fused::wide::fits(gpu) {
+        let note = match kernels::fused::wide::shares_loads(gpu) {
+            true => "a few steps of every loss and optimiser, widths up to 128 (subgroups)",
+            false => "a few steps of every loss and optimiser, widths up to 128",
+        };
         for rc in kernels::fused::wide::CHUNK_ROWS {
-            let note = "a few steps of every loss and optimiser, widths up to 128";
             items.push(CheckItem::compared(
                 format!("fused wide kernel, {rc} rows a chunk"),
                 kernels::fused::verify_wide(gpu, rc),

@@ -95,7 +95,8 @@ impl Gpu {
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpumlp"),
-            required_features: wgpu::Features::empty(),
+            // Subgroups where the adapter has them: the wide fused kernel shares its loads.
+            required_features: adapter.features() & wgpu::Features::SUBGROUP,
             // The adapter's own limits: the defaults cap buffers at 256 MiB.
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
@@ -156,6 +157,13 @@ impl Gpu {
     /// The adapter's name, backend, type and driver.
     pub fn adapter_info(&self) -> &wgpu::AdapterInfo {
         &self.info
+    }
+
+    /// Whether the device runs subgroup operations in subgroups of at least `lanes` lanes
+    /// (lavapipe: 8; llvmpipe through GL has none).
+    pub(crate) fn has_subgroups_of(&self, lanes: u32) -> bool {
+        self.device.features().contains(wgpu::Features::SUBGROUP)
+            && self.info.subgroup_min_size >= lanes
     }
 
     /// The limits the device was opened with (the adapter's own).

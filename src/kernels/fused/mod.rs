@@ -558,7 +558,7 @@ pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp) -> Result<bool> {
         Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
         Kind::Wide => {
             let rc = wide::chunk_rows(model);
-            gpu.trusted(&format!("fused_wide rc={rc}"), &wide::MODULE, || {
+            gpu.trusted(&format!("fused_wide rc={rc}"), wide::module(gpu), || {
                 Ok(verify_wide(gpu, rc)?.passed())
             })?
         }

@@ -52,24 +52,61 @@ struct WideParams {
 /// Byte offset of `steps` in [`WideParams`], which [`FusedSteps::set_steps`] rewrites.
 const STEPS_AT: u64 = 12;
 
-/// wide.wgsl after the prelude.
-pub(super) static MODULE: Module = crate::kernels::module!("fused_wide", "wide.wgsl");
-
-static WIDE: Kernel = Kernel {
-    module: &MODULE,
-    entry: "fused_wide",
-    bindings: &[
-        (0, Binding::Uniform),
-        (1, Binding::Read),
-        (2, Binding::Read),
-        (3, Binding::Read),
-        (4, Binding::Read),
-        (5, Binding::ReadWrite),
-        (6, Binding::ReadWrite),
-        (7, Binding::ReadWrite),
-        (8, Binding::ReadWrite),
+/// wide.wgsl after the prelude and lanes_plain.wgsl: for any adapter.
+pub(super) static MODULE: Module = Module {
+    name: "fused_wide",
+    parts: &[
+        crate::kernels::PRELUDE,
+        include_str!("lanes_plain.wgsl"),
+        include_str!("wide.wgsl"),
     ],
 };
+
+/// wide.wgsl after the prelude and lanes_subgroup.wgsl: for adapters with subgroups of at
+/// least 8 lanes.
+pub(super) static MODULE_SUBGROUP: Module = Module {
+    name: "fused_wide_subgroup",
+    parts: &[
+        crate::kernels::PRELUDE,
+        include_str!("lanes_subgroup.wgsl"),
+        include_str!("wide.wgsl"),
+    ],
+};
+
+/// Whether this device runs the module that shares loads across a subgroup.
+pub fn shares_loads(gpu: &Gpu) -> bool {
+    gpu.has_subgroups_of(8)
+}
+
+/// The module this device runs: the one that shares loads across a subgroup where it can.
+pub(super) fn module(gpu: &Gpu) -> &'static Module {
+    match shares_loads(gpu) {
+        true => &MODULE_SUBGROUP,
+        false => &MODULE,
+    }
+}
+
+/// The kernel's bindings, the same in both modules.
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Read),
+    (2, Binding::Read),
+    (3, Binding::Read),
+    (4, Binding::Read),
+    (5, Binding::ReadWrite),
+    (6, Binding::ReadWrite),
+    (7, Binding::ReadWrite),
+    (8, Binding::ReadWrite),
+];
+
+/// The kernel of `module`.
+fn kernel(module: &'static Module) -> Kernel {
+    Kernel {
+        module,
+        entry: "fused_wide",
+        bindings: BINDINGS,
+    }
+}
 
 /// Rows of one chunk for `model`: 8, or 4 where the chunk buffer holds no more (every
 /// layer's activations and deltas of a row); 0 where it does not hold 4.
@@ -97,7 +134,7 @@ pub fn supports(model: &Mlp) -> bool {
 /// memory.
 pub fn fits(gpu: &Gpu) -> bool {
     let l = gpu.limits();
-    WIDE.storage_buffers() <= l.max_storage_buffers_per_shader_stage
+    kernel(&MODULE).storage_buffers() <= l.max_storage_buffers_per_shader_stage
         && WORKGROUP_BYTES <= l.max_compute_workgroup_storage_size
         && WT as u32 <= l.max_compute_invocations_per_workgroup
 }
@@ -219,7 +256,7 @@ pub(super) fn build_with_rows(
     let params = gpu.uniform("fused wide", &values);
     let dispatch = Dispatch::specialised(
         gpu,
-        WIDE,
+        kernel(module(gpu)),
         &[("RQ", (rc / 4) as f64)],
         &[
             Bind::Params(&params),

@@ -1,5 +1,6 @@
 // Whole training steps of a typical tabular network (at most 4 layers, widths up to 128) in
-// one workgroup, many steps per dispatch: the batch goes through in chunks of 4·RQ rows whose
+// one workgroup, many steps per dispatch (after lanes_plain.wgsl or lanes_subgroup.wgsl, which
+// say how a unit's rows are read: rows_at, any_lane, lane_index): the batch goes through in chunks of 4·RQ rows whose
 // activations and deltas sit in workgroup memory, and each thread owns whole columns of every
 // layer. A unit's values over the chunk's rows are RQ vec4s side by side, so a thread reads
 // its weight once per input and then runs 4·RQ rows on it from registers. Uses the prelude's
@@ -113,6 +114,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let nout = fp.outputs;
     let tw = nout + 1u;
     let rc = 4u * RQ;
+    let lane = lane_index();
     var g: array<f32, MAXG>;   // this thread's columns' gradient, by slot
     let slots = fp.g_off[layers - 1u] + 2u * (width(layers - 1u) + 1u);
 
@@ -142,8 +144,11 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let aout = act_off(l + 1u);
                 let wo = fp.w_flat[l];
                 for (var jj = 0u; jj < 2u; jj++) {
-                    let j = lid + jj * WT;
-                    if (j < no) {
+                    // Lanes past the layer's last column repeat it, so that lanes sharing
+                    // loads run together; they store nothing.
+                    let jreal = lid + jj * WT;
+                    let j = min(jreal, no - 1u);
+                    if (any_lane(jreal < no)) {
                         var a0 = vec4<f32>(0.0);
                         var a1 = vec4<f32>(0.0);
                         var a2 = vec4<f32>(0.0);
@@ -154,20 +159,21 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                         var a7 = vec4<f32>(0.0);
                         for (var i = 0u; i < ni; i++) {
                             let wv = p[wo + i * no + j];
-                            let x = ain + i * RQ;
-                            a0 = a0 + buf[x] * wv;
-                            if (RQ > 1u) { a1 = a1 + buf[x + 1u] * wv; }
+                            let x = rows_at(ain + i * RQ, lane);
+                            a0 = a0 + x.q0 * wv;
+                            if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
                             if (RQ > 2u) {
-                                a2 = a2 + buf[x + 2u] * wv;
-                                a3 = a3 + buf[x + 3u] * wv;
+                                a2 = a2 + x.q2 * wv;
+                                a3 = a3 + x.q3 * wv;
                             }
                             if (RQ > 4u) {
-                                a4 = a4 + buf[x + 4u] * wv;
-                                a5 = a5 + buf[x + 5u] * wv;
-                                a6 = a6 + buf[x + 6u] * wv;
-                                a7 = a7 + buf[x + 7u] * wv;
+                                a4 = a4 + x.q4 * wv;
+                                a5 = a5 + x.q5 * wv;
+                                a6 = a6 + x.q6 * wv;
+                                a7 = a7 + x.q7 * wv;
                             }
                         }
+                        if (jreal >= no) { continue; }
                         let b = p[fp.b_flat[l] + j];
                         let y = aout + j * RQ;
                         buf[y] = a0 + b;
@@ -250,8 +256,9 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let ain = act_off(l);
                 let wo = fp.w_flat[l];
                 for (var ii = 0u; ii < 2u; ii++) {
-                    let i = lid + ii * WT;
-                    if (i < ni) {
+                    let ireal = lid + ii * WT;
+                    let i = min(ireal, ni - 1u);
+                    if (any_lane(ireal < ni)) {
                         var a0 = vec4<f32>(0.0);
                         var a1 = vec4<f32>(0.0);
                         var a2 = vec4<f32>(0.0);
@@ -262,20 +269,21 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                         var a7 = vec4<f32>(0.0);
                         for (var j = 0u; j < no; j++) {
                             let wv = p[wo + i * no + j];
-                            let x = dout + j * RQ;
-                            a0 = a0 + buf[x] * wv;
-                            if (RQ > 1u) { a1 = a1 + buf[x + 1u] * wv; }
+                            let x = rows_at(dout + j * RQ, lane);
+                            a0 = a0 + x.q0 * wv;
+                            if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
                             if (RQ > 2u) {
-                                a2 = a2 + buf[x + 2u] * wv;
-                                a3 = a3 + buf[x + 3u] * wv;
+                                a2 = a2 + x.q2 * wv;
+                                a3 = a3 + x.q3 * wv;
                             }
                             if (RQ > 4u) {
-                                a4 = a4 + buf[x + 4u] * wv;
-                                a5 = a5 + buf[x + 5u] * wv;
-                                a6 = a6 + buf[x + 6u] * wv;
-                                a7 = a7 + buf[x + 7u] * wv;
+                                a4 = a4 + x.q4 * wv;
+                                a5 = a5 + x.q5 * wv;
+                                a6 = a6 + x.q6 * wv;
+                                a7 = a7 + x.q7 * wv;
                             }
                         }
+                        if (ireal >= ni) { continue; }
                         let code = fp.acts[l - 1u];
                         let y = din + i * RQ;
                         let z = ain + i * RQ;
@@ -306,9 +314,10 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let ain = act_off(l);
                 let dout = dz_off(l + 1u);
                 for (var jj = 0u; jj < 2u; jj++) {
-                    let j = lid + jj * WT;
+                    // Lanes past the last column sum into slots no update reads.
+                    let j = min(lid + jj * WT, no - 1u);
                     let k0 = fp.g_off[l] + jj * (ni + 1u);
-                    if (j < no) {
+                    if (any_lane(lid + jj * WT < no)) {
                         let y = dout + j * RQ;
                         let d0 = buf[y];
                         var d1 = vec4<f32>(0.0);
@@ -332,13 +341,13 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                         let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
                         g[k0] = g[k0] + dot(dsum, ones);
                         for (var i = 0u; i < ni; i++) {
-                            let x = ain + i * RQ;
-                            var s = buf[x] * d0;
-                            if (RQ > 1u) { s = s + buf[x + 1u] * d1; }
-                            if (RQ > 2u) { s = s + buf[x + 2u] * d2 + buf[x + 3u] * d3; }
+                            let x = rows_at(ain + i * RQ, lane);
+                            var s = x.q0 * d0;
+                            if (RQ > 1u) { s = s + x.q1 * d1; }
+                            if (RQ > 2u) { s = s + x.q2 * d2 + x.q3 * d3; }
                             if (RQ > 4u) {
-                                s = s + buf[x + 4u] * d4 + buf[x + 5u] * d5;
-                                s = s + buf[x + 6u] * d6 + buf[x + 7u] * d7;
+                                s = s + x.q4 * d4 + x.q5 * d5;
+                                s = s + x.q6 * d6 + x.q7 * d7;
                             }
                             g[k0 + 1u + i] = g[k0 + 1u + i] + dot(s, ones);
                         }
