@@ -25,6 +25,13 @@ impl log::Log for Warnings {
 static WARNINGS: Warnings = Warnings;
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so a closed pipe (`gpumlp predict … | head`) would turn the next
+    // print into a panic; with the default action the process ends quietly, as `cat` does.
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to the default, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     if log::set_logger(&WARNINGS).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }

@@ -419,3 +419,57 @@ fn predict_json_is_json_and_eval_says_what_it_scored() {
     let report = json(&ok(&["eval", &model, &data, "--json", "--backend", "cpu"]));
     assert_eq!(report["training_data"], true);
 }
+
+#[cfg(unix)]
+#[test]
+fn a_closed_output_pipe_ends_the_command_quietly() {
+    use std::io::{BufRead, Read};
+    let s = Scene::new();
+    // Far more predictions than a pipe holds.
+    let text = std::fs::read_to_string(s.p("d.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut big = String::from(lines.next().unwrap());
+    big.push('\n');
+    let body: Vec<&str> = lines.collect();
+    for _ in 0..100 {
+        for l in &body {
+            big.push_str(l);
+            big.push('\n');
+        }
+    }
+    std::fs::write(s.p("big.csv"), big).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_gpumlp"))
+        .args([
+            "predict",
+            &s.s("m.safetensors"),
+            &s.s("big.csv"),
+            "--backend",
+            "cpu",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("row,prediction"), "{first}");
+    // The reader is gone: the pipe is closed.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.is_empty(), "quietly: {stderr}");
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(
+        status.signal(),
+        Some(13),
+        "ended by SIGPIPE, as cat is: {status}"
+    );
+}
