@@ -10,6 +10,9 @@ use std::sync::{Arc, Mutex};
 pub(crate) struct Module {
     pub name: &'static str,
     pub parts: &'static [&'static str],
+    /// Whether its kernels write every workgroup variable before they read it, so that the
+    /// driver need not zero workgroup memory at each dispatch.
+    pub initialises_workgroup_memory: bool,
 }
 
 impl Module {
@@ -119,8 +122,7 @@ pub(crate) struct PipelineCache {
 
 impl PipelineCache {
     /// The pipeline of `kernel` with its WGSL `override` constants set to `constants` (one
-    /// pipeline per set of values). A kernel given constants initialises every workgroup
-    /// variable it reads itself, so the driver is not asked to zero them.
+    /// pipeline per set of values).
     pub fn get(
         &self,
         device: &wgpu::Device,
@@ -180,7 +182,7 @@ impl PipelineCache {
             entry_point: Some(kernel.entry),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
-                zero_initialize_workgroup_memory: constants.is_empty(),
+                zero_initialize_workgroup_memory: !kernel.module.initialises_workgroup_memory,
             },
             cache: None,
         });

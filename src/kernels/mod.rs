@@ -32,6 +32,7 @@ macro_rules! module {
         crate::gpu::Module {
             name: $name,
             parts: &[crate::kernels::PRELUDE, include_str!($file)],
+            initialises_workgroup_memory: false,
         }
     };
 }

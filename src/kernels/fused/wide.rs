@@ -60,6 +60,8 @@ pub(super) static MODULE: Module = Module {
         include_str!("lanes_plain.wgsl"),
         include_str!("wide.wgsl"),
     ],
+    // Every chunk row, delta and loss sum is written before it is read (see wide.wgsl).
+    initialises_workgroup_memory: true,
 };
 
 /// wide.wgsl after the prelude and lanes_subgroup.wgsl: for adapters with subgroups of at
@@ -71,6 +73,8 @@ pub(super) static MODULE_SUBGROUP: Module = Module {
         include_str!("lanes_subgroup.wgsl"),
         include_str!("wide.wgsl"),
     ],
+    // Every chunk row, delta and loss sum is written before it is read (see wide.wgsl).
+    initialises_workgroup_memory: true,
 };
 
 /// Whether this device runs the module that shares loads across a subgroup.

@@ -111,6 +111,7 @@ macro_rules! variant {
             module: Module {
                 name: concat!("matmul ", $name),
                 parts: &[super::PRELUDE, $($io,)? include_str!(concat!($name, ".wgsl"))],
+                initialises_workgroup_memory: false,
             },
             entries: [$name, concat!($name, "_tn"), concat!($name, "_nt")],
             grid: $grid,
