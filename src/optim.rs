@@ -110,6 +110,15 @@ impl StepValues {
 }
 
 impl OptimizerConfig {
+    /// Whether `other` differs from this at most in its learning rate, which each step
+    /// carries: then one dispatch can train models of both (src/train/group.rs).
+    pub fn same_constants(&self, other: &OptimizerConfig) -> bool {
+        OptimizerConfig {
+            lr: other.lr,
+            ..*self
+        } == *other
+    }
+
     /// Rejects settings that cannot train: non-finite or out-of-range values.
     pub fn validate(&self) -> Result<()> {
         let checks: [(&str, f32, bool, &str); 6] = [

@@ -38,7 +38,8 @@ use crate::metrics::{self, Metrics, Summary};
 use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
-use crate::train::fit::{fit_controlled, Checkpoint, EpochReport, FitControl, FitReport};
+use crate::train::fit::{fit_controlled, Backend, Checkpoint, EpochReport, FitControl, FitReport};
+use crate::train::group::Group;
 use crate::train::monitor::metric_names;
 use crate::train::{self, Trainer};
 
@@ -326,22 +327,30 @@ fn score(
 /// for regression), when there are validation rows.
 pub type OnEpoch<'a> = dyn FnMut(&EpochReport<'_>, Option<(&'static str, f64)>) + 'a;
 
-/// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
-#[allow(clippy::too_many_arguments)]
-fn train_on(
+/// One run's rows turned into numbers and its network, ready to train.
+struct Prepared {
+    prep: Preprocessor,
+    scale: Option<TargetScale>,
+    class_weights: Option<Vec<f32>>,
+    train_set: Dataset,
+    val_set: Option<Dataset>,
+    spec: MlpSpec,
+    start: Mlp,
+}
+
+/// Fits the preprocessing on the `train` positions of `labelled`, turns them (and `val`, if
+/// not empty) into datasets and builds the starting network.
+fn prepare(
     table: &Table,
     labelled: &Labelled,
     train: &[usize],
     val: &[usize],
     opts: &TrainOptions,
-    device: Device<'_>,
-    on_epoch: &mut OnEpoch<'_>,
-    control: FitControl<'_>,
-) -> Result<Trained> {
+    resume: Option<&Checkpoint>,
+) -> Result<Prepared> {
     let prep = Preprocessor::fit(table, labelled, train)?;
     let task = labelled.task;
-    let k = labelled.classes.len();
-    let (outputs, loss) = output_of(task, k);
+    let (outputs, loss) = output_of(task, labelled.classes.len());
     let scale = (task == Task::Regression).then(|| {
         let values: Vec<f64> = train.iter().map(|&p| labelled.y[p]).collect();
         TargetScale::fit(&values)
@@ -383,7 +392,7 @@ fn train_on(
         spec = spec.hidden(w, opts.activation);
     }
     let layout = spec.validate()?;
-    if let Some(resume) = &control.resume {
+    if let Some(resume) = resume {
         // Compared before anything is sized from the settings a checkpoint claims.
         if resume.state.params.len() != layout {
             return Err(Error::ResumeState(format!(
@@ -394,9 +403,39 @@ fn train_on(
         }
     }
     let start = Mlp::new(&spec, opts.config.seed)?;
+    Ok(Prepared {
+        prep,
+        scale,
+        class_weights,
+        train_set,
+        val_set,
+        spec,
+        start,
+    })
+}
+
+/// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
+#[allow(clippy::too_many_arguments)]
+fn train_on(
+    table: &Table,
+    labelled: &Labelled,
+    train: &[usize],
+    val: &[usize],
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
+) -> Result<Trained> {
+    let prepared = prepare(table, labelled, train, val, opts, control.resume.as_ref())?;
+    let (train_set, val_set, start) = (&prepared.train_set, &prepared.val_set, &prepared.start);
     let config = &opts.config;
+    let loss = prepared.spec.loss;
     // The progress line's metric, as `Metrics::headline` picks it: r2 or accuracy.
-    let headline = if task == Task::Regression { 3 } else { 0 };
+    let headline = if labelled.task == Task::Regression {
+        3
+    } else {
+        0
+    };
     let mut on_epoch = |e: &EpochReport<'_>| {
         let metric = e
             .val_metrics
@@ -406,8 +445,8 @@ fn train_on(
     let on_epoch = &mut on_epoch;
     let (mlp, report) = match device {
         Device::Gpu(gpu) => {
-            let config = &resumed_config(config, control.resume.as_ref(), &start);
-            let mut trainer = Trainer::new(gpu, &start, &train_set, config)?;
+            let config = &resumed_config(config, control.resume.as_ref(), start);
+            let mut trainer = Trainer::new(gpu, start, train_set, config)?;
             if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
                 if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
                     log::warn!(
@@ -428,7 +467,7 @@ fn train_on(
             (trainer.model()?, r)
         }
         Device::Cpu => {
-            let mut trainer = CpuTrainer::new(&start, &train_set, config)?;
+            let mut trainer = CpuTrainer::new(start, train_set, config)?;
             let r = fit_controlled(
                 &mut trainer,
                 config,
@@ -440,6 +479,30 @@ fn train_on(
             (trainer.model().clone(), r)
         }
     };
+    finish(prepared, labelled, (train, val), opts, device, mlp, report)
+}
+
+/// Scores a trained network on its validation rows (or its training rows without them) and
+/// gathers what its model file records.
+fn finish(
+    prepared: Prepared,
+    labelled: &Labelled,
+    (train, val): (&[usize], &[usize]),
+    opts: &TrainOptions,
+    device: Device<'_>,
+    mlp: Mlp,
+    report: FitReport,
+) -> Result<Trained> {
+    let Prepared {
+        prep,
+        scale,
+        class_weights,
+        train_set,
+        val_set,
+        spec,
+        ..
+    } = prepared;
+    let (task, k, config) = (labelled.task, labelled.classes.len(), &opts.config);
     let (scored, scored_pos) = match &val_set {
         Some(v) => (v, val),
         None => (&train_set, train),
@@ -482,6 +545,70 @@ fn train_on(
         metrics,
         validated: val_set.is_some(),
     })
+}
+
+/// Trains every fold's prepared run side by side in one group of the wide fused kernel
+/// (each fold's fit in a thread of its own); `None` where the group cannot take them.
+fn train_together(
+    gpu: &Gpu,
+    prepared: Vec<Prepared>,
+    labelled: &Labelled,
+    splits: &[(Vec<usize>, Vec<usize>)],
+    opts: &TrainOptions,
+) -> Result<std::result::Result<Vec<Trained>, Vec<Prepared>>> {
+    let config = &opts.config;
+    let members: Vec<(&Mlp, &Dataset, &train::TrainConfig)> = prepared
+        .iter()
+        .map(|p| (&p.start, &p.train_set, config))
+        .collect();
+    let Some(group) = Group::new(gpu, &members)? else {
+        return Ok(Err(prepared));
+    };
+    let fitted: Vec<Result<(Mlp, FitReport)>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = prepared
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut member = group.member(i, &p.start);
+                scope.spawn(move || -> Result<(Mlp, FitReport)> {
+                    let report = fit_controlled(
+                        &mut member,
+                        config,
+                        p.train_set.rows(),
+                        p.val_set.as_ref(),
+                        &mut |_| {},
+                        FitControl::none(),
+                    )?;
+                    Ok((Backend::model(&member)?, report))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(Error::Gpu {
+                        during: "training models side by side",
+                        message: "a fold's thread panicked".into(),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut trained = Vec::with_capacity(prepared.len());
+    for ((p, fit), (tr, val)) in prepared.into_iter().zip(fitted).zip(splits) {
+        let (mlp, report) = fit?;
+        trained.push(finish(
+            p,
+            labelled,
+            (tr, val),
+            opts,
+            Device::Gpu(gpu),
+            mlp,
+            report,
+        )?);
+    }
+    Ok(Ok(trained))
 }
 
 /// Reads the target, splits off the validation rows and trains.
@@ -548,7 +675,7 @@ pub struct CrossValidation {
     pub folds: Vec<Metrics>,
     /// Mean and standard deviation of every metric over the folds.
     pub summary: Vec<Summary>,
-    /// Seconds spent training, over all folds.
+    /// Seconds spent training: over all folds, which may train side by side.
     pub train_seconds: f64,
 }
 
@@ -571,13 +698,14 @@ pub fn cross_validate(
         folds,
         opts.config.seed,
     )?;
-    let mut results = Vec::with_capacity(folds);
-    let mut seconds = 0.0;
-    for (f, (train_pos, test_pos)) in splits.iter().enumerate() {
+    // Each fold's training and validation rows (the validation rows split off its training
+    // rows for early stopping).
+    let mut runs: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(folds);
+    for (train_pos, _) in &splits {
         let sub_classes: Option<Vec<usize>> = classes
             .as_ref()
             .map(|c| train_pos.iter().map(|&p| c[p]).collect());
-        let (tr, val) = if opts.val_fraction > 0.0 {
+        runs.push(if opts.val_fraction > 0.0 {
             let (a, b) = train_val_split(
                 train_pos.len(),
                 sub_classes.as_deref(),
@@ -590,18 +718,45 @@ pub fn cross_validate(
             )
         } else {
             (train_pos.clone(), Vec::new())
-        };
-        let trained = train_on(
-            table,
-            &labelled,
-            &tr,
-            &val,
-            opts,
-            device,
-            &mut |_, _| {},
-            FitControl::none(),
-        )?;
-        seconds += trained.report.train_seconds;
+        });
+    }
+    // On the GPU the folds train side by side where their networks share a shape; else (and
+    // on the CPU reference) one after another.
+    let started = std::time::Instant::now();
+    let together = match device {
+        Device::Gpu(gpu) if folds > 1 => {
+            let prepared = runs
+                .iter()
+                .map(|(tr, val)| prepare(table, &labelled, tr, val, opts, None))
+                .collect::<Result<Vec<_>>>()?;
+            train_together(gpu, prepared, &labelled, &runs, opts)?.ok()
+        }
+        _ => None,
+    };
+    let (trained, seconds) = match together {
+        Some(trained) => (trained, started.elapsed().as_secs_f64()),
+        None => {
+            let mut trained = Vec::with_capacity(folds);
+            let mut seconds = 0.0;
+            for (tr, val) in &runs {
+                let t = train_on(
+                    table,
+                    &labelled,
+                    tr,
+                    val,
+                    opts,
+                    device,
+                    &mut |_, _| {},
+                    FitControl::none(),
+                )?;
+                seconds += t.report.train_seconds;
+                trained.push(t);
+            }
+            (trained, seconds)
+        }
+    };
+    let mut results = Vec::with_capacity(folds);
+    for (f, (trained, (_, test_pos))) in trained.iter().zip(&splits).enumerate() {
         let meta = &trained.model.meta;
         let x = meta
             .preprocessor

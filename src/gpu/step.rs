@@ -19,7 +19,10 @@ pub struct StepUniform {
     pub bias_correction2: f32,
     /// Rows in this step's batch (the fused kernel reads it; the others are built per size).
     pub rows: u32,
-    _pad: [u32; 2],
+    /// Where this step's model starts in the parameters and optimiser state (the wide fused
+    /// kernel trains one model a workgroup; the other kernels bind one model's own).
+    pub params_at: u32,
+    _pad: u32,
 }
 
 impl StepUniform {
@@ -39,13 +42,20 @@ impl StepUniform {
             bias_correction1,
             bias_correction2,
             rows: 0,
-            _pad: [0; 2],
+            params_at: 0,
+            _pad: 0,
         }
     }
 
     /// The same step with its batch size recorded.
     pub fn with_rows(mut self, rows: u32) -> StepUniform {
         self.rows = rows;
+        self
+    }
+
+    /// The same step for the model whose parameters start at `params_at`.
+    pub fn with_params_at(mut self, params_at: u32) -> StepUniform {
+        self.params_at = params_at;
         self
     }
 }

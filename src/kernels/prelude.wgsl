@@ -103,7 +103,7 @@ struct Step {
     lr: f32,                // learning rate of this step
     bias_correction1: f32,  // 1 − β1^t
     bias_correction2: f32,  // 1 − β2^t
-    rows: u32,              // rows in this step's batch (read by the fused kernel)
-    _pad1: u32,
+    rows: u32,              // rows in this step's batch (read by the fused kernels)
+    params_at: u32,         // where this step's model starts in p, m and v (fused wide kernel)
     _pad2: u32,
 }

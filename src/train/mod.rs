@@ -24,6 +24,7 @@ pub mod cpu;
 pub mod fit;
 mod forward;
 pub mod gpu;
+pub mod group;
 pub(crate) mod limits;
 pub mod monitor;
 pub mod schedule;

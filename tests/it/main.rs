@@ -12,6 +12,7 @@ mod drivers;
 mod estimator;
 mod files;
 mod gradients;
+mod group;
 mod hostile;
 #[cfg(unix)]
 mod interrupt;

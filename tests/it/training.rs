@@ -8,7 +8,7 @@ use gpumlp::{
 };
 
 /// Two Gaussian-ish blobs, labelled by the side of a random hyperplane with a margin.
-fn separable(seed: u64, rows: usize, features: usize) -> Dataset {
+pub(crate) fn separable(seed: u64, rows: usize, features: usize) -> Dataset {
     let normal = uniform(seed, features, -1.0, 1.0);
     let mut x = Vec::with_capacity(rows * features);
     let mut y = Vec::with_capacity(rows);
@@ -329,7 +329,13 @@ fn same_seed_same_bits_other_seed_other_weights() {
 
 /// `rows` rows of `features` features with `classes` one-hot labels (the nearest of `classes`
 /// random centres) and, when `weighted`, a weight per class.
-fn clustered(seed: u64, rows: usize, features: usize, classes: usize, weighted: bool) -> Dataset {
+pub(crate) fn clustered(
+    seed: u64,
+    rows: usize,
+    features: usize,
+    classes: usize,
+    weighted: bool,
+) -> Dataset {
     let centres = uniform(seed, classes * features, -2.0, 2.0);
     let x = uniform(seed + 1, rows * features, -3.0, 3.0);
     let mut y = vec![0.0; rows * classes];

@@ -261,7 +261,7 @@ pub fn fused_steps(
     match kind {
         Kind::Small => small_steps(gpu, model, optimizer, tensors),
         Kind::Wide => {
-            wide::build_with_rows(gpu, model, optimizer, wide::chunk_rows(model), tensors)
+            wide::build_with_rows(gpu, model, optimizer, wide::chunk_rows(model), 1, tensors)
         }
     }
 }
@@ -429,29 +429,36 @@ fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
 /// against the CPU reference's steps; returns the worst comparison of the parameters (see
 /// [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
 pub fn verify(gpu: &Gpu) -> Result<Comparison> {
-    verify_with(gpu, verify_cases(), &|model, optimizer, tensors| {
+    verify_with(gpu, verify_cases(), 1, &|model, optimizer, tensors| {
         small_steps(gpu, model, optimizer, tensors)
     })
 }
 
-/// [`verify`] for the wide kernel at `rc` rows a chunk, on the cases whose chunks hold them.
+/// [`verify`] for the wide kernel at `rc` rows a chunk, on the cases whose chunks hold them,
+/// each case trained as two models side by side (one workgroup each, the second's
+/// parameters further along the buffers), as groups train them (src/train/group.rs).
 pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
     let cases = wide_verify_cases()
         .into_iter()
         .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
         .collect();
-    verify_with(gpu, cases, &|model, optimizer, tensors| {
-        wide::build_with_rows(gpu, model, optimizer, rc, tensors)
+    verify_with(gpu, cases, WIDE_MODELS, &|model, optimizer, tensors| {
+        wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
     })
 }
+
+/// Models the wide kernel's check trains side by side.
+const WIDE_MODELS: usize = 2;
 
 /// How a check builds the fused dispatch of a case.
 type Build<'a> = dyn Fn(&Mlp, &OptimizerConfig, [&Tensor; 8]) -> Result<FusedSteps> + 'a;
 
-/// Trains each case for a few steps with `build`'s kernel and with the reference.
+/// Trains each case for a few steps with `build`'s kernel (`models` copies of it side by
+/// side, one workgroup each) and with the reference.
 fn verify_with(
     gpu: &Gpu,
     cases: Vec<(MlpSpec, OptimizerConfig)>,
+    models: usize,
     build: &Build<'_>,
 ) -> Result<Comparison> {
     let (rows, batch, epochs) = (75usize, 30usize, 2usize);
@@ -487,19 +494,33 @@ fn verify_with(
             })
             .collect();
 
+        // Model k's copy: its parameters after the others', its losses after theirs.
         let n = model.params().len();
+        let all_steps: Vec<StepUniform> = (0..models)
+            .flat_map(|k| {
+                let per_model = steps.len();
+                steps.iter().map(move |s| {
+                    let mut moved = s.with_params_at((k * n) as u32);
+                    moved.loss_slot += (k * per_model) as u32;
+                    moved
+                })
+            })
+            .collect();
         let step_words = std::mem::size_of::<StepUniform>() / 4;
-        let tsteps = gpu.zeros("verify steps", steps.len() * step_words)?;
+        let tsteps = gpu.zeros("verify steps", all_steps.len() * step_words)?;
         gpu.queue()
-            .write_buffer(&tsteps.buffer, 0, bytemuck::cast_slice(&steps));
+            .write_buffer(&tsteps.buffer, 0, bytemuck::cast_slice(&all_steps));
         let (torder, tx, tt) = (
             gpu.upload("verify order", &order)?,
             gpu.upload("verify x", &x)?,
             gpu.upload("verify t", &t)?,
         );
-        let tp = gpu.upload("verify p", model.params())?;
-        let (tm, tv) = (gpu.zeros("verify m", n)?, gpu.zeros("verify v", n)?);
-        let tl = gpu.zeros("verify losses", steps.len() + 1)?;
+        let tp = gpu.upload("verify p", &model.params().repeat(models))?;
+        let (tm, tv) = (
+            gpu.zeros("verify m", models * n)?,
+            gpu.zeros("verify v", models * n)?,
+        );
+        let tl = gpu.zeros("verify losses", models * steps.len() + 1)?;
         let mut fused = build(
             &model,
             &optimizer,
@@ -509,6 +530,7 @@ fn verify_with(
         super::run(gpu, &[fused.dispatch()])?;
         let got_p: Vec<f32> = gpu.read(&tp)?;
         let got_l: Vec<f32> = gpu.read(&tl)?;
+        let health = got_l[models * steps.len()];
 
         // The reference, step by step.
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
@@ -540,10 +562,15 @@ fn verify_with(
                 _ => super::adam::reference::adam(&grads, p, &mut m, &mut v, &values, &optimizer),
             }
         }
-        want_l.push(0.0); // the health slot: no loop was cut short
+        // Every model's parameters and losses, and the health slot: no loop was cut short.
+        let want_p = model.params().repeat(models);
+        let mut want_all = want_l.repeat(models);
+        want_all.push(0.0);
+        let mut got_all = got_l[..models * steps.len()].to_vec();
+        got_all.push(health);
         let c = crate::tolerance::TRAINED_PARAMS
-            .compare(&got_p, model.params())
-            .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_l, &want_l));
+            .compare(&got_p, &want_p)
+            .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_all, &want_all));
         worst = Some(worst.map_or(c, |w| w.worse(c)));
     }
     Ok(worst.expect("at least one case"))

@@ -175,14 +175,16 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     }
 }
 
-/// Builds the wide fused training dispatch of `model` (the buffers as for
-/// `fused::fused_steps`) at `rc` rows a chunk (at most [`chunk_rows`]; checks try smaller
-/// ones).
-pub(super) fn build_with_rows(
+/// Builds the wide fused training dispatch of `models` models of `model`'s shape, one
+/// workgroup each (the buffers as for `fused::fused_steps`, each step naming its model's
+/// parameters by `params_at`), at `rc` rows a chunk (at most [`chunk_rows`]; checks try
+/// smaller ones).
+pub(crate) fn build_with_rows(
     gpu: &Gpu,
     model: &Mlp,
     optimizer: &OptimizerConfig,
     rc: usize,
+    models: usize,
     [steps, order, x_all, t_all, p, m, v, losses]: [&Tensor; 8],
 ) -> Result<FusedSteps> {
     if !supports(model) || !CHUNK_ROWS.contains(&rc) || rc > chunk_rows(model) {
@@ -193,6 +195,13 @@ pub(super) fn build_with_rows(
                  {rc} rows a chunk at most {}",
                 chunk_rows(model)
             ),
+        });
+    }
+    let groups = gpu.limits().max_compute_workgroups_per_dimension as usize;
+    if models == 0 || models > groups {
+        return Err(Error::Shape {
+            op: "fused_wide",
+            detail: format!("{models} models in one dispatch; this adapter runs 1 to {groups}"),
         });
     }
     if losses.len < 1 {
@@ -273,7 +282,7 @@ pub(super) fn build_with_rows(
             Bind::Tensor(v),
             Bind::Tensor(losses),
         ],
-        [1, 1, 1],
+        [models as u32, 1, 1],
     )?;
     Ok(FusedSteps::new(
         dispatch,

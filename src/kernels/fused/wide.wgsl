@@ -1,5 +1,5 @@
 // Whole training steps of a typical tabular network (at most 4 layers, widths up to 128) in
-// one workgroup, many steps per dispatch (after lanes_plain.wgsl or lanes_subgroup.wgsl, which
+// one workgroup per model, many steps per dispatch (after lanes_plain.wgsl or lanes_subgroup.wgsl, which
 // say how a unit's rows are read: rows_at, any_lane, lane_index): the batch goes through in chunks of 4·RQ rows whose
 // activations and deltas sit in workgroup memory, and each thread owns whole columns of every
 // layer. A unit's values over the chunk's rows are RQ vec4s side by side, so a thread reads
@@ -17,6 +17,11 @@
 // the chunk's rows. After the last chunk: the step's loss (a fixed-order sum over threads) and
 // the optimiser, which writes the parameters every thread reads in the next step. Rows of the
 // last chunk past the batch are zero inputs with zero deltas: they add exactly nothing.
+//
+// Several models: workgroup w runs steps[w·steps .. (w + 1)·steps] (fp.steps is the stride),
+// each step naming where its model's parameters start in p, m and v (params_at), its rows in
+// `order` and its loss slot; a step of 0 rows is a pause (a model with fewer steps than the
+// others in this dispatch) and changes nothing. Models share nothing but the dispatch.
 //
 // Workgroup memory: BUFV vec4s for one chunk: the activations of every layer (unit i of layer
 // l at act_off(l) + i·RQ) and the deltas of every layer but the inputs (dz_off(l) + i·RQ). The
@@ -36,7 +41,7 @@ struct WideParams {
     layers: u32,        // dense layers, the output layer included
     inputs: u32,
     outputs: u32,
-    steps: u32,
+    steps: u32,         // steps of each model (the stride between models' steps)
     loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
     optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
     health: u32,        // where in `losses` a cut-short loop is reported
@@ -90,7 +95,7 @@ fn activate_back4(code: u32, a: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
                      activate_back(code, a.z, d.z), activate_back(code, a.w, d.w));
 }
 
-// One optimiser update of parameter f with gradient gi.
+// One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {
     if (fp.optimizer == 2u) {
         let r = sgd_update(p[f], gi, m[f], st.lr, fp.momentum, fp.weight_decay);
@@ -107,8 +112,10 @@ fn update(f: u32, gi: f32, st: Step) {
 }
 
 @compute @workgroup_size(64, 1, 1)
-fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
+fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
+              @builtin(workgroup_id) wid: vec3<u32>) {
     let lid = lid3.x;
+    let first = wid.x * fp.steps;
     let layers = fp.layers;
     let nin = fp.inputs;
     let nout = fp.outputs;
@@ -119,8 +126,10 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
     let slots = fp.g_off[layers - 1u] + 2u * (width(layers - 1u) + 1u);
 
     for (var s = 0u; s < fp.steps; s++) {
-        let st = steps[s];
+        let st = steps[first + s];
         let rows = st.rows;
+        if (rows == 0u) { continue; }
+        let pb = st.params_at;
         let inv_batch = 1.0 / f32(rows);
         for (var k = 0u; k < slots; k++) { g[k] = 0.0; }
         var loss_acc = 0.0;
@@ -142,7 +151,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let no = width(l + 1u);
                 let ain = act_off(l);
                 let aout = act_off(l + 1u);
-                let wo = fp.w_flat[l];
+                let wo = pb + fp.w_flat[l];
                 for (var jj = 0u; jj < 2u; jj++) {
                     // Lanes past the layer's last column repeat it, so that lanes sharing
                     // loads run together; they store nothing.
@@ -174,7 +183,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                             }
                         }
                         if (jreal >= no) { continue; }
-                        let b = p[fp.b_flat[l] + j];
+                        let b = p[pb + fp.b_flat[l] + j];
                         let y = aout + j * RQ;
                         buf[y] = a0 + b;
                         if (RQ > 1u) { buf[y + 1u] = a1 + b; }
@@ -254,7 +263,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let dout = dz_off(l + 1u);
                 let din = dz_off(l);
                 let ain = act_off(l);
-                let wo = fp.w_flat[l];
+                let wo = pb + fp.w_flat[l];
                 for (var ii = 0u; ii < 2u; ii++) {
                     let ireal = lid + ii * WT;
                     let i = min(ireal, ni - 1u);
@@ -373,9 +382,9 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let j = lid + jj * WT;
                 let k0 = fp.g_off[l] + jj * (ni + 1u);
                 if (j < no) {
-                    update(fp.b_flat[l] + j, g[k0], st);
+                    update(pb + fp.b_flat[l] + j, g[k0], st);
                     for (var i = 0u; i < ni; i++) {
-                        update(fp.w_flat[l] + i * no + j, g[k0 + 1u + i], st);
+                        update(pb + fp.w_flat[l] + i * no + j, g[k0 + 1u + i], st);
                     }
                 }
             }

@@ -1,0 +1,625 @@
+//! Several models of one network shape trained side by side: one workgroup each in every
+//! dispatch of the wide fused kernel (src/kernels/fused/wide.wgsl), the cross-validation
+//! folds of `gpumlp cv` today. On a CPU driver each workgroup is a thread, so small models
+//! trained together use every core; on a GPU they fill more compute units.
+//!
+//! Each model keeps its own rows, learning rates, shuffle stream and early stopping: its fit
+//! runs in a thread of its own through a [`Member`], the same `fit_controlled` loop as a lone
+//! [`super::Trainer`], and the group runs a round of steps once every member still training
+//! has asked for its next epochs. A member's weights are bit-identical to training it alone
+//! through the wide kernel (tests/it/group.rs).
+
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+
+use super::fit::{Backend, TrainerState};
+use super::forward::Forward;
+use super::{check_inputs, epoch_loss, limits, TrainConfig};
+use crate::data::{Dataset, Shuffler};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, StepUniform, Tensor};
+use crate::kernels::fused::{self, wide, FusedSteps, Kind};
+use crate::model::{Mlp, MlpSpec, PARAM_ALIGN};
+
+/// Most steps of one model in one dispatch (as for a lone trainer's fused steps).
+const MAX_STEPS_PER_DISPATCH: usize = 1024;
+/// Most epochs of one model between two readbacks.
+const MAX_EPOCHS_PER_CHUNK: usize = 64;
+
+/// Models of one shape trained in the same dispatches. Build it with [`Group::new`], hand
+/// each model's [`Member`] to its own thread, and drop every member when its fit ends.
+pub struct Group<'g> {
+    gpu: &'g Gpu,
+    spec: MlpSpec,
+    shared: Mutex<Shared>,
+    /// Woken when a round ends or a member leaves.
+    turn: Condvar,
+}
+
+/// What the members' threads share, behind the group's lock.
+struct Shared {
+    models: Vec<Model>,
+    bufs: Buffers,
+    fused: FusedSteps,
+    /// Steps of each model per dispatch: the stride between models in `bufs.steps`.
+    steps_per_dispatch: usize,
+    epochs_per_chunk: usize,
+}
+
+/// The group's device memory: each model's parameters, optimiser state and snapshots at
+/// `params_at`; its rows at `row_base`; its row orders and losses in regions of their own.
+struct Buffers {
+    params: Tensor,
+    m: Tensor,
+    v: Tensor,
+    best: Tensor,
+    good: Tensor,
+    x_all: Tensor,
+    t_all: Tensor,
+    order: Tensor,
+    steps: Tensor,
+    /// Each model's step losses, then the kernel's health slot.
+    losses: Tensor,
+    losses_staging: wgpu::Buffer,
+}
+
+/// One model of the group: where its data sits and where its training stands.
+struct Model {
+    config: TrainConfig,
+    rows: usize,
+    batch: usize,
+    steps_per_epoch: usize,
+    /// Its first row in `x_all` and `t_all`.
+    row_base: u32,
+    /// Its region of `order`: epochs_per_chunk × rows.
+    order_at: usize,
+    /// Its region of `losses`: epochs_per_chunk × steps_per_epoch.
+    loss_at: usize,
+    /// Where its parameters, optimiser state and snapshots start.
+    params_at: usize,
+    shuffler: Shuffler,
+    t: u64,
+    epochs_done: usize,
+    /// The learning rates of the epochs it asked for and is waiting on.
+    request: Option<Vec<f32>>,
+    /// The answer to its request, until its thread takes it.
+    result: Option<Result<Vec<f32>>>,
+    /// Whether its fit still runs (a dropped [`Member`] leaves the group).
+    live: bool,
+}
+
+impl Model {
+    /// Whether this model holds up the next round: still training and not yet asking.
+    fn holds_up(&self) -> bool {
+        self.live && self.request.is_none() && self.result.is_none()
+    }
+}
+
+/// How many parameters a model takes in the group's buffers.
+fn stride(model: &Mlp) -> usize {
+    model.params().len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN
+}
+
+impl<'g> Group<'g> {
+    /// A group training each `(start, data, config)` side by side on `gpu`, or `None` where
+    /// they cannot share dispatches: different shapes or optimiser constants, a network the
+    /// wide fused kernel does not take (or does not pass its check on this driver), fusing
+    /// turned off, or data the device cannot bind whole. Train them one by one then.
+    pub fn new(gpu: &'g Gpu, models: &[(&Mlp, &Dataset, &TrainConfig)]) -> Result<Option<Self>> {
+        let Some(&(first, _, first_config)) = models.first() else {
+            return Ok(None);
+        };
+        for &(model, data, config) in models {
+            config.validate(model, data)?;
+        }
+        let same = models.iter().all(|&(model, _, config)| {
+            model.spec() == first.spec()
+                && config.allow_fused
+                && config.optimizer.same_constants(&first_config.optimizer)
+        });
+        if !same
+            || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
+            || !wide::supports(first)
+            || !wide::fits(gpu)
+            || !fused::trusted(gpu, Kind::Wide, first)?
+        {
+            return Ok(None);
+        }
+        let budget = crate::kernels::probe::loop_budget(gpu)?;
+        let batch_most = models
+            .iter()
+            .map(|&(_, data, config)| config.batch_size.min(data.rows()))
+            .max()
+            .unwrap_or(1);
+        let cost = fused::loop_iterations(Kind::Wide, first, batch_most);
+        let Some(room) = fused::steps_within(budget, cost) else {
+            return Ok(None);
+        };
+        let steps_per_dispatch = room.min(MAX_STEPS_PER_DISPATCH);
+
+        let limit = (limits::binding_limit(gpu) / 4) as usize;
+        let all_rows: usize = models.iter().map(|&(_, data, _)| data.rows()).sum();
+        let (inputs, outputs) = (first.spec().inputs, first.spec().outputs);
+        let n = stride(first);
+        let spes: Vec<usize> = models
+            .iter()
+            .map(|&(_, data, config)| data.rows().div_ceil(config.batch_size.min(data.rows())))
+            .collect();
+        let all_steps: usize = spes.iter().sum();
+        let epochs_per_chunk = (limit / all_rows.max(1))
+            .min((limit - 1) / all_steps.max(1))
+            .min(MAX_EPOCHS_PER_CHUNK);
+        let step_words = std::mem::size_of::<StepUniform>() / 4;
+        let fits = epochs_per_chunk > 0
+            && all_rows * inputs.max(outputs + 1) <= limit
+            && models.len() * n <= limit
+            && models.len() * steps_per_dispatch * step_words <= limit;
+        if !fits {
+            return Ok(None);
+        }
+
+        let (mut x, mut t, mut params) = (Vec::new(), Vec::new(), Vec::new());
+        let mut members = Vec::with_capacity(models.len());
+        let (mut order_at, mut loss_at) = (0, 0);
+        for (&(model, data, config), &spe) in models.iter().zip(&spes) {
+            let rows = data.rows();
+            members.push(Model {
+                config: config.clone(),
+                rows,
+                batch: config.batch_size.min(rows),
+                steps_per_epoch: spe,
+                row_base: (x.len() / inputs) as u32,
+                order_at,
+                loss_at,
+                params_at: params.len(),
+                shuffler: Shuffler::new(config.seed),
+                t: 0,
+                epochs_done: 0,
+                request: None,
+                result: None,
+                live: true,
+            });
+            x.extend_from_slice(data.x());
+            t.extend_from_slice(data.targets());
+            params.extend_from_slice(model.params());
+            params.resize(params.len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN, 0.0);
+            order_at += epochs_per_chunk * rows;
+            loss_at += epochs_per_chunk * spe;
+        }
+        let bufs = Buffers {
+            m: gpu.zeros("group optimizer m", params.len())?,
+            v: gpu.zeros("group optimizer v", params.len())?,
+            best: gpu.zeros("group best params", params.len())?,
+            good: gpu.zeros("group last good params", params.len())?,
+            params: gpu.upload("group params", &params)?,
+            x_all: gpu.upload("group x", &x)?,
+            t_all: gpu.upload("group targets", &t)?,
+            order: gpu.zeros("group order", order_at)?,
+            steps: gpu.zeros(
+                "group steps",
+                models.len() * steps_per_dispatch * step_words,
+            )?,
+            losses: gpu.zeros("group losses", loss_at + 1)?,
+            losses_staging: gpu.staging(loss_at + 1),
+        };
+        let mut fused = wide::build_with_rows(
+            gpu,
+            first,
+            &first_config.optimizer,
+            wide::chunk_rows(first),
+            models.len(),
+            [
+                &bufs.steps,
+                &bufs.order,
+                &bufs.x_all,
+                &bufs.t_all,
+                &bufs.params,
+                &bufs.m,
+                &bufs.v,
+                &bufs.losses,
+            ],
+        )?;
+        fused.set_steps(gpu, steps_per_dispatch);
+        Ok(Some(Group {
+            gpu,
+            spec: first.spec().clone(),
+            shared: Mutex::new(Shared {
+                models: members,
+                bufs,
+                fused,
+                steps_per_dispatch,
+                epochs_per_chunk,
+            }),
+            turn: Condvar::new(),
+        }))
+    }
+
+    /// How many models the group trains.
+    pub fn len(&self) -> usize {
+        self.lock().models.len()
+    }
+
+    /// Whether the group trains no model (never: [`Group::new`] makes none empty).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The training side of model `index` (in the order given to [`Group::new`]), for its
+    /// thread. Dropping it takes the model out of the rounds that follow.
+    pub fn member(&self, index: usize, start: &Mlp) -> Member<'_, 'g> {
+        Member {
+            group: self,
+            index,
+            model: start.clone(),
+            forward: None,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `lrs` epochs of model `index`, in a round with every other live model.
+    fn run_epochs(&self, index: usize, lrs: &[f32]) -> Result<Vec<f32>> {
+        let mut shared = self.lock();
+        shared.models[index].request = Some(lrs.to_vec());
+        loop {
+            if let Some(result) = shared.models[index].result.take() {
+                return result;
+            }
+            if !shared.models.iter().any(Model::holds_up) {
+                self.run_round(&mut shared);
+                self.turn.notify_all();
+                continue;
+            }
+            shared = self
+                .turn
+                .wait(shared)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Takes model `index` out of the rounds (its fit has ended).
+    fn leave(&self, index: usize) {
+        let mut shared = self.lock();
+        let model = &mut shared.models[index];
+        model.live = false;
+        model.request = None;
+        model.result = None;
+        self.turn.notify_all();
+    }
+
+    /// One round: every asking model's epochs, a chunk of epochs at a time; each gets its
+    /// losses or its error (a model that diverges stops; the others go on).
+    fn run_round(&self, shared: &mut Shared) {
+        let asking: Vec<(usize, Vec<f32>)> = shared
+            .models
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, m)| m.request.take().map(|lrs| (i, lrs)))
+            .collect();
+        let epc = shared.epochs_per_chunk;
+        let mut answers: Vec<(usize, Result<Vec<f32>>)> =
+            asking.iter().map(|(i, _)| (*i, Ok(Vec::new()))).collect();
+        let chunks = asking
+            .iter()
+            .map(|(_, lrs)| lrs.len().div_ceil(epc))
+            .max()
+            .unwrap_or(0);
+        for c in 0..chunks {
+            let work: Vec<(usize, &[f32])> = asking
+                .iter()
+                .zip(&answers)
+                .filter(|(_, (_, answer))| answer.is_ok())
+                .filter_map(|((i, lrs), _)| {
+                    let from = (c * epc).min(lrs.len());
+                    let to = ((c + 1) * epc).min(lrs.len());
+                    (from < to).then(|| (*i, &lrs[from..to]))
+                })
+                .collect();
+            if work.is_empty() {
+                continue;
+            }
+            match self.run_chunk(shared, &work) {
+                Ok(results) => {
+                    for (i, result) in results {
+                        let answer =
+                            &mut answers.iter_mut().find(|(j, _)| *j == i).expect("asked").1;
+                        match (answer.as_mut(), result) {
+                            (Ok(losses), Ok(more)) => losses.extend(more),
+                            (Ok(_), Err(e)) => *answer = Err(e),
+                            (Err(_), _) => {}
+                        }
+                    }
+                }
+                Err(e) => {
+                    // The device failed the whole round: every model gets the error.
+                    let message = e.to_string();
+                    for (_, answer) in answers.iter_mut().filter(|(_, a)| a.is_ok()) {
+                        *answer = Err(Error::Gpu {
+                            during: "training models side by side",
+                            message: message.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        for (i, answer) in answers {
+            shared.models[i].result = Some(answer);
+        }
+    }
+
+    /// Runs each `(model, lrs)` of `work` for its epochs, all in the same dispatches; returns
+    /// each model's epoch losses (or why it stopped). An `Err` is a failure of the device,
+    /// every model's weights put back as they were.
+    fn run_chunk(
+        &self,
+        shared: &mut Shared,
+        work: &[(usize, &[f32])],
+    ) -> Result<Vec<(usize, Result<Vec<f32>>)>> {
+        let gpu = self.gpu;
+        let Shared {
+            models,
+            bufs,
+            fused,
+            steps_per_dispatch,
+            ..
+        } = shared;
+        let per = *steps_per_dispatch;
+        // Each model's row orders and steps.
+        let mut plans: Vec<Vec<StepUniform>> = Vec::with_capacity(work.len());
+        for &(i, lrs) in work {
+            let m = &mut models[i];
+            let (rows, batch, spe) = (m.rows, m.batch, m.steps_per_epoch);
+            let mut order = Vec::with_capacity(lrs.len() * rows);
+            for _ in lrs {
+                order.extend(
+                    m.shuffler
+                        .next_order(rows)
+                        .into_iter()
+                        .map(|r| r + m.row_base),
+                );
+            }
+            gpu.write(
+                &bufs.order.slice(m.order_at as u64, order.len() as u64),
+                &order,
+            );
+            let mut steps = Vec::with_capacity(lrs.len() * spe);
+            for (e, &lr) in lrs.iter().enumerate() {
+                for s in 0..spe {
+                    let t = m.t + steps.len() as u64 + 1;
+                    let values = m.config.optimizer.step_values(t, lr);
+                    steps.push(
+                        values
+                            .uniform(
+                                (m.order_at + e * rows + s * batch) as u32,
+                                (m.loss_at + e * spe + s) as u32,
+                            )
+                            .with_rows(batch.min(rows - s * batch) as u32)
+                            .with_params_at(m.params_at as u32),
+                    );
+                }
+            }
+            plans.push(steps);
+        }
+        let longest = plans.iter().map(Vec::len).max().unwrap_or(0);
+        let mut encoder = gpu.encoder("group good params");
+        record_copy(&mut encoder, &bufs.params, &bufs.good);
+        gpu.queue().submit([encoder.finish()]);
+        // Dispatch d runs steps d·per .. (d + 1)·per of every model; a model with fewer
+        // steps pauses (0-row steps) while the others finish.
+        for from in (0..longest).step_by(per) {
+            let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); models.len() * per];
+            for (&(i, _), steps) in work.iter().zip(&plans) {
+                let to = (from + per).min(steps.len());
+                if from < to {
+                    block[i * per..i * per + (to - from)].copy_from_slice(&steps[from..to]);
+                }
+            }
+            gpu.write(&bufs.steps, &block);
+            let mut encoder = gpu.encoder("group train steps");
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("group train steps"),
+                    timestamp_writes: None,
+                });
+                fused.dispatch().record(&mut pass, 0);
+            }
+            gpu.queue().submit([encoder.finish()]);
+        }
+        gpu.check("training models side by side")?;
+        let read: Vec<f32> = gpu.read_via(&bufs.losses, &bufs.losses_staging)?;
+        let put_back = |from: &Tensor, to: &Tensor, at: usize, len: usize| -> Result<()> {
+            let mut encoder = gpu.encoder("group put back");
+            record_copy(
+                &mut encoder,
+                &from.slice(at as u64, len as u64),
+                &to.slice(at as u64, len as u64),
+            );
+            gpu.queue().submit([encoder.finish()]);
+            gpu.check("putting weights back")
+        };
+        if read.last().is_some_and(|&health| health != 0.0) {
+            put_back(&bufs.good, &bufs.params, 0, bufs.params.len as usize)?;
+            return Err(Error::DriverFault {
+                adapter: gpu.describe(),
+                kernel: "fused_wide",
+                detail: "the driver ended the kernel's loops early (its loop budget ran out), \
+                         so these steps' results are wrong; the weights from before them are \
+                         kept. Train with one dispatch per op (TrainConfig::allow_fused off) \
+                         and report this"
+                    .into(),
+            });
+        }
+        let n = stride_of(bufs, models.len());
+        let mut out = Vec::with_capacity(work.len());
+        for (&(i, lrs), steps) in work.iter().zip(&plans) {
+            let m = &mut models[i];
+            let spe = m.steps_per_epoch;
+            let losses = &read[m.loss_at..m.loss_at + lrs.len() * spe];
+            if let Some(s) = losses.iter().position(|l| !l.is_finite()) {
+                put_back(&bufs.good, &bufs.params, m.params_at, n)?;
+                out.push((
+                    i,
+                    Err(Error::Diverged {
+                        epoch: m.epochs_done + s / spe + 1,
+                        step: s % spe + 1,
+                        loss: losses[s],
+                    }),
+                ));
+                continue;
+            }
+            m.t += steps.len() as u64;
+            m.epochs_done += lrs.len();
+            let epochs = losses
+                .chunks(spe)
+                .map(|epoch| epoch_loss(epoch, m.rows, m.batch))
+                .collect();
+            out.push((i, Ok(epochs)));
+        }
+        Ok(out)
+    }
+
+    /// Copies model `index`'s slice of `from` into `to`, in order with the training.
+    fn copy_model(&self, index: usize, which: Snapshot) -> Result<()> {
+        let shared = self.lock();
+        let n = stride_of(&shared.bufs, shared.models.len());
+        let at = shared.models[index].params_at as u64;
+        let (from, to) = match which {
+            Snapshot::Keep => (&shared.bufs.params, &shared.bufs.best),
+            Snapshot::Restore => (&shared.bufs.best, &shared.bufs.params),
+        };
+        let mut encoder = self.gpu.encoder("group snapshot");
+        record_copy(
+            &mut encoder,
+            &from.slice(at, n as u64),
+            &to.slice(at, n as u64),
+        );
+        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.check("copying parameters")
+    }
+
+    /// Model `index`'s slice of one of the group's per-model tensors.
+    fn slice_of(&self, index: usize, pick: fn(&Buffers) -> &Tensor) -> Tensor {
+        let shared = self.lock();
+        let n = stride_of(&shared.bufs, shared.models.len()) as u64;
+        pick(&shared.bufs).slice(shared.models[index].params_at as u64, n)
+    }
+}
+
+/// Which snapshot [`Group::copy_model`] takes.
+enum Snapshot {
+    Keep,
+    Restore,
+}
+
+/// Parameters per model in `bufs`.
+fn stride_of(bufs: &Buffers, models: usize) -> usize {
+    bufs.params.len as usize / models.max(1)
+}
+
+/// Records a copy of the whole of `from` into `to`.
+fn record_copy(encoder: &mut wgpu::CommandEncoder, from: &Tensor, to: &Tensor) {
+    encoder.copy_buffer_to_buffer(
+        &from.buffer,
+        from.offset * 4,
+        &to.buffer,
+        to.offset * 4,
+        from.len * 4,
+    );
+}
+
+/// One model of a [`Group`], trained from its own thread through the [`Backend`] every fit
+/// loop drives. A stop asked for while a round runs takes effect after it.
+pub struct Member<'a, 'g> {
+    group: &'a Group<'g>,
+    index: usize,
+    /// The network as it started (its shape, for reading weights back).
+    model: Mlp,
+    forward: Option<Forward>,
+}
+
+impl Member<'_, '_> {
+    fn params(&self) -> Result<Vec<f32>> {
+        let mut p: Vec<f32> = self
+            .group
+            .gpu
+            .read(&self.group.slice_of(self.index, |b| &b.params))?;
+        p.truncate(self.model.params().len());
+        Ok(p)
+    }
+}
+
+impl Drop for Member<'_, '_> {
+    fn drop(&mut self) {
+        self.group.leave(self.index);
+    }
+}
+
+impl Backend for Member<'_, '_> {
+    fn run_epochs(&mut self, lrs: &[f32], _stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
+        self.group.run_epochs(self.index, lrs)
+    }
+
+    fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if self.forward.is_none() {
+            let rows = check_inputs(&self.model, x)?;
+            let n = self.model.params().len() as u64;
+            let params = self.group.slice_of(self.index, |b| &b.params).slice(0, n);
+            self.forward = Some(Forward::new(self.group.gpu, &self.model, params, rows)?);
+        }
+        let forward = self.forward.as_mut().expect("built above");
+        forward.logits(self.group.gpu, &self.model, x)
+    }
+
+    fn keep_best(&mut self) -> Result<()> {
+        self.group.copy_model(self.index, Snapshot::Keep)
+    }
+
+    fn restore_best(&mut self) -> Result<()> {
+        self.group.copy_model(self.index, Snapshot::Restore)
+    }
+
+    fn model(&self) -> Result<Mlp> {
+        let mut model = self.model.clone();
+        model.set_params(self.params()?)?;
+        Ok(model)
+    }
+
+    fn spec(&self) -> &MlpSpec {
+        &self.group.spec
+    }
+
+    fn state(&self) -> Result<TrainerState> {
+        let gpu = self.group.gpu;
+        let n = self.model.params().len();
+        let read = |pick: fn(&Buffers) -> &Tensor| -> Result<Vec<f32>> {
+            let mut v: Vec<f32> = gpu.read(&self.group.slice_of(self.index, pick))?;
+            v.truncate(n);
+            Ok(v)
+        };
+        let shared = self.group.lock();
+        let m = &shared.models[self.index];
+        let (t, epochs_done, shuffle_pos) = (m.t, m.epochs_done, m.shuffler.position());
+        let adam = m.config.optimizer.kind != crate::optim::OptimizerKind::Sgd;
+        drop(shared);
+        Ok(TrainerState {
+            params: read(|b| &b.params)?,
+            m: read(|b| &b.m)?,
+            v: if adam { read(|b| &b.v)? } else { Vec::new() },
+            best: read(|b| &b.best)?,
+            t,
+            epochs_done,
+            shuffle_pos,
+            partial_losses: Vec::new(),
+            path: "fused wide".to_string(),
+        })
+    }
+
+    fn set_state(&mut self, _state: &TrainerState) -> Result<()> {
+        Err(Error::ResumeState(
+            "models trained side by side do not resume from a checkpoint; train this one \
+             alone"
+                .into(),
+        ))
+    }
+}

@@ -1,0 +1,231 @@
+//! Models trained side by side in one group (src/train/group.rs): each one's weights
+//! bit-identical to training it alone through the wide fused kernel, whatever the others do.
+
+use crate::common::gpu;
+use crate::training::{clustered, separable};
+use gpumlp::train::group::Group;
+use gpumlp::train::{fit_with, FitReport, Trainer};
+use gpumlp::{
+    Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, TrainConfig,
+};
+
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
+
+/// One model of a test: its start, its training rows, its validation rows and its settings.
+struct Case {
+    start: Mlp,
+    data: Dataset,
+    val: Option<Dataset>,
+    config: TrainConfig,
+}
+
+/// Trains `cases` alone, one `Trainer` each (the wide fused kernel).
+fn alone(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
+    cases
+        .iter()
+        .map(|c| {
+            let mut trainer = Trainer::new(gpu(), &c.start, &c.data, &c.config)?;
+            assert_eq!(
+                trainer.path(),
+                "fused wide",
+                "alone through the wide kernel"
+            );
+            let report = fit_with(
+                &mut trainer,
+                &c.config,
+                c.data.rows(),
+                c.val.as_ref(),
+                &mut |_| {},
+            )?;
+            Ok((trainer.model()?.params().to_vec(), report))
+        })
+        .collect()
+}
+
+/// Trains `cases` side by side, one thread each.
+fn together(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
+    let members: Vec<_> = cases
+        .iter()
+        .map(|c| (&c.start, &c.data, &c.config))
+        .collect();
+    let group = Group::new(gpu(), &members)
+        .unwrap()
+        .expect("the group takes models of one shape");
+    assert_eq!(group.len(), cases.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = cases
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let mut member = group.member(i, &c.start);
+                scope.spawn(move || {
+                    let report = fit_with(
+                        &mut member,
+                        &c.config,
+                        c.data.rows(),
+                        c.val.as_ref(),
+                        &mut |_| {},
+                    )?;
+                    let params = gpumlp::train::Backend::model(&member)?.params().to_vec();
+                    Ok((params, report))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    })
+}
+
+fn config(epochs: usize, batch: usize, lr: f32, seed: u64) -> TrainConfig {
+    TrainConfig {
+        epochs,
+        batch_size: batch,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::AdamW,
+            lr,
+            weight_decay: 0.01,
+            ..OptimizerConfig::default()
+        },
+        seed,
+        ..TrainConfig::default()
+    }
+}
+
+#[test]
+fn models_side_by_side_match_each_trained_alone_bit_for_bit() {
+    // Different rows (one model smaller than a chunk), batch sizes (so steps per epoch and
+    // pauses differ), rates, seeds and epoch counts (so models leave the group at different
+    // rounds); one validates and stops early, keeping its best epoch.
+    let spec = MlpSpec::new(9)
+        .hidden(40, Activation::Relu)
+        .hidden(17, Activation::Tanh)
+        .output(3, Loss::SoftmaxCe);
+    let all = clustered(21, 200, 9, 3, true);
+    let rows = |from: usize, to: usize| {
+        let x = all.x()[from * 9..to * 9].to_vec();
+        let t = all.targets()[from * 4..to * 4].to_vec();
+        let y: Vec<f32> = t.chunks(4).flat_map(|r| r[..3].to_vec()).collect();
+        let w: Vec<f32> = t.chunks(4).map(|r| r[3]).collect();
+        Dataset::with_targets(x, y, 9, 3, Some(w)).unwrap()
+    };
+    let mut early = config(40, 32, 0.05, 4);
+    early.patience = Some(2);
+    let cases = vec![
+        Case {
+            start: Mlp::new(&spec, 1).unwrap(),
+            data: rows(0, 120),
+            val: None,
+            config: config(5, 50, 0.01, 1),
+        },
+        Case {
+            start: Mlp::new(&spec, 2).unwrap(),
+            data: rows(120, 123),
+            val: None,
+            config: config(9, 8, 0.003, 2),
+        },
+        Case {
+            start: Mlp::new(&spec, 3).unwrap(),
+            data: rows(123, 160),
+            val: Some(rows(160, 200)),
+            config: early,
+        },
+        Case {
+            start: Mlp::new(&spec, 4).unwrap(),
+            data: rows(0, 77),
+            val: None,
+            config: config(3, 16, 0.02, 3),
+        },
+    ];
+    let (want, got) = (alone(&cases), together(&cases));
+    for (i, (w, g)) in want.into_iter().zip(got).enumerate() {
+        let ((wp, wr), (gp, gr)) = (w.unwrap(), g.unwrap());
+        assert_eq!(bits(&gp), bits(&wp), "model {i}: weights");
+        assert_eq!(
+            bits(&gr.epoch_losses),
+            bits(&wr.epoch_losses),
+            "model {i}: losses"
+        );
+        assert_eq!(gr.best_epoch, wr.best_epoch, "model {i}: best epoch");
+        assert_eq!(gr.stopped_early, wr.stopped_early, "model {i}: early stop");
+    }
+}
+
+#[test]
+fn a_model_that_diverges_leaves_the_others_untouched() {
+    let spec = MlpSpec::new(5).hidden(20, Activation::Relu);
+    let sgd = |lr: f32, epochs: usize| TrainConfig {
+        epochs,
+        batch_size: 16,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr,
+            momentum: 0.9,
+            ..OptimizerConfig::default()
+        },
+        seed: 5,
+        ..TrainConfig::default()
+    };
+    let cases: Vec<Case> = [(0.01, 6), (1e30, 6), (0.02, 4)]
+        .into_iter()
+        .enumerate()
+        .map(|(i, (lr, epochs))| Case {
+            start: Mlp::new(&spec, i as u64).unwrap(),
+            data: separable(30 + i as u64, 50, 5),
+            val: None,
+            config: sgd(lr, epochs),
+        })
+        .collect();
+    let (want, got) = (alone(&cases), together(&cases));
+    for (i, (w, g)) in want.into_iter().zip(got).enumerate() {
+        match (w, g) {
+            (Ok((wp, _)), Ok((gp, _))) => assert_eq!(bits(&gp), bits(&wp), "model {i}"),
+            (Err(we), Err(ge)) => {
+                assert!(
+                    matches!(ge, gpumlp::Error::Diverged { .. }),
+                    "model {i}: {ge}"
+                );
+                assert_eq!(we.to_string(), ge.to_string(), "model {i}");
+            }
+            (w, g) => panic!("model {i}: alone {:?}, together {:?}", w.err(), g.err()),
+        }
+    }
+}
+
+#[test]
+fn models_that_cannot_share_a_dispatch_are_refused() {
+    let data = separable(1, 40, 6);
+    let a = Mlp::new(&MlpSpec::new(6).hidden(20, Activation::Relu), 1).unwrap();
+    let b = Mlp::new(&MlpSpec::new(6).hidden(21, Activation::Relu), 1).unwrap();
+    let c = config(2, 8, 0.01, 1);
+    let mut other_decay = c.clone();
+    other_decay.optimizer.weight_decay = 0.5;
+    assert!(
+        Group::new(gpu(), &[(&a, &data, &c), (&b, &data, &c)])
+            .unwrap()
+            .is_none(),
+        "shapes"
+    );
+    assert!(
+        Group::new(gpu(), &[(&a, &data, &c), (&a, &data, &other_decay)])
+            .unwrap()
+            .is_none(),
+        "optimiser constants"
+    );
+    let mut per_op = c.clone();
+    per_op.allow_fused = false;
+    assert!(
+        Group::new(gpu(), &[(&a, &data, &per_op)])
+            .unwrap()
+            .is_none(),
+        "fusing off"
+    );
+    let mut other_rate = c.clone();
+    other_rate.optimizer.lr = 0.3;
+    assert!(
+        Group::new(gpu(), &[(&a, &data, &c), (&a, &data, &other_rate)])
+            .unwrap()
+            .is_some(),
+        "rates differ per step"
+    );
+}
