@@ -39,7 +39,7 @@ use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
 use crate::train::fit::{fit_controlled, Backend, Checkpoint, EpochReport, FitControl, FitReport};
-use crate::train::group::Group;
+use crate::train::group::{Candidate, Group};
 use crate::train::monitor::metric_names;
 use crate::train::{self, Trainer};
 
@@ -446,7 +446,8 @@ fn train_on(
     let (mlp, report) = match device {
         Device::Gpu(gpu) => {
             let config = &resumed_config(config, control.resume.as_ref(), start);
-            let mut trainer = Trainer::new(gpu, start, train_set, config)?;
+            let mut trainer =
+                Trainer::with_validation(gpu, start, train_set, val_set.as_ref(), config)?;
             if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
                 if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
                     log::warn!(
@@ -557,9 +558,14 @@ fn train_together(
     opts: &TrainOptions,
 ) -> Result<std::result::Result<Vec<Trained>, Vec<Prepared>>> {
     let config = &opts.config;
-    let members: Vec<(&Mlp, &Dataset, &train::TrainConfig)> = prepared
+    let members: Vec<Candidate<'_>> = prepared
         .iter()
-        .map(|p| (&p.start, &p.train_set, config))
+        .map(|p| Candidate {
+            start: &p.start,
+            data: &p.train_set,
+            val: p.val_set.as_ref(),
+            config,
+        })
         .collect();
     let Some(group) = Group::new(gpu, &members)? else {
         return Ok(Err(prepared));

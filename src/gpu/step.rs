@@ -22,7 +22,9 @@ pub struct StepUniform {
     /// Where this step's model starts in the parameters and optimiser state (the wide fused
     /// kernel trains one model a workgroup; the other kernels bind one model's own).
     pub params_at: u32,
-    _pad: u32,
+    /// 1: a step that trains nothing and writes the logits of its rows from `loss_slot` on
+    /// (the wide fused kernel's validation pass).
+    pub forward_only: u32,
 }
 
 impl StepUniform {
@@ -43,7 +45,7 @@ impl StepUniform {
             bias_correction2,
             rows: 0,
             params_at: 0,
-            _pad: 0,
+            forward_only: 0,
         }
     }
 
@@ -51,6 +53,15 @@ impl StepUniform {
     pub fn with_rows(mut self, rows: u32) -> StepUniform {
         self.rows = rows;
         self
+    }
+
+    /// A forward-only step: the logits of the `rows` rows at `row_offset` of the row order,
+    /// (rows, outputs) into the loss buffer from `logits_at`.
+    pub fn forward_only(row_offset: u32, rows: u32, logits_at: u32) -> StepUniform {
+        StepUniform {
+            forward_only: 1,
+            ..StepUniform::new(row_offset, logits_at, 0.0, 1.0, 1.0).with_rows(rows)
+        }
     }
 
     /// The same step for the model whose parameters start at `params_at`.

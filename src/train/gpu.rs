@@ -2,6 +2,7 @@
 //! recorded into one compute pass each and many steps into one submission. The loss of each
 //! step stays on the GPU until the chunk of epochs in flight is done.
 
+use super::eval::Eval;
 use super::fit::{fit_with, Backend, FitReport, TrainerState};
 use super::forward::Forward;
 use super::step::{activation_buffers, step_plan};
@@ -93,6 +94,8 @@ pub struct Trainer<'g> {
     max_steps_per_submission: usize,
     /// The dataset, when it is too large to bind and is streamed through a window.
     host_rows: Option<HostRows>,
+    /// The validation rows the wide fused kernel runs forward after each call's steps.
+    eval: Option<Eval>,
 }
 
 /// A dataset kept on the host because the device cannot bind it whole.
@@ -137,6 +140,19 @@ impl<'g> Trainer<'g> {
         data: &Dataset,
         config: &TrainConfig,
     ) -> Result<Trainer<'g>> {
+        Trainer::with_validation(gpu, model, data, None, config)
+    }
+
+    /// [`Trainer::new`] that also keeps `val`'s rows on the device where the wide fused
+    /// kernel trains: their logits then come from the training dispatch itself, after the
+    /// last step of each call of [`Trainer::run_epochs`] ([`Trainer::logits`] returns them).
+    pub fn with_validation(
+        gpu: &'g Gpu,
+        model: &Mlp,
+        data: &Dataset,
+        val: Option<&Dataset>,
+        config: &TrainConfig,
+    ) -> Result<Trainer<'g>> {
         config.validate(model, data)?;
         debug_assert_eq!(
             PARAM_ALIGN * 4 % gpu.limits().min_storage_buffer_offset_alignment as usize,
@@ -168,15 +184,42 @@ impl<'g> Trainer<'g> {
         };
         let run = limits::plan_run(gpu, model, rows, batch, room, fused, budget)?;
         let epochs_per_chunk = run.epochs_per_chunk;
+        let outputs = data.outputs();
+        let limit = (limits::binding_limit(gpu) / 4) as usize;
+        // The validation rows go after the training rows, their indices after the epochs'
+        // row orders, their logits after the step losses (the health slot stays last).
+        let eval = match (val, fused_kind, run.window_rows) {
+            (Some(val), Some(kernels::fused::Kind::Wide), None)
+                if (rows + val.rows()) * data.features() <= limit
+                    && epochs_per_chunk * rows + val.rows() <= limit
+                    && epochs_per_chunk * steps_per_epoch + val.rows() * outputs < limit =>
+            {
+                Some(Eval::new(
+                    val,
+                    epochs_per_chunk * rows,
+                    epochs_per_chunk * steps_per_epoch,
+                ))
+            }
+            _ => None,
+        };
+        let eval_rows = eval.as_ref().map_or(0, Eval::rows);
+        let eval_logits = eval_rows * outputs;
         // A dataset too large to bind whole lives on the host; each submission's rows are
         // copied, in step order, into a window the kernels read through an identity order.
         let (x_all, t_all, order, host_rows) = match run.window_rows {
-            None => (
-                gpu.upload("x", data.x())?,
-                gpu.upload("targets", data.targets())?,
-                gpu.zeros("order", epochs_per_chunk * rows)?,
-                None,
-            ),
+            None => {
+                let x_all = match val.filter(|_| eval.is_some()) {
+                    Some(val) => gpu.upload("x", &[data.x(), val.x()].concat())?,
+                    None => gpu.upload("x", data.x())?,
+                };
+                let order = gpu.zeros("order", epochs_per_chunk * rows + eval_rows)?;
+                let identity: Vec<u32> = (rows as u32..(rows + eval_rows) as u32).collect();
+                gpu.write(
+                    &order.slice((epochs_per_chunk * rows) as u64, eval_rows as u64),
+                    &identity,
+                );
+                (x_all, gpu.upload("targets", data.targets())?, order, None)
+            }
             Some(window) => {
                 let identity: Vec<u32> = (0..window as u32).collect();
                 (
@@ -211,9 +254,13 @@ impl<'g> Trainer<'g> {
             t_all,
             order,
             t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
-            // One slot per step of a chunk, and the fused kernel's health slot at the end.
-            losses: gpu.zeros("losses", epochs_per_chunk * steps_per_epoch + 1)?,
-            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch + 1),
+            // One slot per step of a chunk, the validation logits, and the fused kernel's
+            // health slot at the end.
+            losses: gpu.zeros(
+                "losses",
+                epochs_per_chunk * steps_per_epoch + eval_logits + 1,
+            )?,
+            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch + eval_logits + 1),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
             best: gpu.zeros("best params", n)?,
@@ -281,6 +328,7 @@ impl<'g> Trainer<'g> {
             steps_per_submission: default_steps.min(max_steps),
             max_steps_per_submission: max_steps,
             host_rows,
+            eval,
         })
     }
 
@@ -312,6 +360,12 @@ impl<'g> Trainer<'g> {
     /// through a window, one submission's rows at a time.
     pub fn streams_data(&self) -> bool {
         self.host_rows.is_some()
+    }
+
+    /// Whether the validation rows' logits come from the training dispatch itself (see
+    /// [`Trainer::with_validation`]).
+    pub fn validates_in_dispatch(&self) -> bool {
+        self.eval.is_some()
     }
 
     /// Whether the steps run fused (shaders/fused.wgsl).
@@ -396,6 +450,12 @@ impl<'g> Trainer<'g> {
                 );
             }
         }
+        // After the training steps, the validation rows' logits (wide fused kernel).
+        let trained_steps = steps.len();
+        if let Some(eval) = &mut self.eval {
+            eval.forget();
+            steps.extend(eval.steps(batch, self.model.spec().outputs, 0));
+        }
         let mut submitted = 0;
         // One submission in flight: the next group is recorded while the GPU runs the last
         // one, and a stop waits for no more than one group of steps.
@@ -462,6 +522,8 @@ impl<'g> Trainer<'g> {
         }
         gpu.check("training")?;
 
+        let evaluated = submitted == steps.len() && trained_steps < steps.len();
+        let submitted = submitted.min(trained_steps);
         let ran = &steps[..submitted];
         // The fused kernel reports a loop the driver cut short in the last slot: read it too.
         let slots_used = match self.is_fused() {
@@ -501,6 +563,9 @@ impl<'g> Trainer<'g> {
             per_epoch[slot / spe].push(loss);
         }
         self.t = t0 + submitted as u64;
+        if let Some(eval) = self.eval.as_mut().filter(|_| evaluated) {
+            eval.keep(&read, self.model.spec().outputs, self.t);
+        }
         let finished = per_epoch.iter().take_while(|l| l.len() == spe).count();
         self.epochs_done += finished;
         if finished < epochs {
@@ -523,9 +588,14 @@ impl<'g> Trainer<'g> {
             .collect())
     }
 
-    /// The logits the current weights give for the rows of `x`, computed on the GPU.
+    /// The logits the current weights give for the rows of `x`, computed on the GPU: by the
+    /// training dispatch when `x` is the validation set it was built with and the last call
+    /// ended with them, else by a forward pass.
     // x: (rows, inputs) → (rows, outputs)
     pub fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if let Some(logits) = self.eval.as_ref().and_then(|e| e.logits_of(x, self.t)) {
+            return Ok(logits);
+        }
         if self.forward.is_none() {
             let rows = check_inputs(&self.model, x)?;
             let params = self.bufs.params.clone();
@@ -550,6 +620,9 @@ impl<'g> Trainer<'g> {
 
     /// Puts back the weights last kept by [`Trainer::keep_best`].
     pub fn restore_best(&mut self) -> Result<()> {
+        if let Some(eval) = &mut self.eval {
+            eval.forget();
+        }
         self.copy_params(&self.bufs.best, &self.bufs.params)
     }
 
@@ -592,6 +665,9 @@ impl<'g> Trainer<'g> {
     pub fn set_state(&mut self, state: &TrainerState) -> Result<()> {
         let n = self.model.params().len();
         state.check(n, self.is_adam(), self.steps_per_epoch)?;
+        if let Some(eval) = &mut self.eval {
+            eval.forget();
+        }
         let queue = self.gpu.queue();
         queue.write_buffer(
             &self.bufs.params.buffer,

@@ -11,6 +11,7 @@
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
+use super::eval::Eval;
 use super::fit::{Backend, TrainerState};
 use super::forward::Forward;
 use super::{check_inputs, epoch_loss, limits, TrainConfig};
@@ -24,6 +25,21 @@ use crate::model::{Mlp, MlpSpec, PARAM_ALIGN};
 const MAX_STEPS_PER_DISPATCH: usize = 1024;
 /// Most epochs of one model between two readbacks.
 const MAX_EPOCHS_PER_CHUNK: usize = 64;
+
+/// One model for [`Group::new`]: its starting weights, training rows, validation rows (whose
+/// logits the training dispatch then computes after each round) and settings.
+#[derive(Clone, Copy)]
+pub struct Candidate<'a> {
+    /// The network as it starts: every candidate of a group has the same shape.
+    pub start: &'a Mlp,
+    /// Its training rows.
+    pub data: &'a Dataset,
+    /// Its validation rows, if any.
+    pub val: Option<&'a Dataset>,
+    /// Its settings: candidates of a group differ at most in rates, epochs, batch size,
+    /// seed and early stopping.
+    pub config: &'a TrainConfig,
+}
 
 /// Models of one shape trained in the same dispatches. Build it with [`Group::new`], hand
 /// each model's [`Member`] to its own thread, and drop every member when its fit ends.
@@ -76,6 +92,8 @@ struct Model {
     loss_at: usize,
     /// Where its parameters, optimiser state and snapshots start.
     params_at: usize,
+    /// Its validation rows, whose logits each round ends with.
+    eval: Option<Eval>,
     shuffler: Shuffler,
     t: u64,
     epochs_done: usize,
@@ -88,9 +106,10 @@ struct Model {
 }
 
 impl Model {
-    /// Whether this model holds up the next round: still training and not yet asking.
+    /// Whether this model holds up the next round: still training and not yet asking again
+    /// (an answer it has not taken yet counts: it will ask again, or leave, once it has).
     fn holds_up(&self) -> bool {
-        self.live && self.request.is_none() && self.result.is_none()
+        self.live && self.request.is_none()
     }
 }
 
@@ -104,18 +123,29 @@ impl<'g> Group<'g> {
     /// they cannot share dispatches: different shapes or optimiser constants, a network the
     /// wide fused kernel does not take (or does not pass its check on this driver), fusing
     /// turned off, or data the device cannot bind whole. Train them one by one then.
-    pub fn new(gpu: &'g Gpu, models: &[(&Mlp, &Dataset, &TrainConfig)]) -> Result<Option<Self>> {
-        let Some(&(first, _, first_config)) = models.first() else {
+    pub fn new(gpu: &'g Gpu, models: &[Candidate<'_>]) -> Result<Option<Self>> {
+        let Some(&Candidate {
+            start: first,
+            config: first_config,
+            ..
+        }) = models.first()
+        else {
             return Ok(None);
         };
-        for &(model, data, config) in models {
-            config.validate(model, data)?;
+        for c in models {
+            c.config.validate(c.start, c.data)?;
         }
-        let same = models.iter().all(|&(model, _, config)| {
-            model.spec() == first.spec()
-                && config.allow_fused
-                && config.optimizer.same_constants(&first_config.optimizer)
-        });
+        let same = models.iter().all(
+            |&Candidate {
+                 start: model,
+                 config,
+                 ..
+             }| {
+                model.spec() == first.spec()
+                    && config.allow_fused
+                    && config.optimizer.same_constants(&first_config.optimizer)
+            },
+        );
         if !same
             || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
             || !wide::supports(first)
@@ -127,7 +157,7 @@ impl<'g> Group<'g> {
         let budget = crate::kernels::probe::loop_budget(gpu)?;
         let batch_most = models
             .iter()
-            .map(|&(_, data, config)| config.batch_size.min(data.rows()))
+            .map(|c| c.config.batch_size.min(c.data.rows()))
             .max()
             .unwrap_or(1);
         let cost = fused::loop_iterations(Kind::Wide, first, batch_most);
@@ -137,20 +167,27 @@ impl<'g> Group<'g> {
         let steps_per_dispatch = room.min(MAX_STEPS_PER_DISPATCH);
 
         let limit = (limits::binding_limit(gpu) / 4) as usize;
-        let all_rows: usize = models.iter().map(|&(_, data, _)| data.rows()).sum();
+        let val_rows = |c: &Candidate<'_>| c.val.map_or(0, Dataset::rows);
+        let all_rows: usize = models.iter().map(|c| c.data.rows()).sum();
+        let all_val: usize = models.iter().map(val_rows).sum();
         let (inputs, outputs) = (first.spec().inputs, first.spec().outputs);
         let n = stride(first);
         let spes: Vec<usize> = models
             .iter()
-            .map(|&(_, data, config)| data.rows().div_ceil(config.batch_size.min(data.rows())))
+            .map(|c| {
+                c.data
+                    .rows()
+                    .div_ceil(c.config.batch_size.min(c.data.rows()))
+            })
             .collect();
         let all_steps: usize = spes.iter().sum();
-        let epochs_per_chunk = (limit / all_rows.max(1))
-            .min((limit - 1) / all_steps.max(1))
+        let epochs_per_chunk = (limit.saturating_sub(all_val) / all_rows.max(1))
+            .min(limit.saturating_sub(all_val * outputs + 1) / all_steps.max(1))
             .min(MAX_EPOCHS_PER_CHUNK);
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let fits = epochs_per_chunk > 0
-            && all_rows * inputs.max(outputs + 1) <= limit
+            && (all_rows + all_val) * inputs <= limit
+            && (all_rows + all_val) * (outputs + 1) <= limit
             && models.len() * n <= limit
             && models.len() * steps_per_dispatch * step_words <= limit;
         if !fits {
@@ -160,8 +197,26 @@ impl<'g> Group<'g> {
         let (mut x, mut t, mut params) = (Vec::new(), Vec::new(), Vec::new());
         let mut members = Vec::with_capacity(models.len());
         let (mut order_at, mut loss_at) = (0, 0);
-        for (&(model, data, config), &spe) in models.iter().zip(&spes) {
+        let mut identities = Vec::new();
+        for (c, &spe) in models.iter().zip(&spes) {
+            let (model, data, config) = (c.start, c.data, c.config);
             let rows = data.rows();
+            // Its validation rows after its training rows, their indices after its row
+            // orders, their logits after its step losses.
+            let eval = c.val.map(|val| {
+                let row_base = x.len() / inputs + rows;
+                identities.push((
+                    order_at + epochs_per_chunk * rows,
+                    (row_base..row_base + val.rows())
+                        .map(|r| r as u32)
+                        .collect::<Vec<_>>(),
+                ));
+                Eval::new(
+                    val,
+                    order_at + epochs_per_chunk * rows,
+                    loss_at + epochs_per_chunk * spe,
+                )
+            });
             members.push(Model {
                 config: config.clone(),
                 rows,
@@ -171,6 +226,7 @@ impl<'g> Group<'g> {
                 order_at,
                 loss_at,
                 params_at: params.len(),
+                eval,
                 shuffler: Shuffler::new(config.seed),
                 t: 0,
                 epochs_done: 0,
@@ -178,12 +234,16 @@ impl<'g> Group<'g> {
                 result: None,
                 live: true,
             });
+            let val = c.val.map_or(0, Dataset::rows);
             x.extend_from_slice(data.x());
+            x.extend_from_slice(c.val.map_or(&[], Dataset::x));
             t.extend_from_slice(data.targets());
+            // The validation rows' targets are never read: zeros keep the rows aligned.
+            t.resize(t.len() + val * (outputs + 1), 0.0);
             params.extend_from_slice(model.params());
             params.resize(params.len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN, 0.0);
-            order_at += epochs_per_chunk * rows;
-            loss_at += epochs_per_chunk * spe;
+            order_at += epochs_per_chunk * rows + val;
+            loss_at += epochs_per_chunk * spe + val * outputs;
         }
         let bufs = Buffers {
             m: gpu.zeros("group optimizer m", params.len())?,
@@ -219,6 +279,12 @@ impl<'g> Group<'g> {
             ],
         )?;
         fused.set_steps(gpu, steps_per_dispatch);
+        for (at, identity) in identities {
+            gpu.write(
+                &bufs.order.slice(at as u64, identity.len() as u64),
+                &identity,
+            );
+        }
         Ok(Some(Group {
             gpu,
             spec: first.spec().clone(),
@@ -399,6 +465,11 @@ impl<'g> Group<'g> {
                     );
                 }
             }
+            // Then its validation rows' logits.
+            if let Some(eval) = &mut m.eval {
+                eval.forget();
+                steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32));
+            }
             plans.push(steps);
         }
         let longest = plans.iter().map(Vec::len).max().unwrap_or(0);
@@ -452,7 +523,7 @@ impl<'g> Group<'g> {
         }
         let n = stride_of(bufs, models.len());
         let mut out = Vec::with_capacity(work.len());
-        for (&(i, lrs), steps) in work.iter().zip(&plans) {
+        for &(i, lrs) in work {
             let m = &mut models[i];
             let spe = m.steps_per_epoch;
             let losses = &read[m.loss_at..m.loss_at + lrs.len() * spe];
@@ -468,8 +539,11 @@ impl<'g> Group<'g> {
                 ));
                 continue;
             }
-            m.t += steps.len() as u64;
+            m.t += (lrs.len() * spe) as u64;
             m.epochs_done += lrs.len();
+            if let Some(eval) = &mut m.eval {
+                eval.keep(&read, self.spec.outputs, m.t);
+            }
             let epochs = losses
                 .chunks(spe)
                 .map(|epoch| epoch_loss(epoch, m.rows, m.batch))
@@ -481,7 +555,10 @@ impl<'g> Group<'g> {
 
     /// Copies model `index`'s slice of `from` into `to`, in order with the training.
     fn copy_model(&self, index: usize, which: Snapshot) -> Result<()> {
-        let shared = self.lock();
+        let mut shared = self.lock();
+        if let (Snapshot::Restore, Some(eval)) = (&which, &mut shared.models[index].eval) {
+            eval.forget();
+        }
         let n = stride_of(&shared.bufs, shared.models.len());
         let at = shared.models[index].params_at as u64;
         let (from, to) = match which {
@@ -496,6 +573,14 @@ impl<'g> Group<'g> {
         );
         self.gpu.queue().submit([encoder.finish()]);
         self.gpu.check("copying parameters")
+    }
+
+    /// The logits of `x` that model `index`'s last round ended with, if `x` is its
+    /// validation set.
+    fn val_logits(&self, index: usize, x: &[f32]) -> Option<Vec<f32>> {
+        let shared = self.lock();
+        let m = &shared.models[index];
+        m.eval.as_ref()?.logits_of(x, m.t)
     }
 
     /// Model `index`'s slice of one of the group's per-model tensors.
@@ -561,6 +646,9 @@ impl Backend for Member<'_, '_> {
     }
 
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>> {
+        if let Some(logits) = self.group.val_logits(self.index, x) {
+            return Ok(logits);
+        }
         if self.forward.is_none() {
             let rows = check_inputs(&self.model, x)?;
             let n = self.model.params().len() as u64;

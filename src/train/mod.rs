@@ -21,6 +21,7 @@
 
 pub mod checkpoint;
 pub mod cpu;
+mod eval;
 pub mod fit;
 mod forward;
 pub mod gpu;

@@ -3,7 +3,7 @@
 
 use crate::common::gpu;
 use crate::training::{clustered, separable};
-use gpumlp::train::group::Group;
+use gpumlp::train::group::{Candidate, Group};
 use gpumlp::train::{fit_with, FitReport, Trainer};
 use gpumlp::{
     Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, TrainConfig,
@@ -26,7 +26,8 @@ fn alone(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
     cases
         .iter()
         .map(|c| {
-            let mut trainer = Trainer::new(gpu(), &c.start, &c.data, &c.config)?;
+            let mut trainer =
+                Trainer::with_validation(gpu(), &c.start, &c.data, c.val.as_ref(), &c.config)?;
             assert_eq!(
                 trainer.path(),
                 "fused wide",
@@ -44,12 +45,18 @@ fn alone(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
         .collect()
 }
 
+fn candidate(c: &Case) -> Candidate<'_> {
+    Candidate {
+        start: &c.start,
+        data: &c.data,
+        val: c.val.as_ref(),
+        config: &c.config,
+    }
+}
+
 /// Trains `cases` side by side, one thread each.
 fn together(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
-    let members: Vec<_> = cases
-        .iter()
-        .map(|c| (&c.start, &c.data, &c.config))
-        .collect();
+    let members: Vec<_> = cases.iter().map(candidate).collect();
     let group = Group::new(gpu(), &members)
         .unwrap()
         .expect("the group takes models of one shape");
@@ -192,6 +199,15 @@ fn a_model_that_diverges_leaves_the_others_untouched() {
     }
 }
 
+fn cand<'a>(start: &'a Mlp, data: &'a Dataset, config: &'a TrainConfig) -> Candidate<'a> {
+    Candidate {
+        start,
+        data,
+        val: None,
+        config,
+    }
+}
+
 #[test]
 fn models_that_cannot_share_a_dispatch_are_refused() {
     let data = separable(1, 40, 6);
@@ -201,13 +217,13 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
     let mut other_decay = c.clone();
     other_decay.optimizer.weight_decay = 0.5;
     assert!(
-        Group::new(gpu(), &[(&a, &data, &c), (&b, &data, &c)])
+        Group::new(gpu(), &[cand(&a, &data, &c), cand(&b, &data, &c)])
             .unwrap()
             .is_none(),
         "shapes"
     );
     assert!(
-        Group::new(gpu(), &[(&a, &data, &c), (&a, &data, &other_decay)])
+        Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &data, &other_decay)])
             .unwrap()
             .is_none(),
         "optimiser constants"
@@ -215,7 +231,7 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
     let mut per_op = c.clone();
     per_op.allow_fused = false;
     assert!(
-        Group::new(gpu(), &[(&a, &data, &per_op)])
+        Group::new(gpu(), &[cand(&a, &data, &per_op)])
             .unwrap()
             .is_none(),
         "fusing off"
@@ -223,7 +239,7 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
     let mut other_rate = c.clone();
     other_rate.optimizer.lr = 0.3;
     assert!(
-        Group::new(gpu(), &[(&a, &data, &c), (&a, &data, &other_rate)])
+        Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &data, &other_rate)])
             .unwrap()
             .is_some(),
         "rates differ per step"

@@ -675,3 +675,85 @@ fn wide_fused_kernel_matches_reference_on_awkward_shapes() {
         compare_runs(what, &spec, &data, &config);
     }
 }
+
+#[test]
+fn wide_kernel_validates_in_its_dispatch_as_the_reference_does() {
+    // The validation rows' logits come from the training dispatch (61 rows: two forward-only
+    // steps at batch 32, the second a partial chunk), early stopping on them: against the
+    // CPU reference, and against a forward pass of the weights.
+    let spec = MlpSpec::new(9)
+        .hidden(40, Activation::Relu)
+        .hidden(17, Activation::Tanh)
+        .output(3, Loss::SoftmaxCe);
+    let all = clustered(31, 211, 9, 3, false);
+    let part = |rows: std::ops::Range<usize>| {
+        let x = all.x()[rows.start * 9..rows.end * 9].to_vec();
+        let y: Vec<f32> = rows
+            .flat_map(|r| (0..3).map(move |c| (r, c)))
+            .map(|(r, c)| all.target(r, c))
+            .collect();
+        Dataset::with_targets(x, y, 9, 3, None).unwrap()
+    };
+    let (train, val) = (part(0..150), part(150..211));
+    let config = TrainConfig {
+        epochs: 60,
+        batch_size: 32,
+        optimizer: OptimizerConfig {
+            lr: 0.01,
+            ..OptimizerConfig::default()
+        },
+        patience: Some(5),
+        min_delta: 1e-4,
+        seed: 9,
+        early_stopping_metric: StopMetric::Loss,
+        ..TrainConfig::default()
+    };
+    let start = Mlp::new(&spec, 13).unwrap();
+    let mut trainer =
+        gpumlp::Trainer::with_validation(gpu(), &start, &train, Some(&val), &config).unwrap();
+    assert_eq!(trainer.path(), "fused wide");
+    assert!(
+        trainer.validates_in_dispatch(),
+        "the wide kernel takes the validation rows"
+    );
+    let mut checked = 0;
+    let g = gpumlp::train::fit::fit_with(&mut trainer, &config, 150, Some(&val), &mut |e| {
+        if let Some(logits) = e.val_logits {
+            assert_eq!(logits.len(), 61 * 3);
+            checked += 1;
+        }
+    })
+    .unwrap();
+    let mut cpu_trainer = cpu::CpuTrainer::new(&start, &train, &config).unwrap();
+    let c = gpumlp::train::fit::fit_with(&mut cpu_trainer, &config, 150, Some(&val), &mut |_| {})
+        .unwrap();
+    assert_eq!(checked, g.epoch_losses.len());
+    assert_close("epoch losses", &g.epoch_losses, &c.epoch_losses, 1e-5, 1e-4);
+    assert_close("val losses", &g.val_losses, &c.val_losses, 1e-5, 1e-4);
+    assert_eq!(g.best_epoch, c.best_epoch, "the same best epoch");
+    // The weights kept are the best epoch's; their logits now come from a forward pass,
+    // and their loss is the best the dispatch reported.
+    let model = trainer.model().unwrap();
+    let after = trainer.logits(val.x()).unwrap();
+    let forward = gpumlp::logits(gpu(), &model, val.x()).unwrap();
+    assert_close(
+        "logits after restoring the best",
+        &after,
+        &forward,
+        1e-6,
+        1e-5,
+    );
+    let best = gpumlp::kernels::loss::reference::batch_loss(
+        Loss::SoftmaxCe,
+        &forward,
+        val.targets(),
+        61,
+        3,
+        61,
+    );
+    let min = g.val_losses.iter().cloned().fold(f32::INFINITY, f32::min);
+    assert!(
+        (best - min).abs() <= 1e-5,
+        "restored loss {best}, best seen {min}"
+    );
+}

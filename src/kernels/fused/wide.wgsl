@@ -21,7 +21,9 @@
 // Several models: workgroup w runs steps[w·steps .. (w + 1)·steps] (fp.steps is the stride),
 // each step naming where its model's parameters start in p, m and v (params_at), its rows in
 // `order` and its loss slot; a step of 0 rows is a pause (a model with fewer steps than the
-// others in this dispatch) and changes nothing. Models share nothing but the dispatch.
+// others in this dispatch) and changes nothing. Models share nothing but the dispatch. A
+// forward-only step trains nothing: it writes the logits of its rows (the validation rows,
+// after the steps of an epoch) where its loss would go, read back with the losses.
 //
 // Workgroup memory: BUFV vec4s for one chunk: the activations of every layer (unit i of layer
 // l at act_off(l) + i·RQ) and the deltas of every layer but the inputs (dz_off(l) + i·RQ). The
@@ -111,6 +113,89 @@ fn update(f: u32, gi: f32, st: Step) {
     }
 }
 
+// The rows at order[at .. at + count] into the chunk's input units, unit by unit; the
+// chunk's rows past them are zeros.
+fn load_chunk(at: u32, count: u32, lid: u32) {
+    let nin = fp.inputs;
+    let rc = 4u * RQ;
+    for (var e = lid; e < nin * rc; e += WT) {
+        let i = e / rc;
+        let r = e % rc;
+        var x = 0.0;
+        if (r < count) { x = x_all[order[at + r] * nin + i]; }
+        buf[act_off(0u) + i * RQ + r / 4u][r % 4u] = x;
+    }
+    workgroupBarrier();
+}
+
+// The chunk through every layer of the model whose parameters start at pb: each layer's
+// activations (the logits, not activated, for the last) into `buf`.
+fn forward_chunk(pb: u32, lid: u32, lane: u32) {
+    let layers = fp.layers;
+    // Forward: z[j] = (Σ_i a[i] · W[i][j] in i order) + b[j], then the activation.
+    for (var l = 0u; l < layers; l++) {
+        let ni = width(l);
+        let no = width(l + 1u);
+        let ain = act_off(l);
+        let aout = act_off(l + 1u);
+        let wo = pb + fp.w_flat[l];
+        for (var jj = 0u; jj < 2u; jj++) {
+            // Lanes past the layer's last column repeat it, so that lanes sharing
+            // loads run together; they store nothing.
+            let jreal = lid + jj * WT;
+            let j = min(jreal, no - 1u);
+            if (any_lane(jreal < no)) {
+                var a0 = vec4<f32>(0.0);
+                var a1 = vec4<f32>(0.0);
+                var a2 = vec4<f32>(0.0);
+                var a3 = vec4<f32>(0.0);
+                var a4 = vec4<f32>(0.0);
+                var a5 = vec4<f32>(0.0);
+                var a6 = vec4<f32>(0.0);
+                var a7 = vec4<f32>(0.0);
+                for (var i = 0u; i < ni; i++) {
+                    let wv = p[wo + i * no + j];
+                    let x = rows_at(ain + i * RQ, lane);
+                    a0 = a0 + x.q0 * wv;
+                    if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
+                    if (RQ > 2u) {
+                        a2 = a2 + x.q2 * wv;
+                        a3 = a3 + x.q3 * wv;
+                    }
+                    if (RQ > 4u) {
+                        a4 = a4 + x.q4 * wv;
+                        a5 = a5 + x.q5 * wv;
+                        a6 = a6 + x.q6 * wv;
+                        a7 = a7 + x.q7 * wv;
+                    }
+                }
+                if (jreal >= no) { continue; }
+                let b = p[pb + fp.b_flat[l] + j];
+                let y = aout + j * RQ;
+                buf[y] = a0 + b;
+                if (RQ > 1u) { buf[y + 1u] = a1 + b; }
+                if (RQ > 2u) {
+                    buf[y + 2u] = a2 + b;
+                    buf[y + 3u] = a3 + b;
+                }
+                if (RQ > 4u) {
+                    buf[y + 4u] = a4 + b;
+                    buf[y + 5u] = a5 + b;
+                    buf[y + 6u] = a6 + b;
+                    buf[y + 7u] = a7 + b;
+                }
+                // The activation, one copy of its code for all rows.
+                if (l + 1u < layers) {
+                    for (var q = 0u; q < fp.rq; q++) {
+                        buf[y + q] = activate4(fp.acts[l], buf[y + q]);
+                    }
+                }
+            }
+        }
+        workgroupBarrier();
+    }
+}
+
 @compute @workgroup_size(64, 1, 1)
 fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
               @builtin(workgroup_id) wid: vec3<u32>) {
@@ -130,83 +215,31 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
         let rows = st.rows;
         if (rows == 0u) { continue; }
         let pb = st.params_at;
+        if (st.forward_only == 1u) {
+            // The logits of its rows, (rows, outputs) from losses[loss_slot]: the validation
+            // rows after the steps before it.
+            let zo = act_off(layers);
+            for (var r0 = 0u; r0 < rows; r0 += rc) {
+                let count = min(rc, rows - r0);
+                load_chunk(st.row_offset + r0, count, lid);
+                forward_chunk(pb, lid, lane);
+                if (lid < count) {
+                    for (var c = 0u; c < nout; c++) {
+                        losses[st.loss_slot + (r0 + lid) * nout + c] = buf[zo + c * RQ + lid / 4u][lid % 4u];
+                    }
+                }
+                workgroupBarrier();
+            }
+            continue;
+        }
         let inv_batch = 1.0 / f32(rows);
         for (var k = 0u; k < slots; k++) { g[k] = 0.0; }
         var loss_acc = 0.0;
 
         for (var r0 = 0u; r0 < rows; r0 += rc) {
             let count = min(rc, rows - r0);
-            // The chunk's inputs, unit by unit; rows past the batch are zeros.
-            for (var e = lid; e < nin * rc; e += WT) {
-                let i = e / rc;
-                let r = e % rc;
-                var x = 0.0;
-                if (r < count) { x = x_all[order[st.row_offset + r0 + r] * nin + i]; }
-                buf[act_off(0u) + i * RQ + r / 4u][r % 4u] = x;
-            }
-            workgroupBarrier();
-            // Forward: z[j] = (Σ_i a[i] · W[i][j] in i order) + b[j], then the activation.
-            for (var l = 0u; l < layers; l++) {
-                let ni = width(l);
-                let no = width(l + 1u);
-                let ain = act_off(l);
-                let aout = act_off(l + 1u);
-                let wo = pb + fp.w_flat[l];
-                for (var jj = 0u; jj < 2u; jj++) {
-                    // Lanes past the layer's last column repeat it, so that lanes sharing
-                    // loads run together; they store nothing.
-                    let jreal = lid + jj * WT;
-                    let j = min(jreal, no - 1u);
-                    if (any_lane(jreal < no)) {
-                        var a0 = vec4<f32>(0.0);
-                        var a1 = vec4<f32>(0.0);
-                        var a2 = vec4<f32>(0.0);
-                        var a3 = vec4<f32>(0.0);
-                        var a4 = vec4<f32>(0.0);
-                        var a5 = vec4<f32>(0.0);
-                        var a6 = vec4<f32>(0.0);
-                        var a7 = vec4<f32>(0.0);
-                        for (var i = 0u; i < ni; i++) {
-                            let wv = p[wo + i * no + j];
-                            let x = rows_at(ain + i * RQ, lane);
-                            a0 = a0 + x.q0 * wv;
-                            if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
-                            if (RQ > 2u) {
-                                a2 = a2 + x.q2 * wv;
-                                a3 = a3 + x.q3 * wv;
-                            }
-                            if (RQ > 4u) {
-                                a4 = a4 + x.q4 * wv;
-                                a5 = a5 + x.q5 * wv;
-                                a6 = a6 + x.q6 * wv;
-                                a7 = a7 + x.q7 * wv;
-                            }
-                        }
-                        if (jreal >= no) { continue; }
-                        let b = p[pb + fp.b_flat[l] + j];
-                        let y = aout + j * RQ;
-                        buf[y] = a0 + b;
-                        if (RQ > 1u) { buf[y + 1u] = a1 + b; }
-                        if (RQ > 2u) {
-                            buf[y + 2u] = a2 + b;
-                            buf[y + 3u] = a3 + b;
-                        }
-                        if (RQ > 4u) {
-                            buf[y + 4u] = a4 + b;
-                            buf[y + 5u] = a5 + b;
-                            buf[y + 6u] = a6 + b;
-                            buf[y + 7u] = a7 + b;
-                        }
-                        // The activation, one copy of its code for all rows.
-                        if (l + 1u < layers) {
-                            for (var q = 0u; q < fp.rq; q++) {
-                                buf[y + q] = activate4(fp.acts[l], buf[y + q]);
-                            }
-                        }
-                    }
-                }
-                workgroupBarrier();
-            }
+            load_chunk(st.row_offset + r0, count, lid);
+            forward_chunk(pb, lid, lane);
             // The loss and its gradient at the logits, one row a thread.
             let zo = act_off(layers);
             let dzo = dz_off(layers);

@@ -1,0 +1,74 @@
+//! The validation pass inside the wide fused kernel's training dispatch.
+
+use crate::data::Dataset;
+use crate::gpu::StepUniform;
+
+/// Validation rows on the device beside the training rows: the wide fused kernel writes their
+/// logits after the last step of each call, read back with the step losses, so a validated
+/// epoch costs no forward pass of its own.
+pub(super) struct Eval {
+    /// The rows, to know them when the fit loop asks for their logits.
+    x: Vec<f32>,
+    rows: usize,
+    /// Where their indices (rows after the training rows, in order) sit in the row order.
+    order_at: usize,
+    /// Where their logits go in the loss buffer.
+    logits_at: usize,
+    /// The logits the weights after step `t` give, when the last call ended with them.
+    logits: Option<(u64, Vec<f32>)>,
+}
+
+impl Eval {
+    /// `val`'s rows, their indices at `order_at` of the row order and their logits at
+    /// `logits_at` of the loss buffer.
+    pub(super) fn new(val: &Dataset, order_at: usize, logits_at: usize) -> Eval {
+        Eval {
+            x: val.x().to_vec(),
+            rows: val.rows(),
+            order_at,
+            logits_at,
+            logits: None,
+        }
+    }
+
+    /// How many rows it holds.
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Keeps the logits of a readback of the loss buffer, as the weights after step `t`
+    /// give them.
+    pub(super) fn keep(&mut self, read: &[f32], outputs: usize, t: u64) {
+        let logits = read[self.logits_at..][..self.rows * outputs].to_vec();
+        self.logits = Some((t, logits));
+    }
+
+    /// Forgets the logits kept (the weights are about to change).
+    pub(super) fn forget(&mut self) {
+        self.logits = None;
+    }
+
+    /// The forward-only steps that write the rows' logits, at most `batch` rows each (so each
+    /// costs no more of the loop budget than a training step).
+    pub(super) fn steps(&self, batch: usize, outputs: usize, params_at: u32) -> Vec<StepUniform> {
+        (0..self.rows)
+            .step_by(batch)
+            .map(|r| {
+                StepUniform::forward_only(
+                    (self.order_at + r) as u32,
+                    batch.min(self.rows - r) as u32,
+                    (self.logits_at + r * outputs) as u32,
+                )
+                .with_params_at(params_at)
+            })
+            .collect()
+    }
+
+    /// The logits of `x` after step `t`, if the last call left them.
+    pub(super) fn logits_of(&self, x: &[f32], t: u64) -> Option<Vec<f32>> {
+        match &self.logits {
+            Some((at, logits)) if *at == t && x == self.x.as_slice() => Some(logits.clone()),
+            _ => None,
+        }
+    }
+}
