@@ -34,6 +34,7 @@ use crate::data::table::Table;
 use crate::data::Dataset;
 use crate::error::{Error, Location, Result};
 use crate::gpu::Gpu;
+use crate::kernels;
 use crate::metrics::{self, Metrics, Summary};
 use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
@@ -443,7 +444,7 @@ fn train_on(
         on_epoch(e, metric)
     };
     let on_epoch = &mut on_epoch;
-    let (mlp, report) = match device {
+    let (mlp, report, seen) = match device {
         Device::Gpu(gpu) => {
             let config = &resumed_config(config, control.resume.as_ref(), start);
             let mut trainer =
@@ -465,7 +466,13 @@ fn train_on(
                 on_epoch,
                 control,
             )?;
-            (trainer.model()?, r)
+            // The validation rows' logits from the trainer: the wide fused kernel has them
+            // without a pass of its own.
+            let seen = match val_set {
+                Some(v) => Some(trainer.logits(v.x())?),
+                None => None,
+            };
+            (trainer.model()?, r, seen)
         }
         Device::Cpu => {
             let mut trainer = CpuTrainer::new(start, train_set, config)?;
@@ -477,21 +484,30 @@ fn train_on(
                 on_epoch,
                 control,
             )?;
-            (trainer.model().clone(), r)
+            (trainer.model().clone(), r, None)
         }
     };
-    finish(prepared, labelled, (train, val), opts, device, mlp, report)
+    finish(
+        prepared,
+        labelled,
+        (train, val),
+        opts,
+        device,
+        (mlp, seen),
+        report,
+    )
 }
 
-/// Scores a trained network on its validation rows (or its training rows without them) and
-/// gathers what its model file records.
+/// Scores a trained network on its validation rows (or its training rows without them; the
+/// validation rows' logits `seen`, where the trainer has them) and gathers what its model
+/// file records.
 fn finish(
     prepared: Prepared,
     labelled: &Labelled,
     (train, val): (&[usize], &[usize]),
     opts: &TrainOptions,
     device: Device<'_>,
-    mlp: Mlp,
+    (mlp, seen): (Mlp, Option<Vec<f32>>),
     report: FitReport,
 ) -> Result<Trained> {
     let Prepared {
@@ -508,7 +524,14 @@ fn finish(
         Some(v) => (v, val),
         None => (&train_set, train),
     };
-    let outputs_seen = device.predict(&mlp, scored.x())?;
+    let outputs_seen = match seen.filter(|_| val_set.is_some()) {
+        Some(mut logits) => {
+            let spec = mlp.spec();
+            kernels::loss::reference::output_transform(spec.loss, &mut logits, spec.outputs);
+            logits
+        }
+        None => device.predict(&mlp, scored.x())?,
+    };
     let truth: Vec<f64> = scored_pos.iter().map(|&p| labelled.y[p]).collect();
     let metrics = score(task, k, &outputs_seen, &truth, scale, 0.5);
     let training = TrainingRecord {
@@ -548,6 +571,9 @@ fn finish(
     })
 }
 
+/// A fold trained: its network, its report and its validation rows' logits, if any.
+type Fitted = (Mlp, FitReport, Option<Vec<f32>>);
+
 /// Trains every fold's prepared run side by side in one group of the wide fused kernel
 /// (each fold's fit in a thread of its own); `None` where the group cannot take them.
 fn train_together(
@@ -570,13 +596,13 @@ fn train_together(
     let Some(group) = Group::new(gpu, &members)? else {
         return Ok(Err(prepared));
     };
-    let fitted: Vec<Result<(Mlp, FitReport)>> = std::thread::scope(|scope| {
+    let fitted: Vec<Result<Fitted>> = std::thread::scope(|scope| {
         let handles: Vec<_> = prepared
             .iter()
             .enumerate()
             .map(|(i, p)| {
                 let mut member = group.member(i, &p.start);
-                scope.spawn(move || -> Result<(Mlp, FitReport)> {
+                scope.spawn(move || -> Result<Fitted> {
                     let report = fit_controlled(
                         &mut member,
                         config,
@@ -585,7 +611,11 @@ fn train_together(
                         &mut |_| {},
                         FitControl::none(),
                     )?;
-                    Ok((Backend::model(&member)?, report))
+                    let seen = match &p.val_set {
+                        Some(v) => Some(member.logits(v.x())?),
+                        None => None,
+                    };
+                    Ok((Backend::model(&member)?, report, seen))
                 })
             })
             .collect();
@@ -603,14 +633,15 @@ fn train_together(
     });
     let mut trained = Vec::with_capacity(prepared.len());
     for ((p, fit), (tr, val)) in prepared.into_iter().zip(fitted).zip(splits) {
-        let (mlp, report) = fit?;
+        let (mlp, report, seen) = fit?;
+        let device = Device::Gpu(gpu);
         trained.push(finish(
             p,
             labelled,
             (tr, val),
             opts,
-            Device::Gpu(gpu),
-            mlp,
+            device,
+            (mlp, seen),
             report,
         )?);
     }

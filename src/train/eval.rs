@@ -64,10 +64,15 @@ impl Eval {
             .collect()
     }
 
+    /// Whether `x` is these rows.
+    pub(super) fn holds(&self, x: &[f32]) -> bool {
+        x == self.x.as_slice()
+    }
+
     /// The logits of `x` after step `t`, if the last call left them.
     pub(super) fn logits_of(&self, x: &[f32], t: u64) -> Option<Vec<f32>> {
         match &self.logits {
-            Some((at, logits)) if *at == t && x == self.x.as_slice() => Some(logits.clone()),
+            Some((at, logits)) if *at == t && self.holds(x) => Some(logits.clone()),
             _ => None,
         }
     }

@@ -596,6 +596,14 @@ impl<'g> Trainer<'g> {
         if let Some(logits) = self.eval.as_ref().and_then(|e| e.logits_of(x, self.t)) {
             return Ok(logits);
         }
+        if self.eval.as_ref().is_some_and(|e| e.holds(x)) {
+            // The weights changed since (the best ones put back): the same dispatch with
+            // only its forward-only steps.
+            self.run_eval()?;
+            if let Some(logits) = self.eval.as_ref().and_then(|e| e.logits_of(x, self.t)) {
+                return Ok(logits);
+            }
+        }
         if self.forward.is_none() {
             let rows = check_inputs(&self.model, x)?;
             let params = self.bufs.params.clone();
@@ -603,6 +611,44 @@ impl<'g> Trainer<'g> {
         }
         let forward = self.forward.as_mut().expect("built above");
         forward.logits(self.gpu, &self.model, x)
+    }
+
+    /// Runs the wide fused kernel's forward-only steps alone: the validation rows' logits
+    /// as the weights are now.
+    fn run_eval(&mut self) -> Result<()> {
+        let gpu = self.gpu;
+        let (Some(eval), StepPlan::Fused { fused, steps, .. }) = (&mut self.eval, &mut self.plan)
+        else {
+            return Ok(());
+        };
+        let evals = eval.steps(self.batch, self.model.spec().outputs, 0);
+        for group in evals.chunks(self.max_steps_per_submission) {
+            gpu.queue()
+                .write_buffer(&steps.buffer, 0, bytemuck::cast_slice(group));
+            fused.set_steps(gpu, group.len());
+            let mut encoder = gpu.encoder("validation logits");
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                    label: Some("validation logits"),
+                    timestamp_writes: None,
+                });
+                fused.dispatch().record(&mut pass, 0);
+            }
+            gpu.queue().submit([encoder.finish()]);
+        }
+        gpu.check("validation logits")?;
+        let read: Vec<f32> = gpu.read_via(&self.bufs.losses, &self.bufs.losses_staging)?;
+        if read.last().is_some_and(|&health| health != 0.0) {
+            return Err(Error::DriverFault {
+                adapter: gpu.describe(),
+                kernel: "fused_steps",
+                detail: "the driver ended the kernel's loops early (its loop budget ran out) \
+                         while it computed validation logits; report this"
+                    .into(),
+            });
+        }
+        eval.keep(&read, self.model.spec().outputs, self.t);
+        Ok(())
     }
 
     /// Copies `from` to `to` on the GPU, in order with the training steps.

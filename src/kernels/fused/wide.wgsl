@@ -215,23 +215,6 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
         let rows = st.rows;
         if (rows == 0u) { continue; }
         let pb = st.params_at;
-        if (st.forward_only == 1u) {
-            // The logits of its rows, (rows, outputs) from losses[loss_slot]: the validation
-            // rows after the steps before it.
-            let zo = act_off(layers);
-            for (var r0 = 0u; r0 < rows; r0 += rc) {
-                let count = min(rc, rows - r0);
-                load_chunk(st.row_offset + r0, count, lid);
-                forward_chunk(pb, lid, lane);
-                if (lid < count) {
-                    for (var c = 0u; c < nout; c++) {
-                        losses[st.loss_slot + (r0 + lid) * nout + c] = buf[zo + c * RQ + lid / 4u][lid % 4u];
-                    }
-                }
-                workgroupBarrier();
-            }
-            continue;
-        }
         let inv_batch = 1.0 / f32(rows);
         for (var k = 0u; k < slots; k++) { g[k] = 0.0; }
         var loss_acc = 0.0;
@@ -240,6 +223,19 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             let count = min(rc, rows - r0);
             load_chunk(st.row_offset + r0, count, lid);
             forward_chunk(pb, lid, lane);
+            if (st.forward_only == 1u) {
+                // A forward-only step: the chunk's logits, (rows, outputs) from
+                // losses[loss_slot], and nothing trained.
+                let zo = act_off(layers);
+                if (lid < count) {
+                    for (var c = 0u; c < nout; c++) {
+                        losses[st.loss_slot + (r0 + lid) * nout + c] =
+                            buf[zo + c * RQ + lid / 4u][lid % 4u];
+                    }
+                }
+                workgroupBarrier();
+                continue;
+            }
             // The loss and its gradient at the logits, one row a thread.
             let zo = act_off(layers);
             let dzo = dz_off(layers);
@@ -399,6 +395,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             workgroupBarrier();
         }
 
+        if (st.forward_only == 1u) { continue; }
         // The step's loss: the threads' sums added in a fixed order.
         red[lid] = loss_acc;
         workgroupBarrier();
