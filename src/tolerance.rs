@@ -22,8 +22,11 @@ pub const MATMUL: Tolerance = Tolerance::new(1e-4, 1e-4);
 pub const BIAS_GRAD: Tolerance = Tolerance::new(1e-5, 1e-5);
 /// Activations and their derivatives: exp and tanh differ between drivers by a few ulps.
 pub const ACTIVATION: Tolerance = Tolerance::new(1e-6, 1e-5);
-/// The loss gradient at the logits.
-pub const LOSS_GRAD: Tolerance = Tolerance::new(1e-8, 1e-5);
+/// The loss gradient at the logits, w·(p − y)/batch with p ≤ 1: a driver's exp or division
+/// may differ from the reference's by an ulp or two of 1 (1.2e-7) in p, before the row weight
+/// and the batch scale it (NVIDIA's Vulkan driver, 580.159: 3e-8 at batch 2, where 1e-8
+/// failed it).
+pub const LOSS_GRAD: Tolerance = Tolerance::new(2.5e-7, 1e-5);
 /// A batch's mean loss (the shader sums in f32 over a fixed tree, the reference in f64).
 pub const LOSS: Tolerance = Tolerance::new(1e-6, 1e-5);
 /// The parameters after an optimiser step.

@@ -274,9 +274,12 @@ fn devices_and_huge_sparse_files_end_in_one_line_at_once() {
     let data = s.s("d.csv");
     let sparse_model = s.p("huge.safetensors");
     let sparse_csv = s.p("huge.csv");
+    // Past every cap: 20 GB, or past half the memory available on a larger machine (a
+    // CSV file under that cap is read whole).
+    let size = (20u64 << 30).max(gpumlp::files::max_csv_bytes() + (1 << 30));
     for path in [&sparse_model, &sparse_csv] {
         let f = std::fs::File::create(path).unwrap();
-        f.set_len(20 << 30).unwrap();
+        f.set_len(size).unwrap();
     }
     let (sm, sc) = (
         sparse_model.display().to_string(),

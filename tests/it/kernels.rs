@@ -475,7 +475,8 @@ fn loss_grad_matches_reference() {
             let tdz = g.upload("dz", &vec![f32::NAN; n]).unwrap();
             run(&kernels::loss::loss_grad(g, loss, &tz, &tt, &tdz, rows, outputs, batch).unwrap());
             let what = format!("{}_grad rows={rows} outputs={outputs}", loss.name());
-            worst = worst.max(assert_close(&what, &read(&tdz), &want, 1e-8, 1e-5));
+            let tol = gpumlp::tolerance::LOSS_GRAD;
+            worst = worst.max(assert_close(&what, &read(&tdz), &want, tol.atol, tol.rtol));
         }
         report(&format!(
             "{}_grad: largest |gpu - cpu| = {worst:e}",
@@ -579,7 +580,14 @@ fn loss_and_grad_equals_the_separate_kernels() {
             let want_loss = gpumlp::kernels::loss::reference::loss_and_grad(
                 loss, &z, &t, &mut want, rows, outputs, batch,
             );
-            worst = worst.max(assert_close(&what, &read(&fused_dz), &want, 1e-8, 1e-5));
+            let tol = gpumlp::tolerance::LOSS_GRAD;
+            worst = worst.max(assert_close(
+                &what,
+                &read(&fused_dz),
+                &want,
+                tol.atol,
+                tol.rtol,
+            ));
             assert_close(&what, &read(&fused_l), &[want_loss], 1e-6, 1e-5);
         }
         report(&format!(
