@@ -14,6 +14,7 @@
 
 mod adapter;
 mod buffers;
+mod pipeline_store;
 mod pipelines;
 mod step;
 mod tuning;
@@ -65,6 +66,8 @@ pub struct Gpu {
     info: wgpu::AdapterInfo,
     limits: wgpu::Limits,
     pipelines: pipelines::PipelineCache,
+    /// The driver's pipeline cache, kept on disk, where the device has one.
+    store: Option<pipeline_store::PipelineStore>,
     /// The first error wgpu reported outside an error scope, or the device loss, if any.
     fault: Arc<Mutex<Option<Fault>>>,
     /// Kernel variants measured on this adapter (and kept on disk).
@@ -95,8 +98,10 @@ impl Gpu {
         }
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
             label: Some("gpumlp"),
-            // Subgroups where the adapter has them: the wide fused kernel shares its loads.
-            required_features: adapter.features() & wgpu::Features::SUBGROUP,
+            // Subgroups where the adapter has them: the wide fused kernel shares its loads;
+            // a pipeline cache, to keep compiled pipelines across runs.
+            required_features: adapter.features()
+                & (wgpu::Features::SUBGROUP | wgpu::Features::PIPELINE_CACHE),
             // The adapter's own limits: the defaults cap buffers at 256 MiB.
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
@@ -125,12 +130,15 @@ impl Gpu {
         });
 
         let tuning = tuning::Tuning::new(&info, options.cache_dir.clone());
+        let dir = options.cache_dir.clone().or_else(tuning::cache_dir);
+        let store = pipeline_store::PipelineStore::open(&device, &info, dir);
         Ok(Gpu {
             device,
             queue,
             info,
             limits,
             pipelines: pipelines::PipelineCache::default(),
+            store,
             fault,
             tuning,
             loop_budget: options.loop_budget,
@@ -183,10 +191,17 @@ impl Gpu {
         kernel: Kernel,
         constants: &[(&'static str, f64)],
     ) -> Result<Arc<Pipeline>> {
-        let pipeline = self
-            .pipelines
-            .get(&self.device, &self.limits, kernel, constants)?;
+        let cache = self
+            .store
+            .as_ref()
+            .map(pipeline_store::PipelineStore::cache);
+        let (pipeline, built) =
+            self.pipelines
+                .get(&self.device, &self.limits, kernel, constants, cache)?;
         self.check("compiling a pipeline")?;
+        if let (true, Some(store)) = (built, &self.store) {
+            store.save();
+        }
         Ok(pipeline)
     }
 

@@ -122,19 +122,21 @@ pub(crate) struct PipelineCache {
 
 impl PipelineCache {
     /// The pipeline of `kernel` with its WGSL `override` constants set to `constants` (one
-    /// pipeline per set of values).
+    /// pipeline per set of values), built through the driver's `cache` if there is one; and
+    /// whether it was built now.
     pub fn get(
         &self,
         device: &wgpu::Device,
         limits: &wgpu::Limits,
         kernel: Kernel,
         constants: &[(&'static str, f64)],
-    ) -> Result<Arc<Pipeline>> {
+        cache: Option<&wgpu::PipelineCache>,
+    ) -> Result<(Arc<Pipeline>, bool)> {
         kernel.check_limits(limits)?;
         let key = (kernel.module.name, kernel.entry, format!("{constants:?}"));
         let mut pipelines = self.pipelines.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(p) = pipelines.get(&key) {
-            return Ok(p.clone());
+            return Ok((p.clone(), false));
         }
         let module = {
             let mut modules = self.modules.lock().unwrap_or_else(|p| p.into_inner());
@@ -184,10 +186,10 @@ impl PipelineCache {
                 constants,
                 zero_initialize_workgroup_memory: !kernel.module.initialises_workgroup_memory,
             },
-            cache: None,
+            cache,
         });
         let p = Arc::new(Pipeline { pipeline, layout });
         pipelines.insert(key, p.clone());
-        Ok(p)
+        Ok((p, true))
     }
 }

@@ -132,3 +132,71 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
         );
     }
 }
+
+#[test]
+fn compiled_pipelines_are_kept_on_disk_and_a_damaged_file_is_ignored() {
+    // On Vulkan the driver's pipeline cache is written to the cache folder after a pipeline
+    // is built; a damaged file starts an empty cache and is written again; training gives
+    // the same weights either way. Other backends have no pipeline cache and write none.
+    let dir = tempfile::tempdir().unwrap();
+    let data = Dataset::new(
+        crate::common::uniform(2, 40 * 3, -1.0, 1.0),
+        vec![1.0; 40],
+        3,
+    )
+    .unwrap();
+    let model = Mlp::new(&MlpSpec::new(3).hidden(20, Activation::Relu), 1).unwrap();
+    let config = TrainConfig {
+        epochs: 3,
+        ..TrainConfig::default()
+    };
+    let train = |gpu: &Gpu| {
+        let mut m = model.clone();
+        gpumlp::fit(gpu, &mut m, &data, &config).unwrap();
+        m.params().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+    };
+    let cache_files = || -> Vec<std::path::PathBuf> {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("wgpu_pipeline_cache"))
+            })
+            .collect()
+    };
+    let gpu = open_with(dir.path(), None);
+    let vulkan = gpu
+        .device()
+        .features()
+        .contains(wgpu::Features::PIPELINE_CACHE);
+    let described = gpu.describe();
+    if described.contains("Vulkan") && described.contains("llvmpipe") {
+        assert!(vulkan, "lavapipe has a pipeline cache: {described}");
+    }
+    if !described.contains("Vulkan") {
+        assert!(!vulkan, "only Vulkan has one: {described}");
+    }
+    let first = train(&gpu);
+    drop(gpu);
+    let files = cache_files();
+    if !vulkan {
+        assert!(files.is_empty(), "no pipeline cache, no file: {files:?}");
+        return;
+    }
+    assert_eq!(
+        files.len(),
+        1,
+        "one file for this adapter and driver: {files:?}"
+    );
+    let garbage = vec![0xA5u8; 4096];
+    std::fs::write(&files[0], &garbage).unwrap();
+    let gpu = open_with(dir.path(), None);
+    assert_eq!(train(&gpu), first, "the same weights with a damaged cache");
+    drop(gpu);
+    assert_ne!(
+        std::fs::read(&files[0]).unwrap(),
+        garbage,
+        "the damaged file is written again"
+    );
+}
