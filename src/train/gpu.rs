@@ -534,17 +534,11 @@ impl<'g> Trainer<'g> {
             &self.bufs.losses.slice(0, slots_used as u64),
             &self.bufs.losses_staging,
         )?;
-        if self.is_fused() && read.last().is_some_and(|&health| health != 0.0) {
-            self.copy_params(&self.bufs.good, &self.bufs.params)?;
-            return Err(Error::DriverFault {
-                adapter: gpu.describe(),
-                kernel: "fused_steps",
-                detail: "the driver ended the kernel's loops early (its loop budget ran out), \
-                         so these steps' results are wrong; the weights from before them are \
-                         kept. Train with one dispatch per op (TrainConfig::allow_fused off) \
-                         and report this"
-                    .into(),
-            });
+        if self.is_fused() {
+            if let Err(e) = kernels::fused::health(gpu, &read, "fused_steps") {
+                self.copy_params(&self.bufs.good, &self.bufs.params)?;
+                return Err(e);
+            }
         }
         // The losses of every epoch touched, the resumed epoch's earlier steps first.
         let mut per_epoch: Vec<Vec<f32>> = vec![Vec::with_capacity(spe); epochs];
@@ -626,27 +620,11 @@ impl<'g> Trainer<'g> {
             gpu.queue()
                 .write_buffer(&steps.buffer, 0, bytemuck::cast_slice(group));
             fused.set_steps(gpu, group.len());
-            let mut encoder = gpu.encoder("validation logits");
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("validation logits"),
-                    timestamp_writes: None,
-                });
-                fused.dispatch().record(&mut pass, 0);
-            }
-            gpu.queue().submit([encoder.finish()]);
+            fused.submit(gpu, "validation logits");
         }
         gpu.check("validation logits")?;
         let read: Vec<f32> = gpu.read_via(&self.bufs.losses, &self.bufs.losses_staging)?;
-        if read.last().is_some_and(|&health| health != 0.0) {
-            return Err(Error::DriverFault {
-                adapter: gpu.describe(),
-                kernel: "fused_steps",
-                detail: "the driver ended the kernel's loops early (its loop budget ran out) \
-                         while it computed validation logits; report this"
-                    .into(),
-            });
-        }
+        kernels::fused::health(gpu, &read, "fused_steps")?;
         eval.keep(&read, self.model.spec().outputs, self.t);
         Ok(())
     }

@@ -487,15 +487,7 @@ impl<'g> Group<'g> {
                 }
             }
             gpu.write(&bufs.steps, &block);
-            let mut encoder = gpu.encoder("group train steps");
-            {
-                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: Some("group train steps"),
-                    timestamp_writes: None,
-                });
-                fused.dispatch().record(&mut pass, 0);
-            }
-            gpu.queue().submit([encoder.finish()]);
+            fused.submit(gpu, "group train steps");
         }
         gpu.check("training models side by side")?;
         let read: Vec<f32> = gpu.read_via(&bufs.losses, &bufs.losses_staging)?;
@@ -509,17 +501,9 @@ impl<'g> Group<'g> {
             gpu.queue().submit([encoder.finish()]);
             gpu.check("putting weights back")
         };
-        if read.last().is_some_and(|&health| health != 0.0) {
+        if let Err(e) = fused::health(gpu, &read, "fused_wide") {
             put_back(&bufs.good, &bufs.params, 0, bufs.params.len as usize)?;
-            return Err(Error::DriverFault {
-                adapter: gpu.describe(),
-                kernel: "fused_wide",
-                detail: "the driver ended the kernel's loops early (its loop budget ran out), \
-                         so these steps' results are wrong; the weights from before them are \
-                         kept. Train with one dispatch per op (TrainConfig::allow_fused off) \
-                         and report this"
-                    .into(),
-            });
+            return Err(e);
         }
         let n = stride_of(bufs, models.len());
         let mut out = Vec::with_capacity(work.len());

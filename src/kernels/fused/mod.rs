@@ -230,12 +230,42 @@ impl FusedSteps {
         &self.dispatch
     }
 
+    /// Records the dispatch into an encoder of its own and submits it.
+    pub fn submit(&self, gpu: &Gpu, label: &str) {
+        let mut encoder = gpu.encoder(label);
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some(label),
+                timestamp_writes: None,
+            });
+            self.dispatch.record(&mut pass, 0);
+        }
+        gpu.queue().submit([encoder.finish()]);
+    }
+
     /// Sets how many steps (from the start of `steps`) the next recording runs.
     pub fn set_steps(&mut self, gpu: &Gpu, steps: usize) {
         let at = self.steps_at as usize;
         self.values[at..at + 4].copy_from_slice(&(steps as u32).to_ne_bytes());
         gpu.queue()
             .write_buffer(&self.params, self.steps_at, &self.values[at..at + 4]);
+    }
+}
+
+/// The error for a read-back loss buffer whose last slot (the kernels' health slot) says the
+/// driver cut a loop short, if it does: every result of that dispatch is then suspect.
+pub fn health(gpu: &Gpu, losses: &[f32], kernel: &'static str) -> Result<()> {
+    match losses.last() {
+        Some(&health) if health != 0.0 => Err(Error::DriverFault {
+            adapter: gpu.describe(),
+            kernel,
+            detail: "the driver ended the kernel's loops early (its loop budget ran out), so \
+                     these steps' results are wrong; the weights from before them are kept. \
+                     Train with one dispatch per op (TrainConfig::allow_fused off) and report \
+                     this"
+                .into(),
+        }),
+        _ => Ok(()),
     }
 }
 
