@@ -1,7 +1,8 @@
 //! Compiled pipelines kept across processes (`Features::PIPELINE_CACHE`, Vulkan): the
 //! driver's pipeline cache, loaded from the cache folder when the device opens and written
-//! back after a pipeline is built. Where the driver keeps its own disk cache (Mesa's), this
-//! saves what that one does not: lavapipe's SPIR-V to NIR work at each pipeline's creation.
+//! back after a pipeline is built. NVIDIA's driver keeps its compiled pipelines there (the
+//! main job: 1.16 s without the file, 0.645 s with it, its own disk cache off); lavapipe's
+//! holds only a header, Mesa's disk cache keeping its compiled code instead.
 
 use std::path::PathBuf;
 use std::sync::Mutex;
