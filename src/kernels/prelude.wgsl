@@ -63,6 +63,17 @@ fn epilogue(code: u32, z: f32, bias: f32) -> f32 {
     return activate(code - 1u, z + bias);
 }
 
+// activate and activate_back on four values at once (four rows of one unit).
+fn activate4(code: u32, z: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(activate(code, z.x), activate(code, z.y), activate(code, z.z),
+                     activate(code, z.w));
+}
+
+fn activate_back4(code: u32, a: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(activate_back(code, a.x, d.x), activate_back(code, a.y, d.y),
+                     activate_back(code, a.z, d.z), activate_back(code, a.w, d.w));
+}
+
 // Binary cross-entropy of target y at logit z, from the logit (never log(0)):
 // max(z, 0) − z·y + ln(1 + e^(−|z|)).
 fn bce(z: f32, y: f32) -> f32 {

@@ -1,10 +1,12 @@
 // A whole training step of a small network in one workgroup, and many steps in one dispatch:
 // the weights stay in workgroup memory, each thread runs its share of the batch rows through
-// the forward pass, the loss and the backward pass with its activations in registers, the
+// the forward pass, the loss and the backward pass with its activations in registers (four
+// rows at a time, side by side in a vec4, so that each weight and gradient slot is read once
+// for four rows: on a CPU driver every such read is a loop over the SIMD lanes), the
 // partial gradients are summed across threads in a fixed order, and the optimiser updates
 // every parameter before the next step begins. The same formulas as the separate kernels
 // (matmul, bias, activation, loss, adam, sgd; see their files), in the spirit of
-// tiny-cuda-nn's fully fused MLPs (uses: the prelude's activate, activate_back, sigmoid, bce,
+// tiny-cuda-nn's fully fused MLPs (uses: the prelude's activate4, activate_back4, sigmoid, bce,
 // adam_update, sgd_update, Step). Limits: at most 4 layers, every width (inputs included)
 // at most 16, at most 1024 parameters (src/ops/fused.rs checks them).
 //
@@ -73,6 +75,15 @@ fn seg_flat(sg: u32) -> u32 { return fp.seg_flat[sg / 4u][sg % 4u]; }
 fn seg_compact(sg: u32) -> u32 { return fp.seg_compact[sg / 4u][sg % 4u]; }
 fn seg_len(sg: u32) -> u32 { return fp.seg_len[sg / 4u][sg % 4u]; }
 
+// The targets of output c for four rows (0 for rows past the batch).
+fn target4(src: vec4<u32>, live: vec4<f32>, tw: u32, c: u32) -> vec4<f32> {
+    var y = vec4<f32>(0.0);
+    for (var e = 0u; e < 4u; e++) {
+        if (live[e] != 0.0) { y[e] = t_all[src[e] * tw + c]; }
+    }
+    return y;
+}
+
 // One optimiser update of parameter c (compact; f in the flat layout) with gradient gi: the
 // prelude's adam_update and sgd_update, which adam.wgsl and sgd.wgsl run too.
 fn update(c: u32, f: u32, gi: f32, st: Step) {
@@ -105,13 +116,16 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
     workgroupBarrier();
 
     var pg: array<f32, MAXP>;      // this thread's share of the gradient, compact
-    var a: array<f32, 80>;         // activations, acts[l][j] at l·MAXW + j
-    var delta: array<f32, MAXW>;
-    var below: array<f32, MAXW>;
+    // Four rows a lane, side by side in the components of a vec4: each weight and gradient
+    // slot is read once for four rows.
+    var a: array<vec4<f32>, 80>;   // activations, acts[l][j] at l·MAXW + j
+    var delta: array<vec4<f32>, MAXW>;
+    var below: array<vec4<f32>, MAXW>;
     let layers = fp.layers;
     let nin = fp.inputs;
     let nout = fp.outputs;
     let tw = nout + 1u;
+    let ones = vec4<f32>(1.0);
 
     for (var s = 0u; s < fp.steps; s++) {
         let st = steps[s];
@@ -120,9 +134,24 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
         for (var c = 0u; c < nr; c++) { pg[c] = 0.0; }
         var loss_acc = 0.0;
 
-        for (var r = lid; r < rows; r += FW) {
-            let src = order[st.row_offset + r];
-            for (var i = 0u; i < nin; i++) { a[i] = x_all[src * nin + i]; }
+        // Rows r0 .. r0 + 3 (those past the batch are zero inputs of weight 0, which add
+        // nothing).
+        for (var r0 = 4u * lid; r0 < rows; r0 += 4u * FW) {
+            var src = vec4<u32>(0u);
+            var live = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if (r0 + e < rows) {
+                    src[e] = order[st.row_offset + r0 + e];
+                    live[e] = 1.0;
+                }
+            }
+            for (var i = 0u; i < nin; i++) {
+                var x = vec4<f32>(0.0);
+                for (var e = 0u; e < 4u; e++) {
+                    if (live[e] != 0.0) { x[e] = x_all[src[e] * nin + i]; }
+                }
+                a[i] = x;
+            }
             // Forward: z = (Σ_i a_i · W_ij in i order) + b_j, then the activation.
             for (var l = 0u; l < layers; l++) {
                 let ni = width(l);
@@ -130,50 +159,55 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let wo = fp.w_off[l];
                 let bo = fp.b_off[l];
                 for (var j = 0u; j < no; j++) {
-                    var acc = 0.0;
+                    var acc = vec4<f32>(0.0);
                     for (var i = 0u; i < ni; i++) { acc = acc + a[l * MAXW + i] * w[wo + i * no + j]; }
                     var z = acc + w[bo + j];
-                    if (l + 1u < layers) { z = activate(fp.acts[l], z); }
+                    if (l + 1u < layers) { z = activate4(fp.acts[l], z); }
                     a[(l + 1u) * MAXW + j] = z;
                 }
             }
             // Loss and its gradient at the logits.
             let zo = layers * MAXW;
-            let wr = t_all[src * tw + nout];
-            var row_loss = 0.0;
+            var wr = vec4<f32>(0.0);
+            for (var e = 0u; e < 4u; e++) {
+                if (live[e] != 0.0) { wr[e] = t_all[src[e] * tw + nout]; }
+            }
+            var row_loss = vec4<f32>(0.0);
             if (fp.loss == 0u) {
                 for (var c = 0u; c < nout; c++) {
                     let z = a[zo + c];
-                    let y = t_all[src * tw + c];
-                    row_loss = row_loss + bce(z, y);
-                    delta[c] = wr * (sigmoid(z) - y) * inv_batch;
+                    let y = target4(src, live, tw, c);
+                    row_loss = row_loss + vec4<f32>(bce(z.x, y.x), bce(z.y, y.y), bce(z.z, y.z),
+                                                    bce(z.w, y.w));
+                    let sg = vec4<f32>(sigmoid(z.x), sigmoid(z.y), sigmoid(z.z), sigmoid(z.w));
+                    delta[c] = wr * (sg - y) * inv_batch;
                 }
             } else if (fp.loss == 1u) {
                 var mx = a[zo];
                 for (var c = 1u; c < nout; c++) { mx = max(mx, a[zo + c]); }
-                var se = 0.0;
-                var ts = 0.0;
+                var se = vec4<f32>(0.0);
+                var ts = vec4<f32>(0.0);
                 for (var c = 0u; c < nout; c++) {
                     se = se + exp(a[zo + c] - mx);
-                    ts = ts + t_all[src * tw + c];
+                    ts = ts + target4(src, live, tw, c);
                 }
                 let lse = mx + log(se);
                 for (var c = 0u; c < nout; c++) {
                     let z = a[zo + c];
-                    let y = t_all[src * tw + c];
+                    let y = target4(src, live, tw, c);
                     row_loss = row_loss + y * (lse - z);
                     delta[c] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
                 }
             } else {
                 let scale = 2.0 / f32(nout) * inv_batch;
                 for (var c = 0u; c < nout; c++) {
-                    let d = a[zo + c] - t_all[src * tw + c];
+                    let d = a[zo + c] - target4(src, live, tw, c);
                     row_loss = row_loss + d * d;
                     delta[c] = wr * d * scale;
                 }
                 row_loss = row_loss / f32(nout);
             }
-            loss_acc = loss_acc + wr * row_loss;
+            loss_acc = loss_acc + dot(wr, row_loss);
             // Backward: dW_ij += a_i · δ_j, db_j += δ_j, δ_below_i = act'(a_i) · Σ_j δ_j W_ij.
             for (var l = layers; l > 0u; l--) {
                 let li = l - 1u;
@@ -182,16 +216,16 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 let wo = fp.w_off[li];
                 let bo = fp.b_off[li];
                 for (var j = 0u; j < no; j++) {
-                    pg[bo + j] = pg[bo + j] + delta[j];
+                    pg[bo + j] = pg[bo + j] + dot(delta[j], ones);
                     for (var i = 0u; i < ni; i++) {
-                        pg[wo + i * no + j] = pg[wo + i * no + j] + a[li * MAXW + i] * delta[j];
+                        pg[wo + i * no + j] = pg[wo + i * no + j] + dot(a[li * MAXW + i], delta[j]);
                     }
                 }
                 if (li > 0u) {
                     for (var i = 0u; i < ni; i++) {
-                        var acc = 0.0;
+                        var acc = vec4<f32>(0.0);
                         for (var j = 0u; j < no; j++) { acc = acc + delta[j] * w[wo + i * no + j]; }
-                        below[i] = activate_back(fp.acts[li - 1u], a[li * MAXW + i], acc);
+                        below[i] = activate_back4(fp.acts[li - 1u], a[li * MAXW + i], acc);
                     }
                     for (var i = 0u; i < ni; i++) { delta[i] = below[i]; }
                 }

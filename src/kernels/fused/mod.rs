@@ -162,7 +162,8 @@ fn small_loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
             .iter()
             .map(|l| n(l.outputs) + l.outputs as u64 * n(l.inputs))
             .sum::<u64>();
-    let loss = 3 * n(nout);
+    // Each target4 call (one per output and loss loop, at most two loops) runs 4 rows.
+    let loss = 3 * n(nout) + 3 * nout as u64 * n(4usize);
     let backward: u64 = n(layers.len())
         + layers
             .iter()
@@ -176,8 +177,10 @@ fn small_loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
                 grads + below
             })
             .sum::<u64>();
-    let row = n(nin) + forward + loss + backward;
-    let rows_per_thread = (batch as u64).div_ceil(FW);
+    // Four rows a lane: their sources and inputs, one row at a time, and their weights.
+    let gather = n(4) + n(nin) + nin as u64 * n(4) + n(4);
+    let row = gather + forward + loss + backward;
+    let rows_per_thread = (batch as u64).div_ceil(4 * FW);
     let rounds = nr.div_ceil(XCHUNK);
     let per_step = 1
         + (nr + 1)
@@ -185,9 +188,9 @@ fn small_loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
         + (rounds + 1) * (1 + (XCHUNK + 1) + (FW + 1))
         + 7
         + over_segments;
-    // Measured on Mesa 22.3.6 (by a loop spending what was left of the budget at the end):
-    // setup 37-58 and per step 80-88% of this bound; the 64 covers what the setup's count
-    // misses (the workgroup's start and the canary's exit).
+    // Measured on Mesa 22.3.6 (by a loop spending what was left of the budget at the end),
+    // one row a lane: setup 37-58 and per step 80-88% of this bound; the 64 covers what the
+    // setup's count misses (the workgroup's start and the canary's exit).
     LoopCost {
         setup: over_segments + u64::from(CANARY) + 64,
         per_step,

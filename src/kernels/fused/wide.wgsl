@@ -87,16 +87,6 @@ fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
 fn act_off(l: u32) -> u32 { return fp.act_off[l / 4u][l % 4u]; }
 fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
 
-fn activate4(code: u32, z: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(activate(code, z.x), activate(code, z.y), activate(code, z.z),
-                     activate(code, z.w));
-}
-
-fn activate_back4(code: u32, a: vec4<f32>, d: vec4<f32>) -> vec4<f32> {
-    return vec4<f32>(activate_back(code, a.x, d.x), activate_back(code, a.y, d.y),
-                     activate_back(code, a.z, d.z), activate_back(code, a.w, d.w));
-}
-
 // One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {
     if (fp.optimizer == 2u) {
