@@ -712,7 +712,8 @@ pub struct CrossValidation {
     pub folds: Vec<Metrics>,
     /// Mean and standard deviation of every metric over the folds.
     pub summary: Vec<Summary>,
-    /// Seconds spent training: over all folds, which may train side by side.
+    /// Seconds spent training: the folds' sum when they train one after another, the longest
+    /// fold's when they train side by side (from each fold's first epoch).
     pub train_seconds: f64,
 }
 
@@ -759,7 +760,6 @@ pub fn cross_validate(
     }
     // On the GPU the folds train side by side where their networks share a shape; else (and
     // on the CPU reference) one after another.
-    let started = std::time::Instant::now();
     let together = match device {
         Device::Gpu(gpu) if folds > 1 => {
             let prepared = runs
@@ -771,7 +771,15 @@ pub fn cross_validate(
         _ => None,
     };
     let (trained, seconds) = match together {
-        Some(trained) => (trained, started.elapsed().as_secs_f64()),
+        // Side by side, the folds' training loops ran at the same time: the longest is the
+        // time spent (each counted from its first epoch, as one after another do).
+        Some(trained) => {
+            let longest = trained
+                .iter()
+                .map(|t| t.report.train_seconds)
+                .fold(0.0, f64::max);
+            (trained, longest)
+        }
         None => {
             let mut trained = Vec::with_capacity(folds);
             let mut seconds = 0.0;
