@@ -462,9 +462,13 @@ fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
 /// against the CPU reference's steps; returns the worst comparison of the parameters (see
 /// [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
 pub fn verify(gpu: &Gpu) -> Result<Comparison> {
-    verify_with(gpu, verify_cases(), 1, &|model, optimizer, tensors| {
-        small_steps(gpu, model, optimizer, tensors)
-    })
+    verify_with(
+        gpu,
+        verify_cases(),
+        1,
+        false,
+        &|model, optimizer, tensors| small_steps(gpu, model, optimizer, tensors),
+    )
 }
 
 /// [`verify`] for the wide kernel at `rc` rows a chunk, on the cases whose chunks hold them,
@@ -475,9 +479,15 @@ pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
         .into_iter()
         .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
         .collect();
-    verify_with(gpu, cases, WIDE_MODELS, &|model, optimizer, tensors| {
-        wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
-    })
+    verify_with(
+        gpu,
+        cases,
+        WIDE_MODELS,
+        true,
+        &|model, optimizer, tensors| {
+            wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
+        },
+    )
 }
 
 /// Models the wide kernel's check trains side by side.
@@ -487,11 +497,14 @@ const WIDE_MODELS: usize = 2;
 type Build<'a> = dyn Fn(&Mlp, &OptimizerConfig, [&Tensor; 8]) -> Result<FusedSteps> + 'a;
 
 /// Trains each case for a few steps with `build`'s kernel (`models` copies of it side by
-/// side, one workgroup each) and with the reference.
+/// side, one workgroup each) and with the reference; with `logits`, a forward-only step
+/// after them (the wide kernel's validation pass) must give the logits of the weights the
+/// kernel holds.
 fn verify_with(
     gpu: &Gpu,
     cases: Vec<(MlpSpec, OptimizerConfig)>,
     models: usize,
+    logits: bool,
     build: &Build<'_>,
 ) -> Result<Comparison> {
     let (rows, batch, epochs) = (75usize, 30usize, 2usize);
@@ -527,18 +540,29 @@ fn verify_with(
             })
             .collect();
 
-        // Model k's copy: its parameters after the others', its losses after theirs.
+        // Model k's copy: its parameters after the others', its losses after theirs; then,
+        // with `logits`, its logits of every row (in order, after the epochs' row orders)
+        // after all the models' losses.
         let n = model.params().len();
-        let all_steps: Vec<StepUniform> = (0..models)
-            .flat_map(|k| {
-                let per_model = steps.len();
-                steps.iter().map(move |s| {
-                    let mut moved = s.with_params_at((k * n) as u32);
-                    moved.loss_slot += (k * per_model) as u32;
-                    moved
-                })
-            })
-            .collect();
+        let per_model = steps.len() + usize::from(logits);
+        let logits_at = models * steps.len();
+        let mut order = order;
+        order.extend(0..rows as u32);
+        let mut all_steps = Vec::with_capacity(models * per_model);
+        for k in 0..models {
+            for s in &steps {
+                let mut moved = s.with_params_at((k * n) as u32);
+                moved.loss_slot += (k * steps.len()) as u32;
+                all_steps.push(moved);
+            }
+            if logits {
+                let at = logits_at + k * rows * outputs;
+                all_steps.push(
+                    StepUniform::forward_only((epochs * rows) as u32, rows as u32, at as u32)
+                        .with_params_at((k * n) as u32),
+                );
+            }
+        }
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let tsteps = gpu.zeros("verify steps", all_steps.len() * step_words)?;
         gpu.queue()
@@ -553,17 +577,30 @@ fn verify_with(
             gpu.zeros("verify m", models * n)?,
             gpu.zeros("verify v", models * n)?,
         );
-        let tl = gpu.zeros("verify losses", models * steps.len() + 1)?;
+        let logit_slots = if logits { models * rows * outputs } else { 0 };
+        let tl = gpu.zeros("verify losses", models * steps.len() + logit_slots + 1)?;
         let mut fused = build(
             &model,
             &optimizer,
             [&tsteps, &torder, &tx, &tt, &tp, &tm, &tv, &tl],
         )?;
-        fused.set_steps(gpu, steps.len());
+        fused.set_steps(gpu, per_model);
         super::run(gpu, &[fused.dispatch()])?;
         let got_p: Vec<f32> = gpu.read(&tp)?;
         let got_l: Vec<f32> = gpu.read(&tl)?;
-        let health = got_l[models * steps.len()];
+        let health = got_l[models * steps.len() + logit_slots];
+        // Each model's logits against the reference forward pass of the weights it holds.
+        let mut logit_check = Vec::new();
+        if logits {
+            for k in 0..models {
+                let mut held = model.clone();
+                held.set_params(got_p[k * n..(k + 1) * n].to_vec())?;
+                let want = reference::forward(&held, &x, rows).pop().expect("logits");
+                let at = logits_at + k * rows * outputs;
+                let got = &got_l[at..at + rows * outputs];
+                logit_check.push(crate::tolerance::MATMUL.compare(got, &want));
+            }
+        }
 
         // The reference, step by step.
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
@@ -601,9 +638,12 @@ fn verify_with(
         want_all.push(0.0);
         let mut got_all = got_l[..models * steps.len()].to_vec();
         got_all.push(health);
-        let c = crate::tolerance::TRAINED_PARAMS
+        let mut c = crate::tolerance::TRAINED_PARAMS
             .compare(&got_p, &want_p)
             .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_all, &want_all));
+        for l in logit_check {
+            c = c.worse(l);
+        }
         worst = Some(worst.map_or(c, |w| w.worse(c)));
     }
     Ok(worst.expect("at least one case"))
