@@ -762,11 +762,22 @@ pub fn cross_validate(
     // on the CPU reference) one after another.
     let together = match device {
         Device::Gpu(gpu) if folds > 1 => {
-            let prepared = runs
-                .iter()
-                .map(|(tr, val)| prepare(table, &labelled, tr, val, opts, None))
-                .collect::<Result<Vec<_>>>()?;
-            train_together(gpu, prepared, &labelled, &runs, opts)?.ok()
+            // Side by side, every fold's rows are on the host and the device at once: only
+            // when the first fold says they all fit one binding (else one after another, each
+            // streamed if it must be, as before).
+            let first = prepare(table, &labelled, &runs[0].0, &runs[0].1, opts, None)?;
+            let floats =
+                first.train_set.x().len() + first.val_set.as_ref().map_or(0, |v| v.x().len());
+            let bytes = 4 * (floats as u64) * folds as u64;
+            if bytes <= train::limits::binding_limit(gpu) {
+                let mut prepared = vec![first];
+                for (tr, val) in &runs[1..] {
+                    prepared.push(prepare(table, &labelled, tr, val, opts, None)?);
+                }
+                train_together(gpu, prepared, &labelled, &runs, opts)?.ok()
+            } else {
+                None
+            }
         }
         _ => None,
     };

@@ -6,7 +6,7 @@ use crate::training::{clustered, separable};
 use gpumlp::train::group::{Candidate, Group};
 use gpumlp::train::{fit_with, FitReport, Trainer};
 use gpumlp::{
-    Activation, Dataset, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, TrainConfig,
+    Activation, Dataset, Gpu, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, TrainConfig,
 };
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -244,4 +244,45 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
             .is_some(),
         "rates differ per step"
     );
+}
+
+#[test]
+fn cv_folds_side_by_side_score_as_folds_one_after_another() {
+    // README's data, 5 folds with validation rows and early stopping: side by side on the
+    // test device, and one after another on a device whose bindings cannot hold every fold's
+    // rows at once (64 KiB: one fold's fit, five do not). The same wide kernel trains each
+    // fold either way, so every fold's metrics are the same, bit for bit.
+    let table = gpumlp::data::table::Table::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/breast_cancer.csv"
+    )))
+    .unwrap();
+    let mut opts = gpumlp::workflow::TrainOptions {
+        target: "malignant".into(),
+        ..Default::default()
+    };
+    opts.config.epochs = 30;
+    opts.config.patience = Some(3);
+    let capped = Gpu::new(&gpumlp::GpuOptions {
+        max_binding_bytes: Some(64 << 10),
+        ..gpumlp::GpuOptions::from_env().unwrap()
+    })
+    .unwrap();
+    let run = |gpu: &Gpu| {
+        gpumlp::workflow::cross_validate(
+            &table,
+            &opts,
+            5,
+            gpumlp::workflow::Device::Gpu(gpu),
+            &mut |_, _| {},
+        )
+        .unwrap()
+        .folds
+        .iter()
+        .map(|m| format!("{m:?}"))
+        .collect::<Vec<_>>()
+    };
+    let (together, apart) = (run(gpu()), run(&capped));
+    assert_eq!(together.len(), 5);
+    assert_eq!(together, apart);
 }
