@@ -597,11 +597,16 @@ fn train_together(
         return Ok(Err(prepared));
     };
     let fitted: Vec<Result<Fitted>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = prepared
+        // Every member first: one that never gets a thread (a failed spawn) is dropped and
+        // leaves, so the others do not wait for it.
+        let members: Vec<_> = prepared
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let mut member = group.member(i, &p.start);
+            .map(|(i, p)| (group.member(i, &p.start), p))
+            .collect();
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|(mut member, p)| {
                 scope.spawn(move || -> Result<Fitted> {
                     let report = fit_controlled(
                         &mut member,
@@ -611,6 +616,8 @@ fn train_together(
                         &mut |_| {},
                         FitControl::none(),
                     )?;
+                    // Out of the rounds before reading back, so the others go on.
+                    member.finish();
                     let seen = match &p.val_set {
                         Some(v) => Some(member.logits(v.x())?),
                         None => None,
@@ -622,10 +629,15 @@ fn train_together(
         handles
             .into_iter()
             .map(|h| {
-                h.join().unwrap_or_else(|_| {
+                h.join().unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
                     Err(Error::Gpu {
                         during: "training models side by side",
-                        message: "a fold's thread panicked".into(),
+                        message: format!("a fold's thread panicked: {what}"),
                     })
                 })
             })

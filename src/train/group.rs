@@ -310,7 +310,8 @@ impl<'g> Group<'g> {
     }
 
     /// The training side of model `index` (in the order given to [`Group::new`]), for its
-    /// thread. Dropping it takes the model out of the rounds that follow.
+    /// thread: one for each model, each made once. Dropping it (or [`Member::finish`]) takes
+    /// the model out of the rounds that follow; until then every round waits for it.
     pub fn member(&self, index: usize, start: &Mlp) -> Member<'_, 'g> {
         Member {
             group: self,
@@ -331,6 +332,14 @@ impl<'g> Group<'g> {
         loop {
             if let Some(result) = shared.models[index].result.take() {
                 return result;
+            }
+            if self.shared.is_poisoned() {
+                // A round panicked with this request in hand: it will never be answered.
+                shared.models[index].request = None;
+                return Err(Error::Gpu {
+                    during: "training models side by side",
+                    message: "another model's thread panicked during a round".into(),
+                });
             }
             if !shared.models.iter().any(Model::holds_up) {
                 self.run_round(&mut shared);
@@ -398,12 +407,23 @@ impl<'g> Group<'g> {
                     }
                 }
                 Err(e) => {
-                    // The device failed the whole round: every model gets the error.
-                    let message = e.to_string();
+                    // The device failed the whole round: every model gets the error (a
+                    // driver fault as itself, so its advice stays typed).
                     for (_, answer) in answers.iter_mut().filter(|(_, a)| a.is_ok()) {
-                        *answer = Err(Error::Gpu {
-                            during: "training models side by side",
-                            message: message.clone(),
+                        *answer = Err(match &e {
+                            Error::DriverFault {
+                                adapter,
+                                kernel,
+                                detail,
+                            } => Error::DriverFault {
+                                adapter: adapter.clone(),
+                                kernel,
+                                detail: detail.clone(),
+                            },
+                            other => Error::Gpu {
+                                during: "training models side by side",
+                                message: other.to_string(),
+                            },
                         });
                     }
                 }
@@ -608,6 +628,12 @@ pub struct Member<'a, 'g> {
 }
 
 impl Member<'_, '_> {
+    /// Takes the model out of the rounds that follow (its fit has ended); its weights and
+    /// validation logits can still be read.
+    pub fn finish(&mut self) {
+        self.group.leave(self.index);
+    }
+
     fn params(&self) -> Result<Vec<f32>> {
         let mut p: Vec<f32> = self
             .group

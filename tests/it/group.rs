@@ -75,6 +75,8 @@ fn together(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
                         c.val.as_ref(),
                         &mut |_| {},
                     )?;
+                    // Out of the rounds first: the others go on while this one is read.
+                    member.finish();
                     let params = gpumlp::train::Backend::model(&member)?.params().to_vec();
                     Ok((params, report))
                 })
