@@ -261,7 +261,7 @@ impl<'g> Group<'g> {
             losses: gpu.zeros("group losses", loss_at + 1)?,
             losses_staging: gpu.staging(loss_at + 1),
         };
-        let mut fused = wide::build_with_rows(
+        let fused = wide::build_with_rows(
             gpu,
             first,
             &first_config.optimizer,
@@ -278,7 +278,6 @@ impl<'g> Group<'g> {
                 &bufs.losses,
             ],
         )?;
-        fused.set_steps(gpu, steps_per_dispatch);
         for (at, identity) in identities {
             gpu.write(
                 &bufs.order.slice(at as u64, identity.len() as u64),
@@ -496,17 +495,20 @@ impl<'g> Group<'g> {
         let mut encoder = gpu.encoder("group good params");
         record_copy(&mut encoder, &bufs.params, &bufs.good);
         gpu.queue().submit([encoder.finish()]);
-        // Dispatch d runs steps d·per .. (d + 1)·per of every model; a model with fewer
-        // steps pauses (0-row steps) while the others finish.
+        // Dispatch d runs steps d·per .. (d + 1)·per of every model, at most as many as the
+        // longest plan has left (the stride between models); a model with fewer steps pauses
+        // (0-row steps) while the others finish.
         for from in (0..longest).step_by(per) {
-            let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); models.len() * per];
+            let stride = (longest - from).min(per);
+            let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); models.len() * stride];
             for (&(i, _), steps) in work.iter().zip(&plans) {
-                let to = (from + per).min(steps.len());
+                let to = (from + stride).min(steps.len());
                 if from < to {
-                    block[i * per..i * per + (to - from)].copy_from_slice(&steps[from..to]);
+                    block[i * stride..i * stride + (to - from)].copy_from_slice(&steps[from..to]);
                 }
             }
             gpu.write(&bufs.steps, &block);
+            fused.set_steps(gpu, stride);
             fused.submit(gpu, "group train steps");
         }
         gpu.check("training models side by side")?;

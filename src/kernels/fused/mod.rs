@@ -58,20 +58,24 @@ const CANARY: u32 = 2;
 /// fused.wgsl after the prelude.
 static MODULE: Module = super::module!("fused", "fused.wgsl");
 
+/// The bindings of both fused kernels: parameters, steps, order, x, targets (read), p, m,
+/// v, losses (read and written).
+const BINDINGS: &[(u32, Binding)] = &[
+    (0, Binding::Uniform),
+    (1, Binding::Read),
+    (2, Binding::Read),
+    (3, Binding::Read),
+    (4, Binding::Read),
+    (5, Binding::ReadWrite),
+    (6, Binding::ReadWrite),
+    (7, Binding::ReadWrite),
+    (8, Binding::ReadWrite),
+];
+
 static FUSED: Kernel = Kernel {
     module: &MODULE,
     entry: "fused_steps",
-    bindings: &[
-        (0, Binding::Uniform),
-        (1, Binding::Read),
-        (2, Binding::Read),
-        (3, Binding::Read),
-        (4, Binding::Read),
-        (5, Binding::ReadWrite),
-        (6, Binding::ReadWrite),
-        (7, Binding::ReadWrite),
-        (8, Binding::ReadWrite),
-    ],
+    bindings: BINDINGS,
 };
 
 /// Which fused kernel trains a network.

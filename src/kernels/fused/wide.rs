@@ -2,9 +2,9 @@
 //! layers, widths up to 128) in one dispatch of one workgroup, the batch in chunks of up to 32
 //! rows held in workgroup memory, each thread owning whole columns of every layer.
 
-use super::{FusedSteps, LoopCost, CANARY};
+use super::{FusedSteps, LoopCost, BINDINGS, CANARY};
 use crate::error::{Error, Result};
-use crate::gpu::{Binding, Gpu, Kernel, Module, Tensor};
+use crate::gpu::{Gpu, Kernel, Module, Tensor};
 use crate::kernels::{Bind, Dispatch};
 use crate::model::{Loss, Mlp};
 use crate::optim::{OptimizerConfig, OptimizerKind};
@@ -89,19 +89,6 @@ pub(super) fn module(gpu: &Gpu) -> &'static Module {
         false => &MODULE,
     }
 }
-
-/// The kernel's bindings, the same in both modules.
-const BINDINGS: &[(u32, Binding)] = &[
-    (0, Binding::Uniform),
-    (1, Binding::Read),
-    (2, Binding::Read),
-    (3, Binding::Read),
-    (4, Binding::Read),
-    (5, Binding::ReadWrite),
-    (6, Binding::ReadWrite),
-    (7, Binding::ReadWrite),
-    (8, Binding::ReadWrite),
-];
 
 /// The kernel of `module`.
 fn kernel(module: &'static Module) -> Kernel {
