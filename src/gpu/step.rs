@@ -22,12 +22,20 @@ pub struct StepUniform {
     /// Where this step's model starts in the parameters and optimiser state (the wide fused
     /// kernel trains one model a workgroup; the other kernels bind one model's own).
     pub params_at: u32,
-    /// 1: a step that trains nothing and writes the logits of its rows from `loss_slot` on
-    /// (the wide fused kernel's validation pass).
-    pub forward_only: u32,
+    /// What the step does (the wide fused kernel; the others only train):
+    /// [`StepUniform::TRAIN`], [`StepUniform::FORWARD_ONLY`] or [`StepUniform::SNAPSHOT`].
+    pub kind: u32,
 }
 
 impl StepUniform {
+    /// A training step.
+    pub const TRAIN: u32 = 0;
+    /// Trains nothing: writes the logits of its rows from `loss_slot` on (validation).
+    pub const FORWARD_ONLY: u32 = 1;
+    /// Trains nothing: copies its model's parameters to `loss_slot` on, as the steps before
+    /// it left them (the weights of an epoch the host may want back).
+    pub const SNAPSHOT: u32 = 2;
+
     /// The slot contents of one step: where its batch starts in the row order, where its
     /// loss goes, its learning rate and Adam's two bias corrections.
     pub fn new(
@@ -45,7 +53,7 @@ impl StepUniform {
             bias_correction2,
             rows: 0,
             params_at: 0,
-            forward_only: 0,
+            kind: StepUniform::TRAIN,
         }
     }
 
@@ -59,8 +67,17 @@ impl StepUniform {
     /// (rows, outputs) into the loss buffer from `logits_at`.
     pub fn forward_only(row_offset: u32, rows: u32, logits_at: u32) -> StepUniform {
         StepUniform {
-            forward_only: 1,
+            kind: StepUniform::FORWARD_ONLY,
             ..StepUniform::new(row_offset, logits_at, 0.0, 1.0, 1.0).with_rows(rows)
+        }
+    }
+
+    /// A snapshot step: the parameters into the loss buffer from `at`.
+    pub fn snapshot(at: u32) -> StepUniform {
+        StepUniform {
+            kind: StepUniform::SNAPSHOT,
+            // Not a pause (0 rows).
+            ..StepUniform::new(0, at, 0.0, 1.0, 1.0).with_rows(1)
         }
     }
 

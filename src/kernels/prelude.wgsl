@@ -116,5 +116,6 @@ struct Step {
     bias_correction2: f32,  // 1 − β2^t
     rows: u32,              // rows in this step's batch (read by the fused kernels)
     params_at: u32,         // where this step's model starts in p, m and v (fused wide kernel)
-    forward_only: u32,      // 1: no training, the logits of its rows (fused wide kernel)
+    kind: u32,              // 0 train; 1 forward only: its rows' logits; 2 snapshot: the
+                            // parameters (fused wide kernel; StepUniform's constants)
 }

@@ -4,18 +4,21 @@ use crate::data::Dataset;
 use crate::gpu::StepUniform;
 
 /// Validation rows on the device beside the training rows: the wide fused kernel writes their
-/// logits after the last step of each call, read back with the step losses, so a validated
-/// epoch costs no forward pass of its own.
+/// logits after the last step of each call (or of each epoch of a call that runs ahead of the
+/// epoch loop), read back with the step losses, so a validated epoch costs no forward pass of
+/// its own.
 pub(super) struct Eval {
     /// The rows, to know them when the fit loop asks for their logits.
     x: Vec<f32>,
     rows: usize,
     /// Where their indices (rows after the training rows, in order) sit in the row order.
     order_at: usize,
-    /// Where their logits go in the loss buffer.
+    /// Where their logits go in the loss buffer (the first epoch's of a call; each later
+    /// epoch's after them).
     logits_at: usize,
-    /// The logits the weights after step `t` give, when the last call ended with them.
-    logits: Option<(u64, Vec<f32>)>,
+    /// The logits the weights after step `t` give, for each epoch the last call ended with
+    /// them.
+    logits: Vec<(u64, Vec<f32>)>,
 }
 
 impl Eval {
@@ -27,7 +30,7 @@ impl Eval {
             rows: val.rows(),
             order_at,
             logits_at,
-            logits: None,
+            logits: Vec::new(),
         }
     }
 
@@ -36,28 +39,40 @@ impl Eval {
         self.rows
     }
 
-    /// Keeps the logits of a readback of the loss buffer, as the weights after step `t`
-    /// give them.
-    pub(super) fn keep(&mut self, read: &[f32], outputs: usize, t: u64) {
-        let logits = read[self.logits_at..][..self.rows * outputs].to_vec();
-        self.logits = Some((t, logits));
+    /// Where the logits of a call's epoch `epoch` go in the loss buffer.
+    fn at(&self, outputs: usize, epoch: usize) -> usize {
+        self.logits_at + epoch * self.rows * outputs
+    }
+
+    /// Keeps the logits a call's epoch `epoch` wrote, from a readback of the loss buffer, as
+    /// the weights after step `t` give them.
+    pub(super) fn keep(&mut self, read: &[f32], outputs: usize, epoch: usize, t: u64) {
+        let logits = read[self.at(outputs, epoch)..][..self.rows * outputs].to_vec();
+        self.logits.push((t, logits));
     }
 
     /// Forgets the logits kept (the weights are about to change).
     pub(super) fn forget(&mut self) {
-        self.logits = None;
+        self.logits.clear();
     }
 
-    /// The forward-only steps that write the rows' logits, at most `batch` rows each (so each
-    /// costs no more of the loop budget than a training step).
-    pub(super) fn steps(&self, batch: usize, outputs: usize, params_at: u32) -> Vec<StepUniform> {
+    /// The forward-only steps that write the rows' logits for a call's epoch `epoch`, at most
+    /// `batch` rows each (so each costs no more of the loop budget than a training step).
+    pub(super) fn steps(
+        &self,
+        batch: usize,
+        outputs: usize,
+        params_at: u32,
+        epoch: usize,
+    ) -> Vec<StepUniform> {
+        let at = self.at(outputs, epoch);
         (0..self.rows)
             .step_by(batch)
             .map(|r| {
                 StepUniform::forward_only(
                     (self.order_at + r) as u32,
                     batch.min(self.rows - r) as u32,
-                    (self.logits_at + r * outputs) as u32,
+                    (at + r * outputs) as u32,
                 )
                 .with_params_at(params_at)
             })
@@ -71,9 +86,10 @@ impl Eval {
 
     /// The logits of `x` after step `t`, if the last call left them.
     pub(super) fn logits_of(&self, x: &[f32], t: u64) -> Option<Vec<f32>> {
-        match &self.logits {
-            Some((at, logits)) if *at == t && self.holds(x) => Some(logits.clone()),
-            _ => None,
+        if !self.holds(x) {
+            return None;
         }
+        let (_, logits) = self.logits.iter().find(|(at, _)| *at == t)?;
+        Some(logits.clone())
     }
 }

@@ -15,7 +15,9 @@ pub trait Backend {
     /// Runs one epoch per learning rate; returns each finished epoch's mean per-row training
     /// loss. `stop` is asked between groups of steps: once it says yes the steps already under
     /// way finish and the call returns early, the unfinished epoch kept for the next call (or
-    /// a checkpoint).
+    /// a checkpoint). A call that runs ahead ([`Backend::lookahead`]) also returns early
+    /// when one of its epochs diverged: the epochs before it, so the loop may stop at one
+    /// of them; the next call meets the divergence.
     fn run_epochs(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>>;
     /// The current weights' logits for the rows of `x`: (rows, outputs).
     fn logits(&mut self, x: &[f32]) -> Result<Vec<f32>>;
@@ -32,6 +34,27 @@ pub trait Backend {
     /// Continues from a state taken by [`Backend::state`] on the same network, data and
     /// settings.
     fn set_state(&mut self, state: &TrainerState) -> Result<()>;
+    /// How many epochs one [`Backend::run_epochs`] call may run before the epoch loop has
+    /// looked at each (validation on `val`, early stopping): the backend keeps every epoch's
+    /// validation logits and weights, so the loop can take any of them as the best or stop
+    /// at it. 1 (the default): one epoch a call.
+    fn lookahead(&self, _val: Option<&Dataset>) -> usize {
+        1
+    }
+    /// The logits of the rows of `x` (the validation rows) as the weights were after epoch
+    /// `epoch` (counted from 0) of the last call.
+    fn logits_after(&mut self, x: &[f32], _epoch: usize) -> Result<Vec<f32>> {
+        self.logits(x)
+    }
+    /// Remembers the weights after epoch `epoch` of the last call as the best so far.
+    fn keep_best_after(&mut self, _epoch: usize) -> Result<()> {
+        self.keep_best()
+    }
+    /// The run stops after epoch `epoch` of the last call: the weights become that epoch's.
+    /// Nothing trains after this.
+    fn stop_after(&mut self, _epoch: usize) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A trainer's whole state between two steps: weights, optimiser state, the shuffle stream's
@@ -266,6 +289,12 @@ pub fn fit_controlled(
         backend.set_state(&resume.state)?;
     }
     let per_epoch = val.is_some() || config.patience.is_some() || monitor.scheduler.needs_loss();
+    // Epochs a call may run before the loop looks at them: a schedule that follows the loss
+    // needs each epoch's before the next.
+    let ahead = match monitor.scheduler.needs_loss() {
+        true => 1,
+        false => backend.lookahead(val).max(1),
+    };
     let FitControl {
         stop,
         checkpoint_every,
@@ -284,7 +313,7 @@ pub fn fit_controlled(
     while report.epoch_losses.len() < config.epochs && !report.stopped_early {
         let done = report.epoch_losses.len();
         let mut n = if per_epoch {
-            1
+            ahead.min(config.epochs - done)
         } else {
             (config.epochs - done).min(MAX_EPOCHS_PER_CALL.max(config.epochs / 20))
         };
@@ -292,12 +321,20 @@ pub fn fit_controlled(
             n = n.min(every - done % every);
         }
         let lrs: Vec<f32> = (done..done + n).map(|e| monitor.scheduler.lr(e)).collect();
-        let losses = backend.run_epochs(&lrs, stop)?;
+        // Whether `stop` said yes during the call: a call that returns fewer epochs without
+        // it ran ahead and met a divergence, which the next call reports.
+        let said_stop = std::cell::Cell::new(false);
+        let watched_stop = || {
+            let yes = stop();
+            said_stop.set(said_stop.get() || yes);
+            yes
+        };
+        let losses = backend.run_epochs(&lrs, &watched_stop)?;
         for (i, (&loss, &lr)) in losses.iter().zip(&lrs).enumerate() {
             let epoch = done + i + 1;
             let (val_loss, val_logits, metrics) = match val {
                 Some(v) => {
-                    let logits = backend.logits(v.x())?;
+                    let logits = backend.logits_after(v.x(), i)?;
                     let (rows, outputs) = (v.rows(), v.outputs());
                     let l = batch_loss(loss_kind, &logits, v.targets(), rows, outputs, rows);
                     let m = val_metrics(loss_kind, &logits, v.targets(), outputs);
@@ -313,7 +350,7 @@ pub fn fit_controlled(
             report.val_losses.extend(val_loss);
             let val_entry = val_loss.zip(metrics.as_deref());
             if monitor.observe(epoch, loss, val_entry, &mut report) {
-                backend.keep_best()?;
+                backend.keep_best_after(i)?;
             }
             report.train_seconds = seconds;
             report.samples_per_sec = (epoch * train_rows) as f64 / seconds.max(1e-9);
@@ -330,12 +367,16 @@ pub fn fit_controlled(
             });
             report.val_metrics.extend(metrics);
             if report.stopped_early {
+                if i + 1 < losses.len() {
+                    backend.stop_after(i)?;
+                }
                 break;
             }
         }
         let finished = report.epoch_losses.len();
         let over = finished >= config.epochs || report.stopped_early;
-        if losses.len() < lrs.len() || (stop() && !over) {
+        let cut_short = losses.len() < lrs.len();
+        if (cut_short && said_stop.get()) || (!cut_short && stop() && !over) {
             let state = backend.state()?;
             let steps = state.partial_losses.len();
             checkpoint(state, &report, elapsed(&start))?;

@@ -21,6 +21,9 @@ const STEP_SLOTS: usize = 256;
 const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
 /// The same for the fused kernel, whose steps are small.
 const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
+/// The most epochs a call runs ahead of the epoch loop (see [`Backend::lookahead`]): at most
+/// this many less one are run for nothing when early stopping ends the run inside a call.
+const MAX_LOOKAHEAD: usize = 16;
 
 /// Everything the trainer keeps on the GPU.
 pub(super) struct Buffers {
@@ -46,6 +49,10 @@ pub(super) struct Buffers {
     pub(super) best: Tensor,
     /// The parameters before the chunk of steps in flight: put back if it diverges.
     pub(super) good: Tensor,
+    /// The optimiser state before a call that runs ahead (put back with `good` to run it
+    /// again up to an epoch that diverged).
+    pub(super) good_m: Tensor,
+    pub(super) good_v: Tensor,
 }
 
 /// The dispatches of the training steps.
@@ -96,6 +103,15 @@ pub struct Trainer<'g> {
     host_rows: Option<HostRows>,
     /// The validation rows the wide fused kernel runs forward after each call's steps.
     eval: Option<Eval>,
+    /// Epochs a call may run ahead of the epoch loop (see [`Backend::lookahead`]); each
+    /// epoch of such a call ends with its validation logits and a snapshot of its weights.
+    lookahead: usize,
+    /// The most the buffers hold.
+    max_lookahead: usize,
+    /// Where those snapshots go in the loss buffer, one model's parameters each.
+    snap_at: usize,
+    /// The step count after each epoch the last call finished.
+    call_ts: Vec<u64>,
 }
 
 /// A dataset kept on the host because the device cannot bind it whole.
@@ -204,6 +220,24 @@ impl<'g> Trainer<'g> {
         };
         let eval_rows = eval.as_ref().map_or(0, Eval::rows);
         let eval_logits = eval_rows * outputs;
+        let n = model.params().len();
+        // Epochs a call may run ahead: the wide kernel's, where each epoch's validation
+        // logits (if any) and weights snapshot fit the loss buffer and all its steps one
+        // submission (a stop waits for no more than that).
+        let lookahead = match (fused_kind, run.window_rows) {
+            (Some(kernels::fused::Kind::Wide), None) if val.is_none() || eval.is_some() => {
+                let steps = steps_per_epoch + eval_rows.div_ceil(batch) + 1;
+                let room = limit.saturating_sub(epochs_per_chunk * steps_per_epoch + 1);
+                MAX_LOOKAHEAD
+                    .min(epochs_per_chunk)
+                    .min(run.max_steps_per_submission / steps)
+                    .min(room / (eval_logits + n))
+                    .max(1)
+            }
+            _ => 1,
+        };
+        let snap_at = epochs_per_chunk * steps_per_epoch + lookahead * eval_logits;
+        let snap_slots = if lookahead > 1 { lookahead * n } else { 0 };
         // A dataset too large to bind whole lives on the host; each submission's rows are
         // copied, in step order, into a window the kernels read through an identity order.
         let (x_all, t_all, order, host_rows) = match run.window_rows {
@@ -236,7 +270,6 @@ impl<'g> Trainer<'g> {
             }
         };
 
-        let n = model.params().len();
         let mut deltas = Vec::new();
         for layer in model.layers() {
             deltas.push(gpu.zeros("deltas", batch * layer.outputs)?);
@@ -254,17 +287,16 @@ impl<'g> Trainer<'g> {
             t_all,
             order,
             t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
-            // One slot per step of a chunk, the validation logits, and the fused kernel's
-            // health slot at the end.
-            losses: gpu.zeros(
-                "losses",
-                epochs_per_chunk * steps_per_epoch + eval_logits + 1,
-            )?,
-            losses_staging: gpu.staging(epochs_per_chunk * steps_per_epoch + eval_logits + 1),
+            // One slot per step of a chunk, the validation logits (of each epoch a call runs
+            // ahead), the weights snapshots, and the fused kernel's health slot at the end.
+            losses: gpu.zeros("losses", snap_at + snap_slots + 1)?,
+            losses_staging: gpu.staging(snap_at + snap_slots + 1),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
             best: gpu.zeros("best params", n)?,
             good: gpu.zeros("last good params", n)?,
+            good_m: gpu.zeros("last good optimizer m", n)?,
+            good_v: gpu.zeros("last good optimizer v", second_moment)?,
         };
         let slots = StepSlots::new(gpu, STEP_SLOTS);
         let max_steps = match fused {
@@ -329,6 +361,10 @@ impl<'g> Trainer<'g> {
             max_steps_per_submission: max_steps,
             host_rows,
             eval,
+            lookahead,
+            max_lookahead: lookahead,
+            snap_at,
+            call_ts: Vec::new(),
         })
     }
 
@@ -396,6 +432,18 @@ impl<'g> Trainer<'g> {
         Ok(out)
     }
 
+    /// Epochs one call may run before the epoch loop looks at them (see
+    /// [`Backend::lookahead`]): more than 1 only on the wide fused kernel.
+    pub fn lookahead_epochs(&self) -> usize {
+        self.lookahead
+    }
+
+    /// Sets [`Trainer::lookahead_epochs`], from 1 to what the trainer was built for: the
+    /// results are the same, bit for bit, at any setting.
+    pub fn set_lookahead_epochs(&mut self, epochs: usize) {
+        self.lookahead = epochs.clamp(1, self.max_lookahead);
+    }
+
     /// Steps per submission now (for the fused kernel: per dispatch).
     pub fn steps_per_submission(&self) -> usize {
         self.steps_per_submission
@@ -413,10 +461,16 @@ impl<'g> Trainer<'g> {
     fn run_chunk(&mut self, lrs: &[f32], stop: &dyn Fn() -> bool) -> Result<Vec<f32>> {
         let (rows, batch, spe) = (self.rows, self.batch, self.steps_per_epoch);
         let epochs = lrs.len();
+        let outputs = self.model.spec().outputs;
+        // A call that runs ahead of the epoch loop: each epoch ends with its validation
+        // logits and a snapshot of its weights, and the whole call is one submission.
+        let ahead = epochs > 1 && epochs <= self.lookahead;
+        let call_pos = self.shuffler.position();
         // Each epoch's row order, and where the shuffle stream stood before and after it.
         let mut order = Vec::with_capacity(epochs * rows);
         let mut bounds = Vec::with_capacity(epochs);
         let resumed = self.partial.take();
+        let replay = resumed.clone().filter(|_| ahead);
         let first_step = resumed.as_ref().map_or(0, |p| p.losses.len());
         for e in 0..epochs {
             match (&resumed, e) {
@@ -438,10 +492,12 @@ impl<'g> Trainer<'g> {
         }
         let t0 = self.t;
         let mut steps = Vec::with_capacity(epochs * spe);
+        let mut trained = 0;
         for (e, &lr) in lrs.iter().enumerate() {
             let from = if e == 0 { first_step } else { 0 };
             for s in from..spe {
-                let t = t0 + steps.len() as u64 + 1;
+                trained += 1;
+                let t = t0 + trained;
                 let values = self.config.optimizer.step_values(t, lr);
                 steps.push(
                     values
@@ -449,18 +505,30 @@ impl<'g> Trainer<'g> {
                         .with_rows(batch.min(rows - s * batch) as u32),
                 );
             }
+            if ahead {
+                if let Some(eval) = &self.eval {
+                    steps.extend(eval.steps(batch, outputs, 0, e));
+                }
+                let n = self.model.params().len();
+                steps.push(StepUniform::snapshot((self.snap_at + e * n) as u32));
+            }
         }
         // After the training steps, the validation rows' logits (wide fused kernel).
-        let trained_steps = steps.len();
         if let Some(eval) = &mut self.eval {
             eval.forget();
-            steps.extend(eval.steps(batch, self.model.spec().outputs, 0));
+            if !ahead {
+                steps.extend(eval.steps(batch, outputs, 0, 0));
+            }
         }
+        let per_submission = match ahead {
+            true => steps.len(),
+            false => self.steps_per_submission,
+        };
         let mut submitted = 0;
         // One submission in flight: the next group is recorded while the GPU runs the last
         // one, and a stop waits for no more than one group of steps.
         let mut in_flight = None;
-        for (g, group) in steps.chunks(self.steps_per_submission).enumerate() {
+        for (g, group) in steps.chunks(per_submission).enumerate() {
             let windowed;
             let group = match &self.host_rows {
                 None => group,
@@ -476,6 +544,10 @@ impl<'g> Trainer<'g> {
             let mut encoder = gpu.encoder("train steps");
             if g == 0 {
                 record_copy(&mut encoder, &self.bufs.params, &self.bufs.good);
+                if ahead {
+                    record_copy(&mut encoder, &self.bufs.m, &self.bufs.good_m);
+                    record_copy(&mut encoder, &self.bufs.v, &self.bufs.good_v);
+                }
             }
             match &mut self.plan {
                 StepPlan::Fused {
@@ -522,14 +594,17 @@ impl<'g> Trainer<'g> {
         }
         gpu.check("training")?;
 
-        let evaluated = submitted == steps.len() && trained_steps < steps.len();
-        let submitted = submitted.min(trained_steps);
-        let ran = &steps[..submitted];
+        let evaluated = submitted == steps.len() && self.eval.is_some();
+        let ran: Vec<&StepUniform> = steps[..submitted]
+            .iter()
+            .filter(|s| s.kind == StepUniform::TRAIN)
+            .collect();
         // The fused kernel reports a loop the driver cut short in the last slot: read it too.
         let slots_used = match self.is_fused() {
             true => self.bufs.losses.len as usize,
             false => ran.last().map_or(0, |s| s.loss_slot as usize + 1),
         };
+        let submitted = ran.len();
         let read: Vec<f32> = gpu.read_via(
             &self.bufs.losses.slice(0, slots_used as u64),
             &self.bufs.losses_staging,
@@ -543,9 +618,21 @@ impl<'g> Trainer<'g> {
         // The losses of every epoch touched, the resumed epoch's earlier steps first.
         let mut per_epoch: Vec<Vec<f32>> = vec![Vec::with_capacity(spe); epochs];
         per_epoch[0] = resumed.map(|p| p.losses).unwrap_or_default();
-        for step in ran {
+        for step in &ran {
             let slot = step.loss_slot as usize;
             let loss = read[slot];
+            if !loss.is_finite() && ahead && slot / spe > 0 {
+                // The epoch loop might have stopped before this epoch: run the call again
+                // up to it, from where it started, so the next call meets the divergence as
+                // a call of one epoch at a time would.
+                self.copy_params(&self.bufs.good, &self.bufs.params)?;
+                self.copy_params(&self.bufs.good_m, &self.bufs.m)?;
+                self.copy_params(&self.bufs.good_v, &self.bufs.v)?;
+                self.t = t0;
+                self.shuffler.seek(call_pos);
+                self.partial = replay;
+                return self.run_chunk(&lrs[..slot / spe], stop);
+            }
             if !loss.is_finite() {
                 self.copy_params(&self.bufs.good, &self.bufs.params)?;
                 return Err(Error::Diverged {
@@ -557,10 +644,21 @@ impl<'g> Trainer<'g> {
             per_epoch[slot / spe].push(loss);
         }
         self.t = t0 + submitted as u64;
-        if let Some(eval) = self.eval.as_mut().filter(|_| evaluated) {
-            eval.keep(&read, self.model.spec().outputs, self.t);
-        }
         let finished = per_epoch.iter().take_while(|l| l.len() == spe).count();
+        // The step count after each finished epoch, and its validation logits.
+        self.call_ts = (0..finished)
+            .map(|e| t0 + ((e + 1) * spe - first_step) as u64)
+            .collect();
+        if let Some(eval) = self.eval.as_mut().filter(|_| evaluated) {
+            match ahead {
+                true => {
+                    for (e, &t) in self.call_ts.iter().enumerate() {
+                        eval.keep(&read, outputs, e, t);
+                    }
+                }
+                false => eval.keep(&read, outputs, 0, self.t),
+            }
+        }
         self.epochs_done += finished;
         if finished < epochs {
             let losses = std::mem::take(&mut per_epoch[finished]);
@@ -615,7 +713,8 @@ impl<'g> Trainer<'g> {
         else {
             return Ok(());
         };
-        let evals = eval.steps(self.batch, self.model.spec().outputs, 0);
+        eval.forget();
+        let evals = eval.steps(self.batch, self.model.spec().outputs, 0, 0);
         for group in evals.chunks(self.max_steps_per_submission) {
             gpu.queue()
                 .write_buffer(&steps.buffer, 0, bytemuck::cast_slice(group));
@@ -625,7 +724,7 @@ impl<'g> Trainer<'g> {
         gpu.check("validation logits")?;
         let read: Vec<f32> = gpu.read_via(&self.bufs.losses, &self.bufs.losses_staging)?;
         kernels::fused::health(gpu, &read, "fused_steps")?;
-        eval.keep(&read, self.model.spec().outputs, self.t);
+        eval.keep(&read, self.model.spec().outputs, 0, self.t);
         Ok(())
     }
 
@@ -640,6 +739,57 @@ impl<'g> Trainer<'g> {
     /// Remembers the current weights as the best so far (a copy on the GPU; no readback).
     pub fn keep_best(&mut self) -> Result<()> {
         self.copy_params(&self.bufs.params, &self.bufs.best)
+    }
+
+    /// The snapshot of the weights after epoch `epoch` of the last call, where that call ran
+    /// ahead and the epoch was not its last (whose weights are the current ones).
+    fn snapshot(&self, epoch: usize) -> Option<Tensor> {
+        let n = self.model.params().len();
+        let ran_ahead = self.call_ts.len() > 1 && self.call_ts.len() <= self.lookahead;
+        (ran_ahead && epoch + 1 < self.call_ts.len()).then(|| {
+            self.bufs
+                .losses
+                .slice((self.snap_at + epoch * n) as u64, n as u64)
+        })
+    }
+
+    /// [`Backend::logits_after`]: the logits the call's epoch `epoch` wrote, else (its last
+    /// epoch) [`Trainer::logits`].
+    pub fn logits_after(&mut self, x: &[f32], epoch: usize) -> Result<Vec<f32>> {
+        if epoch + 1 == self.call_ts.len() || self.call_ts.is_empty() {
+            return self.logits(x);
+        }
+        let t = self.call_ts.get(epoch).copied();
+        match (&self.eval, t) {
+            (Some(eval), Some(t)) => eval.logits_of(x, t),
+            _ => None,
+        }
+        .ok_or_else(|| Error::Shape {
+            op: "validation logits",
+            detail: format!(
+                "no logits were kept for epoch {} of the last call",
+                epoch + 1
+            ),
+        })
+    }
+
+    /// [`Backend::keep_best_after`].
+    pub fn keep_best_after(&mut self, epoch: usize) -> Result<()> {
+        match self.snapshot(epoch) {
+            Some(snapshot) => self.copy_params(&snapshot, &self.bufs.best),
+            None => self.keep_best(),
+        }
+    }
+
+    /// [`Backend::stop_after`]: the weights of the call's epoch `epoch` become the current
+    /// ones (the optimiser state stays where the call left it: nothing trains after this).
+    pub fn stop_after(&mut self, epoch: usize) -> Result<()> {
+        if let Some(snapshot) = self.snapshot(epoch) {
+            self.copy_params(&snapshot, &self.bufs.params)?;
+            self.t = self.call_ts[epoch];
+            self.call_ts.truncate(epoch + 1);
+        }
+        Ok(())
     }
 
     /// Puts back the weights last kept by [`Trainer::keep_best`].
@@ -734,6 +884,27 @@ impl Backend for Trainer<'_> {
     }
     fn set_state(&mut self, state: &TrainerState) -> Result<()> {
         Trainer::set_state(self, state)
+    }
+    fn lookahead(&self, val: Option<&Dataset>) -> usize {
+        let validated_here = match (val, &self.eval) {
+            (None, _) => true,
+            (Some(val), Some(eval)) => eval.holds(val.x()),
+            (Some(_), None) => false,
+        };
+        if validated_here {
+            self.lookahead
+        } else {
+            1
+        }
+    }
+    fn logits_after(&mut self, x: &[f32], epoch: usize) -> Result<Vec<f32>> {
+        Trainer::logits_after(self, x, epoch)
+    }
+    fn keep_best_after(&mut self, epoch: usize) -> Result<()> {
+        Trainer::keep_best_after(self, epoch)
+    }
+    fn stop_after(&mut self, epoch: usize) -> Result<()> {
+        Trainer::stop_after(self, epoch)
     }
 }
 

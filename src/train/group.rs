@@ -487,7 +487,7 @@ impl<'g> Group<'g> {
             // Then its validation rows' logits.
             if let Some(eval) = &mut m.eval {
                 eval.forget();
-                steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32));
+                steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32, 0));
             }
             plans.push(steps);
         }
@@ -548,7 +548,7 @@ impl<'g> Group<'g> {
             m.t += (lrs.len() * spe) as u64;
             m.epochs_done += lrs.len();
             if let Some(eval) = &mut m.eval {
-                eval.keep(&read, self.spec.outputs, m.t);
+                eval.keep(&read, self.spec.outputs, 0, m.t);
             }
             let epochs = losses
                 .chunks(spe)

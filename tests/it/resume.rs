@@ -32,10 +32,13 @@ fn bits(v: &[f32]) -> Vec<u32> {
 }
 
 /// Which trainer a run uses.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Kind {
     GpuPerOp,
     GpuFused,
+    /// The wide fused kernel with the validation rows in its dispatch: several epochs a
+    /// call, ahead of the epoch loop.
+    GpuAhead,
     Cpu,
 }
 
@@ -43,9 +46,17 @@ fn backend<'a>(
     kind: Kind,
     start: &Mlp,
     data: &'a Dataset,
+    val: Option<&Dataset>,
     config: &TrainConfig,
 ) -> Box<dyn Backend + 'a> {
     match kind {
+        Kind::GpuAhead => {
+            let mut t = Trainer::with_validation(gpu(), start, data, val, config).unwrap();
+            assert_eq!(t.path(), "fused wide");
+            assert!(t.lookahead_epochs() > 1 && t.validates_in_dispatch());
+            t.set_steps_per_submission(3);
+            Box::new(t)
+        }
         Kind::GpuPerOp | Kind::GpuFused => {
             let config = TrainConfig {
                 allow_fused: matches!(kind, Kind::GpuFused),
@@ -94,7 +105,7 @@ fn interrupted_equals_uninterrupted(
     every: usize,
 ) -> Resumed {
     let rows = train.rows();
-    let mut whole = backend(kind, start, train, config);
+    let mut whole = backend(kind, start, train, val, config);
     let want = fit_with(&mut *whole, config, rows, val, &mut |_| {}).unwrap();
     let want_params = whole.model().unwrap().params().to_vec();
 
@@ -105,7 +116,7 @@ fn interrupted_equals_uninterrupted(
     let mut mid_epoch = 0;
     let mut periodic = 0;
     let got = loop {
-        let mut trainer = backend(kind, start, train, config);
+        let mut trainer = backend(kind, start, train, val, config);
         let checks = Cell::new(0usize);
         let stop = || {
             checks.set(checks.get() + 1);
@@ -153,7 +164,11 @@ fn interrupted_equals_uninterrupted(
     };
     let (got_report, got_params) = got;
     assert!(stops > 0, "{kind:?}: the run was never stopped");
-    assert!(mid_epoch > 0, "{kind:?}: no stop landed inside an epoch");
+    // A call that runs ahead is one submission: its stops land between calls.
+    assert!(
+        mid_epoch > 0 || kind == Kind::GpuAhead,
+        "{kind:?}: no stop landed inside an epoch"
+    );
     assert!(periodic > 0, "{kind:?}: no periodic checkpoint was taken");
     assert_eq!(history(&got_report), history(&want), "{kind:?}: history");
     let worst = got_params
@@ -203,8 +218,17 @@ fn early_stopping_setup(hidden: usize) -> (Mlp, Dataset, Dataset, TrainConfig) {
 
 #[test]
 fn resumed_runs_equal_uninterrupted_runs_with_validation_plateau_and_early_stopping() {
-    for (kind, hidden) in [(Kind::GpuPerOp, 24), (Kind::GpuFused, 12), (Kind::Cpu, 24)] {
-        let (start, train, val, config) = early_stopping_setup(hidden);
+    for (kind, hidden) in [
+        (Kind::GpuPerOp, 24),
+        (Kind::GpuFused, 12),
+        (Kind::GpuAhead, 24),
+        (Kind::Cpu, 24),
+    ] {
+        let (start, train, val, mut config) = early_stopping_setup(hidden);
+        if kind == Kind::GpuAhead {
+            // A schedule that follows the loss looks at every epoch before the next.
+            config.schedule = Schedule::Constant;
+        }
         // 45 rows in batches of 8: 6 steps an epoch, the last one short.
         let r = interrupted_equals_uninterrupted(kind, &start, &train, Some(&val), &config, 5);
         // Early stopping fired (the resumed run replayed it: their histories are equal), and
@@ -263,7 +287,7 @@ fn resumed_runs_equal_uninterrupted_runs_without_validation_sgd_and_adamw() {
 #[test]
 fn a_checkpoint_from_another_network_is_refused() {
     let (start, train, _, config) = early_stopping_setup(24);
-    let mut trainer = backend(Kind::GpuPerOp, &start, &train, &config);
+    let mut trainer = backend(Kind::GpuPerOp, &start, &train, None, &config);
     let mut state = trainer.state().unwrap();
     state.params.pop();
     let e = trainer.set_state(&state).unwrap_err().to_string();

@@ -757,3 +757,151 @@ fn wide_kernel_validates_in_its_dispatch_as_the_reference_does() {
         "restored loss {best}, best seen {min}"
     );
 }
+
+/// A 9-40-17-3 softmax network (the wide fused kernel) on 150 training and 61 validation rows.
+fn wide_case() -> (MlpSpec, Dataset, Dataset) {
+    let spec = MlpSpec::new(9)
+        .hidden(40, Activation::Relu)
+        .hidden(17, Activation::Tanh)
+        .output(3, Loss::SoftmaxCe);
+    let all = clustered(31, 211, 9, 3, false);
+    let part = |rows: std::ops::Range<usize>| {
+        let x = all.x()[rows.start * 9..rows.end * 9].to_vec();
+        let y: Vec<f32> = rows
+            .flat_map(|r| (0..3).map(move |c| (r, c)))
+            .map(|(r, c)| all.target(r, c))
+            .collect();
+        Dataset::with_targets(x, y, 9, 3, None).unwrap()
+    };
+    (spec, part(0..150), part(150..211))
+}
+
+#[test]
+fn epochs_run_ahead_of_the_epoch_loop_end_as_one_epoch_a_call_does() {
+    // The wide kernel runs several epochs a call, each ending with its validation logits and
+    // a snapshot of its weights. Early stopping inside a call, a best epoch inside a call,
+    // with validation and on the training loss alone: the same run, bit for bit, as one
+    // epoch a call.
+    let (spec, train, val) = wide_case();
+    let start = Mlp::new(&spec, 13).unwrap();
+    let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for validated in [true, false] {
+        let config = TrainConfig {
+            epochs: 80,
+            batch_size: 32,
+            optimizer: OptimizerConfig {
+                lr: 0.02,
+                ..OptimizerConfig::default()
+            },
+            patience: Some(4),
+            min_delta: 1e-3,
+            seed: 9,
+            early_stopping_metric: StopMetric::Loss,
+            ..TrainConfig::default()
+        };
+        let val = validated.then_some(&val);
+        let run = |lookahead: usize| {
+            let mut trainer =
+                gpumlp::Trainer::with_validation(gpu(), &start, &train, val, &config).unwrap();
+            assert!(
+                trainer.lookahead_epochs() >= 7,
+                "the wide kernel runs ahead"
+            );
+            trainer.set_lookahead_epochs(lookahead);
+            let r =
+                gpumlp::train::fit::fit_with(&mut trainer, &config, 150, val, &mut |_| {}).unwrap();
+            (r, bits(trainer.model().unwrap().params()))
+        };
+        let (ahead, ahead_params) = run(7);
+        let (one, one_params) = run(1);
+        let epochs = ahead.epoch_losses.len();
+        let best = ahead.best_epoch.expect("a best epoch");
+        report(&format!(
+            "run ahead (validation {validated}): stopped after epoch {epochs}, best {best}"
+        ));
+        assert!(
+            ahead.stopped_early && epochs % 7 != 0,
+            "stops inside a call"
+        );
+        assert!(best % 7 != 0, "the best epoch is not the last of its call");
+        assert_eq!(bits(&ahead.epoch_losses), bits(&one.epoch_losses));
+        assert_eq!(bits(&ahead.val_losses), bits(&one.val_losses));
+        assert_eq!(ahead.val_metrics, one.val_metrics);
+        assert_eq!(
+            (ahead.best_epoch, ahead.stopped_early),
+            (one.best_epoch, one.stopped_early)
+        );
+        let differs = ahead_params
+            .iter()
+            .zip(&one_params)
+            .position(|(a, b)| a != b);
+        assert_eq!(differs, None, "the best epoch's weights, bit for bit");
+    }
+}
+
+#[test]
+fn an_epoch_that_diverges_inside_a_call_that_ran_ahead_is_met_by_the_next_call() {
+    // Two sound epochs, then a huge rate: the call that ran ahead returns the sound epochs
+    // (the loop may stop at one of them) and the next call fails as one epoch a call does,
+    // with the same epoch, step and weights kept.
+    let spec = MlpSpec::new(4)
+        .hidden(24, Activation::Tanh)
+        .output(1, Loss::Mse);
+    let x = uniform(60, 64 * 4, -1.0, 1.0);
+    let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
+    let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
+    let start = Mlp::new(&spec, 3).unwrap();
+    let config = TrainConfig {
+        batch_size: 16,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 50.0,
+            ..OptimizerConfig::default()
+        },
+        ..TrainConfig::default()
+    };
+    let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let lrs = [1e-5, 1e-5, 50.0, 50.0, 50.0];
+    let mut ahead = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
+    assert_eq!(ahead.path(), "fused wide");
+    ahead.set_lookahead_epochs(lrs.len());
+    assert_eq!(ahead.lookahead_epochs(), lrs.len());
+    let sound = ahead.run_epochs(&lrs).unwrap();
+    assert!(
+        (2..lrs.len()).contains(&sound.len()),
+        "{} epochs of 5 returned",
+        sound.len()
+    );
+    let err_ahead = ahead.run_epochs(&lrs[sound.len()..]).unwrap_err();
+
+    let mut one = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
+    one.set_lookahead_epochs(1);
+    let mut losses = Vec::new();
+    let err_one = loop {
+        match one.run_epochs(&lrs[losses.len()..=losses.len()]) {
+            Ok(l) => losses.extend(l),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(bits(&sound), bits(&losses), "the sound epochs");
+    let (
+        gpumlp::Error::Diverged { epoch, step, loss },
+        gpumlp::Error::Diverged {
+            epoch: e1,
+            step: s1,
+            loss: l1,
+        },
+    ) = (&err_ahead, &err_one)
+    else {
+        panic!("expected divergence errors, got {err_ahead} and {err_one}");
+    };
+    report(&format!(
+        "diverged ahead: epoch {epoch}, step {step}, loss {loss}"
+    ));
+    assert_eq!((epoch, step), (e1, s1));
+    assert_eq!(loss.to_bits(), l1.to_bits());
+    let (kept_ahead, kept_one) = (ahead.model().unwrap(), one.model().unwrap());
+    let differs = (kept_ahead.params().iter().zip(kept_one.params()))
+        .position(|(a, b)| a.to_bits() != b.to_bits());
+    assert_eq!(differs, None, "the weights kept, bit for bit");
+}

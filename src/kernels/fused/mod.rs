@@ -501,9 +501,9 @@ const WIDE_MODELS: usize = 2;
 type Build<'a> = dyn Fn(&Mlp, &OptimizerConfig, [&Tensor; 8]) -> Result<FusedSteps> + 'a;
 
 /// Trains each case for a few steps with `build`'s kernel (`models` copies of it side by
-/// side, one workgroup each) and with the reference; with `logits`, a forward-only step
-/// after them (the wide kernel's validation pass) must give the logits of the weights the
-/// kernel holds.
+/// side, one workgroup each) and with the reference; with `logits` (the wide kernel), a
+/// forward-only step after them (its validation pass) must give the logits of the weights the
+/// kernel holds, and a snapshot step after the first epoch the reference's weights then.
 fn verify_with(
     gpu: &Gpu,
     cases: Vec<(MlpSpec, OptimizerConfig)>,
@@ -546,15 +546,22 @@ fn verify_with(
 
         // Model k's copy: its parameters after the others', its losses after theirs; then,
         // with `logits`, its logits of every row (in order, after the epochs' row orders)
-        // after all the models' losses.
+        // after all the models' losses, and its snapshot after all the logits.
         let n = model.params().len();
-        let per_model = steps.len() + usize::from(logits);
+        let per_model = steps.len() + 2 * usize::from(logits);
         let logits_at = models * steps.len();
+        let logit_slots = if logits { models * rows * outputs } else { 0 };
+        let snap_at = logits_at + logit_slots;
+        let snap_slots = if logits { models * n } else { 0 };
         let mut order = order;
         order.extend(0..rows as u32);
         let mut all_steps = Vec::with_capacity(models * per_model);
         for k in 0..models {
-            for s in &steps {
+            for (i, s) in steps.iter().enumerate() {
+                if logits && i == spe {
+                    let snapshot = StepUniform::snapshot((snap_at + k * n) as u32);
+                    all_steps.push(snapshot.with_params_at((k * n) as u32));
+                }
                 let mut moved = s.with_params_at((k * n) as u32);
                 moved.loss_slot += (k * steps.len()) as u32;
                 all_steps.push(moved);
@@ -581,8 +588,7 @@ fn verify_with(
             gpu.zeros("verify m", models * n)?,
             gpu.zeros("verify v", models * n)?,
         );
-        let logit_slots = if logits { models * rows * outputs } else { 0 };
-        let tl = gpu.zeros("verify losses", models * steps.len() + logit_slots + 1)?;
+        let tl = gpu.zeros("verify losses", snap_at + snap_slots + 1)?;
         let mut fused = build(
             &model,
             &optimizer,
@@ -592,7 +598,7 @@ fn verify_with(
         super::run(gpu, &[fused.dispatch()])?;
         let got_p: Vec<f32> = gpu.read(&tp)?;
         let got_l: Vec<f32> = gpu.read(&tl)?;
-        let health = got_l[models * steps.len() + logit_slots];
+        let health = got_l[snap_at + snap_slots];
         // Each model's logits against the reference forward pass of the weights it holds.
         let mut logit_check = Vec::new();
         if logits {
@@ -609,7 +615,11 @@ fn verify_with(
         // The reference, step by step.
         let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
         let mut want_l = Vec::with_capacity(steps.len() + 1);
-        for step in &steps {
+        let mut want_snap = Vec::new();
+        for (i, step) in steps.iter().enumerate() {
+            if i == spe {
+                want_snap = model.params().to_vec();
+            }
             let picked = &order[step.row_offset as usize..][..step.rows as usize];
             let xb: Vec<f32> = picked
                 .iter()
@@ -647,6 +657,11 @@ fn verify_with(
             .worse(crate::tolerance::EPOCH_LOSSES.compare(&got_all, &want_all));
         for l in logit_check {
             c = c.worse(l);
+        }
+        if logits {
+            let got_snap = &got_l[snap_at..snap_at + snap_slots];
+            let want = want_snap.repeat(models);
+            c = c.worse(crate::tolerance::TRAINED_PARAMS.compare(got_snap, &want));
         }
         worst = Some(worst.map_or(c, |w| w.worse(c)));
     }

@@ -39,7 +39,8 @@ struct WideParams {
     weight_decay: f32,
     momentum: f32,
     rq: u32,
-    _pad: [u32; 2],
+    params: u32,
+    _pad: u32,
     widths: [u32; 8],
     acts: [u32; 4],
     w_flat: [u32; 4],
@@ -144,7 +145,6 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
             .iter()
             .map(|l| n(share((l.inputs * l.outputs) as u64)) + n(share(l.outputs as u64)))
             .sum::<u64>();
-    let slots: u64 = layers.iter().map(|l| 2 * (l.inputs as u64 + 1)).sum();
     // Each layer: two passes (columns t and t + WT), each a loop over the layer's width.
     let over = |width: usize| n(2) + 2 * n(width as u64);
     let forward: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
@@ -155,7 +155,8 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     let chunks = (batch as u64).div_ceil(rc);
     let reduce = n(WT.ilog2() as u64);
     let update: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
-    let per_step = 1 + n(slots) + n(chunks) + chunks * chunk + reduce + update;
+    // A snapshot step's one loop (a share of the parameters) is shorter than `update`.
+    let per_step = 1 + n(chunks) + chunks * chunk + reduce + update;
     LoopCost {
         setup: load + u64::from(CANARY) + 64,
         per_step,
@@ -222,7 +223,8 @@ pub(crate) fn build_with_rows(
         weight_decay: optimizer.weight_decay,
         momentum: optimizer.momentum,
         rq: (rc / 4) as u32,
-        _pad: [0; 2],
+        params: model.params().len() as u32,
+        _pad: 0,
         widths: [0; 8],
         acts: [0; 4],
         w_flat: [0; 4],

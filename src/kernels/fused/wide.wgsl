@@ -23,7 +23,9 @@
 // `order` and its loss slot; a step of 0 rows is a pause (a model with fewer steps than the
 // others in this dispatch) and changes nothing. Models share nothing but the dispatch. A
 // forward-only step trains nothing: it writes the logits of its rows (the validation rows,
-// after the steps of an epoch) where its loss would go, read back with the losses.
+// after the steps of an epoch) where its loss would go, read back with the losses. A snapshot
+// step copies its model's parameters there (the weights after an epoch, which the host may
+// want back once it has seen that epoch's validation).
 //
 // Workgroup memory: BUFV vec4s for one chunk: the activations of every layer (unit i of layer
 // l at act_off(l) + i·RQ) and the deltas of every layer but the inputs (dz_off(l) + i·RQ). The
@@ -54,7 +56,7 @@ struct WideParams {
     weight_decay: f32,
     momentum: f32,
     rq: u32,            // RQ again, as a value the compiler does not unroll loops over
-    _pad1: u32,
+    params: u32,        // parameters of one model (what a snapshot step copies)
     _pad2: u32,
     widths: array<vec4<u32>, 2>,   // width of layer l's activations, l = 0..=layers
     acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
@@ -198,22 +200,25 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
     let rc = 4u * RQ;
     let lane = lane_index();
     var g: array<f32, MAXG>;   // this thread's columns' gradient, by slot
-    let slots = fp.g_off[layers - 1u] + 2u * (width(layers - 1u) + 1u);
 
     for (var s = 0u; s < fp.steps; s++) {
         let st = steps[first + s];
         let rows = st.rows;
         if (rows == 0u) { continue; }
         let pb = st.params_at;
+        if (st.kind == 2u) {
+            // The previous step's parameter writes are visible: it ended with barriers.
+            for (var k = lid; k < fp.params; k += WT) { losses[st.loss_slot + k] = p[pb + k]; }
+            continue;
+        }
         let inv_batch = 1.0 / f32(rows);
-        for (var k = 0u; k < slots; k++) { g[k] = 0.0; }
         var loss_acc = 0.0;
 
         for (var r0 = 0u; r0 < rows; r0 += rc) {
             let count = min(rc, rows - r0);
             load_chunk(st.row_offset + r0, count, lid);
             forward_chunk(pb, lid, lane);
-            if (st.forward_only == 1u) {
+            if (st.kind == 1u) {
                 // A forward-only step: the chunk's logits, (rows, outputs) from
                 // losses[loss_slot], and nothing trained.
                 let zo = act_off(layers);
@@ -367,7 +372,9 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                             d7 = buf[y + 7u];
                         }
                         let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
-                        g[k0] = g[k0] + dot(dsum, ones);
+                        // A step's first chunk starts the sums afresh (no zeroing pass).
+                        let fresh = r0 == 0u;
+                        g[k0] = select(g[k0], 0.0, fresh) + dot(dsum, ones);
                         for (var i = 0u; i < ni; i++) {
                             let x = rows_at(ain + i * RQ, lane);
                             var s = x.q0 * d0;
@@ -377,7 +384,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                                 s = s + x.q4 * d4 + x.q5 * d5;
                                 s = s + x.q6 * d6 + x.q7 * d7;
                             }
-                            g[k0 + 1u + i] = g[k0 + 1u + i] + dot(s, ones);
+                            g[k0 + 1u + i] = select(g[k0 + 1u + i], 0.0, fresh) + dot(s, ones);
                         }
                     }
                 }
@@ -385,7 +392,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             workgroupBarrier();
         }
 
-        if (st.forward_only == 1u) { continue; }
+        if (st.kind == 1u) { continue; }
         // The step's loss: the threads' sums added in a fixed order.
         red[lid] = loss_acc;
         workgroupBarrier();
