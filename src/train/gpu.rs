@@ -40,6 +40,9 @@ pub(super) struct Buffers {
     pub(super) t_batch: Tensor,
     /// Mean loss of each step of the epochs in flight.
     pub(super) losses: Tensor,
+    /// `losses` and, after it, the wide fused kernel's gradient scratch: what a fused
+    /// kernel binds.
+    pub(super) losses_bound: Tensor,
     /// Where `losses` is copied to be read, kept so a readback allocates nothing.
     pub(super) losses_staging: wgpu::Buffer,
     pub(super) acts: Vec<Tensor>,
@@ -278,6 +281,9 @@ impl<'g> Trainer<'g> {
             OptimizerKind::Sgd => 1,
             OptimizerKind::Adam | OptimizerKind::AdamW => n,
         };
+        let readable = snap_at + snap_slots + 1;
+        let scratch = fused_kind.map_or(0, |kind| kernels::fused::scratch_len(kind, model, 1));
+        let losses_bound = gpu.zeros("losses", readable + scratch)?;
         let bufs = Buffers {
             params: gpu.upload("params", model.params())?,
             grads: gpu.zeros("grads", n)?,
@@ -289,8 +295,9 @@ impl<'g> Trainer<'g> {
             t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
             // One slot per step of a chunk, the validation logits (of each epoch a call runs
             // ahead), the weights snapshots, and the fused kernel's health slot at the end.
-            losses: gpu.zeros("losses", snap_at + snap_slots + 1)?,
-            losses_staging: gpu.staging(snap_at + snap_slots + 1),
+            losses: losses_bound.slice(0, readable as u64),
+            losses_bound,
+            losses_staging: gpu.staging(readable),
             acts: activation_buffers(gpu, model, batch)?,
             deltas,
             best: gpu.zeros("best params", n)?,
@@ -322,7 +329,7 @@ impl<'g> Trainer<'g> {
                 &bufs.params,
                 &bufs.m,
                 &bufs.v,
-                &bufs.losses,
+                &bufs.losses_bound,
             )?;
             StepPlan::Fused {
                 fused: Box::new(fused),

@@ -75,6 +75,8 @@ struct Buffers {
     steps: Tensor,
     /// Each model's step losses, then the kernel's health slot.
     losses: Tensor,
+    /// `losses` and, after it, the kernel's gradient scratch: what the kernel binds.
+    losses_bound: Tensor,
     losses_staging: wgpu::Buffer,
 }
 
@@ -181,8 +183,9 @@ impl<'g> Group<'g> {
             })
             .collect();
         let all_steps: usize = spes.iter().sum();
+        let scratch = wide::scratch_len(first, models.len());
         let epochs_per_chunk = (limit.saturating_sub(all_val) / all_rows.max(1))
-            .min(limit.saturating_sub(all_val * outputs + 1) / all_steps.max(1))
+            .min(limit.saturating_sub(all_val * outputs + 1 + scratch) / all_steps.max(1))
             .min(MAX_EPOCHS_PER_CHUNK);
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let fits = epochs_per_chunk > 0
@@ -245,6 +248,7 @@ impl<'g> Group<'g> {
             order_at += epochs_per_chunk * rows + val;
             loss_at += epochs_per_chunk * spe + val * outputs;
         }
+        let losses_bound = gpu.zeros("group losses", loss_at + 1 + scratch)?;
         let bufs = Buffers {
             m: gpu.zeros("group optimizer m", params.len())?,
             v: gpu.zeros("group optimizer v", params.len())?,
@@ -258,7 +262,8 @@ impl<'g> Group<'g> {
                 "group steps",
                 models.len() * steps_per_dispatch * step_words,
             )?,
-            losses: gpu.zeros("group losses", loss_at + 1)?,
+            losses: losses_bound.slice(0, loss_at as u64 + 1),
+            losses_bound,
             losses_staging: gpu.staging(loss_at + 1),
         };
         let fused = wide::build_with_rows(
@@ -275,7 +280,7 @@ impl<'g> Group<'g> {
                 &bufs.params,
                 &bufs.m,
                 &bufs.v,
-                &bufs.losses,
+                &bufs.losses_bound,
             ],
         )?;
         for (at, identity) in identities {

@@ -303,6 +303,15 @@ pub fn fused_steps(
     }
 }
 
+/// Floats the loss buffer of kernel `kind` needs after its health slot for `models` models
+/// of `model`'s shape (the wide kernel's gradient scratch, never read back).
+pub fn scratch_len(kind: Kind, model: &Mlp, models: usize) -> usize {
+    match kind {
+        Kind::Small => 0,
+        Kind::Wide => wide::scratch_len(model, models),
+    }
+}
+
 /// The small kernel's dispatch (see [`fused_steps`]).
 fn small_steps(
     gpu: &Gpu,
@@ -588,7 +597,13 @@ fn verify_with(
             gpu.zeros("verify m", models * n)?,
             gpu.zeros("verify v", models * n)?,
         );
-        let tl = gpu.zeros("verify losses", snap_at + snap_slots + 1)?;
+        // The wide kernel's gradient scratch after the health slot.
+        let scratch = if logits {
+            wide::scratch_len(&model, models)
+        } else {
+            0
+        };
+        let tl = gpu.zeros("verify losses", snap_at + snap_slots + 1 + scratch)?;
         let mut fused = build(
             &model,
             &optimizer,

@@ -40,7 +40,9 @@ struct WideParams {
     momentum: f32,
     rq: u32,
     params: u32,
-    _pad: u32,
+    g_at: u32,
+    g_stride: u32,
+    _pad: [u32; 3],
     widths: [u32; 8],
     acts: [u32; 4],
     w_flat: [u32; 4],
@@ -113,6 +115,17 @@ pub fn chunk_rows(model: &Mlp) -> usize {
         .unwrap_or(0)
 }
 
+/// Gradient slots of one thread: two columns of every layer, each its inputs and bias.
+fn grad_slots(model: &Mlp) -> usize {
+    model.layers().iter().map(|l| 2 * (l.inputs + 1)).sum()
+}
+
+/// Floats the wide kernel's threads keep their gradient sums in, at the end of its loss
+/// buffer, for `models` models side by side: never read back.
+pub fn scratch_len(model: &Mlp, models: usize) -> usize {
+    models * WT as usize * grad_slots(model)
+}
+
 /// Whether the wide kernel can train `model`.
 pub fn supports(model: &Mlp) -> bool {
     let spec = model.spec();
@@ -165,7 +178,8 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
 
 /// Builds the wide fused training dispatch of `models` models of `model`'s shape, one
 /// workgroup each (the buffers as for `fused::fused_steps`, each step naming its model's
-/// parameters by `params_at`), at `rc` rows a chunk (at most [`chunk_rows`]; checks try
+/// parameters by `params_at`; `losses` ends with the health slot and then
+/// [`scratch_len`] floats), at `rc` rows a chunk (at most [`chunk_rows`]; checks try
 /// smaller ones).
 pub(crate) fn build_with_rows(
     gpu: &Gpu,
@@ -192,10 +206,12 @@ pub(crate) fn build_with_rows(
             detail: format!("{models} models in one dispatch; this adapter runs 1 to {groups}"),
         });
     }
-    if losses.len < 1 {
+    let scratch = scratch_len(model, models) as u64;
+    if losses.len < scratch + 1 {
         return Err(Error::Shape {
             op: "fused_wide",
-            detail: "the loss buffer needs a health slot at its end".into(),
+            detail: "the loss buffer needs a health slot and the gradient scratch at its end"
+                .into(),
         });
     }
     let spec = model.spec();
@@ -215,7 +231,7 @@ pub(crate) fn build_with_rows(
             OptimizerKind::AdamW => 1,
             OptimizerKind::Sgd => 2,
         },
-        health: (losses.len - 1) as u32,
+        health: (losses.len - scratch - 1) as u32,
         canary: CANARY,
         beta1: optimizer.beta1,
         beta2: optimizer.beta2,
@@ -224,7 +240,9 @@ pub(crate) fn build_with_rows(
         momentum: optimizer.momentum,
         rq: (rc / 4) as u32,
         params: model.params().len() as u32,
-        _pad: 0,
+        g_at: (losses.len - scratch) as u32,
+        g_stride: grad_slots(model) as u32,
+        _pad: [0; 3],
         widths: [0; 8],
         acts: [0; 4],
         w_flat: [0; 4],

@@ -8,9 +8,12 @@
 // per-op kernels run.
 //
 // Ownership: thread t owns columns t and t + WT of every layer: the weights W[i][j] for all i
-// and the bias b[j]. It alone sums their gradient (in its own memory, chunk by chunk) and
-// applies the optimiser to them, so no gradient crosses threads. Its gradient slots are laid
-// out the same for every thread (a column it does not have keeps its slots unused).
+// and the bias b[j]. It alone sums their gradient (chunk by chunk, in its own slots of the
+// scratch at the end of `losses`) and applies the optimiser to them, so no gradient crosses
+// threads. Its gradient slots are laid out the same for every thread (a column it does not
+// have keeps its slots unused). They are not a private array: a driver compiles a large
+// private array indexed at run time slowly (lavapipe: 0.13 s more every run, 0.45 s more
+// the first time) and runs it no faster.
 //
 // One step: for each chunk: load the rows, forward layer by layer, the loss and its gradient
 // at the logits, backward layer by layer, then each thread adds its columns' gradient over
@@ -39,7 +42,8 @@
 //
 // steps: per-step values; order: shuffled row order; x_all: (n, inputs); t_all: (n, outputs
 // + 1) targets and row weight; p, m, v: (flat params); losses: out[steps[s].loss_slot] =
-// Σ_r w_r · loss_r / rows, and out[health] = 1 if the driver cut a loop short.
+// Σ_r w_r · loss_r / rows, and out[health] = 1 if the driver cut a loop short, then the
+// gradient slots: (models, WT, g_stride), never read back.
 
 struct WideParams {
     layers: u32,        // dense layers, the output layer included
@@ -57,7 +61,11 @@ struct WideParams {
     momentum: f32,
     rq: u32,            // RQ again, as a value the compiler does not unroll loops over
     params: u32,        // parameters of one model (what a snapshot step copies)
+    g_at: u32,          // where the threads' gradient slots start in `losses` (after health)
+    g_stride: u32,      // gradient slots of one thread
+    _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
     widths: array<vec4<u32>, 2>,   // width of layer l's activations, l = 0..=layers
     acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
     w_flat: vec4<u32>,             // where layer l's W starts in the flat layout
@@ -70,7 +78,6 @@ struct WideParams {
 override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4 or 8
 const WT: u32 = 64u;       // threads in the workgroup
 const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; with red, 32 KiB)
-const MAXG: u32 = 1032u;   // gradient slots of a thread: 4 layers × 2 columns × 129
 
 @group(0) @binding(0) var<uniform> fp: WideParams;
 @group(0) @binding(1) var<storage, read> steps: array<Step>;
@@ -199,7 +206,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
     let tw = nout + 1u;
     let rc = 4u * RQ;
     let lane = lane_index();
-    var g: array<f32, MAXG>;   // this thread's columns' gradient, by slot
+    let gb = fp.g_at + (wid.x * WT + lid) * fp.g_stride;   // this thread's gradient slots
 
     for (var s = 0u; s < fp.steps; s++) {
         let st = steps[first + s];
@@ -374,7 +381,8 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                         let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
                         // A step's first chunk starts the sums afresh (no zeroing pass).
                         let fresh = r0 == 0u;
-                        g[k0] = select(g[k0], 0.0, fresh) + dot(dsum, ones);
+                        let gk = gb + k0;
+                        losses[gk] = select(losses[gk], 0.0, fresh) + dot(dsum, ones);
                         for (var i = 0u; i < ni; i++) {
                             let x = rows_at(ain + i * RQ, lane);
                             var s = x.q0 * d0;
@@ -384,7 +392,8 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                                 s = s + x.q4 * d4 + x.q5 * d5;
                                 s = s + x.q6 * d6 + x.q7 * d7;
                             }
-                            g[k0 + 1u + i] = select(g[k0 + 1u + i], 0.0, fresh) + dot(s, ones);
+                            let gi = gk + 1u + i;
+                            losses[gi] = select(losses[gi], 0.0, fresh) + dot(s, ones);
                         }
                     }
                 }
@@ -409,9 +418,9 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                 let j = lid + jj * WT;
                 let k0 = fp.g_off[l] + jj * (ni + 1u);
                 if (j < no) {
-                    update(pb + fp.b_flat[l] + j, g[k0], st);
+                    update(pb + fp.b_flat[l] + j, losses[gb + k0], st);
                     for (var i = 0u; i < ni; i++) {
-                        update(pb + fp.w_flat[l] + i * no + j, g[k0 + 1u + i], st);
+                        update(pb + fp.w_flat[l] + i * no + j, losses[gb + k0 + 1u + i], st);
                     }
                 }
             }
