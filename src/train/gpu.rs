@@ -192,26 +192,37 @@ impl<'g> Trainer<'g> {
             Some(kind) if kernels::fused::trusted(gpu, kind, model)? => Some(kind),
             _ => None,
         };
-        let fused_room = fused_kind.and_then(|kind| {
-            let cost = kernels::fused::loop_iterations(kind, model, batch);
-            kernels::fused::steps_within(budget, cost)
-        });
+        let limit = (limits::binding_limit(gpu) / 4) as usize;
+        // The wide kernel's gradient scratch shares the loss buffer's binding with the
+        // health slot and at least one epoch's losses; where that does not fit, steps run
+        // one dispatch per op.
+        let scratch_of = |kind| kernels::fused::scratch_len(kind, model.params().len());
+        let fused_room = fused_kind
+            .filter(|&kind| scratch_of(kind) + 1 + steps_per_epoch <= limit)
+            .and_then(|kind| {
+                let cost = kernels::fused::loop_iterations(kind, model, batch);
+                kernels::fused::steps_within(budget, cost)
+            });
         let fused = fused_room.is_some();
+        let fused_kind = fused_kind.filter(|_| fused);
+        let scratch = fused_kind.map_or(0, scratch_of);
         let room = match fused_room {
             Some(room) => room.min(DEFAULT_FUSED_STEPS_PER_SUBMISSION),
             None => STEP_SLOTS,
         };
-        let run = limits::plan_run(gpu, model, rows, batch, room, fused, budget)?;
+        let fused_extra = fused.then_some(scratch + 1);
+        let run = limits::plan_run(gpu, model, rows, batch, room, fused_extra, budget)?;
         let epochs_per_chunk = run.epochs_per_chunk;
         let outputs = data.outputs();
-        let limit = (limits::binding_limit(gpu) / 4) as usize;
+        // What the loss buffer holds besides the step losses, logits and snapshots.
+        let loss_fixed = epochs_per_chunk * steps_per_epoch + 1 + scratch;
         // The validation rows go after the training rows, their indices after the epochs'
         // row orders, their logits after the step losses (the health slot stays last).
         let eval = match (val, fused_kind, run.window_rows) {
             (Some(val), Some(kernels::fused::Kind::Wide), None)
                 if (rows + val.rows()) * data.features() <= limit
                     && epochs_per_chunk * rows + val.rows() <= limit
-                    && epochs_per_chunk * steps_per_epoch + val.rows() * outputs < limit =>
+                    && loss_fixed + val.rows() * outputs <= limit =>
             {
                 Some(Eval::new(
                     val,
@@ -230,7 +241,7 @@ impl<'g> Trainer<'g> {
         let lookahead = match (fused_kind, run.window_rows) {
             (Some(kernels::fused::Kind::Wide), None) if val.is_none() || eval.is_some() => {
                 let steps = steps_per_epoch + eval_rows.div_ceil(batch) + 1;
-                let room = limit.saturating_sub(epochs_per_chunk * steps_per_epoch + 1);
+                let room = limit.saturating_sub(loss_fixed);
                 MAX_LOOKAHEAD
                     .min(epochs_per_chunk)
                     .min(run.max_steps_per_submission / steps)
@@ -282,7 +293,6 @@ impl<'g> Trainer<'g> {
             OptimizerKind::Adam | OptimizerKind::AdamW => n,
         };
         let readable = snap_at + snap_slots + 1;
-        let scratch = fused_kind.map_or(0, |kind| kernels::fused::scratch_len(kind, model, 1));
         let losses_bound = gpu.zeros("losses", readable + scratch)?;
         let bufs = Buffers {
             params: gpu.upload("params", model.params())?,

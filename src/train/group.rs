@@ -183,7 +183,8 @@ impl<'g> Group<'g> {
             })
             .collect();
         let all_steps: usize = spes.iter().sum();
-        let scratch = wide::scratch_len(first, models.len());
+        // The kernel's gradient sums, laid out as the parameters (each padded to the stride).
+        let scratch = models.len() * n;
         let epochs_per_chunk = (limit.saturating_sub(all_val) / all_rows.max(1))
             .min(limit.saturating_sub(all_val * outputs + 1 + scratch) / all_steps.max(1))
             .min(MAX_EPOCHS_PER_CHUNK);
@@ -248,7 +249,7 @@ impl<'g> Group<'g> {
             order_at += epochs_per_chunk * rows + val;
             loss_at += epochs_per_chunk * spe + val * outputs;
         }
-        let losses_bound = gpu.zeros("group losses", loss_at + 1 + scratch)?;
+        let losses_bound = gpu.zeros("group losses", loss_at + 1 + params.len())?;
         let bufs = Buffers {
             m: gpu.zeros("group optimizer m", params.len())?,
             v: gpu.zeros("group optimizer v", params.len())?,

@@ -117,20 +117,22 @@ pub(crate) fn forward_rows(gpu: &Gpu, model: &Mlp, rows: usize) -> Result<usize>
 
 /// Plans a run of `model` over `rows` rows in batches of `batch` on `gpu`: at most
 /// `steps_per_submission` steps a submission (fewer when a window or the fused kernel's step
-/// buffer must fit a binding), `fused` when one dispatch runs them all (the caller has fitted
-/// its steps into `loop_budget`; a step of one dispatch per op is checked here).
+/// buffer must fit a binding). `fused` is `Some` when one dispatch runs them all (the caller
+/// has fitted its steps into `loop_budget`; a step of one dispatch per op is checked here),
+/// holding the floats the fused kernel's loss buffer binds besides the step losses.
 pub(crate) fn plan_run(
     gpu: &Gpu,
     model: &Mlp,
     rows: usize,
     batch: usize,
     steps_per_submission: usize,
-    fused: bool,
+    fused: Option<usize>,
     loop_budget: Option<u64>,
 ) -> Result<RunPlan> {
+    let loss_extra = fused.unwrap_or(0);
     let spec = model.spec();
     let limit = (binding_limit(gpu) / 4) as usize;
-    if !fused {
+    if fused.is_none() {
         // The longest loops of a step: the weight gradient and the bias gradient sum the
         // batch's rows; the other products sum a layer's width.
         let widest = widest(model);
@@ -172,11 +174,11 @@ pub(crate) fn plan_run(
     let epochs_per_chunk = (MAX_LOSS_SLOTS / steps_per_epoch)
         .min(MAX_ORDER / rows.max(1))
         .min(order_room)
-        .min(limit / steps_per_epoch)
+        .min(limit.saturating_sub(loss_extra) / steps_per_epoch)
         .max(1);
     let step_words = std::mem::size_of::<StepUniform>() / 4;
     let mut max_steps = steps_per_submission.min(epochs_per_chunk * steps_per_epoch);
-    if fused {
+    if fused.is_some() {
         max_steps = max_steps.min(limit / step_words);
     }
     if let Some(window) = window_rows {

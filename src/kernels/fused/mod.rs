@@ -303,12 +303,12 @@ pub fn fused_steps(
     }
 }
 
-/// Floats the loss buffer of kernel `kind` needs after its health slot for `models` models
-/// of `model`'s shape (the wide kernel's gradient scratch, never read back).
-pub fn scratch_len(kind: Kind, model: &Mlp, models: usize) -> usize {
+/// Floats the loss buffer of kernel `kind` needs after its health slot where the
+/// parameters buffer holds `params` (the wide kernel's gradient sums, never read back).
+pub fn scratch_len(kind: Kind, params: usize) -> usize {
     match kind {
         Kind::Small => 0,
-        Kind::Wide => wide::scratch_len(model, models),
+        Kind::Wide => params,
     }
 }
 
@@ -598,11 +598,7 @@ fn verify_with(
             gpu.zeros("verify v", models * n)?,
         );
         // The wide kernel's gradient scratch after the health slot.
-        let scratch = if logits {
-            wide::scratch_len(&model, models)
-        } else {
-            0
-        };
+        let scratch = if logits { models * n } else { 0 };
         let tl = gpu.zeros("verify losses", snap_at + snap_slots + 1 + scratch)?;
         let mut fused = build(
             &model,

@@ -41,13 +41,11 @@ struct WideParams {
     rq: u32,
     params: u32,
     g_at: u32,
-    g_stride: u32,
-    _pad: [u32; 3],
+    _pad: [u32; 4],
     widths: [u32; 8],
     acts: [u32; 4],
     w_flat: [u32; 4],
     b_flat: [u32; 4],
-    g_off: [u32; 4],
     act_off: [u32; 8],
     dz_off: [u32; 8],
 }
@@ -115,17 +113,6 @@ pub fn chunk_rows(model: &Mlp) -> usize {
         .unwrap_or(0)
 }
 
-/// Gradient slots of one thread: two columns of every layer, each its inputs and bias.
-fn grad_slots(model: &Mlp) -> usize {
-    model.layers().iter().map(|l| 2 * (l.inputs + 1)).sum()
-}
-
-/// Floats the wide kernel's threads keep their gradient sums in, at the end of its loss
-/// buffer, for `models` models side by side: never read back.
-pub fn scratch_len(model: &Mlp, models: usize) -> usize {
-    models * WT as usize * grad_slots(model)
-}
-
 /// Whether the wide kernel can train `model`.
 pub fn supports(model: &Mlp) -> bool {
     let spec = model.spec();
@@ -178,9 +165,9 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
 
 /// Builds the wide fused training dispatch of `models` models of `model`'s shape, one
 /// workgroup each (the buffers as for `fused::fused_steps`, each step naming its model's
-/// parameters by `params_at`; `losses` ends with the health slot and then
-/// [`scratch_len`] floats), at `rc` rows a chunk (at most [`chunk_rows`]; checks try
-/// smaller ones).
+/// parameters by `params_at`; `losses` ends with the health slot and then as many floats as
+/// `p` holds, for the gradient sums), at `rc` rows a chunk (at most [`chunk_rows`]; checks
+/// try smaller ones).
 pub(crate) fn build_with_rows(
     gpu: &Gpu,
     model: &Mlp,
@@ -206,7 +193,7 @@ pub(crate) fn build_with_rows(
             detail: format!("{models} models in one dispatch; this adapter runs 1 to {groups}"),
         });
     }
-    let scratch = scratch_len(model, models) as u64;
+    let scratch = p.len;
     if losses.len < scratch + 1 {
         return Err(Error::Shape {
             op: "fused_wide",
@@ -241,13 +228,11 @@ pub(crate) fn build_with_rows(
         rq: (rc / 4) as u32,
         params: model.params().len() as u32,
         g_at: (losses.len - scratch) as u32,
-        g_stride: grad_slots(model) as u32,
-        _pad: [0; 3],
+        _pad: [0; 4],
         widths: [0; 8],
         acts: [0; 4],
         w_flat: [0; 4],
         b_flat: [0; 4],
-        g_off: [0; 4],
         act_off: [0; 8],
         dz_off: [0; 8],
     };
@@ -255,14 +240,11 @@ pub(crate) fn build_with_rows(
     // Offsets in `buf` count vec4s: a unit holds rq of them.
     let rq = (rc / 4) as u32;
     let mut act = 0u32;
-    let mut slots = 0u32;
     for (l, layer) in layers.iter().enumerate() {
         values.widths[l + 1] = layer.outputs as u32;
         values.w_flat[l] = layer.weights.start as u32;
         values.b_flat[l] = layer.bias.start as u32;
         values.acts[l] = crate::kernels::activation::code(layer.activation);
-        values.g_off[l] = slots;
-        slots += 2 * (layer.inputs as u32 + 1);
         values.act_off[l] = act;
         act += rq * layer.inputs as u32;
     }

@@ -8,12 +8,11 @@
 // per-op kernels run.
 //
 // Ownership: thread t owns columns t and t + WT of every layer: the weights W[i][j] for all i
-// and the bias b[j]. It alone sums their gradient (chunk by chunk, in its own slots of the
-// scratch at the end of `losses`) and applies the optimiser to them, so no gradient crosses
-// threads. Its gradient slots are laid out the same for every thread (a column it does not
-// have keeps its slots unused). They are not a private array: a driver compiles a large
-// private array indexed at run time slowly (lavapipe: 0.13 s more every run, 0.45 s more
-// the first time) and runs it no faster.
+// and the bias b[j]. It alone sums their gradient (chunk by chunk) and applies the
+// optimiser to them, so no gradient crosses threads. The sums sit in a scratch at the end of
+// `losses` laid out as the parameters are (parameter f's at g_at + f), not in a private
+// array: a driver compiles a large private array indexed at run time slowly (lavapipe:
+// 0.13 s more every run, 0.45 s more the first time) and runs it no faster.
 //
 // One step: for each chunk: load the rows, forward layer by layer, the loss and its gradient
 // at the logits, backward layer by layer, then each thread adds its columns' gradient over
@@ -43,7 +42,7 @@
 // steps: per-step values; order: shuffled row order; x_all: (n, inputs); t_all: (n, outputs
 // + 1) targets and row weight; p, m, v: (flat params); losses: out[steps[s].loss_slot] =
 // Σ_r w_r · loss_r / rows, and out[health] = 1 if the driver cut a loop short, then the
-// gradient slots: (models, WT, g_stride), never read back.
+// gradient sums, laid out as p, never read back.
 
 struct WideParams {
     layers: u32,        // dense layers, the output layer included
@@ -61,8 +60,8 @@ struct WideParams {
     momentum: f32,
     rq: u32,            // RQ again, as a value the compiler does not unroll loops over
     params: u32,        // parameters of one model (what a snapshot step copies)
-    g_at: u32,          // where the threads' gradient slots start in `losses` (after health)
-    g_stride: u32,      // gradient slots of one thread
+    g_at: u32,          // where the gradient sums start in `losses` (after health)
+    _pad0: u32,
     _pad1: u32,
     _pad2: u32,
     _pad3: u32,
@@ -70,7 +69,6 @@ struct WideParams {
     acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
     w_flat: vec4<u32>,             // where layer l's W starts in the flat layout
     b_flat: vec4<u32>,             // where layer l's b starts in the flat layout
-    g_off: vec4<u32>,              // layer l's first gradient slot
     act_off: array<vec4<u32>, 2>,  // where layer l's activations start in `buf`
     dz_off: array<vec4<u32>, 2>,   // where layer l's deltas start in `buf` (l ≥ 1)
 }
@@ -206,7 +204,6 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
     let tw = nout + 1u;
     let rc = 4u * RQ;
     let lane = lane_index();
-    let gb = fp.g_at + (wid.x * WT + lid) * fp.g_stride;   // this thread's gradient slots
 
     for (var s = 0u; s < fp.steps; s++) {
         let st = steps[first + s];
@@ -354,10 +351,14 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                 let ain = act_off(l);
                 let dout = dz_off(l + 1u);
                 for (var jj = 0u; jj < 2u; jj++) {
-                    // Lanes past the last column sum into slots no update reads.
-                    let j = min(lid + jj * WT, no - 1u);
-                    let k0 = fp.g_off[l] + jj * (ni + 1u);
-                    if (any_lane(lid + jj * WT < no)) {
+                    // Lanes past the last column repeat it and store nothing.
+                    let jreal = lid + jj * WT;
+                    let j = min(jreal, no - 1u);
+                    let owns = jreal < no;
+                    // Parameter f's gradient sum is at g_at + f.
+                    let gw = fp.g_at + pb + fp.w_flat[l] + j;
+                    let gbias = fp.g_at + pb + fp.b_flat[l] + j;
+                    if (any_lane(owns)) {
                         let y = dout + j * RQ;
                         let d0 = buf[y];
                         var d1 = vec4<f32>(0.0);
@@ -381,8 +382,9 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                         let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
                         // A step's first chunk starts the sums afresh (no zeroing pass).
                         let fresh = r0 == 0u;
-                        let gk = gb + k0;
-                        losses[gk] = select(losses[gk], 0.0, fresh) + dot(dsum, ones);
+                        if (owns) {
+                            losses[gbias] = select(losses[gbias], 0.0, fresh) + dot(dsum, ones);
+                        }
                         for (var i = 0u; i < ni; i++) {
                             let x = rows_at(ain + i * RQ, lane);
                             var s = x.q0 * d0;
@@ -392,8 +394,10 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                                 s = s + x.q4 * d4 + x.q5 * d5;
                                 s = s + x.q6 * d6 + x.q7 * d7;
                             }
-                            let gi = gk + 1u + i;
-                            losses[gi] = select(losses[gi], 0.0, fresh) + dot(s, ones);
+                            if (owns) {
+                                let gi = gw + i * no;
+                                losses[gi] = select(losses[gi], 0.0, fresh) + dot(s, ones);
+                            }
                         }
                     }
                 }
@@ -416,11 +420,12 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             let no = width(l + 1u);
             for (var jj = 0u; jj < 2u; jj++) {
                 let j = lid + jj * WT;
-                let k0 = fp.g_off[l] + jj * (ni + 1u);
                 if (j < no) {
-                    update(pb + fp.b_flat[l] + j, losses[gb + k0], st);
+                    let fb = pb + fp.b_flat[l] + j;
+                    update(fb, losses[fp.g_at + fb], st);
                     for (var i = 0u; i < ni; i++) {
-                        update(pb + fp.w_flat[l] + i * no + j, losses[gb + k0 + 1u + i], st);
+                        let f = pb + fp.w_flat[l] + i * no + j;
+                        update(f, losses[fp.g_at + f], st);
                     }
                 }
             }
