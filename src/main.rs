@@ -2,7 +2,7 @@
 
 mod cli;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::Parser;
 use std::process::ExitCode;
 
 /// Shows the library's warnings (it prints nothing itself) as `warning: ...` lines on stderr.
@@ -35,15 +35,8 @@ fn main() -> ExitCode {
     if log::set_logger(&WARNINGS).is_ok() {
         log::set_max_level(log::LevelFilter::Warn);
     }
-    let matches = cli::args::Cli::command().get_matches();
-    let args = match cli::args::Cli::from_arg_matches(&matches) {
-        Ok(args) => args,
-        Err(e) => e.exit(),
-    };
-    // The training settings the command line gives explicitly: a resumed run checks them
-    // against its checkpoint (and ignores the defaults of those not given).
-    let given = cli::args::given_settings(&matches);
-    match cli::run(args, &given) {
+    let args = cli::args::Cli::parse();
+    match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e @ gpumlp::Error::Interrupted { .. }) => {
             eprintln!("interrupted: {e}");

@@ -5,7 +5,7 @@ pub mod args;
 mod job;
 mod progress;
 
-use args::{BackendArg, Cli, Command, ModelArgs, TrainArgs, CHECKPOINT_EVERY, FOLDS};
+use args::{BackendArg, Cli, Command, TrainArgs, CHECKPOINT_EVERY, FOLDS};
 use clap::ValueEnum;
 use gpumlp::check::Outcome;
 use gpumlp::data::table::Table;
@@ -22,23 +22,21 @@ use serde_json::json;
 use std::path::Path;
 
 /// Runs one command line.
-pub fn run(cli: Cli, given: &[&'static str]) -> Result<()> {
+pub fn run(cli: Cli) -> Result<()> {
     match &cli.command {
-        Command::Train(args) => train(&cli, args, given),
+        Command::Train(args) => train(&cli, args),
         Command::Eval { model, data, plot } => eval(&cli, model, data, plot.as_deref()),
         Command::Predict { model, data, out } => predict(&cli, model, data, out.as_deref()),
         Command::Cv {
             data,
-            target,
             config,
-            model,
+            settings,
             folds,
         } => {
             let flags = Settings {
                 data: data.clone(),
-                target: target.clone(),
-                folds: given.contains(&"folds").then_some(*folds),
-                ..flag_settings(model, given)
+                folds: *folds,
+                ..settings.0.clone()
             };
             cv(&cli, merged(flags, config.as_deref())?)
         }
@@ -179,41 +177,6 @@ fn device(gpu: &Option<Gpu>) -> Device<'_> {
     }
 }
 
-/// The name clap shows for a value.
-fn name_of<T: ValueEnum>(value: T) -> String {
-    value
-        .to_possible_value()
-        .map(|v| v.get_name().to_string())
-        .unwrap_or_default()
-}
-
-/// The settings the flags give: only those typed, not their defaults, so a config file's
-/// settings stand where no flag says otherwise.
-fn flag_settings(m: &ModelArgs, given: &[&'static str]) -> Settings {
-    let has = |name: &str| given.contains(&name);
-    Settings {
-        task: has("task").then(|| name_of(m.task)),
-        hidden: has("hidden").then(|| m.hidden.clone()),
-        activation: has("activation").then_some(m.activation),
-        epochs: has("epochs").then_some(m.epochs),
-        batch_size: has("batch-size").then_some(m.batch_size),
-        lr: has("lr").then_some(m.lr),
-        weight_decay: has("weight-decay").then_some(m.weight_decay),
-        optimizer: has("optimizer").then_some(m.optimizer),
-        momentum: has("momentum").then_some(m.momentum),
-        lr_schedule: has("lr-schedule").then(|| name_of(m.lr_schedule)),
-        seed: has("seed").then_some(m.seed),
-        val_fraction: has("val-fraction").then_some(m.val_fraction),
-        patience: has("patience").then_some(m.patience),
-        min_delta: has("min-delta").then_some(m.min_delta),
-        early_stopping_metric: has("early-stopping-metric").then_some(m.early_stopping_metric),
-        class_weight: has("class-weight").then(|| name_of(m.class_weight)),
-        sample_weight: m.sample_weight.clone(),
-        missing: has("missing").then_some(m.missing),
-        ..Settings::default()
-    }
-}
-
 /// The flags over the `--config` file, if one is named.
 fn merged(flags: Settings, config: Option<&Path>) -> Result<Settings> {
     match config {
@@ -242,18 +205,15 @@ fn resume_hint(cli: &Cli, checkpoint: &Path) -> String {
 
 /// The run `train` was asked for: from the flags and the config file, or from the checkpoint
 /// it resumes (with the settings repeated on the command line checked against it).
-fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Checkpoint>)> {
+fn train_job(args: &TrainArgs) -> Result<(Job, Option<Checkpoint>)> {
     let flags = Settings {
         data: args.data.clone(),
-        target: args.target.clone(),
         out: args.out.clone(),
         plot: args.plot.clone(),
         metrics_csv: args.metrics_csv.clone(),
         checkpoint: args.checkpoint.clone(),
-        checkpoint_every: given
-            .contains(&"checkpoint-every")
-            .then_some(args.checkpoint_every),
-        ..flag_settings(&args.model, given)
+        checkpoint_every: args.checkpoint_every,
+        ..args.settings.0.clone()
     };
     let s = merged(flags, args.config.as_deref())?;
     if s.checkpoint.is_none() && s.checkpoint_every.is_some() {
@@ -299,8 +259,8 @@ fn train_job(args: &TrainArgs, given: &[&'static str]) -> Result<(Job, Option<Ch
     Ok((job, None))
 }
 
-fn train(cli: &Cli, args: &TrainArgs, given: &[&'static str]) -> Result<()> {
-    let (mut job, resume) = train_job(args, given)?;
+fn train(cli: &Cli, args: &TrainArgs) -> Result<()> {
+    let (mut job, resume) = train_job(args)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);
     let mut progress = Progress::new(cli.quiet, job.options.config.epochs);
