@@ -289,6 +289,16 @@ pub enum Error {
         loss: f32,
     },
 
+    /// A search was asked to stop (Ctrl-C) after `scored` of its `total` candidates; their
+    /// leaderboard was written, and no model was refitted.
+    #[error("search stopped after {scored} of {total} candidates; no model was saved")]
+    SearchStopped {
+        /// Candidates scored.
+        scored: usize,
+        /// Candidates asked for.
+        total: usize,
+    },
+
     /// Training was asked to stop (Ctrl-C); the steps under way finished and the run's
     /// checkpoint was handed over to be saved.
     #[error("training stopped after {epochs_done} epochs and {steps} steps of the next")]

@@ -77,6 +77,9 @@ pub struct Job {
     /// The checkpoint this run was resumed from, if it was (not saved).
     #[serde(skip)]
     pub resumed_from: Option<PathBuf>,
+    /// How `gpumlp search` chose these settings, written into the model file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::model_file::SearchRecord>,
 }
 
 /// A finished run: the model (saved), what training measured, and the report.
@@ -248,6 +251,7 @@ impl Job {
             adapter: String::new(),
             run_id: new_run_id(),
             resumed_from: None,
+            search: None,
         })
     }
 
@@ -326,6 +330,7 @@ impl Job {
         };
         trained.model.meta.training.run_id = Some(self.run_id.clone());
         trained.model.meta.training.data_checksum = Some(self.data_checksum.clone());
+        trained.model.meta.training.search = self.search.clone();
         trained.model.save(&self.out).map_err(stopped)?;
         if !self.checkpoint_named && resumed.is_some() {
             // The run Ctrl-C saved is finished: its checkpoint has done its job.

@@ -41,6 +41,7 @@ pub mod optim;
 pub mod options;
 pub mod outputs;
 pub mod plot;
+pub mod search;
 pub mod tolerance;
 pub mod train;
 pub mod workflow;

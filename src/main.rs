@@ -38,7 +38,7 @@ fn main() -> ExitCode {
     let args = cli::args::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e @ gpumlp::Error::Interrupted { .. }) => {
+        Err(e @ (gpumlp::Error::Interrupted { .. } | gpumlp::Error::SearchStopped { .. })) => {
             eprintln!("interrupted: {e}");
             ExitCode::from(130)
         }

@@ -80,6 +80,27 @@ pub struct TrainingRecord {
     /// one: `eval` on that file says its metrics include the rows the model learned from.
     #[serde(default)]
     pub data_checksum: Option<String>,
+    /// How `gpumlp search` chose these settings, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<SearchRecord>,
+}
+
+/// What a search measured of the settings it chose: their cross-validation and the
+/// candidates they won over.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRecord {
+    /// The metric ranked by.
+    pub metric: String,
+    /// Its mean over the folds, and their sample standard deviation.
+    pub mean: f64,
+    /// See `mean`.
+    pub std: f64,
+    /// Its value on each fold's held-out rows.
+    pub folds: Vec<f64>,
+    /// Candidates scored.
+    pub candidates: usize,
+    /// The settings the search varied, as this candidate set them (flag, value).
+    pub chosen: Vec<(String, String)>,
 }
 
 /// Everything in a model file besides the weights.
@@ -491,6 +512,19 @@ impl SavedModel {
             t.train_seconds,
             t.adapter
         );
+        if let Some(r) = &t.search {
+            let chosen: Vec<String> = r.chosen.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                out,
+                "search      best of {} candidates by {}-fold cv: {} {:.4} ± {:.4} ({})",
+                r.candidates,
+                r.folds.len(),
+                r.metric,
+                r.mean,
+                r.std,
+                chosen.join(", ")
+            );
+        }
         if let Some(options) = &t.options {
             let _ = writeln!(
                 out,
@@ -542,6 +576,7 @@ mod tests {
             final_train_loss: 0.5,
             run_id: None,
             data_checksum: None,
+            search: None,
             options: None,
         };
         let meta = ModelMeta::new(

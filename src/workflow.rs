@@ -551,6 +551,7 @@ fn finish(
         final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
         run_id: None,
         data_checksum: None,
+        search: None,
         options: Some(opts.clone()),
     };
     let meta = ModelMeta::new(

@@ -69,6 +69,15 @@ pub enum Command {
         #[arg(long)]
         folds: Option<usize>,
     },
+    /// Model selection: every candidate of a search space scored by stratified k-fold
+    /// cross-validation, a leaderboard, and the best refitted on all rows and saved.
+    ///
+    /// Every training flag may list alternatives separated by `|` (`--lr "0.001|0.003"`,
+    /// `--hidden "32|64,32"`) or give a range `lo..hi`, drawn log-uniformly by --random
+    /// (`--lr 1e-4..1e-2`); a `[search]` table in --config does the same (`lr =
+    /// "0.001|0.003"`), a flag replacing the file's alternatives of its setting. Ctrl-C stops
+    /// after the candidate under way and prints the leaderboard so far.
+    Search(SearchArgs),
     /// Without MODEL: every adapter wgpu finds, its backend, type and the limits that matter.
     /// With MODEL: the saved model's network, preprocessing, settings and metrics.
     Info {
@@ -132,6 +141,75 @@ pub struct TrainArgs {
     pub resume: Option<PathBuf>,
 }
 
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// CSV file with a header row (or `data` in --config).
+    pub data: Option<PathBuf>,
+    /// Read settings, and a `[search]` table of alternatives, from this TOML file; flags
+    /// given as well win over it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub space: SpaceFlags,
+    /// Folds each candidate is scored on [default: 5].
+    #[arg(long)]
+    pub folds: Option<usize>,
+    /// Score N candidates drawn with --seed instead of the whole grid.
+    #[arg(long, value_name = "N")]
+    pub random: Option<usize>,
+    /// The metric candidates are ranked by [default: roc_auc for binary, accuracy for
+    /// multiclass, r2 for regression].
+    #[arg(long)]
+    pub metric: Option<String>,
+    /// Where to save the best candidate, refitted on all rows (default: the data file's name
+    /// with .safetensors, in the current folder).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// The training settings' flags for `search`: each as it is typed, one value or
+/// alternatives (`a|b`, `lo..hi`) that `gpumlp::search::Space` reads.
+#[derive(Clone, Debug, Default)]
+pub struct SpaceFlags(pub Vec<(&'static str, String)>);
+
+impl FromArgMatches for SpaceFlags {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut flags = SpaceFlags::default();
+        flags.update_from_arg_matches(matches)?;
+        Ok(flags)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for setting in TRAINING {
+            if let Some(text) = matches.get_one::<String>(setting.name) {
+                self.0.push((setting.name, text.clone()));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for SpaceFlags {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        let defaults = Settings::of(&TrainOptions::default());
+        TRAINING.iter().fold(cmd, |cmd, setting| {
+            let values = match setting.values {
+                [] => String::new(),
+                names => format!(" [values: {}]", names.join(", ")),
+            };
+            cmd.arg(
+                flag(setting, &defaults)
+                    .value_parser(ValueParser::string())
+                    .help(format!("{}{values}", help_of(setting, &defaults))),
+            )
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        Self::augment_args(cmd)
+    }
+}
+
 /// The training settings' flags, one for each of [`TRAINING`] (shared by `train` and `cv`):
 /// only those typed are given, so a config file's settings stand where no flag says
 /// otherwise, and a resume compares just those with its checkpoint.
@@ -176,11 +254,7 @@ impl Args for SettingFlags {
 /// The flag of `setting`: its help with its default, and a parser that refuses what the
 /// setting cannot read (the names it takes, where it takes a fixed set).
 fn flag(setting: &'static Setting, defaults: &Settings) -> Arg {
-    let help = setting.help.trim_end_matches('.');
-    let help = match (setting.shown)(defaults) {
-        Some(d) if !d.is_empty() => format!("{help} [default: {d}]"),
-        _ => help.to_string(),
-    };
+    let help = help_of(setting, defaults);
     let read = setting.read;
     let parser = match setting.values {
         [] => ValueParser::new(move |text: &str| {
@@ -195,6 +269,15 @@ fn flag(setting: &'static Setting, defaults: &Settings) -> Arg {
         .action(ArgAction::Set)
         .allow_negative_numbers(true)
         .value_parser(parser)
+}
+
+/// The help of `setting`'s flag, with its default.
+fn help_of(setting: &Setting, defaults: &Settings) -> String {
+    let help = setting.help.trim_end_matches('.');
+    match (setting.shown)(defaults) {
+        Some(d) if !d.is_empty() => format!("{help} [default: {d}]"),
+        _ => help.to_string(),
+    }
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]

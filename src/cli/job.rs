@@ -47,3 +47,21 @@ pub fn install_ctrl_c(checkpoint: &Path, resumed_from: Option<&Path>) {
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
+
+/// Makes the first Ctrl-C ask a search to stop after the candidate under way (its
+/// leaderboard so far is then written); a second one exits at once.
+pub fn install_ctrl_c_search() {
+    let installed = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            eprintln!("\nstopping at once; no model was saved");
+            std::process::exit(130);
+        }
+        eprintln!(
+            "\nstopping after the candidate under way; the leaderboard so far follows (Ctrl-C \
+             again to quit now)"
+        );
+    });
+    if let Err(e) = installed {
+        eprintln!("warning: Ctrl-C will stop the search at once: {e}");
+    }
+}

@@ -4,6 +4,7 @@
 pub mod args;
 mod job;
 mod progress;
+mod search;
 
 use args::{BackendArg, Cli, Command, TrainArgs, CHECKPOINT_EVERY, FOLDS};
 use clap::ValueEnum;
@@ -38,11 +39,12 @@ pub fn run(cli: Cli) -> Result<()> {
                 folds: *folds,
                 ..settings.0.clone()
             };
-            cv(&cli, merged(flags, config.as_deref())?)
+            cv(&cli, merged_single(flags, config.as_deref(), "cv")?)
         }
         Command::Info { model: None } => info(&cli),
         Command::Info { model: Some(model) } => model_info(&cli, model),
         Command::Check => check(&cli),
+        Command::Search(args) => search::run(&cli, args),
         Command::Export { model, out } => export(&cli, model, out.as_deref()),
     }
 }
@@ -185,6 +187,20 @@ fn merged(flags: Settings, config: Option<&Path>) -> Result<Settings> {
     }
 }
 
+/// [`merged`] for a command that trains one configuration: a `[search]` table is refused
+/// rather than ignored.
+fn merged_single(flags: Settings, config: Option<&Path>, command: &str) -> Result<Settings> {
+    let s = merged(flags, config)?;
+    if s.search.is_some() {
+        return Err(Error::InvalidConfig(format!(
+            "{}: a [search] table lists alternatives for `gpumlp search`; {command} trains one \
+             configuration",
+            config.map_or_else(String::new, |p| p.display().to_string())
+        )));
+    }
+    Ok(s)
+}
+
 fn print_json(value: &serde_json::Value) {
     println!("{value}");
 }
@@ -215,7 +231,7 @@ fn train_job(args: &TrainArgs) -> Result<(Job, Option<Checkpoint>)> {
         checkpoint_every: args.checkpoint_every,
         ..args.settings.0.clone()
     };
-    let s = merged(flags, args.config.as_deref())?;
+    let s = merged_single(flags, args.config.as_deref(), "train")?;
     if s.checkpoint.is_none() && s.checkpoint_every.is_some() {
         return Err(Error::InvalidConfig(
             "--checkpoint-every needs --checkpoint FILE (on a stop, a checkpoint is saved beside \

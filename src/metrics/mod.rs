@@ -99,7 +99,7 @@ mod binary;
 pub mod curves;
 mod multiclass;
 mod regression;
-mod report;
+pub mod report;
 pub use report::{BINARY, MULTICLASS, REGRESSION};
 mod summary;
 

@@ -147,7 +147,9 @@ settings! {
         help "Where train writes one row per epoch.", metrics_csv: PathBuf;
         help "Where train keeps checkpoints.", checkpoint: PathBuf;
         help "Epochs between two checkpoints.", checkpoint_every: usize;
-        help "Folds of cv.", folds: usize;
+        help "Folds of cv and search.", folds: usize;
+        help "Alternatives for search, by setting (`lr = \"0.001|0.003\"`).",
+            search: std::collections::BTreeMap<String, String>;
     }
     train {
         target: String = "target",

@@ -20,5 +20,6 @@ mod kernels;
 mod limits;
 mod outputs;
 mod resume;
+mod search;
 mod training;
 mod tuning;
