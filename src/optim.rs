@@ -93,6 +93,24 @@ pub struct StepValues {
     pub bias_correction1: f32,
     /// 1 − β2^t.
     pub bias_correction2: f32,
+    /// The optimiser's constants, carried by each step so that models whose constants differ
+    /// can share a dispatch (the wide fused kernel reads them from the step).
+    pub constants: Constants,
+}
+
+/// The optimiser's constants besides its kind and learning rate.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Constants {
+    /// Adam's β1.
+    pub beta1: f32,
+    /// Adam's β2.
+    pub beta2: f32,
+    /// Adam's ε.
+    pub eps: f32,
+    /// L2 penalty (adam, sgd) or decoupled decay (adamw).
+    pub weight_decay: f32,
+    /// SGD's momentum.
+    pub momentum: f32,
 }
 
 impl StepValues {
@@ -106,17 +124,27 @@ impl StepValues {
             self.bias_correction1,
             self.bias_correction2,
         )
+        .with_constants(self.constants)
     }
 }
 
 impl OptimizerConfig {
-    /// Whether `other` differs from this at most in its learning rate, which each step
-    /// carries: then one dispatch can train models of both (src/train/group.rs).
-    pub fn same_constants(&self, other: &OptimizerConfig) -> bool {
-        OptimizerConfig {
-            lr: other.lr,
-            ..*self
-        } == *other
+    /// Whether `other` is the same optimiser, its learning rate and constants aside (each
+    /// step carries those): then one dispatch can train models of both
+    /// (src/train/group.rs).
+    pub fn same_kind(&self, other: &OptimizerConfig) -> bool {
+        self.kind == other.kind
+    }
+
+    /// Its constants, as each step carries them.
+    pub fn constants(&self) -> Constants {
+        Constants {
+            beta1: self.beta1,
+            beta2: self.beta2,
+            eps: self.eps,
+            weight_decay: self.weight_decay,
+            momentum: self.momentum,
+        }
     }
 
     /// Rejects settings that cannot train: non-finite or out-of-range values.
@@ -167,6 +195,7 @@ impl OptimizerConfig {
             lr,
             bias_correction1: (1.0 - f64::from(self.beta1).powi(t)) as f32,
             bias_correction2: (1.0 - f64::from(self.beta2).powi(t)) as f32,
+            constants: self.constants(),
         }
     }
 }

@@ -25,6 +25,19 @@ pub struct StepUniform {
     /// What the step does (the wide fused kernel; the others only train):
     /// [`StepUniform::TRAIN`], [`StepUniform::FORWARD_ONLY`] or [`StepUniform::SNAPSHOT`].
     pub kind: u32,
+    /// The optimiser's constants (the wide fused kernel reads them here, so models whose
+    /// constants differ share its dispatches; the other kernels take them from their own
+    /// parameters).
+    pub beta1: f32,
+    /// See `beta1`.
+    pub beta2: f32,
+    /// See `beta1`.
+    pub eps: f32,
+    /// See `beta1`.
+    pub weight_decay: f32,
+    /// See `beta1`.
+    pub momentum: f32,
+    _pad: [u32; 3],
 }
 
 impl StepUniform {
@@ -54,6 +67,12 @@ impl StepUniform {
             rows: 0,
             params_at: 0,
             kind: StepUniform::TRAIN,
+            beta1: 0.0,
+            beta2: 0.0,
+            eps: 0.0,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            _pad: [0; 3],
         }
     }
 
@@ -79,6 +98,16 @@ impl StepUniform {
             // Not a pause (0 rows).
             ..StepUniform::new(0, at, 0.0, 1.0, 1.0).with_rows(1)
         }
+    }
+
+    /// The same step with the optimiser's constants `c`.
+    pub fn with_constants(mut self, c: crate::optim::Constants) -> StepUniform {
+        self.beta1 = c.beta1;
+        self.beta2 = c.beta2;
+        self.eps = c.eps;
+        self.weight_decay = c.weight_decay;
+        self.momentum = c.momentum;
+        self
     }
 
     /// The same step for the model whose parameters start at `params_at`.

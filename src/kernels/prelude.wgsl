@@ -118,4 +118,12 @@ struct Step {
     params_at: u32,         // where this step's model starts in p, m and v (fused wide kernel)
     kind: u32,              // 0 train; 1 forward only: its rows' logits; 2 snapshot: the
                             // parameters (fused wide kernel; StepUniform's constants)
+    beta1: f32,             // the optimiser's constants (read by the fused wide kernel; the
+    beta2: f32,             // others take them from their own parameters)
+    eps: f32,
+    weight_decay: f32,
+    momentum: f32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
 }

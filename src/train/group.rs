@@ -122,7 +122,7 @@ fn stride(model: &Mlp) -> usize {
 
 impl<'g> Group<'g> {
     /// A group training each `(start, data, config)` side by side on `gpu`, or `None` where
-    /// they cannot share dispatches: different shapes or optimiser constants, a network the
+    /// they cannot share dispatches: different shapes or optimisers, a network the
     /// wide fused kernel does not take (or does not pass its check on this driver), fusing
     /// turned off, or data the device cannot bind whole. Train them one by one then.
     pub fn new(gpu: &'g Gpu, models: &[Candidate<'_>]) -> Result<Option<Self>> {
@@ -145,7 +145,7 @@ impl<'g> Group<'g> {
              }| {
                 model.spec() == first.spec()
                     && config.allow_fused
-                    && config.optimizer.same_constants(&first_config.optimizer)
+                    && config.optimizer.same_kind(&first_config.optimizer)
             },
         );
         if !same

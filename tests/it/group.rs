@@ -104,8 +104,9 @@ fn config(epochs: usize, batch: usize, lr: f32, seed: u64) -> TrainConfig {
 #[test]
 fn models_side_by_side_match_each_trained_alone_bit_for_bit() {
     // Different rows (one model smaller than a chunk), batch sizes (so steps per epoch and
-    // pauses differ), rates, seeds and epoch counts (so models leave the group at different
-    // rounds); one validates and stops early, keeping its best epoch.
+    // pauses differ), rates, optimiser constants (weight decay, betas, eps: each step carries
+    // its model's), seeds and epoch counts (so models leave the group at different rounds);
+    // one validates and stops early, keeping its best epoch.
     let spec = MlpSpec::new(9)
         .hidden(40, Activation::Relu)
         .hidden(17, Activation::Tanh)
@@ -143,7 +144,14 @@ fn models_side_by_side_match_each_trained_alone_bit_for_bit() {
             start: Mlp::new(&spec, 4).unwrap(),
             data: rows(0, 77),
             val: None,
-            config: config(3, 16, 0.02, 3),
+            config: {
+                let mut c = config(3, 16, 0.02, 3);
+                c.optimizer.weight_decay = 0.3;
+                c.optimizer.beta1 = 0.8;
+                c.optimizer.beta2 = 0.99;
+                c.optimizer.eps = 1e-6;
+                c
+            },
         },
     ];
     let (want, got) = (alone(&cases), together(&cases));
@@ -216,8 +224,8 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
     let a = Mlp::new(&MlpSpec::new(6).hidden(20, Activation::Relu), 1).unwrap();
     let b = Mlp::new(&MlpSpec::new(6).hidden(21, Activation::Relu), 1).unwrap();
     let c = config(2, 8, 0.01, 1);
-    let mut other_decay = c.clone();
-    other_decay.optimizer.weight_decay = 0.5;
+    let mut other_kind = c.clone();
+    other_kind.optimizer.kind = OptimizerKind::Adam;
     assert!(
         Group::new(gpu(), &[cand(&a, &data, &c), cand(&b, &data, &c)])
             .unwrap()
@@ -225,10 +233,10 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
         "shapes"
     );
     assert!(
-        Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &data, &other_decay)])
+        Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &data, &other_kind)])
             .unwrap()
             .is_none(),
-        "optimiser constants"
+        "optimisers"
     );
     let mut per_op = c.clone();
     per_op.allow_fused = false;

@@ -648,6 +648,7 @@ fn verify_with(
                 lr: step.lr,
                 bias_correction1: step.bias_correction1,
                 bias_correction2: step.bias_correction2,
+                constants: optimizer.constants(),
             };
             let p = model.params_mut();
             match optimizer.kind {

@@ -22,7 +22,8 @@
 //
 // Several models: workgroup w runs steps[w·steps .. (w + 1)·steps] (fp.steps is the stride),
 // each step naming where its model's parameters start in p, m and v (params_at), its rows in
-// `order` and its loss slot; a step of 0 rows is a pause (a model with fewer steps than the
+// `order`, its loss slot and its optimiser's constants (so models whose constants differ
+// share the dispatch; only the optimiser's kind is the dispatch's); a step of 0 rows is a pause (a model with fewer steps than the
 // others in this dispatch) and changes nothing. Models share nothing but the dispatch. A
 // forward-only step trains nothing: it writes the logits of its rows (the validation rows,
 // after the steps of an epoch) where its loss would go, read back with the losses. A snapshot
@@ -53,11 +54,6 @@ struct WideParams {
     optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
     health: u32,        // where in `losses` a cut-short loop is reported
     canary: u32,        // iterations of the canary loop
-    beta1: f32,
-    beta2: f32,
-    eps: f32,
-    weight_decay: f32,
-    momentum: f32,
     rq: u32,            // RQ again, as a value the compiler does not unroll loops over
     params: u32,        // parameters of one model (what a snapshot step copies)
     g_at: u32,          // where the gradient sums start in `losses` (after health)
@@ -65,6 +61,7 @@ struct WideParams {
     _pad1: u32,
     _pad2: u32,
     _pad3: u32,
+    _pad4: u32,
     widths: array<vec4<u32>, 2>,   // width of layer l's activations, l = 0..=layers
     acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
     w_flat: vec4<u32>,             // where layer l's W starts in the flat layout
@@ -97,12 +94,12 @@ fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
 // One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {
     if (fp.optimizer == 2u) {
-        let r = sgd_update(p[f], gi, m[f], st.lr, fp.momentum, fp.weight_decay);
+        let r = sgd_update(p[f], gi, m[f], st.lr, st.momentum, st.weight_decay);
         m[f] = r.y;
         p[f] = r.x;
     } else {
         let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1,
-                            st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay,
+                            st.bias_correction2, st.beta1, st.beta2, st.eps, st.weight_decay,
                             fp.optimizer == 1u);
         m[f] = r.y;
         v[f] = r.z;
