@@ -21,7 +21,7 @@ use crate::data::table::Table;
 use crate::error::{Error, Result};
 use crate::metrics::{report, Metrics};
 use crate::options::{declared::setting, Setting, Settings, TrainOptions};
-use crate::workflow::{cross_validate, CrossValidation, Device};
+use crate::workflow::{cross_validate_many, CrossValidation, Device};
 use rand::{Rng, SeedableRng};
 
 /// The most candidates one search scores (the grid's size, or `--random N`).
@@ -294,10 +294,15 @@ impl Leaderboard {
     }
 }
 
-/// Scores every candidate by `folds`-fold cross-validation on `table` (each fold side by
-/// side on the GPU, as `gpumlp cv` trains them) and ranks them by `metric` (see
-/// [`metric_for`]). `on_entry` sees each candidate's result as it finishes; `stop` is asked
-/// between candidates and ends the search with those scored so far.
+/// Candidates cross-validated in one call: their folds train side by side on the GPU (about
+/// 64 models at once), and a stop is heard between calls.
+const MODELS_AT_ONCE: usize = 64;
+
+/// Scores every candidate by `folds`-fold cross-validation on `table` and ranks them by
+/// `metric` (see [`metric_for`]). On the GPU the folds of several candidates train side by
+/// side, those of one network shape and optimiser in the same dispatches. `on_entry` sees each
+/// candidate's result as it finishes; `stop` is asked between batches of candidates and ends
+/// the search with those scored so far.
 pub fn search(
     table: &Table,
     candidates: &[Candidate],
@@ -307,30 +312,45 @@ pub fn search(
     on_entry: &mut dyn FnMut(&Entry),
     stop: &dyn Fn() -> bool,
 ) -> Result<Leaderboard> {
+    let options: Vec<TrainOptions> = candidates
+        .iter()
+        .map(|c| c.settings.resolve())
+        .collect::<Result<_>>()?;
+    let per_call = (MODELS_AT_ONCE / folds.max(1)).max(1);
     let mut entries = Vec::with_capacity(candidates.len());
     let mut ranked: Option<(&'static str, bool)> = None;
-    for (index, candidate) in candidates.iter().enumerate() {
+    for (batch, opts) in options.chunks(per_call).enumerate() {
         if stop() {
             break;
         }
-        let options: TrainOptions = candidate.settings.resolve()?;
-        let cv = cross_validate(table, &options, folds, device, &mut |_, _| {})?;
-        let (name, _) = match ranked {
-            Some(r) => r,
-            None => *ranked.insert(metric_for(cv.task, metric)?),
-        };
-        let scores: Vec<f64> = cv.folds.iter().map(|m| value_of(m, name)).collect();
-        let summary = cv.summary.iter().find(|s| s.name == name);
-        let entry = Entry {
-            index,
-            candidate: candidate.clone(),
-            mean: summary.map_or(f64::NAN, |s| s.mean),
-            std: summary.map_or(f64::NAN, |s| s.std),
-            scores,
-            cv,
-        };
-        on_entry(&entry);
-        entries.push(entry);
+        let mut failed = None;
+        cross_validate_many(table, opts, folds, device, &mut |k, cv| {
+            let index = batch * per_call + k;
+            let (name, _) = match ranked {
+                Some(r) => r,
+                None => match metric_for(cv.task, metric) {
+                    Ok(r) => *ranked.insert(r),
+                    Err(e) => {
+                        failed.get_or_insert(e);
+                        return;
+                    }
+                },
+            };
+            let summary = cv.summary.iter().find(|s| s.name == name);
+            let entry = Entry {
+                index,
+                candidate: candidates[index].clone(),
+                scores: cv.folds.iter().map(|m| value_of(m, name)).collect(),
+                mean: summary.map_or(f64::NAN, |s| s.mean),
+                std: summary.map_or(f64::NAN, |s| s.std),
+                cv: cv.clone(),
+            };
+            on_entry(&entry);
+            entries.push(entry);
+        })?;
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     let (metric, higher_is_better) = ranked.unwrap_or(("score", true));
     // Best first; a NaN mean last; ties keep the order the space gave.

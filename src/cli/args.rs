@@ -76,7 +76,7 @@ pub enum Command {
     /// `--hidden "32|64,32"`) or give a range `lo..hi`, drawn log-uniformly by --random
     /// (`--lr 1e-4..1e-2`); a `[search]` table in --config does the same (`lr =
     /// "0.001|0.003"`), a flag replacing the file's alternatives of its setting. Ctrl-C stops
-    /// after the candidate under way and prints the leaderboard so far.
+    /// after the candidates under way and prints the leaderboard so far.
     Search(SearchArgs),
     /// Without MODEL: every adapter wgpu finds, its backend, type and the limits that matter.
     /// With MODEL: the saved model's network, preprocessing, settings and metrics.

@@ -48,7 +48,7 @@ pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)
 }
 
-/// Makes the first Ctrl-C ask a search to stop after the candidate under way (its
+/// Makes the first Ctrl-C ask a search to stop after the candidates under way (its
 /// leaderboard so far is then written); a second one exits at once.
 pub fn install_ctrl_c_search() {
     let installed = ctrlc::set_handler(|| {
@@ -57,7 +57,7 @@ pub fn install_ctrl_c_search() {
             std::process::exit(130);
         }
         eprintln!(
-            "\nstopping after the candidate under way; the leaderboard so far follows (Ctrl-C \
+            "\nstopping after the candidates under way; the leaderboard so far follows (Ctrl-C \
              again to quit now)"
         );
     });

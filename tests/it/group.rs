@@ -296,3 +296,47 @@ fn cv_folds_side_by_side_score_as_folds_one_after_another() {
     assert_eq!(together.len(), 5);
     assert_eq!(together, apart);
 }
+
+#[test]
+fn a_search_s_candidates_side_by_side_score_as_each_cross_validated_alone() {
+    // Three candidates (two rates, two weight decays, one SGD that cannot share the Adam
+    // ones' dispatches) cross-validated together: 10 folds of Adam in one group, SGD's 5 in
+    // another; each candidate's folds score as its own cross-validation does, bit for bit.
+    let table = gpumlp::data::table::Table::read(std::path::Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/data/breast_cancer.csv"
+    )))
+    .unwrap();
+    let mut base = gpumlp::workflow::TrainOptions {
+        target: "malignant".into(),
+        ..Default::default()
+    };
+    base.config.epochs = 12;
+    base.config.patience = Some(3);
+    let mut b = base.clone();
+    b.config.optimizer.lr = 0.003;
+    b.config.optimizer.weight_decay = 1e-3;
+    let mut c = base.clone();
+    c.config.optimizer.kind = OptimizerKind::Sgd;
+    c.config.optimizer.lr = 0.01;
+    let configs = [base, b, c];
+    let device = gpumlp::workflow::Device::Gpu(gpu());
+    let shown = |cv: &gpumlp::workflow::CrossValidation| {
+        cv.folds
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+    };
+    let mut seen = Vec::new();
+    let together =
+        gpumlp::workflow::cross_validate_many(&table, &configs, 5, device, &mut |i, _| {
+            seen.push(i)
+        })
+        .unwrap();
+    assert_eq!(seen, [0, 1, 2]);
+    for (i, (opts, cv)) in configs.iter().zip(&together).enumerate() {
+        let alone =
+            gpumlp::workflow::cross_validate(&table, opts, 5, device, &mut |_, _| {}).unwrap();
+        assert_eq!(shown(cv), shown(&alone), "candidate {i}");
+    }
+}

@@ -29,18 +29,17 @@
 //! ```
 
 use crate::data::prep::{self, label, Labelled, Preprocessor, TargetScale, Task};
-use crate::data::split::{k_fold, train_val_split};
+use crate::data::split::train_val_split;
 use crate::data::table::Table;
 use crate::data::Dataset;
 use crate::error::{Error, Location, Result};
 use crate::gpu::Gpu;
 use crate::kernels;
-use crate::metrics::{self, Metrics, Summary};
+use crate::metrics::{self, Metrics};
 use crate::model::{Loss, Mlp, MlpSpec};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
-use crate::train::fit::{fit_controlled, Backend, Checkpoint, EpochReport, FitControl, FitReport};
-use crate::train::group::{Candidate, Group};
+use crate::train::fit::{fit_controlled, Checkpoint, EpochReport, FitControl, FitReport};
 use crate::train::monitor::metric_names;
 use crate::train::{self, Trainer};
 
@@ -73,6 +72,9 @@ impl Device<'_> {
 }
 
 pub use crate::options::TrainOptions;
+pub use cv::{cross_validate, cross_validate_many, CrossValidation};
+
+mod cv;
 
 /// A trained model and what training measured.
 #[derive(Clone, Debug)]
@@ -572,95 +574,6 @@ fn finish(
     })
 }
 
-/// A fold trained: its network, its report and its validation rows' logits, if any.
-type Fitted = (Mlp, FitReport, Option<Vec<f32>>);
-
-/// Trains every fold's prepared run side by side in one group of the wide fused kernel
-/// (each fold's fit in a thread of its own); `None` where the group cannot take them.
-fn train_together(
-    gpu: &Gpu,
-    prepared: Vec<Prepared>,
-    labelled: &Labelled,
-    splits: &[(Vec<usize>, Vec<usize>)],
-    opts: &TrainOptions,
-) -> Result<std::result::Result<Vec<Trained>, Vec<Prepared>>> {
-    let config = &opts.config;
-    let members: Vec<Candidate<'_>> = prepared
-        .iter()
-        .map(|p| Candidate {
-            start: &p.start,
-            data: &p.train_set,
-            val: p.val_set.as_ref(),
-            config,
-        })
-        .collect();
-    let Some(group) = Group::new(gpu, &members)? else {
-        return Ok(Err(prepared));
-    };
-    let fitted: Vec<Result<Fitted>> = std::thread::scope(|scope| {
-        // Every member first: one that never gets a thread (a failed spawn) is dropped and
-        // leaves, so the others do not wait for it.
-        let members: Vec<_> = prepared
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (group.member(i, &p.start), p))
-            .collect();
-        let handles: Vec<_> = members
-            .into_iter()
-            .map(|(mut member, p)| {
-                scope.spawn(move || -> Result<Fitted> {
-                    let report = fit_controlled(
-                        &mut member,
-                        config,
-                        p.train_set.rows(),
-                        p.val_set.as_ref(),
-                        &mut |_| {},
-                        FitControl::none(),
-                    )?;
-                    // Out of the rounds before reading back, so the others go on.
-                    member.finish();
-                    let seen = match &p.val_set {
-                        Some(v) => Some(member.logits(v.x())?),
-                        None => None,
-                    };
-                    Ok((Backend::model(&member)?, report, seen))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_default();
-                    Err(Error::Gpu {
-                        during: "training models side by side",
-                        message: format!("a fold's thread panicked: {what}"),
-                    })
-                })
-            })
-            .collect()
-    });
-    let mut trained = Vec::with_capacity(prepared.len());
-    for ((p, fit), (tr, val)) in prepared.into_iter().zip(fitted).zip(splits) {
-        let (mlp, report, seen) = fit?;
-        let device = Device::Gpu(gpu);
-        trained.push(finish(
-            p,
-            labelled,
-            (tr, val),
-            opts,
-            device,
-            (mlp, seen),
-            report,
-        )?);
-    }
-    Ok(Ok(trained))
-}
-
 /// Reads the target, splits off the validation rows and trains.
 pub fn train(
     table: &Table,
@@ -714,142 +627,6 @@ fn resumed_config(
         allow_fused,
         ..config.clone()
     }
-}
-
-/// The cross-validation of one configuration: every fold's metrics and their summary.
-#[derive(Clone, Debug)]
-pub struct CrossValidation {
-    /// The task that was inferred or forced.
-    pub task: Task,
-    /// Metrics on each fold's held-out rows.
-    pub folds: Vec<Metrics>,
-    /// Mean and standard deviation of every metric over the folds.
-    pub summary: Vec<Summary>,
-    /// Seconds spent training: the folds' sum when they train one after another, the longest
-    /// fold's when they train side by side (from each fold's first epoch).
-    pub train_seconds: f64,
-}
-
-/// Stratified (for classifiers) k-fold cross-validation: each fold trains a fresh model on the
-/// other folds' rows (holding out `opts.val_fraction` of them for early stopping) and scores it
-/// on its own rows. `on_fold` sees each fold's number and metrics.
-pub fn cross_validate(
-    table: &Table,
-    opts: &TrainOptions,
-    folds: usize,
-    device: Device<'_>,
-    on_fold: &mut dyn FnMut(usize, &Metrics),
-) -> Result<CrossValidation> {
-    let labelled = label(table, &opts.target, opts.task, opts.missing)?
-        .with_sample_weights(table, opts.sample_weight.as_deref())?;
-    let classes = class_of(&labelled);
-    let splits = k_fold(
-        labelled.rows.len(),
-        classes.as_deref(),
-        folds,
-        opts.config.seed,
-    )?;
-    // Each fold's training and validation rows (the validation rows split off its training
-    // rows for early stopping).
-    let mut runs: Vec<(Vec<usize>, Vec<usize>)> = Vec::with_capacity(folds);
-    for (train_pos, _) in &splits {
-        let sub_classes: Option<Vec<usize>> = classes
-            .as_ref()
-            .map(|c| train_pos.iter().map(|&p| c[p]).collect());
-        runs.push(if opts.val_fraction > 0.0 {
-            let (a, b) = train_val_split(
-                train_pos.len(),
-                sub_classes.as_deref(),
-                opts.val_fraction,
-                opts.config.seed,
-            )?;
-            (
-                a.iter().map(|&i| train_pos[i]).collect::<Vec<_>>(),
-                b.iter().map(|&i| train_pos[i]).collect::<Vec<_>>(),
-            )
-        } else {
-            (train_pos.clone(), Vec::new())
-        });
-    }
-    // On the GPU the folds train side by side where their networks share a shape; else (and
-    // on the CPU reference) one after another.
-    let together = match device {
-        Device::Gpu(gpu) if folds > 1 => {
-            // Side by side, every fold's rows are on the host and the device at once: only
-            // when the first fold says they all fit one binding (else one after another, each
-            // streamed if it must be, as before).
-            let first = prepare(table, &labelled, &runs[0].0, &runs[0].1, opts, None)?;
-            let floats =
-                first.train_set.x().len() + first.val_set.as_ref().map_or(0, |v| v.x().len());
-            let bytes = 4 * (floats as u64) * folds as u64;
-            if bytes <= train::limits::binding_limit(gpu) {
-                let mut prepared = vec![first];
-                for (tr, val) in &runs[1..] {
-                    prepared.push(prepare(table, &labelled, tr, val, opts, None)?);
-                }
-                train_together(gpu, prepared, &labelled, &runs, opts)?.ok()
-            } else {
-                None
-            }
-        }
-        _ => None,
-    };
-    let (trained, seconds) = match together {
-        // Side by side, the folds' training loops ran at the same time: the longest is the
-        // time spent (each counted from its first epoch, as one after another do).
-        Some(trained) => {
-            let longest = trained
-                .iter()
-                .map(|t| t.report.train_seconds)
-                .fold(0.0, f64::max);
-            (trained, longest)
-        }
-        None => {
-            let mut trained = Vec::with_capacity(folds);
-            let mut seconds = 0.0;
-            for (tr, val) in &runs {
-                let t = train_on(
-                    table,
-                    &labelled,
-                    tr,
-                    val,
-                    opts,
-                    device,
-                    &mut |_, _| {},
-                    FitControl::none(),
-                )?;
-                seconds += t.report.train_seconds;
-                trained.push(t);
-            }
-            (trained, seconds)
-        }
-    };
-    let mut results = Vec::with_capacity(folds);
-    for (f, (trained, (_, test_pos))) in trained.iter().zip(&splits).enumerate() {
-        let meta = &trained.model.meta;
-        let x = meta
-            .preprocessor
-            .transform(table, &table_rows(&labelled, test_pos))?;
-        let outputs = device.predict(&trained.model.mlp, &x)?;
-        let truth: Vec<f64> = test_pos.iter().map(|&p| labelled.y[p]).collect();
-        let m = score(
-            labelled.task,
-            labelled.classes.len(),
-            &outputs,
-            &truth,
-            meta.target_scale,
-            meta.threshold,
-        );
-        on_fold(f + 1, &m);
-        results.push(m);
-    }
-    let summary = metrics::summarize(&results)?;
-    Ok(CrossValidation {
-        task: labelled.task,
-        folds: results,
-        summary,
-        train_seconds: seconds,
-    })
 }
 
 /// The network's answers for every row of `table` (its columns matched by name).

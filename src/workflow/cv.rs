@@ -1,0 +1,347 @@
+//! Cross-validation of one configuration or of many (a search's candidates): on the GPU every
+//! fold of every configuration whose networks share a shape and an optimiser trains side by
+//! side in one group of the wide fused kernel, each fit in a thread of its own; the rest, and
+//! everything on the CPU reference, one after another.
+
+use super::{class_of, finish, label, prepare, score, table_rows, train_on, Device, Prepared};
+use crate::data::prep::{Labelled, Task};
+use crate::data::split::{k_fold, train_val_split};
+use crate::data::table::Table;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::metrics::{self, Metrics, Summary};
+use crate::model::Mlp;
+use crate::options::TrainOptions;
+use crate::train;
+use crate::train::fit::{fit_controlled, Backend, FitControl, FitReport};
+use crate::train::group::{Candidate, Group};
+use crate::workflow::Trained;
+
+/// The cross-validation of one configuration: every fold's metrics and their summary.
+#[derive(Clone, Debug)]
+pub struct CrossValidation {
+    /// The task that was inferred or forced.
+    pub task: Task,
+    /// Metrics on each fold's held-out rows.
+    pub folds: Vec<Metrics>,
+    /// Mean and standard deviation of every metric over the folds.
+    pub summary: Vec<Summary>,
+    /// Seconds spent training: the folds' sum when they train one after another, the longest
+    /// fold's when they train side by side (from each fold's first epoch).
+    pub train_seconds: f64,
+}
+
+/// Most models one group trains side by side; more share the work out over several groups.
+const MAX_GROUP: usize = 64;
+
+/// Stratified (for classifiers) k-fold cross-validation: each fold trains a fresh model on the
+/// other folds' rows (holding out `opts.val_fraction` of them for early stopping) and scores it
+/// on its own rows. `on_fold` sees each fold's number and metrics.
+pub fn cross_validate(
+    table: &Table,
+    opts: &TrainOptions,
+    folds: usize,
+    device: Device<'_>,
+    on_fold: &mut dyn FnMut(usize, &Metrics),
+) -> Result<CrossValidation> {
+    let mut all = cross_validate_many(
+        table,
+        std::slice::from_ref(opts),
+        folds,
+        device,
+        &mut |_, _| {},
+    )?;
+    let cv = all
+        .pop()
+        .ok_or_else(|| Error::InvalidConfig("no configuration".into()))?;
+    for (f, m) in cv.folds.iter().enumerate() {
+        on_fold(f + 1, m);
+    }
+    Ok(cv)
+}
+
+/// One fold of one configuration.
+struct Run<'a> {
+    /// The configuration's index.
+    config: usize,
+    opts: &'a TrainOptions,
+    labelled: &'a Labelled,
+    /// Training rows, validation rows (split off the training rows) and the fold's own rows.
+    train: Vec<usize>,
+    val: Vec<usize>,
+    test: Vec<usize>,
+}
+
+/// [`cross_validate`] of every configuration in `options` on the same table, each with the
+/// folds its own seed draws: on the GPU all of their folds that can share a group train side
+/// by side. `on_config` sees each configuration's result, in order.
+pub fn cross_validate_many(
+    table: &Table,
+    options: &[TrainOptions],
+    folds: usize,
+    device: Device<'_>,
+    on_config: &mut dyn FnMut(usize, &CrossValidation),
+) -> Result<Vec<CrossValidation>> {
+    let mut labelled = Vec::with_capacity(options.len());
+    for opts in options {
+        labelled.push(
+            label(table, &opts.target, opts.task, opts.missing)?
+                .with_sample_weights(table, opts.sample_weight.as_deref())?,
+        );
+    }
+    let mut runs = Vec::with_capacity(options.len() * folds);
+    for (config, (opts, lab)) in options.iter().zip(&labelled).enumerate() {
+        let classes = class_of(lab);
+        let splits = k_fold(lab.rows.len(), classes.as_deref(), folds, opts.config.seed)?;
+        for (train_pos, test) in splits {
+            let (train, val) = if opts.val_fraction > 0.0 {
+                let sub: Option<Vec<usize>> = classes
+                    .as_ref()
+                    .map(|c| train_pos.iter().map(|&p| c[p]).collect());
+                let (a, b) = train_val_split(
+                    train_pos.len(),
+                    sub.as_deref(),
+                    opts.val_fraction,
+                    opts.config.seed,
+                )?;
+                (
+                    a.iter().map(|&i| train_pos[i]).collect(),
+                    b.iter().map(|&i| train_pos[i]).collect(),
+                )
+            } else {
+                (train_pos, Vec::new())
+            };
+            runs.push(Run {
+                config,
+                opts,
+                labelled: lab,
+                train,
+                val,
+                test,
+            });
+        }
+    }
+    let mut trained: Vec<Option<(Trained, bool)>> = (0..runs.len()).map(|_| None).collect();
+    if let Device::Gpu(gpu) = device {
+        train_side_by_side(gpu, table, &runs, &mut trained)?;
+    }
+    for (run, slot) in runs.iter().zip(trained.iter_mut()) {
+        if slot.is_none() {
+            let t = train_on(
+                table,
+                run.labelled,
+                &run.train,
+                &run.val,
+                run.opts,
+                device,
+                &mut |_, _| {},
+                FitControl::none(),
+            )?;
+            *slot = Some((t, false));
+        }
+    }
+    let mut results = Vec::with_capacity(options.len());
+    for config in 0..options.len() {
+        let mut scores = Vec::with_capacity(folds);
+        // Folds side by side ran at the same time: the longest is the time they took (each
+        // counted from its first epoch); folds one after another add up.
+        let (mut together, mut alone) = (0.0f64, 0.0);
+        let mut task = Task::Binary;
+        for (run, slot) in runs
+            .iter()
+            .zip(&trained)
+            .filter(|(r, _)| r.config == config)
+        {
+            let (t, side_by_side) = slot.as_ref().expect("every run trained above");
+            let seconds = t.report.train_seconds;
+            match side_by_side {
+                true => together = together.max(seconds),
+                false => alone += seconds,
+            }
+            let meta = &t.model.meta;
+            let x = meta
+                .preprocessor
+                .transform(table, &table_rows(run.labelled, &run.test))?;
+            let outputs = device.predict(&t.model.mlp, &x)?;
+            let truth: Vec<f64> = run.test.iter().map(|&p| run.labelled.y[p]).collect();
+            task = run.labelled.task;
+            scores.push(score(
+                task,
+                run.labelled.classes.len(),
+                &outputs,
+                &truth,
+                meta.target_scale,
+                meta.threshold,
+            ));
+        }
+        let cv = CrossValidation {
+            task,
+            summary: metrics::summarize(&scores)?,
+            folds: scores,
+            train_seconds: together + alone,
+        };
+        on_config(config, &cv);
+        results.push(cv);
+    }
+    Ok(results)
+}
+
+/// Trains, side by side on `gpu`, every run that can share a group with others: runs whose
+/// networks share a shape and optimiser, in groups of at most [`MAX_GROUP`]. Where the
+/// device cannot bind their rows at once (the first run's rows times the runs), or a group
+/// cannot take them, they are left for one after another.
+fn train_side_by_side(
+    gpu: &Gpu,
+    table: &Table,
+    runs: &[Run<'_>],
+    trained: &mut [Option<(Trained, bool)>],
+) -> Result<()> {
+    if runs.len() < 2 {
+        return Ok(());
+    }
+    let Some(first) = runs.first() else {
+        return Ok(());
+    };
+    // Side by side, every run's rows are on the host and the device at once: only when the
+    // first run says they all fit one binding.
+    let p = prepare(
+        table,
+        first.labelled,
+        &first.train,
+        &first.val,
+        first.opts,
+        None,
+    )?;
+    let floats = p.train_set.x().len() + p.val_set.as_ref().map_or(0, |v| v.x().len());
+    let per_group = runs.len().min(MAX_GROUP) as u64;
+    if 4 * floats as u64 * per_group > train::limits::binding_limit(gpu) {
+        return Ok(());
+    }
+    let mut prepared = vec![Some(p)];
+    for run in &runs[1..] {
+        prepared.push(Some(prepare(
+            table,
+            run.labelled,
+            &run.train,
+            &run.val,
+            run.opts,
+            None,
+        )?));
+    }
+    // Runs that may share a group: the same network and optimiser, fusing allowed.
+    let mut kinds: Vec<Vec<usize>> = Vec::new();
+    for (i, run) in runs.iter().enumerate() {
+        let spec = &prepared[i].as_ref().expect("prepared above").spec;
+        let same = |j: &usize| {
+            prepared[*j].as_ref().expect("prepared above").spec == *spec
+                && runs[*j].opts.config.optimizer.kind == run.opts.config.optimizer.kind
+        };
+        match kinds.iter_mut().find(|k| k.first().is_some_and(same)) {
+            Some(k) => k.push(i),
+            None => kinds.push(vec![i]),
+        }
+    }
+    for kind in kinds.into_iter().filter(|k| k.len() > 1) {
+        for members in kind.chunks(MAX_GROUP) {
+            let batch: Vec<(usize, Prepared)> = members
+                .iter()
+                .map(|&i| (i, prepared[i].take().expect("each run in one group")))
+                .collect();
+            if let Ok(done) = train_together(gpu, batch, runs)? {
+                for (i, t) in done {
+                    trained[i] = Some((t, true));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A run trained: its network, its report and its validation rows' logits, if any.
+type Fitted = (Mlp, FitReport, Option<Vec<f32>>);
+
+/// Trains the prepared `runs` (index into `all`, prepared run) side by side in one group of
+/// the wide fused kernel, each fit in a thread of its own; the prepared runs back where the
+/// group cannot take them.
+#[allow(clippy::type_complexity)]
+fn train_together(
+    gpu: &Gpu,
+    runs: Vec<(usize, Prepared)>,
+    all: &[Run<'_>],
+) -> Result<std::result::Result<Vec<(usize, Trained)>, Vec<(usize, Prepared)>>> {
+    let members: Vec<Candidate<'_>> = runs
+        .iter()
+        .map(|(i, p)| Candidate {
+            start: &p.start,
+            data: &p.train_set,
+            val: p.val_set.as_ref(),
+            config: &all[*i].opts.config,
+        })
+        .collect();
+    let Some(group) = Group::new(gpu, &members)? else {
+        return Ok(Err(runs));
+    };
+    let fitted: Vec<Result<Fitted>> = std::thread::scope(|scope| {
+        // Every member first: one that never gets a thread (a failed spawn) is dropped and
+        // leaves, so the others do not wait for it.
+        let members: Vec<_> = runs
+            .iter()
+            .enumerate()
+            .map(|(k, (i, p))| (group.member(k, &p.start), p, &all[*i].opts.config))
+            .collect();
+        let handles: Vec<_> = members
+            .into_iter()
+            .map(|(mut member, p, config)| {
+                scope.spawn(move || -> Result<Fitted> {
+                    let report = fit_controlled(
+                        &mut member,
+                        config,
+                        p.train_set.rows(),
+                        p.val_set.as_ref(),
+                        &mut |_| {},
+                        FitControl::none(),
+                    )?;
+                    // Out of the rounds before reading back, so the others go on.
+                    member.finish();
+                    let seen = match &p.val_set {
+                        Some(v) => Some(member.logits(v.x())?),
+                        None => None,
+                    };
+                    Ok((Backend::model(&member)?, report, seen))
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_default();
+                    Err(Error::Gpu {
+                        during: "training models side by side",
+                        message: format!("a model's thread panicked: {what}"),
+                    })
+                })
+            })
+            .collect()
+    });
+    let mut trained = Vec::with_capacity(runs.len());
+    for ((i, p), fit) in runs.into_iter().zip(fitted) {
+        let (mlp, report, seen) = fit?;
+        let run = &all[i];
+        let t = finish(
+            p,
+            run.labelled,
+            (&run.train, &run.val),
+            run.opts,
+            Device::Gpu(gpu),
+            (mlp, seen),
+            report,
+        )?;
+        trained.push((i, t));
+    }
+    Ok(Ok(trained))
+}
