@@ -1,9 +1,11 @@
-//! Trains two tiny networks on the GPU and prints the adapter, the losses and the predictions:
+//! gpumlp from Rust, on the GPU: an estimator fitted to rows in memory, its cross-validation
+//! and a small search (the front door), then two tiny networks through the low-level `fit`:
 //! the 3-2-1 sigmoid network this project grew from (on 3-bit majority) and XOR.
 //!
 //! cargo run --release --example quickstart
 
-use gpumlp::{Activation, Dataset, Gpu, Mlp, MlpSpec, TrainConfig};
+use gpumlp::estimator::SearchOptions;
+use gpumlp::{Activation, Dataset, Device, Gpu, Mlp, MlpClassifier, MlpSpec, TrainConfig};
 
 fn main() {
     if let Err(e) = run() {
@@ -15,6 +17,41 @@ fn main() {
 fn run() -> gpumlp::Result<()> {
     let gpu = Gpu::from_env()?;
     println!("adapter: {}", gpu.describe());
+    let device = Device::Gpu(&gpu);
+
+    // Which side of a line a point lies on: fit, predict, cross-validate, search.
+    let x: Vec<[f32; 2]> = (0..400)
+        .map(|i| [(i % 20) as f32, (i / 20) as f32])
+        .collect();
+    let y: Vec<&str> = x
+        .iter()
+        .map(|p| if p[0] > p[1] { "above" } else { "below" })
+        .collect();
+    let clf = MlpClassifier::new().hidden([16, 8]).epochs(60).seed(1);
+    let model = clf.fit(device, &x, &y)?;
+    println!(
+        "\nclassifier: {:?} for (15, 2) and (1, 9)",
+        model.predict(device, &[[15.0, 2.0], [1.0, 9.0]])?
+    );
+    let cv = clf.cross_validate(device, &x, &y, 5)?;
+    for s in cv.summary.iter().filter(|s| s.name == "accuracy") {
+        println!(
+            "5-fold cross-validation: accuracy {:.3} ± {:.3}",
+            s.mean, s.std
+        );
+    }
+    let space = [("lr", "0.001|0.01"), ("hidden", "8|16,8")];
+    let (board, _best) = clf.search(device, &x, &y, &space, &SearchOptions::default())?;
+    for (rank, e) in board.entries.iter().enumerate() {
+        println!(
+            "  search #{}: {} {:.4} ± {:.4} with {:?}",
+            rank + 1,
+            board.metric,
+            e.mean,
+            e.std,
+            e.candidate.varied
+        );
+    }
 
     // 3-2-1: the label is the majority of three bits.
     let mut x = Vec::new();

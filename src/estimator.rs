@@ -19,6 +19,27 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! Choosing the settings: cross-validation, and a search over alternatives (as `gpumlp
+//! search` takes them) that returns the leaderboard and the best candidate refitted.
+//!
+//! ```
+//! use gpumlp::estimator::SearchOptions;
+//! use gpumlp::{Device, MlpClassifier};
+//!
+//! # fn main() -> gpumlp::Result<()> {
+//! let x: Vec<[f32; 2]> = (0..120).map(|i| [(i % 12) as f32, (i / 12) as f32]).collect();
+//! let y: Vec<u8> = x.iter().map(|p| u8::from(p[0] > p[1])).collect();
+//! let clf = MlpClassifier::new().hidden([8]).epochs(15).early_stopping(None);
+//! let cv = clf.cross_validate(Device::Cpu, &x, &y, 3)?;
+//! assert_eq!(cv.folds.len(), 3);
+//! let how = SearchOptions { folds: 3, ..SearchOptions::default() };
+//! let (board, best) = clf.search(Device::Cpu, &x, &y, &[("lr", "0.003|0.01")], &how)?;
+//! assert_eq!((board.metric, board.entries.len()), ("roc_auc", 2));
+//! assert_eq!(best.predict(Device::Cpu, &[[11.0, 1.0]])?, ["1"]);
+//! # Ok(())
+//! # }
+//! ```
 
 use crate::data::prep::Task;
 use crate::data::table::Table;
@@ -27,9 +48,70 @@ use crate::metrics::Metrics;
 use crate::model::Activation;
 use crate::model_file::SavedModel;
 use crate::optim::OptimizerKind;
+use crate::options::Settings as SettingsByName;
+use crate::search::{self, Leaderboard, Space};
 use crate::train::{FitReport, Schedule};
-use crate::workflow::{self, Device, TrainOptions};
+use crate::workflow::{self, CrossValidation, Device, TrainOptions};
 use std::path::Path;
+
+/// How [`MlpClassifier::search`] and [`MlpRegressor::search`] choose: the folds each
+/// candidate is scored on, the metric ranked by (`None`: ROC AUC for binary, accuracy for
+/// multiclass, R² for regression) and, to sample instead of the whole grid, how many
+/// candidates (drawn with the estimator's seed).
+#[derive(Clone, Debug)]
+pub struct SearchOptions {
+    /// Folds (default 5).
+    pub folds: usize,
+    /// The metric's name, as `gpumlp cv` reports it.
+    pub metric: Option<String>,
+    /// Candidates drawn at random instead of the whole grid.
+    pub random: Option<usize>,
+}
+
+impl Default for SearchOptions {
+    fn default() -> Self {
+        SearchOptions {
+            folds: 5,
+            metric: None,
+            random: None,
+        }
+    }
+}
+
+/// Cross-validates every candidate `space` (setting name, alternatives) makes of `options`
+/// on `table`, and refits the best on all of it.
+fn search_table(
+    options: &TrainOptions,
+    table: &Table,
+    device: Device<'_>,
+    space: &[(&str, &str)],
+    how: &SearchOptions,
+) -> Result<(Leaderboard, workflow::Trained)> {
+    let mut s = Space::new(SettingsByName::of(options));
+    for (name, alternatives) in space {
+        s.add(name, alternatives)?;
+    }
+    let candidates = match how.random {
+        Some(n) => s.sample(n, options.config.seed)?,
+        None => s.grid()?,
+    };
+    let board = search::search(
+        table,
+        &candidates,
+        how.folds,
+        how.metric.as_deref(),
+        device,
+        &mut |_| {},
+        &|| false,
+    )?;
+    let best = board
+        .best()
+        .ok_or_else(|| Error::InvalidConfig("the search scored no candidate".into()))?;
+    let chosen = best.candidate.settings.resolve()?;
+    let mut trained = workflow::train(table, &chosen, device, &mut |_, _| {})?;
+    trained.model.meta.training.search = board.record();
+    Ok((board, trained))
+}
 
 /// The settings both estimators share, with the command line's defaults.
 #[derive(Clone, Debug)]
@@ -212,6 +294,54 @@ impl MlpClassifier {
         x: &[R],
         y: &[L],
     ) -> Result<FittedClassifier> {
+        let (options, table) = self.labelled(x, y)?;
+        let trained = workflow::train(&table, &options, device, &mut |_, _| {})?;
+        Ok(FittedClassifier {
+            fitted: Fitted::of(trained),
+        })
+    }
+
+    /// Stratified `folds`-fold cross-validation of these settings on `x` labelled `y`: each
+    /// fold's metrics and their mean and standard deviation (on the GPU the folds train side
+    /// by side).
+    pub fn cross_validate<R: AsRef<[f32]>, L: ToString>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[L],
+        folds: usize,
+    ) -> Result<CrossValidation> {
+        let (options, table) = self.labelled(x, y)?;
+        workflow::cross_validate(&table, &options, folds, device, &mut |_, _| {})
+    }
+
+    /// Cross-validates these settings with each candidate `space` makes over them (setting
+    /// name as `gpumlp search` spells it, alternatives `a|b` or, with `how.random`, a range
+    /// `lo..hi`), ranks them and refits the best on all rows.
+    pub fn search<R: AsRef<[f32]>, L: ToString>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[L],
+        space: &[(&str, &str)],
+        how: &SearchOptions,
+    ) -> Result<(Leaderboard, FittedClassifier)> {
+        let (options, table) = self.labelled(x, y)?;
+        let (board, trained) = search_table(&options, &table, device, space, how)?;
+        Ok((
+            board,
+            FittedClassifier {
+                fitted: Fitted::of(trained),
+            },
+        ))
+    }
+
+    /// The settings with the task the labels say, and the table of `x` and `y`.
+    fn labelled<R: AsRef<[f32]>, L: ToString>(
+        &self,
+        x: &[R],
+        y: &[L],
+    ) -> Result<(TrainOptions, Table)> {
         check_lengths(x.len(), y.len())?;
         let labels: Vec<String> = y.iter().map(ToString::to_string).collect();
         let distinct: std::collections::HashSet<&str> = labels.iter().map(String::as_str).collect();
@@ -220,14 +350,7 @@ impl MlpClassifier {
             2 => Task::Binary,
             _ => Task::Multiclass,
         });
-        let trained = workflow::train(&table(x, Some(labels))?, &options, device, &mut |_, _| {})?;
-        Ok(FittedClassifier {
-            fitted: Fitted {
-                model: trained.model,
-                history: Some(trained.report),
-                metrics: Some(trained.metrics),
-            },
-        })
+        Ok((options, table(x, Some(labels))?))
     }
 }
 
@@ -252,6 +375,46 @@ impl MlpRegressor {
         x: &[R],
         y: &[f32],
     ) -> Result<FittedRegressor> {
+        let (options, table) = self.valued(x, y)?;
+        let trained = workflow::train(&table, &options, device, &mut |_, _| {})?;
+        Ok(FittedRegressor {
+            fitted: Fitted::of(trained),
+        })
+    }
+
+    /// `folds`-fold cross-validation of these settings on `x` with values `y`.
+    pub fn cross_validate<R: AsRef<[f32]>>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[f32],
+        folds: usize,
+    ) -> Result<CrossValidation> {
+        let (options, table) = self.valued(x, y)?;
+        workflow::cross_validate(&table, &options, folds, device, &mut |_, _| {})
+    }
+
+    /// [`MlpClassifier::search`] for a regressor (ranked by R² unless `how.metric` says).
+    pub fn search<R: AsRef<[f32]>>(
+        &self,
+        device: Device<'_>,
+        x: &[R],
+        y: &[f32],
+        space: &[(&str, &str)],
+        how: &SearchOptions,
+    ) -> Result<(Leaderboard, FittedRegressor)> {
+        let (options, table) = self.valued(x, y)?;
+        let (board, trained) = search_table(&options, &table, device, space, how)?;
+        Ok((
+            board,
+            FittedRegressor {
+                fitted: Fitted::of(trained),
+            },
+        ))
+    }
+
+    /// The settings for a regression, and the table of `x` and `y`.
+    fn valued<R: AsRef<[f32]>>(&self, x: &[R], y: &[f32]) -> Result<(TrainOptions, Table)> {
         check_lengths(x.len(), y.len())?;
         if let Some(i) = y.iter().position(|v| !v.is_finite()) {
             return Err(Error::InvalidData(format!(
@@ -262,14 +425,7 @@ impl MlpRegressor {
         let values = y.iter().map(|v| format!("{v:?}")).collect();
         let mut options = self.s.options.clone();
         options.task = Some(Task::Regression);
-        let trained = workflow::train(&table(x, Some(values))?, &options, device, &mut |_, _| {})?;
-        Ok(FittedRegressor {
-            fitted: Fitted {
-                model: trained.model,
-                history: Some(trained.report),
-                metrics: Some(trained.metrics),
-            },
-        })
+        Ok((options, table(x, Some(values))?))
     }
 }
 
@@ -292,6 +448,14 @@ pub struct Fitted {
 }
 
 impl Fitted {
+    fn of(trained: workflow::Trained) -> Fitted {
+        Fitted {
+            model: trained.model,
+            history: Some(trained.report),
+            metrics: Some(trained.metrics),
+        }
+    }
+
     /// The model and its metadata, as `gpumlp predict` reads it.
     pub fn model(&self) -> &SavedModel {
         &self.model

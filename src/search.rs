@@ -20,6 +20,7 @@ use crate::data::prep::Task;
 use crate::data::table::Table;
 use crate::error::{Error, Result};
 use crate::metrics::{report, Metrics};
+use crate::model_file::SearchRecord;
 use crate::options::{declared::setting, Setting, Settings, TrainOptions};
 use crate::workflow::{cross_validate_many, CrossValidation, Device};
 use rand::{Rng, SeedableRng};
@@ -291,6 +292,24 @@ impl Leaderboard {
     /// The best candidate, if any was scored.
     pub fn best(&self) -> Option<&Entry> {
         self.entries.first()
+    }
+
+    /// What the best candidate's model file records of the search.
+    pub fn record(&self) -> Option<SearchRecord> {
+        let best = self.best()?;
+        Some(SearchRecord {
+            metric: self.metric.to_string(),
+            mean: best.mean,
+            std: best.std,
+            folds: best.scores.clone(),
+            candidates: self.entries.len(),
+            chosen: best
+                .candidate
+                .varied
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        })
     }
 }
 

@@ -6,9 +6,9 @@ use super::{device, job, merged, open_gpu, print_json, progress::Progress};
 use gpumlp::data::table::Table;
 use gpumlp::error::{Error, Result};
 use gpumlp::job::{Finished, Job, Outputs};
-use gpumlp::model_file::SearchRecord;
 use gpumlp::options::{Settings, TrainOptions};
 use gpumlp::search::{self, Entry, Leaderboard, Space};
+use gpumlp::workflow::Device;
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -88,7 +88,7 @@ pub fn run(cli: &Cli, args: &SearchArgs) -> Result<()> {
     )?;
     let stopped = board.entries.len() < total;
     let refit = match (board.best(), stopped) {
-        (Some(best), false) => Some(refit(cli, &board, best, &data, &space, args)?),
+        (Some(best), false) => Some(refit(cli, dev, &board, best, &data, &space, args)?),
         _ => None,
     };
     report(cli, &board, &table.name, total, refit.as_ref());
@@ -117,6 +117,7 @@ fn varied(e: &Entry) -> String {
 /// does) and saved, with what the search measured of it in the model file.
 fn refit(
     cli: &Cli,
+    dev: Device<'_>,
     board: &Leaderboard,
     best: &Entry,
     data: &std::path::Path,
@@ -132,27 +133,14 @@ fn refit(
         config: args.config.clone(),
     };
     let mut job = Job::new(data, options, outputs)?;
-    job.search = Some(SearchRecord {
-        metric: board.metric.to_string(),
-        mean: best.mean,
-        std: best.std,
-        folds: best.scores.clone(),
-        candidates: board.entries.len(),
-        chosen: best
-            .candidate
-            .varied
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.clone()))
-            .collect(),
-    });
-    let gpu = open_gpu(cli.backend)?;
+    job.search = board.record();
     let mut progress = Progress::new(cli.quiet || cli.json, job.options.config.epochs);
     if !cli.json && !cli.quiet {
         eprintln!("refitting the best candidate on all rows");
     }
     let result = job.run(
         None,
-        device(&gpu),
+        dev,
         &mut |e, metric| progress.epoch(e, metric),
         &job::stop_requested,
     );
