@@ -361,3 +361,66 @@ fn a_checkpoint_resumes_from_another_folder_and_never_shares_the_models_file() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_search_between_batches_with_its_leaderboard_so_far() {
+    // 70 candidates of 2 folds: three batches (32, 32, 6). Ctrl-C once the first batch has
+    // reported: the batch under way finishes, the leaderboard so far is printed, no model is
+    // written and the exit code is 130.
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("best.safetensors");
+    let lrs: Vec<String> = (1..=14).map(|i| format!("{}", i as f32 * 1e-3)).collect();
+    let mut child = command(&[
+        "search",
+        BREAST_CANCER,
+        "--target",
+        "malignant",
+        "--lr",
+        &lrs.join("|"),
+        "--hidden",
+        "4|6|8|10|12",
+        // Long enough a batch that the signal lands inside the second one.
+        "--epochs",
+        "25",
+        "--folds",
+        "2",
+        "--out",
+        out.to_str().unwrap(),
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("gpumlp starts");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut seen = String::new();
+    loop {
+        let mut line = String::new();
+        let n = stderr.read_line(&mut line).unwrap();
+        assert!(
+            n > 0,
+            "the search ended before reporting a candidate: {seen}"
+        );
+        seen.push_str(&line);
+        if line.starts_with("candidate ") {
+            break;
+        }
+    }
+    signal(&child, "-INT");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stderr, &mut rest).unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(130), "{seen}{rest}");
+    assert!(rest.contains("search stopped after"), "{rest}");
+    let scored: usize = stdout
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a leaderboard: {stdout}"));
+    assert!(
+        (32..70).contains(&scored) && stdout.contains(&format!("{scored} of 70 candidates")),
+        "{stdout}"
+    );
+    assert!(!out.exists(), "no model is refitted after a stop");
+}
