@@ -7,6 +7,7 @@ use super::fit::{fit_with, Backend, FitReport, TrainerState};
 use super::forward::Forward;
 use super::step::{activation_buffers, step_plan};
 use super::TrainConfig;
+use super::MAX_LOOKAHEAD;
 use super::{check_inputs, epoch_loss, limits, resume_shuffle, shuffle_pos, PartialEpoch};
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
@@ -21,9 +22,6 @@ const STEP_SLOTS: usize = 256;
 const DEFAULT_STEPS_PER_SUBMISSION: usize = 32;
 /// The same for the fused kernel, whose steps are small.
 const DEFAULT_FUSED_STEPS_PER_SUBMISSION: usize = 1024;
-/// The most epochs a call runs ahead of the epoch loop (see [`Backend::lookahead`]): at most
-/// this many less one are run for nothing when early stopping ends the run inside a call.
-const MAX_LOOKAHEAD: usize = 16;
 
 /// Everything the trainer keeps on the GPU.
 pub(super) struct Buffers {

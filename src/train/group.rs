@@ -25,6 +25,7 @@ use crate::model::{Mlp, MlpSpec, PARAM_ALIGN};
 const MAX_STEPS_PER_DISPATCH: usize = 1024;
 /// Most epochs of one model between two readbacks.
 const MAX_EPOCHS_PER_CHUNK: usize = 64;
+use super::MAX_LOOKAHEAD;
 
 /// One model for [`Group::new`]: its starting weights, training rows, validation rows (whose
 /// logits the training dispatch then computes after each round) and settings.
@@ -59,6 +60,10 @@ struct Shared {
     /// Steps of each model per dispatch: the stride between models in `bufs.steps`.
     steps_per_dispatch: usize,
     epochs_per_chunk: usize,
+    /// Epochs a member's call may run ahead of its epoch loop (see
+    /// [`Backend::lookahead`]): each such epoch ends with its validation logits and a
+    /// snapshot of its weights.
+    lookahead: usize,
 }
 
 /// The group's device memory: each model's parameters, optimiser state and snapshots at
@@ -96,6 +101,13 @@ struct Model {
     params_at: usize,
     /// Its validation rows, whose logits each round ends with.
     eval: Option<Eval>,
+    /// Where its weights snapshots go in `losses`, one model's parameters each.
+    snap_at: usize,
+    /// The step count after each epoch its last call finished.
+    call_ts: Vec<u64>,
+    /// The divergence a call that ran ahead met after epochs it returned: the next call's
+    /// answer.
+    pending: Option<Error>,
     shuffler: Shuffler,
     t: u64,
     epochs_done: usize,
@@ -188,6 +200,14 @@ impl<'g> Group<'g> {
         let epochs_per_chunk = (limit.saturating_sub(all_val) / all_rows.max(1))
             .min(limit.saturating_sub(all_val * outputs + 1 + scratch) / all_steps.max(1))
             .min(MAX_EPOCHS_PER_CHUNK);
+        // Epochs a call runs ahead: as many as the loss binding holds each epoch's logits and
+        // weights for, beside the step losses.
+        let fixed = epochs_per_chunk * all_steps + 1 + scratch;
+        let lookahead = (limit.saturating_sub(fixed) / (all_val * outputs + models.len() * n))
+            .min(MAX_LOOKAHEAD)
+            .min(epochs_per_chunk)
+            .max(1);
+        let snaps = if lookahead > 1 { lookahead * n } else { 0 };
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let fits = epochs_per_chunk > 0
             && (all_rows + all_val) * inputs <= limit
@@ -221,6 +241,8 @@ impl<'g> Group<'g> {
                     loss_at + epochs_per_chunk * spe,
                 )
             });
+            let val = c.val.map_or(0, Dataset::rows);
+            let snap_at = loss_at + epochs_per_chunk * spe + lookahead * val * outputs;
             members.push(Model {
                 config: config.clone(),
                 rows,
@@ -231,6 +253,9 @@ impl<'g> Group<'g> {
                 loss_at,
                 params_at: params.len(),
                 eval,
+                snap_at,
+                call_ts: Vec::new(),
+                pending: None,
                 shuffler: Shuffler::new(config.seed),
                 t: 0,
                 epochs_done: 0,
@@ -238,7 +263,6 @@ impl<'g> Group<'g> {
                 result: None,
                 live: true,
             });
-            let val = c.val.map_or(0, Dataset::rows);
             x.extend_from_slice(data.x());
             x.extend_from_slice(c.val.map_or(&[], Dataset::x));
             t.extend_from_slice(data.targets());
@@ -247,7 +271,7 @@ impl<'g> Group<'g> {
             params.extend_from_slice(model.params());
             params.resize(params.len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN, 0.0);
             order_at += epochs_per_chunk * rows + val;
-            loss_at += epochs_per_chunk * spe + val * outputs;
+            loss_at = snap_at + snaps;
         }
         let losses_bound = gpu.zeros("group losses", loss_at + 1 + params.len())?;
         let bufs = Buffers {
@@ -299,6 +323,7 @@ impl<'g> Group<'g> {
                 fused,
                 steps_per_dispatch,
                 epochs_per_chunk,
+                lookahead,
             }),
             turn: Condvar::new(),
         }))
@@ -333,6 +358,10 @@ impl<'g> Group<'g> {
     /// Runs `lrs` epochs of model `index`, in a round with every other live model.
     fn run_epochs(&self, index: usize, lrs: &[f32]) -> Result<Vec<f32>> {
         let mut shared = self.lock();
+        if let Some(e) = shared.models[index].pending.take() {
+            // Its last call ran ahead into a divergence: this call is the one that meets it.
+            return Err(e);
+        }
         shared.models[index].request = Some(lrs.to_vec());
         loop {
             if let Some(result) = shared.models[index].result.take() {
@@ -453,13 +482,19 @@ impl<'g> Group<'g> {
             bufs,
             fused,
             steps_per_dispatch,
+            lookahead,
             ..
         } = shared;
         let per = *steps_per_dispatch;
+        let lookahead = *lookahead;
+        let n = stride_of(bufs, models.len());
         // Each model's row orders and steps.
         let mut plans: Vec<Vec<StepUniform>> = Vec::with_capacity(work.len());
         for &(i, lrs) in work {
             let m = &mut models[i];
+            // A call that runs ahead: each epoch ends with its validation logits and a
+            // snapshot of its weights.
+            let ahead = lrs.len() > 1 && lrs.len() <= lookahead;
             let (rows, batch, spe) = (m.rows, m.batch, m.steps_per_epoch);
             let mut order = Vec::with_capacity(lrs.len() * rows);
             for _ in lrs {
@@ -475,9 +510,11 @@ impl<'g> Group<'g> {
                 &order,
             );
             let mut steps = Vec::with_capacity(lrs.len() * spe);
+            let mut trained = 0;
             for (e, &lr) in lrs.iter().enumerate() {
                 for s in 0..spe {
-                    let t = m.t + steps.len() as u64 + 1;
+                    trained += 1;
+                    let t = m.t + trained;
                     let values = m.config.optimizer.step_values(t, lr);
                     steps.push(
                         values
@@ -489,11 +526,21 @@ impl<'g> Group<'g> {
                             .with_params_at(m.params_at as u32),
                     );
                 }
+                if ahead {
+                    let at = m.params_at as u32;
+                    if let Some(eval) = &m.eval {
+                        steps.extend(eval.steps(batch, self.spec.outputs, at, e));
+                    }
+                    let snapshot = StepUniform::snapshot((m.snap_at + e * n) as u32);
+                    steps.push(snapshot.with_params_at(at));
+                }
             }
             // Then its validation rows' logits.
             if let Some(eval) = &mut m.eval {
                 eval.forget();
-                steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32, 0));
+                if !ahead {
+                    steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32, 0));
+                }
             }
             plans.push(steps);
         }
@@ -529,32 +576,61 @@ impl<'g> Group<'g> {
             gpu.queue().submit([encoder.finish()]);
             gpu.check("putting weights back")
         };
+        let put_back_from =
+            |from: &Tensor, at: usize, to: &Tensor, to_at: usize, len: usize| -> Result<()> {
+                let mut encoder = gpu.encoder("group put back");
+                record_copy(
+                    &mut encoder,
+                    &from.slice(at as u64, len as u64),
+                    &to.slice(to_at as u64, len as u64),
+                );
+                gpu.queue().submit([encoder.finish()]);
+                gpu.check("putting weights back")
+            };
         if let Err(e) = fused::health(gpu, &read, "fused_wide") {
             put_back(&bufs.good, &bufs.params, 0, bufs.params.len as usize)?;
             return Err(e);
         }
-        let n = stride_of(bufs, models.len());
         let mut out = Vec::with_capacity(work.len());
         for &(i, lrs) in work {
             let m = &mut models[i];
             let spe = m.steps_per_epoch;
-            let losses = &read[m.loss_at..m.loss_at + lrs.len() * spe];
+            let ahead = lrs.len() > 1 && lrs.len() <= lookahead;
+            let mut losses = &read[m.loss_at..m.loss_at + lrs.len() * spe];
             if let Some(s) = losses.iter().position(|l| !l.is_finite()) {
-                put_back(&bufs.good, &bufs.params, m.params_at, n)?;
-                out.push((
-                    i,
-                    Err(Error::Diverged {
-                        epoch: m.epochs_done + s / spe + 1,
-                        step: s % spe + 1,
-                        loss: losses[s],
-                    }),
-                ));
-                continue;
+                let error = Error::Diverged {
+                    epoch: m.epochs_done + s / spe + 1,
+                    step: s % spe + 1,
+                    loss: losses[s],
+                };
+                let sound = s / spe;
+                if !(ahead && sound > 0) {
+                    put_back(&bufs.good, &bufs.params, m.params_at, n)?;
+                    out.push((i, Err(error)));
+                    continue;
+                }
+                // The loop might stop at one of the sound epochs: they are this call's
+                // answer, with the weights of the last of them; the next call meets the
+                // divergence, as a call of one epoch at a time would.
+                let snap = m.snap_at + (sound - 1) * n;
+                put_back_from(&bufs.losses, snap, &bufs.params, m.params_at, n)?;
+                m.pending = Some(error);
+                losses = &losses[..sound * spe];
             }
-            m.t += (lrs.len() * spe) as u64;
-            m.epochs_done += lrs.len();
+            let finished = losses.len() / spe;
+            let t0 = m.t;
+            m.t += losses.len() as u64;
+            m.epochs_done += finished;
+            m.call_ts = (1..=finished).map(|e| t0 + (e * spe) as u64).collect();
             if let Some(eval) = &mut m.eval {
-                eval.keep(&read, self.spec.outputs, 0, m.t);
+                match ahead {
+                    true => {
+                        for (e, &t) in m.call_ts.iter().enumerate() {
+                            eval.keep(&read, self.spec.outputs, e, t);
+                        }
+                    }
+                    false => eval.keep(&read, self.spec.outputs, 0, m.t),
+                }
             }
             let epochs = losses
                 .chunks(spe)
@@ -585,6 +661,76 @@ impl<'g> Group<'g> {
         );
         self.gpu.queue().submit([encoder.finish()]);
         self.gpu.check("copying parameters")
+    }
+
+    /// Epochs model `index`'s calls may run ahead of its loop, validating on `val`.
+    fn lookahead_of(&self, index: usize, val: Option<&Dataset>) -> usize {
+        let shared = self.lock();
+        let m = &shared.models[index];
+        let here = match (val, &m.eval) {
+            (None, _) => true,
+            (Some(val), Some(eval)) => eval.holds(val.x()),
+            (Some(_), None) => false,
+        };
+        if here {
+            shared.lookahead
+        } else {
+            1
+        }
+    }
+
+    /// Where model `index`'s last call keeps epoch `epoch`'s weights, when that call ran
+    /// ahead and the epoch was not its last (whose weights are the current ones): the
+    /// snapshot's place in `losses`, and the step count after that epoch.
+    fn earlier(shared: &Shared, index: usize, epoch: usize) -> Option<(usize, u64)> {
+        let m = &shared.models[index];
+        let n = stride_of(&shared.bufs, shared.models.len());
+        let ran_ahead = m.call_ts.len() > 1 && m.call_ts.len() <= shared.lookahead;
+        (ran_ahead && epoch + 1 < m.call_ts.len())
+            .then(|| (m.snap_at + epoch * n, m.call_ts[epoch]))
+    }
+
+    /// The validation logits after epoch `epoch` of model `index`'s last call, where it ran
+    /// ahead past that epoch.
+    fn logits_after(&self, index: usize, x: &[f32], epoch: usize) -> Option<Option<Vec<f32>>> {
+        let shared = self.lock();
+        let (_, t) = Group::earlier(&shared, index, epoch)?;
+        Some(
+            shared.models[index]
+                .eval
+                .as_ref()
+                .and_then(|e| e.logits_of(x, t)),
+        )
+    }
+
+    /// Copies epoch `epoch`'s snapshot of model `index`'s last call into `to` (its best or
+    /// its current weights); false where that epoch's weights are the current ones.
+    fn copy_snapshot(&self, index: usize, epoch: usize, to: Snapshot) -> Result<bool> {
+        let mut shared = self.lock();
+        let Some((at, t)) = Group::earlier(&shared, index, epoch) else {
+            return Ok(false);
+        };
+        let n = stride_of(&shared.bufs, shared.models.len());
+        let m = &mut shared.models[index];
+        let params_at = m.params_at as u64;
+        if let Snapshot::Restore = to {
+            // The run ends here: these are its weights now.
+            m.t = t;
+            m.call_ts.truncate(epoch + 1);
+        }
+        let target = match to {
+            Snapshot::Keep => &shared.bufs.best,
+            Snapshot::Restore => &shared.bufs.params,
+        };
+        let mut encoder = self.gpu.encoder("group epoch snapshot");
+        record_copy(
+            &mut encoder,
+            &shared.bufs.losses.slice(at as u64, n as u64),
+            &target.slice(params_at, n as u64),
+        );
+        self.gpu.queue().submit([encoder.finish()]);
+        self.gpu.check("copying parameters")?;
+        Ok(true)
     }
 
     /// The logits of `x` that model `index`'s last round ended with, if `x` is its
@@ -679,6 +825,44 @@ impl Backend for Member<'_, '_> {
 
     fn keep_best(&mut self) -> Result<()> {
         self.group.copy_model(self.index, Snapshot::Keep)
+    }
+
+    fn lookahead(&self, val: Option<&Dataset>) -> usize {
+        self.group.lookahead_of(self.index, val)
+    }
+
+    fn logits_after(&mut self, x: &[f32], epoch: usize) -> Result<Vec<f32>> {
+        match self.group.logits_after(self.index, x, epoch) {
+            None => self.logits(x),
+            Some(kept) => kept.ok_or_else(|| Error::Shape {
+                op: "validation logits",
+                detail: format!(
+                    "no logits were kept for epoch {} of the last call",
+                    epoch + 1
+                ),
+            }),
+        }
+    }
+
+    fn keep_best_after(&mut self, epoch: usize) -> Result<()> {
+        match self
+            .group
+            .copy_snapshot(self.index, epoch, Snapshot::Keep)?
+        {
+            true => Ok(()),
+            false => self.keep_best(),
+        }
+    }
+
+    fn stop_after(&mut self, epoch: usize) -> Result<()> {
+        if self
+            .group
+            .copy_snapshot(self.index, epoch, Snapshot::Restore)?
+        {
+            // Its logits of the epochs after are no longer the weights'.
+            self.forward = None;
+        }
+        Ok(())
     }
 
     fn restore_best(&mut self) -> Result<()> {

@@ -170,6 +170,11 @@ pub(crate) fn epoch_loss(step_losses: &[f32], rows: usize, batch: usize) -> f32 
     (sum / rows as f64) as f32
 }
 
+/// The most epochs a call runs ahead of the epoch loop (see [`fit::Backend::lookahead`]):
+/// at most this many less one are run for nothing when early stopping ends a run inside a
+/// call.
+pub(crate) const MAX_LOOKAHEAD: usize = 16;
+
 /// An epoch stopped part way: its row order, where the shuffle stream stood before it, and
 /// the losses of the steps run.
 #[derive(Clone, Debug)]

@@ -340,3 +340,64 @@ fn a_search_s_candidates_side_by_side_score_as_each_cross_validated_alone() {
         assert_eq!(shown(cv), shown(&alone), "candidate {i}");
     }
 }
+
+#[test]
+fn a_divergence_inside_a_member_s_call_that_ran_ahead_ends_as_it_does_alone() {
+    // Two sound epochs, then a huge rate, in one call of five epochs beside a model that
+    // stays sound: the call returns the sound epochs (with their weights) and the next call
+    // fails as the same run alone does, with the same epoch, step and weights kept.
+    let spec = MlpSpec::new(4)
+        .hidden(24, Activation::Tanh)
+        .output(1, Loss::Mse);
+    let x = crate::common::uniform(60, 64 * 4, -1.0, 1.0);
+    let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
+    let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
+    let config = TrainConfig {
+        batch_size: 16,
+        optimizer: OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            lr: 50.0,
+            ..OptimizerConfig::default()
+        },
+        ..TrainConfig::default()
+    };
+    let start = Mlp::new(&spec, 3).unwrap();
+    let sound_start = Mlp::new(&spec, 4).unwrap();
+    let lrs = [1e-5, 1e-5, 50.0, 50.0, 50.0];
+    let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let run = |b: &mut dyn gpumlp::train::Backend| {
+        let first = b.run_epochs(&lrs, &|| false).unwrap();
+        let err = b.run_epochs(&lrs[first.len()..], &|| false).unwrap_err();
+        (first, err.to_string(), bits(b.model().unwrap().params()))
+    };
+    let mut alone = Trainer::new(gpu(), &start, &data, &config).unwrap();
+    assert!(alone.lookahead_epochs() >= lrs.len());
+    let want = run(&mut alone);
+    let members = [
+        cand(&start, &data, &config),
+        cand(&sound_start, &data, &config),
+    ];
+    let group = Group::new(gpu(), &members).unwrap().expect("one shape");
+    let got = std::thread::scope(|scope| {
+        let mut diverging = group.member(0, &start);
+        let mut sound = group.member(1, &sound_start);
+        let other = scope.spawn(move || {
+            let losses = gpumlp::train::Backend::run_epochs(&mut sound, &[1e-5; 5], &|| false);
+            sound.finish();
+            losses
+        });
+        let got = run(&mut diverging);
+        diverging.finish();
+        assert_eq!(other.join().unwrap().unwrap().len(), 5);
+        got
+    });
+    assert!(
+        (2..lrs.len()).contains(&want.0.len()),
+        "{} sound epochs",
+        want.0.len()
+    );
+    assert_eq!(bits(&got.0), bits(&want.0), "the sound epochs");
+    assert_eq!(got.1, want.1, "the divergence");
+    let differs = got.2.iter().zip(&want.2).position(|(a, b)| a != b);
+    assert_eq!(differs, None, "the weights kept");
+}
