@@ -337,7 +337,14 @@ pub fn search(
         .collect::<Result<_>>()?;
     let per_call = (MODELS_AT_ONCE / folds.max(1)).max(1);
     let mut entries = Vec::with_capacity(candidates.len());
-    let mut ranked: Option<(&'static str, bool)> = None;
+    // The metric, checked against the first candidate's task before anything trains.
+    let mut ranked: Option<(&'static str, bool)> = match options.first() {
+        Some(o) => {
+            let task = crate::data::prep::label(table, &o.target, o.task, o.missing)?.task;
+            Some(metric_for(task, metric)?)
+        }
+        None => None,
+    };
     for (batch, opts) in options.chunks(per_call).enumerate() {
         if stop() {
             break;
