@@ -187,7 +187,9 @@ impl<'g> Trainer<'g> {
             false => None,
         };
         let fused_kind = match fused_kind {
-            Some(kind) if kernels::fused::trusted(gpu, kind, model)? => Some(kind),
+            Some(kind) if kernels::fused::trusted(gpu, kind, model, config.optimizer.kind)? => {
+                Some(kind)
+            }
             _ => None,
         };
         let limit = (limits::binding_limit(gpu) / 4) as usize;

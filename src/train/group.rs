@@ -164,7 +164,7 @@ impl<'g> Group<'g> {
             || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
             || !wide::supports(first)
             || !wide::fits(gpu)
-            || !fused::trusted(gpu, Kind::Wide, first)?
+            || !fused::trusted(gpu, Kind::Wide, first, first_config.optimizer.kind)?
         {
             return Ok(None);
         }

@@ -503,6 +503,38 @@ pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
     )
 }
 
+/// [`verify_wide`] of the pipeline that trains networks with `loss` and optimiser `kind`
+/// (the wide kernel is compiled for one of each): the same shapes, each with that loss (at
+/// least two outputs for softmax) and that optimiser.
+pub fn verify_wide_for(
+    gpu: &Gpu,
+    rc: usize,
+    loss: Loss,
+    kind: OptimizerKind,
+) -> Result<Comparison> {
+    let cases = wide_verify_cases()
+        .into_iter()
+        .map(|(mut spec, mut optimizer)| {
+            if loss == Loss::SoftmaxCe {
+                spec.outputs = spec.outputs.max(2);
+            }
+            spec.loss = loss;
+            optimizer.kind = kind;
+            (spec, optimizer)
+        })
+        .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
+        .collect();
+    verify_with(
+        gpu,
+        cases,
+        WIDE_MODELS,
+        true,
+        &|model, optimizer, tensors| {
+            wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
+        },
+    )
+}
+
 /// Models the wide kernel's check trains side by side.
 const WIDE_MODELS: usize = 2;
 
@@ -680,17 +712,18 @@ fn verify_with(
     Ok(worst.expect("at least one case"))
 }
 
-/// Whether the fused kernel `kind` may train `model` on this adapter and driver: [`verify`]'s
-/// (or [`verify_wide`]'s, at the model's rows a chunk) verdict, taken the first time and kept
-/// in the tuning cache. When it failed, a warning names the driver once and training runs one
-/// dispatch per op.
-pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp) -> Result<bool> {
+/// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` on this
+/// adapter and driver: [`verify`]'s (or [`verify_wide_for`]'s, at the model's rows a chunk,
+/// loss and optimiser) verdict, taken the first time and kept in the tuning cache. When it
+/// failed, a warning names the driver once and training runs one dispatch per op.
+pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp, optimizer: OptimizerKind) -> Result<bool> {
     let ok = match kind {
         Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
         Kind::Wide => {
-            let rc = wide::chunk_rows(model);
-            gpu.trusted(&format!("fused_wide rc={rc}"), wide::module(gpu), || {
-                Ok(verify_wide(gpu, rc)?.passed())
+            let (rc, loss) = (wide::chunk_rows(model), model.spec().loss);
+            let key = format!("fused_wide rc={rc} {loss:?} {optimizer:?}");
+            gpu.trusted(&key, wide::module(gpu), || {
+                Ok(verify_wide_for(gpu, rc, loss, optimizer)?.passed())
             })?
         }
     };

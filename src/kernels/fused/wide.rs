@@ -29,8 +29,7 @@ struct WideParams {
     inputs: u32,
     outputs: u32,
     steps: u32,
-    loss: u32,
-    optimizer: u32,
+    _pad0: [u32; 2],
     health: u32,
     canary: u32,
     rq: u32,
@@ -106,6 +105,24 @@ pub fn chunk_rows(model: &Mlp) -> usize {
         .rev()
         .find(|rc| rc * per_row <= BUFW)
         .unwrap_or(0)
+}
+
+/// wide.wgsl's LOSS constant for `loss`.
+fn loss_code(loss: Loss) -> u32 {
+    match loss {
+        Loss::Bce => 0,
+        Loss::SoftmaxCe => 1,
+        Loss::Mse => 2,
+    }
+}
+
+/// wide.wgsl's OPTIMIZER constant for `kind`.
+fn optimizer_code(kind: OptimizerKind) -> u32 {
+    match kind {
+        OptimizerKind::Adam => 0,
+        OptimizerKind::AdamW => 1,
+        OptimizerKind::Sgd => 2,
+    }
 }
 
 /// Whether the wide kernel can train `model`.
@@ -203,16 +220,7 @@ pub(crate) fn build_with_rows(
         inputs: spec.inputs as u32,
         outputs: spec.outputs as u32,
         steps: 0,
-        loss: match spec.loss {
-            Loss::Bce => 0,
-            Loss::SoftmaxCe => 1,
-            Loss::Mse => 2,
-        },
-        optimizer: match optimizer.kind {
-            OptimizerKind::Adam => 0,
-            OptimizerKind::AdamW => 1,
-            OptimizerKind::Sgd => 2,
-        },
+        _pad0: [0; 2],
         health: (losses.len - scratch - 1) as u32,
         canary: CANARY,
         rq: (rc / 4) as u32,
@@ -249,7 +257,11 @@ pub(crate) fn build_with_rows(
     let dispatch = Dispatch::specialised(
         gpu,
         kernel(module(gpu)),
-        &[("RQ", (rc / 4) as f64)],
+        &[
+            ("RQ", (rc / 4) as f64),
+            ("LOSS", f64::from(loss_code(spec.loss))),
+            ("OPTIMIZER", f64::from(optimizer_code(optimizer.kind))),
+        ],
         &[
             Bind::Params(&params),
             Bind::Tensor(steps),

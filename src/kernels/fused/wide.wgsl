@@ -50,8 +50,8 @@ struct WideParams {
     inputs: u32,
     outputs: u32,
     steps: u32,         // steps of each model (the stride between models' steps)
-    loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
-    optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
+    _pad5: u32,
+    _pad6: u32,
     health: u32,        // where in `losses` a cut-short loop is reported
     canary: u32,        // iterations of the canary loop
     rq: u32,            // RQ again, as a value the compiler does not unroll loops over
@@ -71,6 +71,11 @@ struct WideParams {
 }
 
 override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4 or 8
+// The loss (0 bce, 1 softmax_ce, 2 mse) and optimiser (0 adam, 1 adamw, 2 sgd), as pipeline
+// constants: a driver compiles only the one a network trains with (lavapipe: 0.35 s less
+// the first time than all of them).
+override LOSS: u32 = 0u;
+override OPTIMIZER: u32 = 0u;
 const WT: u32 = 64u;       // threads in the workgroup
 const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; with red, 32 KiB)
 
@@ -93,14 +98,14 @@ fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
 
 // One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {
-    if (fp.optimizer == 2u) {
+    if (OPTIMIZER == 2u) {
         let r = sgd_update(p[f], gi, m[f], st.lr, st.momentum, st.weight_decay);
         m[f] = r.y;
         p[f] = r.x;
     } else {
         let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1,
                             st.bias_correction2, st.beta1, st.beta2, st.eps, st.weight_decay,
-                            fp.optimizer == 1u);
+                            OPTIMIZER == 1u);
         m[f] = r.y;
         v[f] = r.z;
         p[f] = r.x;
@@ -243,14 +248,14 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                     let src = order[st.row_offset + r0 + r];
                     let wr = t_all[src * tw + nout];
                     var row_loss = 0.0;
-                    if (fp.loss == 0u) {
+                    if (LOSS == 0u) {
                         for (var c = 0u; c < nout; c++) {
                             let z = buf[zo + c * RQ + q][e];
                             let y = t_all[src * tw + c];
                             row_loss = row_loss + bce(z, y);
                             buf[dzo + c * RQ + q][e] = wr * (sigmoid(z) - y) * inv_batch;
                         }
-                    } else if (fp.loss == 1u) {
+                    } else if (LOSS == 1u) {
                         var mx = buf[zo + q][e];
                         for (var c = 1u; c < nout; c++) { mx = max(mx, buf[zo + c * RQ + q][e]); }
                         var se = 0.0;
