@@ -222,13 +222,32 @@ impl<'g> Group<'g> {
         let mut members = Vec::with_capacity(models.len());
         let (mut order_at, mut loss_at) = (0, 0);
         let mut identities = Vec::new();
+        // Rows already on the device: a model whose rows are another's (the same fold of
+        // another search candidate) reads that copy.
+        let mut placed: Vec<(&Dataset, Option<&Dataset>, usize)> = Vec::new();
         for (c, &spe) in models.iter().zip(&spes) {
             let (model, data, config) = (c.start, c.data, c.config);
             let rows = data.rows();
+            let same = |&&(d, v, _): &&(&Dataset, Option<&Dataset>, usize)| {
+                std::ptr::eq(d, data)
+                    && match (v, c.val) {
+                        (Some(a), Some(b)) => std::ptr::eq(a, b),
+                        (None, None) => true,
+                        _ => false,
+                    }
+            };
+            let (base, fresh) = match placed.iter().find(same) {
+                Some(&(_, _, base)) => (base, false),
+                None => {
+                    let base = x.len() / inputs;
+                    placed.push((data, c.val, base));
+                    (base, true)
+                }
+            };
             // Its validation rows after its training rows, their indices after its row
             // orders, their logits after its step losses.
             let eval = c.val.map(|val| {
-                let row_base = x.len() / inputs + rows;
+                let row_base = base + rows;
                 identities.push((
                     order_at + epochs_per_chunk * rows,
                     (row_base..row_base + val.rows())
@@ -248,7 +267,7 @@ impl<'g> Group<'g> {
                 rows,
                 batch: config.batch_size.min(rows),
                 steps_per_epoch: spe,
-                row_base: (x.len() / inputs) as u32,
+                row_base: base as u32,
                 order_at,
                 loss_at,
                 params_at: params.len(),
@@ -263,11 +282,13 @@ impl<'g> Group<'g> {
                 result: None,
                 live: true,
             });
-            x.extend_from_slice(data.x());
-            x.extend_from_slice(c.val.map_or(&[], Dataset::x));
-            t.extend_from_slice(data.targets());
-            // The validation rows' targets are never read: zeros keep the rows aligned.
-            t.resize(t.len() + val * (outputs + 1), 0.0);
+            if fresh {
+                x.extend_from_slice(data.x());
+                x.extend_from_slice(c.val.map_or(&[], Dataset::x));
+                t.extend_from_slice(data.targets());
+                // The validation rows' targets are never read: zeros keep the rows aligned.
+                t.resize(t.len() + val * (outputs + 1), 0.0);
+            }
             params.extend_from_slice(model.params());
             params.resize(params.len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN, 0.0);
             order_at += epochs_per_chunk * rows + val;
@@ -332,6 +353,14 @@ impl<'g> Group<'g> {
     /// How many models the group trains.
     pub fn len(&self) -> usize {
         self.lock().models.len()
+    }
+
+    /// Rows the group holds on the device: models reading the same dataset (the same
+    /// `&Dataset`) share one copy.
+    pub fn rows_on_device(&self) -> usize {
+        let shared = self.lock();
+        let inputs = self.spec.inputs.max(1);
+        shared.bufs.x_all.len() / inputs
     }
 
     /// Whether the group trains no model (never: [`Group::new`] makes none empty).

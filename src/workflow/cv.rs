@@ -62,8 +62,9 @@ pub fn cross_validate(
 
 /// One fold of one configuration.
 struct Run<'a> {
-    /// The configuration's index.
+    /// The configuration's index, and the fold's.
     config: usize,
+    fold: usize,
     opts: &'a TrainOptions,
     labelled: &'a Labelled,
     /// Training rows, validation rows (split off the training rows) and the fold's own rows.
@@ -93,7 +94,7 @@ pub fn cross_validate_many(
     for (config, (opts, lab)) in options.iter().zip(&labelled).enumerate() {
         let classes = class_of(lab);
         let splits = k_fold(lab.rows.len(), classes.as_deref(), folds, opts.config.seed)?;
-        for (train_pos, test) in splits {
+        for (fold, (train_pos, test)) in splits.into_iter().enumerate() {
             let (train, val) = if opts.val_fraction > 0.0 {
                 let sub: Option<Vec<usize>> = classes
                     .as_ref()
@@ -113,6 +114,7 @@ pub fn cross_validate_many(
             };
             runs.push(Run {
                 config,
+                fold,
                 opts,
                 labelled: lab,
                 train,
@@ -212,21 +214,23 @@ fn train_side_by_side(
         first.opts,
         None,
     )?;
-    let floats = p.train_set.x().len() + p.val_set.as_ref().map_or(0, |v| v.x().len());
+    let floats = p.train_set.x().len() + p.val_set.as_deref().map_or(0, |v| v.x().len());
     let per_group = runs.len().min(MAX_GROUP) as u64;
     if 4 * floats as u64 * per_group > train::limits::binding_limit(gpu) {
         return Ok(());
     }
     let mut prepared = vec![Some(p)];
-    for run in &runs[1..] {
-        prepared.push(Some(prepare(
-            table,
-            run.labelled,
-            &run.train,
-            &run.val,
-            run.opts,
-            None,
-        )?));
+    for (i, run) in runs.iter().enumerate().skip(1) {
+        let mut p = prepare(table, run.labelled, &run.train, &run.val, run.opts, None)?;
+        // The same fold of a configuration whose rows are prepared the same way: one copy
+        // of them (the group then holds them once).
+        if let Some(twin) = (0..i).find(|&j| same_rows(&runs[j], run)) {
+            let twin = prepared[twin].as_ref().expect("prepared above");
+            debug_assert!(twin.train_set == p.train_set && twin.val_set == p.val_set);
+            p.train_set = twin.train_set.clone();
+            p.val_set = twin.val_set.clone();
+        }
+        prepared.push(Some(p));
     }
     // Runs that may share a group: the same network and optimiser, fusing allowed.
     let mut kinds: Vec<Vec<usize>> = Vec::new();
@@ -257,6 +261,20 @@ fn train_side_by_side(
     Ok(())
 }
 
+/// Whether runs `a` and `b` prepare the same rows the same way: the same fold of the same
+/// split, labels, weights and validation rows (their networks and optimisers may differ).
+fn same_rows(a: &Run<'_>, b: &Run<'_>) -> bool {
+    let (x, y) = (a.opts, b.opts);
+    a.fold == b.fold
+        && x.target == y.target
+        && x.task == y.task
+        && x.missing == y.missing
+        && x.sample_weight == y.sample_weight
+        && x.balanced == y.balanced
+        && x.config.seed == y.config.seed
+        && x.val_fraction == y.val_fraction
+}
+
 /// A run trained: its network, its report and its validation rows' logits, if any.
 type Fitted = (Mlp, FitReport, Option<Vec<f32>>);
 
@@ -274,7 +292,7 @@ fn train_together(
         .map(|(i, p)| Candidate {
             start: &p.start,
             data: &p.train_set,
-            val: p.val_set.as_ref(),
+            val: p.val_set.as_deref(),
             config: &all[*i].opts.config,
         })
         .collect();
@@ -297,7 +315,7 @@ fn train_together(
                         &mut member,
                         config,
                         p.train_set.rows(),
-                        p.val_set.as_ref(),
+                        p.val_set.as_deref(),
                         &mut |_| {},
                         FitControl::none(),
                     )?;

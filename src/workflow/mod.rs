@@ -335,8 +335,10 @@ struct Prepared {
     prep: Preprocessor,
     scale: Option<TargetScale>,
     class_weights: Option<Vec<f32>>,
-    train_set: Dataset,
-    val_set: Option<Dataset>,
+    /// Shared with the runs of other configurations that prepare the same rows the same way
+    /// (a search's candidates on one fold), so a group holds them once.
+    train_set: std::sync::Arc<Dataset>,
+    val_set: Option<std::sync::Arc<Dataset>>,
     spec: MlpSpec,
     start: Mlp,
 }
@@ -383,11 +385,11 @@ fn prepare(
         let w = weighted.then(|| pos.iter().map(|&p| weight(p)).collect());
         Dataset::with_targets(x, y, prep.width(), outputs, w)
     };
-    let train_set = dataset(train)?;
+    let train_set = std::sync::Arc::new(dataset(train)?);
     let val_set = if val.is_empty() {
         None
     } else {
-        Some(dataset(val)?)
+        Some(std::sync::Arc::new(dataset(val)?))
     };
 
     let mut spec = MlpSpec::new(prep.width()).output(outputs, loss);
@@ -450,7 +452,7 @@ fn train_on(
         Device::Gpu(gpu) => {
             let config = &resumed_config(config, control.resume.as_ref(), start);
             let mut trainer =
-                Trainer::with_validation(gpu, start, train_set, val_set.as_ref(), config)?;
+                Trainer::with_validation(gpu, start, train_set, val_set.as_deref(), config)?;
             if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
                 if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
                     log::warn!(
@@ -464,7 +466,7 @@ fn train_on(
                 &mut trainer,
                 config,
                 train_set.rows(),
-                val_set.as_ref(),
+                val_set.as_deref(),
                 on_epoch,
                 control,
             )?;
@@ -482,7 +484,7 @@ fn train_on(
                 &mut trainer,
                 config,
                 train_set.rows(),
-                val_set.as_ref(),
+                val_set.as_deref(),
                 on_epoch,
                 control,
             )?;

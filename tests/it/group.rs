@@ -226,6 +226,18 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
     let c = config(2, 8, 0.01, 1);
     let mut other_kind = c.clone();
     other_kind.optimizer.kind = OptimizerKind::Adam;
+    // Models on the same rows (one `&Dataset`) share one copy of them on the device.
+    let mut faster = c.clone();
+    faster.optimizer.lr = 0.1;
+    let shared = Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &data, &faster)])
+        .unwrap()
+        .expect("one shape");
+    assert_eq!(shared.rows_on_device(), data.rows());
+    let copy = data.clone();
+    let apart = Group::new(gpu(), &[cand(&a, &data, &c), cand(&a, &copy, &faster)])
+        .unwrap()
+        .expect("one shape");
+    assert_eq!(apart.rows_on_device(), 2 * data.rows());
     assert!(
         Group::new(gpu(), &[cand(&a, &data, &c), cand(&b, &data, &c)])
             .unwrap()
