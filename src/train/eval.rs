@@ -84,6 +84,16 @@ impl Eval {
         x == self.x.as_slice()
     }
 
+    /// Whether `eval` gives every epoch the logits of `val` (or there is no validation): only
+    /// then may a call run ahead of the epoch loop.
+    pub(super) fn serves(eval: Option<&Eval>, val: Option<&Dataset>) -> bool {
+        match (val, eval) {
+            (None, _) => true,
+            (Some(val), Some(eval)) => eval.holds(val.x()),
+            (Some(_), None) => false,
+        }
+    }
+
     /// The logits of `x` after step `t`, if the last call left them.
     pub(super) fn logits_of(&self, x: &[f32], t: u64) -> Option<Vec<f32>> {
         if !self.holds(x) {

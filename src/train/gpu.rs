@@ -903,15 +903,9 @@ impl Backend for Trainer<'_> {
         Trainer::set_state(self, state)
     }
     fn lookahead(&self, val: Option<&Dataset>) -> usize {
-        let validated_here = match (val, &self.eval) {
-            (None, _) => true,
-            (Some(val), Some(eval)) => eval.holds(val.x()),
-            (Some(_), None) => false,
-        };
-        if validated_here {
-            self.lookahead
-        } else {
-            1
+        match Eval::serves(self.eval.as_ref(), val) {
+            true => self.lookahead,
+            false => 1,
         }
     }
     fn logits_after(&mut self, x: &[f32], epoch: usize) -> Result<Vec<f32>> {

@@ -595,17 +595,8 @@ impl<'g> Group<'g> {
         }
         gpu.check("training models side by side")?;
         let read: Vec<f32> = gpu.read_via(&bufs.losses, &bufs.losses_staging)?;
-        let put_back = |from: &Tensor, to: &Tensor, at: usize, len: usize| -> Result<()> {
-            let mut encoder = gpu.encoder("group put back");
-            record_copy(
-                &mut encoder,
-                &from.slice(at as u64, len as u64),
-                &to.slice(at as u64, len as u64),
-            );
-            gpu.queue().submit([encoder.finish()]);
-            gpu.check("putting weights back")
-        };
-        let put_back_from =
+        // Copies `len` floats of `from` at `at` into `to` at `to_at`, in order with the steps.
+        let put_back =
             |from: &Tensor, at: usize, to: &Tensor, to_at: usize, len: usize| -> Result<()> {
                 let mut encoder = gpu.encoder("group put back");
                 record_copy(
@@ -617,7 +608,7 @@ impl<'g> Group<'g> {
                 gpu.check("putting weights back")
             };
         if let Err(e) = fused::health(gpu, &read, "fused_wide") {
-            put_back(&bufs.good, &bufs.params, 0, bufs.params.len as usize)?;
+            put_back(&bufs.good, 0, &bufs.params, 0, bufs.params.len as usize)?;
             return Err(e);
         }
         let mut out = Vec::with_capacity(work.len());
@@ -634,7 +625,7 @@ impl<'g> Group<'g> {
                 };
                 let sound = s / spe;
                 if !(ahead && sound > 0) {
-                    put_back(&bufs.good, &bufs.params, m.params_at, n)?;
+                    put_back(&bufs.good, m.params_at, &bufs.params, m.params_at, n)?;
                     out.push((i, Err(error)));
                     continue;
                 }
@@ -642,7 +633,7 @@ impl<'g> Group<'g> {
                 // answer, with the weights of the last of them; the next call meets the
                 // divergence, as a call of one epoch at a time would.
                 let snap = m.snap_at + (sound - 1) * n;
-                put_back_from(&bufs.losses, snap, &bufs.params, m.params_at, n)?;
+                put_back(&bufs.losses, snap, &bufs.params, m.params_at, n)?;
                 m.pending = Some(error);
                 losses = &losses[..sound * spe];
             }
@@ -695,16 +686,9 @@ impl<'g> Group<'g> {
     /// Epochs model `index`'s calls may run ahead of its loop, validating on `val`.
     fn lookahead_of(&self, index: usize, val: Option<&Dataset>) -> usize {
         let shared = self.lock();
-        let m = &shared.models[index];
-        let here = match (val, &m.eval) {
-            (None, _) => true,
-            (Some(val), Some(eval)) => eval.holds(val.x()),
-            (Some(_), None) => false,
-        };
-        if here {
-            shared.lookahead
-        } else {
-            1
+        match Eval::serves(shared.models[index].eval.as_ref(), val) {
+            true => shared.lookahead,
+            false => 1,
         }
     }
 

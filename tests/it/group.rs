@@ -358,21 +358,7 @@ fn a_divergence_inside_a_member_s_call_that_ran_ahead_ends_as_it_does_alone() {
     // Two sound epochs, then a huge rate, in one call of five epochs beside a model that
     // stays sound: the call returns the sound epochs (with their weights) and the next call
     // fails as the same run alone does, with the same epoch, step and weights kept.
-    let spec = MlpSpec::new(4)
-        .hidden(24, Activation::Tanh)
-        .output(1, Loss::Mse);
-    let x = crate::common::uniform(60, 64 * 4, -1.0, 1.0);
-    let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
-    let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
-    let config = TrainConfig {
-        batch_size: 16,
-        optimizer: OptimizerConfig {
-            kind: OptimizerKind::Sgd,
-            lr: 50.0,
-            ..OptimizerConfig::default()
-        },
-        ..TrainConfig::default()
-    };
+    let (spec, data, config) = crate::training::exploding_wide();
     let start = Mlp::new(&spec, 3).unwrap();
     let sound_start = Mlp::new(&spec, 4).unwrap();
     let lrs = [1e-5, 1e-5, 50.0, 50.0, 50.0];

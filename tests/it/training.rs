@@ -681,20 +681,7 @@ fn wide_kernel_validates_in_its_dispatch_as_the_reference_does() {
     // The validation rows' logits come from the training dispatch (61 rows: two forward-only
     // steps at batch 32, the second a partial chunk), early stopping on them: against the
     // CPU reference, and against a forward pass of the weights.
-    let spec = MlpSpec::new(9)
-        .hidden(40, Activation::Relu)
-        .hidden(17, Activation::Tanh)
-        .output(3, Loss::SoftmaxCe);
-    let all = clustered(31, 211, 9, 3, false);
-    let part = |rows: std::ops::Range<usize>| {
-        let x = all.x()[rows.start * 9..rows.end * 9].to_vec();
-        let y: Vec<f32> = rows
-            .flat_map(|r| (0..3).map(move |c| (r, c)))
-            .map(|(r, c)| all.target(r, c))
-            .collect();
-        Dataset::with_targets(x, y, 9, 3, None).unwrap()
-    };
-    let (train, val) = (part(0..150), part(150..211));
+    let (spec, train, val) = wide_case();
     let config = TrainConfig {
         epochs: 60,
         batch_size: 32,
@@ -839,18 +826,15 @@ fn epochs_run_ahead_of_the_epoch_loop_end_as_one_epoch_a_call_does() {
     }
 }
 
-#[test]
-fn an_epoch_that_diverges_inside_a_call_that_ran_ahead_is_met_by_the_next_call() {
-    // Two sound epochs, then a huge rate: the call that ran ahead returns the sound epochs
-    // (the loop may stop at one of them) and the next call fails as one epoch a call does,
-    // with the same epoch, step and weights kept.
+/// A 4-24-1 regression (the wide fused kernel) on targets in the thousands, with SGD at a rate
+/// of 50: sound at a rate of 1e-5, its loss overflows within an epoch or two at the config's.
+pub(crate) fn exploding_wide() -> (MlpSpec, Dataset, TrainConfig) {
     let spec = MlpSpec::new(4)
         .hidden(24, Activation::Tanh)
         .output(1, Loss::Mse);
     let x = uniform(60, 64 * 4, -1.0, 1.0);
     let y: Vec<f32> = x.chunks(4).map(|r| 1e3 * (r[0] + r[1])).collect();
     let data = Dataset::with_targets(x, y, 4, 1, None).unwrap();
-    let start = Mlp::new(&spec, 3).unwrap();
     let config = TrainConfig {
         batch_size: 16,
         optimizer: OptimizerConfig {
@@ -860,6 +844,16 @@ fn an_epoch_that_diverges_inside_a_call_that_ran_ahead_is_met_by_the_next_call()
         },
         ..TrainConfig::default()
     };
+    (spec, data, config)
+}
+
+#[test]
+fn an_epoch_that_diverges_inside_a_call_that_ran_ahead_is_met_by_the_next_call() {
+    // Two sound epochs, then a huge rate: the call that ran ahead returns the sound epochs
+    // (the loop may stop at one of them) and the next call fails as one epoch a call does,
+    // with the same epoch, step and weights kept.
+    let (spec, data, config) = exploding_wide();
+    let start = Mlp::new(&spec, 3).unwrap();
     let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let lrs = [1e-5, 1e-5, 50.0, 50.0, 50.0];
     let mut ahead = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();

@@ -488,19 +488,7 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
 /// each case trained as two models side by side (one workgroup each, the second's
 /// parameters further along the buffers), as groups train them (src/train/group.rs).
 pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
-    let cases = wide_verify_cases()
-        .into_iter()
-        .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
-        .collect();
-    verify_with(
-        gpu,
-        cases,
-        WIDE_MODELS,
-        true,
-        &|model, optimizer, tensors| {
-            wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
-        },
-    )
+    verify_wide_cases(gpu, rc, wide_verify_cases())
 }
 
 /// [`verify_wide`] of the pipeline that trains networks with `loss` and optimiser `kind`
@@ -522,6 +510,18 @@ pub fn verify_wide_for(
             optimizer.kind = kind;
             (spec, optimizer)
         })
+        .collect();
+    verify_wide_cases(gpu, rc, cases)
+}
+
+/// The wide kernel at `rc` rows a chunk on those of `cases` whose chunks hold them.
+fn verify_wide_cases(
+    gpu: &Gpu,
+    rc: usize,
+    cases: Vec<(MlpSpec, OptimizerConfig)>,
+) -> Result<Comparison> {
+    let cases = cases
+        .into_iter()
         .filter(|(spec, _)| Mlp::new(spec, 0).is_ok_and(|m| wide::chunk_rows(&m) >= rc))
         .collect();
     verify_with(
