@@ -446,8 +446,9 @@ fn verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
     ]
 }
 
-/// Typical tabular networks for the wide kernel: every loss, optimiser and activation, widths
-/// of 128 and not a multiple of the workgroup, 2 to 4 layers, the parameter cap nearly full.
+/// Typical tabular networks for the wide kernel: every loss, optimiser and activation, hidden
+/// layers that share an activation and layers that differ, widths of 128 and not a multiple
+/// of the workgroup, 2 to 4 layers, the parameter cap nearly full.
 fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
     let mut cases = verify_cases();
     cases[0].0 = MlpSpec::new(30)
@@ -467,6 +468,19 @@ fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
             .hidden(128, Activation::Relu)
             .output(3, Loss::Mse),
         cases[0].1,
+    ));
+    // Hidden layers that share sigmoid or tanh: each its own pipeline (wide.wgsl's ACT).
+    cases.push((
+        MlpSpec::new(9)
+            .hidden(33, Activation::Tanh)
+            .hidden(17, Activation::Tanh),
+        cases[0].1,
+    ));
+    cases.push((
+        MlpSpec::new(11)
+            .hidden(19, Activation::Sigmoid)
+            .output(4, Loss::SoftmaxCe),
+        cases[1].1,
     ));
     cases
 }
@@ -491,24 +505,34 @@ pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
     verify_wide_cases(gpu, rc, wide_verify_cases())
 }
 
-/// [`verify_wide`] of the pipeline that trains networks with `loss` and optimiser `kind`
-/// (the wide kernel is compiled for one of each): the same shapes, each with that loss (at
-/// least two outputs for softmax) and that optimiser.
+/// [`verify_wide`] of the pipeline that trains networks with `loss`, optimiser `kind` and
+/// hidden activation constant `act` ([`wide::act_constant`]; the wide kernel is compiled for
+/// one of each): the same shapes, each with that loss (at least two outputs for softmax),
+/// that optimiser and every hidden layer activated by `act`, or, for
+/// [`wide::ACT_BY_LAYER`], the shapes whose hidden activations differ.
 pub fn verify_wide_for(
     gpu: &Gpu,
     rc: usize,
     loss: Loss,
     kind: OptimizerKind,
+    act: u32,
 ) -> Result<Comparison> {
+    let shared = [Activation::Sigmoid, Activation::Relu, Activation::Tanh]
+        .into_iter()
+        .find(|a| super::activation::code(Some(*a)) == act);
     let cases = wide_verify_cases()
         .into_iter()
-        .map(|(mut spec, mut optimizer)| {
+        .filter_map(|(mut spec, mut optimizer)| {
             if loss == Loss::SoftmaxCe {
                 spec.outputs = spec.outputs.max(2);
             }
             spec.loss = loss;
             optimizer.kind = kind;
-            (spec, optimizer)
+            if let Some(a) = shared {
+                spec.hidden.iter_mut().for_each(|h| h.1 = a);
+            }
+            let model = Mlp::new(&spec, 0).ok()?;
+            (wide::act_constant(&model) == act).then_some((spec, optimizer))
         })
         .collect();
     verify_wide_cases(gpu, rc, cases)
@@ -721,9 +745,10 @@ pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp, optimizer: OptimizerKind) -> 
         Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
         Kind::Wide => {
             let (rc, loss) = (wide::chunk_rows(model), model.spec().loss);
-            let key = format!("fused_wide rc={rc} {loss:?} {optimizer:?}");
+            let act = wide::act_constant(model);
+            let key = format!("fused_wide rc={rc} {loss:?} {optimizer:?} act={act}");
             gpu.trusted(&key, wide::module(gpu), || {
-                Ok(verify_wide_for(gpu, rc, loss, optimizer)?.passed())
+                Ok(verify_wide_for(gpu, rc, loss, optimizer, act)?.passed())
             })?
         }
     };

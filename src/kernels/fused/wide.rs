@@ -125,6 +125,23 @@ fn optimizer_code(kind: OptimizerKind) -> u32 {
     }
 }
 
+/// wide.wgsl's ACT constant for `model`: the one activation of its hidden layers, or
+/// [`ACT_BY_LAYER`] where they differ (each layer's then read at run time).
+pub fn act_constant(model: &Mlp) -> u32 {
+    let layers = model.layers();
+    let hidden = &layers[..layers.len() - 1];
+    match hidden.first() {
+        Some(first) if hidden.iter().all(|l| l.activation == first.activation) => {
+            crate::kernels::activation::code(first.activation)
+        }
+        // Differing activations, or no hidden layer (nothing activated): read by layer.
+        _ => ACT_BY_LAYER,
+    }
+}
+
+/// wide.wgsl's ACT_BY_LAYER: hidden layers whose activations differ.
+pub const ACT_BY_LAYER: u32 = 255;
+
 /// Whether the wide kernel can train `model`.
 pub fn supports(model: &Mlp) -> bool {
     let spec = model.spec();
@@ -166,9 +183,8 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     let chunk = n(share(rc * nin)) + forward + loss + backward + grads;
     let chunks = (batch as u64).div_ceil(rc);
     let reduce = n(WT.ilog2() as u64);
-    let update: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
-    // A snapshot step's one loop (a share of the parameters) is shorter than `update`.
-    let per_step = 1 + n(chunks) + chunks * chunk + reduce + update;
+    // A snapshot step's one loop (a share of the parameters) is shorter than a chunk's.
+    let per_step = 1 + n(chunks) + chunks * chunk + reduce;
     LoopCost {
         setup: load + u64::from(CANARY) + 64,
         per_step,
@@ -261,6 +277,7 @@ pub(crate) fn build_with_rows(
             ("RQ", (rc / 4) as f64),
             ("LOSS", f64::from(loss_code(spec.loss))),
             ("OPTIMIZER", f64::from(optimizer_code(optimizer.kind))),
+            ("ACT", f64::from(act_constant(model))),
         ],
         &[
             Bind::Params(&params),

@@ -16,8 +16,9 @@
 //
 // One step: for each chunk: load the rows, forward layer by layer, the loss and its gradient
 // at the logits, backward layer by layer, then each thread adds its columns' gradient over
-// the chunk's rows. After the last chunk: the step's loss (a fixed-order sum over threads) and
-// the optimiser, which writes the parameters every thread reads in the next step. Rows of the
+// the chunk's rows; after the last chunk's, it applies the optimiser to them at once (no
+// thread reads the parameters again in the step), which writes the parameters every thread
+// reads in the next step. Then the step's loss (a fixed-order sum over threads). Rows of the
 // last chunk past the batch are zero inputs with zero deltas: they add exactly nothing.
 //
 // Several models: workgroup w runs steps[w·steps .. (w + 1)·steps] (fp.steps is the stride),
@@ -76,6 +77,11 @@ override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 
 // the first time than all of them).
 override LOSS: u32 = 0u;
 override OPTIMIZER: u32 = 0u;
+// The hidden layers' activation (ACT_* in the prelude) when they all share one, so a driver
+// compiles that one alone (lavapipe runs every case of a switch, masked); ACT_BY_LAYER reads
+// each layer's from fp.acts.
+override ACT: u32 = 255u;
+const ACT_BY_LAYER: u32 = 255u;
 const WT: u32 = 64u;       // threads in the workgroup
 const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; with red, 32 KiB)
 
@@ -95,6 +101,10 @@ var<workgroup> red: array<f32, WT>;          // the step's loss, summed across t
 fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
 fn act_off(l: u32) -> u32 { return fp.act_off[l / 4u][l % 4u]; }
 fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
+fn act_code(l: u32) -> u32 {
+    if (ACT != ACT_BY_LAYER) { return ACT; }
+    return fp.acts[l];
+}
 
 // One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {
@@ -109,6 +119,20 @@ fn update(f: u32, gi: f32, st: Step) {
         m[f] = r.y;
         v[f] = r.z;
         p[f] = r.x;
+    }
+}
+
+// Adds a chunk's gradient g of parameter f to its sum over the step (at g_at + f; a step's
+// first chunk starts it afresh, so no pass zeroes it) and, after the step's last chunk,
+// applies the optimiser with the sum (no thread reads f again in this step: only its owner
+// does). A sum that never leaves one chunk is never stored.
+fn add_gradient(f: u32, g: f32, fresh: bool, last: bool, st: Step) {
+    var sum = g;
+    if (!fresh) { sum = sum + losses[fp.g_at + f]; }
+    if (last) {
+        update(f, sum, st);
+    } else {
+        losses[fp.g_at + f] = sum;
     }
 }
 
@@ -170,24 +194,42 @@ fn forward_chunk(pb: u32, lid: u32, lane: u32) {
                 }
                 if (jreal >= no) { continue; }
                 let b = p[pb + fp.b_flat[l] + j];
+                a0 = a0 + b;
+                a1 = a1 + b;
+                a2 = a2 + b;
+                a3 = a3 + b;
+                a4 = a4 + b;
+                a5 = a5 + b;
+                a6 = a6 + b;
+                a7 = a7 + b;
+                // The activation in registers, before the one store of each vec4.
+                if (l + 1u < layers) {
+                    let code = act_code(l);
+                    a0 = activate4(code, a0);
+                    if (RQ > 1u) { a1 = activate4(code, a1); }
+                    if (RQ > 2u) {
+                        a2 = activate4(code, a2);
+                        a3 = activate4(code, a3);
+                    }
+                    if (RQ > 4u) {
+                        a4 = activate4(code, a4);
+                        a5 = activate4(code, a5);
+                        a6 = activate4(code, a6);
+                        a7 = activate4(code, a7);
+                    }
+                }
                 let y = aout + j * RQ;
-                buf[y] = a0 + b;
-                if (RQ > 1u) { buf[y + 1u] = a1 + b; }
+                buf[y] = a0;
+                if (RQ > 1u) { buf[y + 1u] = a1; }
                 if (RQ > 2u) {
-                    buf[y + 2u] = a2 + b;
-                    buf[y + 3u] = a3 + b;
+                    buf[y + 2u] = a2;
+                    buf[y + 3u] = a3;
                 }
                 if (RQ > 4u) {
-                    buf[y + 4u] = a4 + b;
-                    buf[y + 5u] = a5 + b;
-                    buf[y + 6u] = a6 + b;
-                    buf[y + 7u] = a7 + b;
-                }
-                // The activation, one copy of its code for all rows.
-                if (l + 1u < layers) {
-                    for (var q = 0u; q < fp.rq; q++) {
-                        buf[y + q] = activate4(fp.acts[l], buf[y + q]);
-                    }
+                    buf[y + 4u] = a4;
+                    buf[y + 5u] = a5;
+                    buf[y + 6u] = a6;
+                    buf[y + 7u] = a7;
                 }
             }
         }
@@ -323,30 +365,31 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                             }
                         }
                         if (ireal >= ni) { continue; }
-                        let code = fp.acts[l - 1u];
+                        // The activation's derivative in registers, then one store each.
+                        let code = act_code(l - 1u);
                         let y = din + i * RQ;
                         let z = ain + i * RQ;
-                        buf[y] = a0;
-                        if (RQ > 1u) { buf[y + 1u] = a1; }
+                        buf[y] = activate_back4(code, buf[z], a0);
+                        if (RQ > 1u) { buf[y + 1u] = activate_back4(code, buf[z + 1u], a1); }
                         if (RQ > 2u) {
-                            buf[y + 2u] = a2;
-                            buf[y + 3u] = a3;
+                            buf[y + 2u] = activate_back4(code, buf[z + 2u], a2);
+                            buf[y + 3u] = activate_back4(code, buf[z + 3u], a3);
                         }
                         if (RQ > 4u) {
-                            buf[y + 4u] = a4;
-                            buf[y + 5u] = a5;
-                            buf[y + 6u] = a6;
-                            buf[y + 7u] = a7;
-                        }
-                        for (var q = 0u; q < fp.rq; q++) {
-                            buf[y + q] = activate_back4(code, buf[z + q], buf[y + q]);
+                            buf[y + 4u] = activate_back4(code, buf[z + 4u], a4);
+                            buf[y + 5u] = activate_back4(code, buf[z + 5u], a5);
+                            buf[y + 6u] = activate_back4(code, buf[z + 6u], a6);
+                            buf[y + 7u] = activate_back4(code, buf[z + 7u], a7);
                         }
                     }
                 }
                 workgroupBarrier();
             }
-            // Each thread's columns: dW[i][j] += Σ_r a[r][i] · δ[r][j], db[j] += Σ_r δ[r][j].
+            // Each thread's columns: dW[i][j] += Σ_r a[r][i] · δ[r][j], db[j] += Σ_r δ[r][j];
+            // after the step's last chunk, the optimiser on them.
             let ones = vec4<f32>(1.0);
+            let fresh = r0 == 0u;
+            let last = r0 + rc >= rows;
             for (var l = 0u; l < layers; l++) {
                 let ni = width(l);
                 let no = width(l + 1u);
@@ -358,8 +401,8 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                     let j = min(jreal, no - 1u);
                     let owns = jreal < no;
                     // Parameter f's gradient sum is at g_at + f.
-                    let gw = fp.g_at + pb + fp.w_flat[l] + j;
-                    let gbias = fp.g_at + pb + fp.b_flat[l] + j;
+                    let fw = pb + fp.w_flat[l] + j;
+                    let fbias = pb + fp.b_flat[l] + j;
                     if (any_lane(owns)) {
                         let y = dout + j * RQ;
                         let d0 = buf[y];
@@ -382,11 +425,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                             d7 = buf[y + 7u];
                         }
                         let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
-                        // A step's first chunk starts the sums afresh (no zeroing pass).
-                        let fresh = r0 == 0u;
-                        if (owns) {
-                            losses[gbias] = select(losses[gbias], 0.0, fresh) + dot(dsum, ones);
-                        }
+                        if (owns) { add_gradient(fbias, dot(dsum, ones), fresh, last, st); }
                         for (var i = 0u; i < ni; i++) {
                             let x = rows_at(ain + i * RQ, lane);
                             var s = x.q0 * d0;
@@ -396,10 +435,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                                 s = s + x.q4 * d4 + x.q5 * d5;
                                 s = s + x.q6 * d6 + x.q7 * d7;
                             }
-                            if (owns) {
-                                let gi = gw + i * no;
-                                losses[gi] = select(losses[gi], 0.0, fresh) + dot(s, ones);
-                            }
+                            if (owns) { add_gradient(fw + i * no, dot(s, ones), fresh, last, st); }
                         }
                     }
                 }
@@ -416,22 +452,6 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             workgroupBarrier();
         }
         if (lid == 0u) { losses[st.loss_slot] = red[0] * inv_batch; }
-        // The optimiser on this thread's columns.
-        for (var l = 0u; l < layers; l++) {
-            let ni = width(l);
-            let no = width(l + 1u);
-            for (var jj = 0u; jj < 2u; jj++) {
-                let j = lid + jj * WT;
-                if (j < no) {
-                    let fb = pb + fp.b_flat[l] + j;
-                    update(fb, losses[fp.g_at + fb], st);
-                    for (var i = 0u; i < ni; i++) {
-                        let f = pb + fp.w_flat[l] + i * no + j;
-                        update(f, losses[fp.g_at + f], st);
-                    }
-                }
-            }
-        }
         // The next step reads the parameters every thread wrote.
         storageBarrier();
         workgroupBarrier();
