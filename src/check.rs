@@ -367,7 +367,7 @@ fn training_item(
                 None
             } else if let Some(kind) = kind {
                 let cost = kernels::fused::loop_iterations(kind, &start, batch);
-                if !kernels::fused::trusted(gpu, kind, &start, optimizer.kind)? {
+                if !kernels::fused::trusted(gpu, kind, &start, optimizer.kind, batch)? {
                     Some("the fused kernel failed its check here, so training never uses it")
                 } else if kernels::fused::steps_within(budget, cost).is_none() {
                     Some(

@@ -187,7 +187,9 @@ impl<'g> Trainer<'g> {
             false => None,
         };
         let fused_kind = match fused_kind {
-            Some(kind) if kernels::fused::trusted(gpu, kind, model, config.optimizer.kind)? => {
+            Some(kind)
+                if kernels::fused::trusted(gpu, kind, model, config.optimizer.kind, batch)? =>
+            {
                 Some(kind)
             }
             _ => None,
@@ -332,6 +334,7 @@ impl<'g> Trainer<'g> {
                 kind,
                 model,
                 &config.optimizer,
+                batch,
                 &steps,
                 &bufs.order,
                 &bufs.x_all,

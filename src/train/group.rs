@@ -160,20 +160,26 @@ impl<'g> Group<'g> {
                     && config.optimizer.same_kind(&first_config.optimizer)
             },
         );
-        if !same
-            || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
-            || !wide::supports(first)
-            || !wide::fits(gpu)
-            || !fused::trusted(gpu, Kind::Wide, first, first_config.optimizer.kind)?
-        {
-            return Ok(None);
-        }
-        let budget = crate::kernels::probe::loop_budget(gpu)?;
         let batch_most = models
             .iter()
             .map(|c| c.config.batch_size.min(c.data.rows()))
             .max()
             .unwrap_or(1);
+        if !same
+            || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
+            || !wide::supports(first)
+            || !wide::fits(gpu)
+            || !fused::trusted(
+                gpu,
+                Kind::Wide,
+                first,
+                first_config.optimizer.kind,
+                batch_most,
+            )?
+        {
+            return Ok(None);
+        }
+        let budget = crate::kernels::probe::loop_budget(gpu)?;
         let cost = fused::loop_iterations(Kind::Wide, first, batch_most);
         let Some(room) = fused::steps_within(budget, cost) else {
             return Ok(None);
@@ -316,7 +322,7 @@ impl<'g> Group<'g> {
             gpu,
             first,
             &first_config.optimizer,
-            wide::chunk_rows(first),
+            wide::chunk_rows_for(first, batch_most),
             models.len(),
             [
                 &bufs.steps,

@@ -285,6 +285,7 @@ pub fn fused_steps(
     kind: Kind,
     model: &Mlp,
     optimizer: &OptimizerConfig,
+    batch: usize,
     steps: &Tensor,
     order: &Tensor,
     x_all: &Tensor,
@@ -298,7 +299,8 @@ pub fn fused_steps(
     match kind {
         Kind::Small => small_steps(gpu, model, optimizer, tensors),
         Kind::Wide => {
-            wide::build_with_rows(gpu, model, optimizer, wide::chunk_rows(model), 1, tensors)
+            let rc = wide::chunk_rows_for(model, batch);
+            wide::build_with_rows(gpu, model, optimizer, rc, 1, tensors)
         }
     }
 }
@@ -736,15 +738,22 @@ fn verify_with(
     Ok(worst.expect("at least one case"))
 }
 
-/// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` on this
-/// adapter and driver: [`verify`]'s (or [`verify_wide_for`]'s, at the model's rows a chunk,
-/// loss and optimiser) verdict, taken the first time and kept in the tuning cache. When it
-/// failed, a warning names the driver once and training runs one dispatch per op.
-pub fn trusted(gpu: &Gpu, kind: Kind, model: &Mlp, optimizer: OptimizerKind) -> Result<bool> {
+/// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` at `batch`
+/// rows a step on this adapter and driver: [`verify`]'s (or [`verify_wide_for`]'s, at the
+/// rows a chunk, loss, optimiser and activation it would run) verdict, taken the first time
+/// and kept in the tuning cache. When it failed, a warning names the driver once and
+/// training runs one dispatch per op.
+pub fn trusted(
+    gpu: &Gpu,
+    kind: Kind,
+    model: &Mlp,
+    optimizer: OptimizerKind,
+    batch: usize,
+) -> Result<bool> {
     let ok = match kind {
         Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
         Kind::Wide => {
-            let (rc, loss) = (wide::chunk_rows(model), model.spec().loss);
+            let (rc, loss) = (wide::chunk_rows_for(model, batch), model.spec().loss);
             let act = wide::act_constant(model);
             let key = format!("fused_wide rc={rc} {loss:?} {optimizer:?} act={act}");
             gpu.trusted(&key, wide::module(gpu), || {

@@ -1,5 +1,5 @@
 //! Host side of wide.wgsl: many whole training steps of a typical tabular network (at most 4
-//! layers, widths up to 128) in one dispatch of one workgroup, the batch in chunks of up to 32
+//! layers, widths up to 128) in one dispatch of one workgroup, the batch in chunks of up to 64
 //! rows held in workgroup memory, each thread owning whole columns of every layer.
 
 use super::{FusedSteps, LoopCost, BINDINGS, CANARY};
@@ -13,10 +13,10 @@ use crate::optim::{OptimizerConfig, OptimizerKind};
 pub const MAX_LAYERS: usize = 4;
 /// Widest layer, inputs included.
 pub const MAX_WIDTH: usize = 128;
-/// Floats of workgroup memory for one chunk's activations and deltas (`BUFV` vec4s).
+/// Floats of workgroup memory for one chunk's activations, later its deltas (`BUFV` vec4s).
 const BUFW: usize = 4 * 2032;
 /// The chunk sizes a network may be given (4·`RQ` rows; each its own pipeline).
-pub const CHUNK_ROWS: [usize; 4] = [4, 8, 16, 32];
+pub const CHUNK_ROWS: [usize; 5] = [4, 8, 16, 32, 64];
 /// Threads of the workgroup (`WT`).
 const WT: u64 = 64;
 /// Workgroup memory wide.wgsl declares: the chunk buffer and the loss sums.
@@ -41,7 +41,6 @@ struct WideParams {
     w_flat: [u32; 4],
     b_flat: [u32; 4],
     act_off: [u32; 8],
-    dz_off: [u32; 8],
 }
 
 /// Byte offset of `steps` in [`WideParams`], which [`FusedSteps::set_steps`] rewrites.
@@ -52,6 +51,7 @@ pub(super) static MODULE: Module = Module {
     name: "fused_wide",
     parts: &[
         crate::kernels::PRELUDE,
+        include_str!("rows.wgsl"),
         include_str!("lanes_plain.wgsl"),
         include_str!("wide.wgsl"),
     ],
@@ -65,6 +65,7 @@ pub(super) static MODULE_SUBGROUP: Module = Module {
     name: "fused_wide_subgroup",
     parts: &[
         crate::kernels::PRELUDE,
+        include_str!("rows.wgsl"),
         include_str!("lanes_subgroup.wgsl"),
         include_str!("wide.wgsl"),
     ],
@@ -94,17 +95,27 @@ fn kernel(module: &'static Module) -> Kernel {
     }
 }
 
-/// Rows of one chunk for `model`: 8, or 4 where the chunk buffer holds no more (every
-/// layer's activations and deltas of a row); 0 where it does not hold 4.
+/// Most rows a chunk of `model` can hold: the largest of [`CHUNK_ROWS`] whose every layer's
+/// activations fit the chunk buffer (deltas take their place); 0 where 4 rows do not fit.
 pub fn chunk_rows(model: &Mlp) -> usize {
     let spec = model.spec();
-    let layers = model.layers();
-    let per_row = spec.inputs + 2 * layers.iter().map(|l| l.outputs).sum::<usize>();
+    let per_row = spec.inputs + model.layers().iter().map(|l| l.outputs).sum::<usize>();
     CHUNK_ROWS
         .into_iter()
         .rev()
         .find(|rc| rc * per_row <= BUFW)
         .unwrap_or(0)
+}
+
+/// Rows a chunk of `model` holds when it trains `batch` rows a step: the fewest of
+/// [`CHUNK_ROWS`] that hold the batch, or [`chunk_rows`] where none of those fit (a chunk
+/// past the batch computes rows that add nothing).
+pub fn chunk_rows_for(model: &Mlp, batch: usize) -> usize {
+    let most = chunk_rows(model);
+    CHUNK_ROWS
+        .into_iter()
+        .find(|&rc| rc >= batch && rc <= most)
+        .unwrap_or(most)
 }
 
 /// wide.wgsl's LOSS constant for `loss`.
@@ -164,7 +175,7 @@ pub fn fits(gpu: &Gpu) -> bool {
 /// at one more iteration than it runs, in the order it appears there) at `batch` rows a step.
 pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     let n = |x: u64| x + 1; // a loop of x iterations
-    let rc = chunk_rows(model).max(4) as u64;
+    let rc = chunk_rows_for(model, batch).max(4) as u64;
     let layers = model.layers();
     let nl = layers.len() as u64;
     let share = |x: u64| x.div_ceil(WT); // a loop over x items, each thread taking every WT-th
@@ -178,11 +189,17 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     let over = |width: usize| n(2) + 2 * n(width as u64);
     let forward: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
     let loss = 3 * n(nout);
-    let backward: u64 = n(nl) + layers.iter().skip(1).map(|l| over(l.outputs)).sum::<u64>();
-    let grads: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
-    let chunk = n(share(rc * nin)) + forward + loss + backward + grads;
+    // Each layer: the deltas below (two units a thread, a loop over the layer's width each),
+    // then two passes over its columns, each running one of column_gradients' two copies
+    // (counted as if both ran) over the layer's inputs.
+    let backward: u64 = n(nl)
+        + layers
+            .iter()
+            .map(|l| 2 * n(l.outputs as u64) + n(2) + 4 * n(l.inputs as u64))
+            .sum::<u64>();
+    let chunk = n(share(rc)) + share(rc) * n(nin) + forward + loss + backward;
     let chunks = (batch as u64).div_ceil(rc);
-    let reduce = n(WT.ilog2() as u64);
+    let reduce = n(WT);
     // A snapshot step's one loop (a share of the parameters) is shorter than a chunk's.
     let per_step = 1 + n(chunks) + chunks * chunk + reduce;
     LoopCost {
@@ -248,7 +265,6 @@ pub(crate) fn build_with_rows(
         w_flat: [0; 4],
         b_flat: [0; 4],
         act_off: [0; 8],
-        dz_off: [0; 8],
     };
     values.widths[0] = spec.inputs as u32;
     // Offsets in `buf` count vec4s: a unit holds rq of them.
@@ -264,10 +280,6 @@ pub(crate) fn build_with_rows(
     }
     values.act_off[layers.len()] = act;
     act += rq * spec.outputs as u32;
-    for (l, layer) in layers.iter().enumerate() {
-        values.dz_off[l + 1] = act;
-        act += rq * layer.outputs as u32;
-    }
     debug_assert!(4 * act as usize <= BUFW);
     let params = gpu.uniform("fused wide", &values);
     let dispatch = Dispatch::specialised(

@@ -1,6 +1,7 @@
 // Whole training steps of a typical tabular network (at most 4 layers, widths up to 128) in
-// one workgroup per model, many steps per dispatch (after lanes_plain.wgsl or lanes_subgroup.wgsl, which
-// say how a unit's rows are read: rows_at, any_lane, lane_index): the batch goes through in chunks of 4·RQ rows whose
+// one workgroup per model, many steps per dispatch (after rows.wgsl, a unit's values over a
+// chunk, and lanes_plain.wgsl or lanes_subgroup.wgsl, which say how a unit's rows are read:
+// rows_at, any_lane, lane_index): the batch goes through in chunks of 4·RQ rows whose
 // activations and deltas sit in workgroup memory, and each thread owns whole columns of every
 // layer. A unit's values over the chunk's rows are RQ vec4s side by side, so a thread reads
 // its weight once per input and then runs 4·RQ rows on it from registers. Uses the prelude's
@@ -15,11 +16,12 @@
 // 0.13 s more every run, 0.45 s more the first time) and runs it no faster.
 //
 // One step: for each chunk: load the rows, forward layer by layer, the loss and its gradient
-// at the logits, backward layer by layer, then each thread adds its columns' gradient over
-// the chunk's rows; after the last chunk's, it applies the optimiser to them at once (no
-// thread reads the parameters again in the step), which writes the parameters every thread
-// reads in the next step. Then the step's loss (a fixed-order sum over threads). Rows of the
-// last chunk past the batch are zero inputs with zero deltas: they add exactly nothing.
+// at the logits, then backward layer by layer from the output: the deltas of the layer's
+// inputs (into registers), then each thread adds its columns' gradient over the chunk's rows
+// and, after the step's last chunk, applies the optimiser to them at once (no thread reads
+// that layer's parameters again in the step), then the deltas replace the inputs'
+// activations. Then the step's loss (a fixed-order sum over threads). Rows of the last chunk
+// past the batch are zero inputs with zero deltas: they add exactly nothing.
 //
 // Several models: workgroup w runs steps[w·steps .. (w + 1)·steps] (fp.steps is the stride),
 // each step naming where its model's parameters start in p, m and v (params_at), its rows in
@@ -32,10 +34,11 @@
 // want back once it has seen that epoch's validation).
 //
 // Workgroup memory: BUFV vec4s for one chunk: the activations of every layer (unit i of layer
-// l at act_off(l) + i·RQ) and the deltas of every layer but the inputs (dz_off(l) + i·RQ). The
-// host picks RQ so they fit (src/kernels/fused/wide.rs). The parameters stay in `p`: on a CPU
-// driver a thread's weight load costs the same from either memory, and the whole 32 KiB then
-// holds chunks of up to 32 rows.
+// l at act_off(l) + i·RQ), each replaced by its delta once backward no longer needs it, so a
+// chunk holds twice the rows that separate deltas would leave room for (README's main job:
+// its whole batch of 64). The host picks RQ so they fit (src/kernels/fused/wide.rs). The
+// parameters stay in `p`: on a CPU driver a thread's weight load costs the same from either
+// memory.
 //
 // Loop budget: src/kernels/fused/wide.rs counts the iterations of every loop below
 // (`loop_iterations`; keep it in step) so that a dispatch holds no more steps than the driver
@@ -55,7 +58,7 @@ struct WideParams {
     _pad6: u32,
     health: u32,        // where in `losses` a cut-short loop is reported
     canary: u32,        // iterations of the canary loop
-    rq: u32,            // RQ again, as a value the compiler does not unroll loops over
+    rq: u32,            // RQ again, a loop bound the compiler does not unroll (rows.wgsl)
     params: u32,        // parameters of one model (what a snapshot step copies)
     g_at: u32,          // where the gradient sums start in `losses` (after health)
     _pad0: u32,
@@ -67,11 +70,10 @@ struct WideParams {
     acts: vec4<u32>,               // activation code of hidden layer l (ACT_* in the prelude)
     w_flat: vec4<u32>,             // where layer l's W starts in the flat layout
     b_flat: vec4<u32>,             // where layer l's b starts in the flat layout
-    act_off: array<vec4<u32>, 2>,  // where layer l's activations start in `buf`
-    dz_off: array<vec4<u32>, 2>,   // where layer l's deltas start in `buf` (l ≥ 1)
+    act_off: array<vec4<u32>, 2>,  // where layer l's activations (then deltas) start in `buf`
 }
 
-override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4 or 8
+override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4, 8 or 16
 // The loss (0 bce, 1 softmax_ce, 2 mse) and optimiser (0 adam, 1 adamw, 2 sgd), as pipeline
 // constants: a driver compiles only the one a network trains with (lavapipe: 0.35 s less
 // the first time than all of them).
@@ -83,7 +85,7 @@ override OPTIMIZER: u32 = 0u;
 override ACT: u32 = 255u;
 const ACT_BY_LAYER: u32 = 255u;
 const WT: u32 = 64u;       // threads in the workgroup
-const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; with red, 32 KiB)
+const BUFV: u32 = 2032u;   // one chunk's activations (31.75 KiB; with red, 32 KiB)
 
 @group(0) @binding(0) var<uniform> fp: WideParams;
 @group(0) @binding(1) var<storage, read> steps: array<Step>;
@@ -95,12 +97,11 @@ const BUFV: u32 = 2032u;   // one chunk's activations and deltas (31.75 KiB; wit
 @group(0) @binding(7) var<storage, read_write> v: array<f32>;
 @group(0) @binding(8) var<storage, read_write> losses: array<f32>;
 
-var<workgroup> buf: array<vec4<f32>, BUFV>;  // one chunk's activations and deltas
+var<workgroup> buf: array<vec4<f32>, BUFV>;  // one chunk's activations, then deltas
 var<workgroup> red: array<f32, WT>;          // the step's loss, summed across threads
 
 fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
 fn act_off(l: u32) -> u32 { return fp.act_off[l / 4u][l % 4u]; }
-fn dz_off(l: u32) -> u32 { return fp.dz_off[l / 4u][l % 4u]; }
 fn act_code(l: u32) -> u32 {
     if (ACT != ACT_BY_LAYER) { return ACT; }
     return fp.acts[l];
@@ -136,17 +137,34 @@ fn add_gradient(f: u32, g: f32, fresh: bool, last: bool, st: Step) {
     }
 }
 
-// The rows at order[at .. at + count] into the chunk's input units, unit by unit; the
-// chunk's rows past them are zeros.
+// Column j's gradient over the chunk (its deltas d; inputs at ain, ni of them, no columns),
+// added by add_gradient: dW[i][j] = Σ_r a[r][i] · δ[r][j], db[j] = Σ_r δ[r][j].
+fn column_gradients(fw: u32, fb: u32, owns: bool, d: Rows, ain: u32, ni: u32, no: u32,
+                    lane: u32, fresh: bool, last: bool, st: Step) {
+    // i = ni is the bias (its rows_at reads past the inputs, unused), so that one copy of the
+    // optimiser's code serves weights and bias.
+    let bias_sum = rows_sum(d);
+    for (var i = 0u; i <= ni; i++) {
+        let bias = i == ni;
+        let g = select(rows_dot(rows_at(ain + i * RQ, lane), d), bias_sum, bias);
+        if (owns) { add_gradient(select(fw + i * no, fb, bias), g, fresh, last, st); }
+    }
+}
+
+// The rows at order[at .. at + count] into the chunk's input units, a thread a row (one
+// lookup in `order`), input by input; the chunk's rows past them are zeros.
 fn load_chunk(at: u32, count: u32, lid: u32) {
     let nin = fp.inputs;
-    let rc = 4u * RQ;
-    for (var e = lid; e < nin * rc; e += WT) {
-        let i = e / rc;
-        let r = e % rc;
-        var x = 0.0;
-        if (r < count) { x = x_all[order[at + r] * nin + i]; }
-        buf[act_off(0u) + i * RQ + r / 4u][r % 4u] = x;
+    let base = act_off(0u);
+    for (var r = lid; r < 4u * RQ; r += WT) {
+        let real = r < count;
+        var src = 0u;
+        if (real) { src = order[at + r] * nin; }
+        for (var i = 0u; i < nin; i++) {
+            var x = 0.0;
+            if (real) { x = x_all[src + i]; }
+            buf[base + i * RQ + r / 4u][r % 4u] = x;
+        }
     }
     workgroupBarrier();
 }
@@ -155,12 +173,12 @@ fn load_chunk(at: u32, count: u32, lid: u32) {
 // activations (the logits, not activated, for the last) into `buf`.
 fn forward_chunk(pb: u32, lid: u32, lane: u32) {
     let layers = fp.layers;
-    // Forward: z[j] = (Σ_i a[i] · W[i][j] in i order) + b[j], then the activation.
+    // z[j] = (Σ_i a[i] · W[i][j] in i order) + b[j], then the activation, in registers
+    // before the one store.
     for (var l = 0u; l < layers; l++) {
         let ni = width(l);
         let no = width(l + 1u);
         let ain = act_off(l);
-        let aout = act_off(l + 1u);
         let wo = pb + fp.w_flat[l];
         for (var jj = 0u; jj < 2u; jj++) {
             // Lanes past the layer's last column repeat it, so that lanes sharing
@@ -168,73 +186,32 @@ fn forward_chunk(pb: u32, lid: u32, lane: u32) {
             let jreal = lid + jj * WT;
             let j = min(jreal, no - 1u);
             if (any_lane(jreal < no)) {
-                var a0 = vec4<f32>(0.0);
-                var a1 = vec4<f32>(0.0);
-                var a2 = vec4<f32>(0.0);
-                var a3 = vec4<f32>(0.0);
-                var a4 = vec4<f32>(0.0);
-                var a5 = vec4<f32>(0.0);
-                var a6 = vec4<f32>(0.0);
-                var a7 = vec4<f32>(0.0);
+                var z = rows_zero();
                 for (var i = 0u; i < ni; i++) {
-                    let wv = p[wo + i * no + j];
-                    let x = rows_at(ain + i * RQ, lane);
-                    a0 = a0 + x.q0 * wv;
-                    if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
-                    if (RQ > 2u) {
-                        a2 = a2 + x.q2 * wv;
-                        a3 = a3 + x.q3 * wv;
-                    }
-                    if (RQ > 4u) {
-                        a4 = a4 + x.q4 * wv;
-                        a5 = a5 + x.q5 * wv;
-                        a6 = a6 + x.q6 * wv;
-                        a7 = a7 + x.q7 * wv;
-                    }
+                    z = rows_fma(z, rows_at(ain + i * RQ, lane), p[wo + i * no + j]);
                 }
                 if (jreal >= no) { continue; }
-                let b = p[pb + fp.b_flat[l] + j];
-                a0 = a0 + b;
-                a1 = a1 + b;
-                a2 = a2 + b;
-                a3 = a3 + b;
-                a4 = a4 + b;
-                a5 = a5 + b;
-                a6 = a6 + b;
-                a7 = a7 + b;
-                // The activation in registers, before the one store of each vec4.
-                if (l + 1u < layers) {
-                    let code = act_code(l);
-                    a0 = activate4(code, a0);
-                    if (RQ > 1u) { a1 = activate4(code, a1); }
-                    if (RQ > 2u) {
-                        a2 = activate4(code, a2);
-                        a3 = activate4(code, a3);
-                    }
-                    if (RQ > 4u) {
-                        a4 = activate4(code, a4);
-                        a5 = activate4(code, a5);
-                        a6 = activate4(code, a6);
-                        a7 = activate4(code, a7);
-                    }
-                }
-                let y = aout + j * RQ;
-                buf[y] = a0;
-                if (RQ > 1u) { buf[y + 1u] = a1; }
-                if (RQ > 2u) {
-                    buf[y + 2u] = a2;
-                    buf[y + 3u] = a3;
-                }
-                if (RQ > 4u) {
-                    buf[y + 4u] = a4;
-                    buf[y + 5u] = a5;
-                    buf[y + 6u] = a6;
-                    buf[y + 7u] = a7;
-                }
+                z = rows_bias(z, p[pb + fp.b_flat[l] + j]);
+                if (l + 1u < layers) { z = rows_activate(act_code(l), z); }
+                rows_store(act_off(l + 1u) + j * RQ, z);
             }
         }
         workgroupBarrier();
     }
+}
+
+// Unit i's delta of layer l's inputs (l ≥ 1) over the chunk, from the deltas of its outputs
+// at dout: δ[i] = act'(a[i]) · Σ_j δ_out[j] · W[i][j] (in j order), in registers.
+fn delta_below(l: u32, i: u32, pb: u32, lane: u32) -> Rows {
+    let ni = width(l);
+    let no = width(l + 1u);
+    let dout = act_off(l + 1u);
+    let wo = pb + fp.w_flat[l];
+    var d = rows_zero();
+    for (var j = 0u; j < no; j++) {
+        d = rows_fma(d, rows_at(dout + j * RQ, lane), p[wo + i * no + j]);
+    }
+    return rows_activate_back(act_code(l - 1u), rows_load(act_off(l) + i * RQ), d);
 }
 
 @compute @workgroup_size(64, 1, 1)
@@ -266,22 +243,22 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
             let count = min(rc, rows - r0);
             load_chunk(st.row_offset + r0, count, lid);
             forward_chunk(pb, lid, lane);
+            let zo = act_off(layers);
             if (st.kind == 1u) {
                 // A forward-only step: the chunk's logits, (rows, outputs) from
                 // losses[loss_slot], and nothing trained.
-                let zo = act_off(layers);
+                // (No barrier: the next writes to the logits' place come after
+                // load_chunk's barrier.)
                 if (lid < count) {
                     for (var c = 0u; c < nout; c++) {
                         losses[st.loss_slot + (r0 + lid) * nout + c] =
                             buf[zo + c * RQ + lid / 4u][lid % 4u];
                     }
                 }
-                workgroupBarrier();
                 continue;
             }
-            // The loss and its gradient at the logits, one row a thread.
-            let zo = act_off(layers);
-            let dzo = dz_off(layers);
+            // The loss and its gradient at the logits, one row a thread; the gradient
+            // replaces the logit it is taken at.
             if (lid < rc) {
                 let r = lid;
                 let q = r / 4u;
@@ -295,7 +272,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                             let z = buf[zo + c * RQ + q][e];
                             let y = t_all[src * tw + c];
                             row_loss = row_loss + bce(z, y);
-                            buf[dzo + c * RQ + q][e] = wr * (sigmoid(z) - y) * inv_batch;
+                            buf[zo + c * RQ + q][e] = wr * (sigmoid(z) - y) * inv_batch;
                         }
                     } else if (LOSS == 1u) {
                         var mx = buf[zo + q][e];
@@ -311,150 +288,86 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                             let z = buf[zo + c * RQ + q][e];
                             let y = t_all[src * tw + c];
                             row_loss = row_loss + y * (lse - z);
-                            buf[dzo + c * RQ + q][e] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
+                            buf[zo + c * RQ + q][e] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
                         }
                     } else {
                         let scale = 2.0 / f32(nout) * inv_batch;
                         for (var c = 0u; c < nout; c++) {
                             let dd = buf[zo + c * RQ + q][e] - t_all[src * tw + c];
                             row_loss = row_loss + dd * dd;
-                            buf[dzo + c * RQ + q][e] = wr * dd * scale;
+                            buf[zo + c * RQ + q][e] = wr * dd * scale;
                         }
                         row_loss = row_loss / f32(nout);
                     }
                     loss_acc = loss_acc + wr * row_loss;
                 } else {
-                    for (var c = 0u; c < nout; c++) { buf[dzo + c * RQ + q][e] = 0.0; }
+                    for (var c = 0u; c < nout; c++) { buf[zo + c * RQ + q][e] = 0.0; }
                 }
             }
             workgroupBarrier();
-            // Backward: δ_below[i] = act'(a[i]) · Σ_j δ[j] · W[i][j], layer by layer.
-            for (var l = layers - 1u; l > 0u; l--) {
-                let ni = width(l);
-                let no = width(l + 1u);
-                let dout = dz_off(l + 1u);
-                let din = dz_off(l);
-                let ain = act_off(l);
-                let wo = pb + fp.w_flat[l];
-                for (var ii = 0u; ii < 2u; ii++) {
-                    let ireal = lid + ii * WT;
-                    let i = min(ireal, ni - 1u);
-                    if (any_lane(ireal < ni)) {
-                        var a0 = vec4<f32>(0.0);
-                        var a1 = vec4<f32>(0.0);
-                        var a2 = vec4<f32>(0.0);
-                        var a3 = vec4<f32>(0.0);
-                        var a4 = vec4<f32>(0.0);
-                        var a5 = vec4<f32>(0.0);
-                        var a6 = vec4<f32>(0.0);
-                        var a7 = vec4<f32>(0.0);
-                        for (var j = 0u; j < no; j++) {
-                            let wv = p[wo + i * no + j];
-                            let x = rows_at(dout + j * RQ, lane);
-                            a0 = a0 + x.q0 * wv;
-                            if (RQ > 1u) { a1 = a1 + x.q1 * wv; }
-                            if (RQ > 2u) {
-                                a2 = a2 + x.q2 * wv;
-                                a3 = a3 + x.q3 * wv;
-                            }
-                            if (RQ > 4u) {
-                                a4 = a4 + x.q4 * wv;
-                                a5 = a5 + x.q5 * wv;
-                                a6 = a6 + x.q6 * wv;
-                                a7 = a7 + x.q7 * wv;
-                            }
-                        }
-                        if (ireal >= ni) { continue; }
-                        // The activation's derivative in registers, then one store each.
-                        let code = act_code(l - 1u);
-                        let y = din + i * RQ;
-                        let z = ain + i * RQ;
-                        buf[y] = activate_back4(code, buf[z], a0);
-                        if (RQ > 1u) { buf[y + 1u] = activate_back4(code, buf[z + 1u], a1); }
-                        if (RQ > 2u) {
-                            buf[y + 2u] = activate_back4(code, buf[z + 2u], a2);
-                            buf[y + 3u] = activate_back4(code, buf[z + 3u], a3);
-                        }
-                        if (RQ > 4u) {
-                            buf[y + 4u] = activate_back4(code, buf[z + 4u], a4);
-                            buf[y + 5u] = activate_back4(code, buf[z + 5u], a5);
-                            buf[y + 6u] = activate_back4(code, buf[z + 6u], a6);
-                            buf[y + 7u] = activate_back4(code, buf[z + 7u], a7);
+            // Backward, layer by layer from the output: the deltas of layer l's inputs into
+            // registers (they read W), then its gradient and, after the last chunk, its
+            // update (which writes W), then those deltas over its inputs' activations.
+            let fresh = r0 == 0u;
+            let last = r0 + rc >= rows;
+            for (var l = layers; l > 0u; l--) {
+                let k = l - 1u;  // the layer
+                let ni = width(k);
+                let no = width(l);
+                let ain = act_off(k);
+                let i0 = min(lid, ni - 1u);
+                let i1 = min(lid + WT, ni - 1u);
+                var below0 = rows_zero();
+                var below1 = rows_zero();
+                if (k > 0u) {
+                    // One copy of delta_below's code for both units.
+                    for (var ii = 0u; ii < 2u; ii++) {
+                        if (any_lane(lid + ii * WT < ni)) {
+                            let d = delta_below(k, select(i0, i1, ii == 1u), pb, lane);
+                            if (ii == 0u) { below0 = d; } else { below1 = d; }
                         }
                     }
                 }
                 workgroupBarrier();
-            }
-            // Each thread's columns: dW[i][j] += Σ_r a[r][i] · δ[r][j], db[j] += Σ_r δ[r][j];
-            // after the step's last chunk, the optimiser on them.
-            let ones = vec4<f32>(1.0);
-            let fresh = r0 == 0u;
-            let last = r0 + rc >= rows;
-            for (var l = 0u; l < layers; l++) {
-                let ni = width(l);
-                let no = width(l + 1u);
-                let ain = act_off(l);
-                let dout = dz_off(l + 1u);
                 for (var jj = 0u; jj < 2u; jj++) {
                     // Lanes past the last column repeat it and store nothing.
                     let jreal = lid + jj * WT;
                     let j = min(jreal, no - 1u);
-                    let owns = jreal < no;
-                    // Parameter f's gradient sum is at g_at + f.
-                    let fw = pb + fp.w_flat[l] + j;
-                    let fbias = pb + fp.b_flat[l] + j;
-                    if (any_lane(owns)) {
-                        let y = dout + j * RQ;
-                        let d0 = buf[y];
-                        var d1 = vec4<f32>(0.0);
-                        var d2 = vec4<f32>(0.0);
-                        var d3 = vec4<f32>(0.0);
-                        var d4 = vec4<f32>(0.0);
-                        var d5 = vec4<f32>(0.0);
-                        var d6 = vec4<f32>(0.0);
-                        var d7 = vec4<f32>(0.0);
-                        if (RQ > 1u) { d1 = buf[y + 1u]; }
-                        if (RQ > 2u) {
-                            d2 = buf[y + 2u];
-                            d3 = buf[y + 3u];
-                        }
-                        if (RQ > 4u) {
-                            d4 = buf[y + 4u];
-                            d5 = buf[y + 5u];
-                            d6 = buf[y + 6u];
-                            d7 = buf[y + 7u];
-                        }
-                        let dsum = ((d0 + d1) + (d2 + d3)) + ((d4 + d5) + (d6 + d7));
-                        if (owns) { add_gradient(fbias, dot(dsum, ones), fresh, last, st); }
-                        for (var i = 0u; i < ni; i++) {
-                            let x = rows_at(ain + i * RQ, lane);
-                            var s = x.q0 * d0;
-                            if (RQ > 1u) { s = s + x.q1 * d1; }
-                            if (RQ > 2u) { s = s + x.q2 * d2 + x.q3 * d3; }
-                            if (RQ > 4u) {
-                                s = s + x.q4 * d4 + x.q5 * d5;
-                                s = s + x.q6 * d6 + x.q7 * d7;
-                            }
-                            if (owns) { add_gradient(fw + i * no, dot(s, ones), fresh, last, st); }
-                        }
+                    if (any_lane(jreal < no)) {
+                        let d = rows_load(act_off(l) + j * RQ);
+                        let fw = pb + fp.w_flat[k] + j;
+                        let fb = pb + fp.b_flat[k] + j;
+                        let owns = jreal < no;
+                        column_gradients(fw, fb, owns, d, ain, ni, no, lane, fresh, last, st);
                     }
                 }
+                workgroupBarrier();
+                if (k > 0u) {
+                    // One copy of rows_store's code for both units.
+                    for (var ii = 0u; ii < 2u; ii++) {
+                        let second = ii == 1u;
+                        if (lid + ii * WT < ni) {
+                            rows_store(ain + select(i0, i1, second) * RQ,
+                                       rows_pick(below0, below1, second));
+                        }
+                    }
+                    workgroupBarrier();
+                }
             }
-            workgroupBarrier();
         }
 
         if (st.kind == 1u) { continue; }
-        // The step's loss: the threads' sums added in a fixed order.
+        // The next step reads the parameters every thread wrote; the same barrier lets
+        // thread 0 add the threads' loss sums, in thread order. (Each barrier costs a CPU
+        // driver compile time: lavapipe splits the shader into coroutines at them.)
         red[lid] = loss_acc;
-        workgroupBarrier();
-        for (var h = WT / 2u; h > 0u; h = h >> 1u) {
-            if (lid < h) { red[lid] = red[lid] + red[lid + h]; }
-            workgroupBarrier();
-        }
-        if (lid == 0u) { losses[st.loss_slot] = red[0] * inv_batch; }
-        // The next step reads the parameters every thread wrote.
         storageBarrier();
         workgroupBarrier();
+        if (lid == 0u) {
+            var total = 0.0;
+            for (var t = 0u; t < WT; t++) { total = total + red[t]; }
+            losses[st.loss_slot] = total * inv_batch;
+        }
     }
 
     // The canary: a loop of fp.canary iterations runs fewer only if the driver's loop budget
