@@ -4,6 +4,7 @@
 //! networks (widths up to 128) one layer column a thread, chunks of the batch in workgroup
 //! memory. [`kind`] says which one a network takes.
 
+pub mod constants;
 pub mod reference;
 pub mod wide;
 
@@ -29,8 +30,7 @@ struct FusedParams {
     outputs: u32,
     n_real: u32,
     steps: u32,
-    loss: u32,
-    optimizer: u32,
+    _pad3: [u32; 2],
     health: u32,
     beta1: f32,
     beta2: f32,
@@ -56,7 +56,15 @@ const XCHUNK: u64 = 16;
 const CANARY: u32 = 2;
 
 /// fused.wgsl after the prelude.
-static MODULE: Module = super::module!("fused", "fused.wgsl");
+static MODULE: Module = Module {
+    name: "fused",
+    parts: &[
+        super::PRELUDE,
+        include_str!("constants.wgsl"),
+        include_str!("fused.wgsl"),
+    ],
+    initialises_workgroup_memory: false,
+};
 
 /// The bindings of both fused kernels: parameters, steps, order, x, targets (read), p, m,
 /// v, losses (read and written).
@@ -344,16 +352,7 @@ fn small_steps(
         outputs: spec.outputs as u32,
         n_real: model.num_params() as u32,
         steps: 0,
-        loss: match spec.loss {
-            Loss::Bce => 0,
-            Loss::SoftmaxCe => 1,
-            Loss::Mse => 2,
-        },
-        optimizer: match optimizer.kind {
-            OptimizerKind::Adam => 0,
-            OptimizerKind::AdamW => 1,
-            OptimizerKind::Sgd => 2,
-        },
+        _pad3: [0; 2],
         health: (losses.len - 1) as u32,
         beta1: optimizer.beta1,
         beta2: optimizer.beta2,
@@ -385,9 +384,10 @@ fn small_steps(
         values.acts[l] = super::activation::code(layer.activation);
     }
     let params = gpu.uniform("fused", &values);
-    let dispatch = Dispatch::new(
+    let dispatch = Dispatch::specialised(
         gpu,
         FUSED,
+        &constants::for_model(model, optimizer.kind),
         &[
             Bind::Params(&params),
             Bind::Tensor(steps),
@@ -507,22 +507,41 @@ pub fn verify_wide(gpu: &Gpu, rc: usize) -> Result<Comparison> {
     verify_wide_cases(gpu, rc, wide_verify_cases())
 }
 
-/// [`verify_wide`] of the pipeline that trains networks with `loss`, optimiser `kind` and
-/// hidden activation constant `act` ([`wide::act_constant`]; the wide kernel is compiled for
-/// one of each): the same shapes, each with that loss (at least two outputs for softmax),
-/// that optimiser and every hidden layer activated by `act`, or, for
-/// [`wide::ACT_BY_LAYER`], the shapes whose hidden activations differ.
+/// [`verify_wide`] of the pipeline that trains `model` with optimiser `kind` at `rc` rows a
+/// chunk (one per loss, optimiser and hidden activation: [`constants`]), on the shapes of
+/// [`verify_wide`] made like `model` (its loss, `kind` and its hidden activation).
 pub fn verify_wide_for(
     gpu: &Gpu,
     rc: usize,
-    loss: Loss,
+    model: &Mlp,
     kind: OptimizerKind,
-    act: u32,
 ) -> Result<Comparison> {
+    verify_wide_cases(gpu, rc, cases_like(wide_verify_cases(), model, kind))
+}
+
+/// [`verify`] of the pipeline that trains `model` with optimiser `kind`, on the shapes of
+/// [`verify`] made like `model` (its loss, `kind` and its hidden activation).
+pub fn verify_for(gpu: &Gpu, model: &Mlp, kind: OptimizerKind) -> Result<Comparison> {
+    let cases = cases_like(verify_cases(), model, kind);
+    verify_with(gpu, cases, 1, false, &|model, optimizer, tensors| {
+        small_steps(gpu, model, optimizer, tensors)
+    })
+}
+
+/// `cases` as networks the pipeline compiled for `model` and `kind` trains: each with
+/// `model`'s loss (at least two outputs for softmax), optimiser `kind` and `model`'s hidden
+/// activation in every hidden layer, or, where `model`'s are read by layer
+/// ([`constants::ACT_BY_LAYER`]), the cases whose hidden activations differ.
+fn cases_like(
+    cases: Vec<(MlpSpec, OptimizerConfig)>,
+    model: &Mlp,
+    kind: OptimizerKind,
+) -> Vec<(MlpSpec, OptimizerConfig)> {
+    let (loss, act) = (model.spec().loss, constants::act_constant(model));
     let shared = [Activation::Sigmoid, Activation::Relu, Activation::Tanh]
         .into_iter()
         .find(|a| super::activation::code(Some(*a)) == act);
-    let cases = wide_verify_cases()
+    cases
         .into_iter()
         .filter_map(|(mut spec, mut optimizer)| {
             if loss == Loss::SoftmaxCe {
@@ -533,11 +552,10 @@ pub fn verify_wide_for(
             if let Some(a) = shared {
                 spec.hidden.iter_mut().for_each(|h| h.1 = a);
             }
-            let model = Mlp::new(&spec, 0).ok()?;
-            (wide::act_constant(&model) == act).then_some((spec, optimizer))
+            let case = Mlp::new(&spec, 0).ok()?;
+            (constants::act_constant(&case) == act).then_some((spec, optimizer))
         })
-        .collect();
-    verify_wide_cases(gpu, rc, cases)
+        .collect()
 }
 
 /// The wide kernel at `rc` rows a chunk on those of `cases` whose chunks hold them.
@@ -739,8 +757,8 @@ fn verify_with(
 }
 
 /// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` at `batch`
-/// rows a step on this adapter and driver: [`verify`]'s (or [`verify_wide_for`]'s, at the
-/// rows a chunk, loss, optimiser and activation it would run) verdict, taken the first time
+/// rows a step on this adapter and driver: [`verify_for`]'s (or [`verify_wide_for`]'s, at
+/// the rows a chunk it would run) verdict on its pipeline, taken the first time
 /// and kept in the tuning cache. When it failed, a warning names the driver once and
 /// training runs one dispatch per op.
 pub fn trusted(
@@ -750,14 +768,16 @@ pub fn trusted(
     optimizer: OptimizerKind,
     batch: usize,
 ) -> Result<bool> {
+    let constants = constants::key(model, optimizer);
     let ok = match kind {
-        Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
+        Kind::Small => gpu.trusted(&format!("fused {constants}"), &MODULE, || {
+            Ok(verify_for(gpu, model, optimizer)?.passed())
+        })?,
         Kind::Wide => {
-            let (rc, loss) = (wide::chunk_rows_for(model, batch), model.spec().loss);
-            let act = wide::act_constant(model);
-            let key = format!("fused_wide rc={rc} {loss:?} {optimizer:?} act={act}");
+            let rc = wide::chunk_rows_for(model, batch);
+            let key = format!("fused_wide rc={rc} {constants}");
             gpu.trusted(&key, wide::module(gpu), || {
-                Ok(verify_wide_for(gpu, rc, loss, optimizer, act)?.passed())
+                Ok(verify_wide_for(gpu, rc, model, optimizer)?.passed())
             })?
         }
     };

@@ -6,8 +6,8 @@ use super::{FusedSteps, LoopCost, BINDINGS, CANARY};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, Kernel, Module, Tensor};
 use crate::kernels::{Bind, Dispatch};
-use crate::model::{Loss, Mlp};
-use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::model::Mlp;
+use crate::optim::OptimizerConfig;
 
 /// Most dense layers (the output layer included).
 pub const MAX_LAYERS: usize = 4;
@@ -51,6 +51,7 @@ pub(super) static MODULE: Module = Module {
     name: "fused_wide",
     parts: &[
         crate::kernels::PRELUDE,
+        include_str!("constants.wgsl"),
         include_str!("rows.wgsl"),
         include_str!("lanes_plain.wgsl"),
         include_str!("wide.wgsl"),
@@ -65,6 +66,7 @@ pub(super) static MODULE_SUBGROUP: Module = Module {
     name: "fused_wide_subgroup",
     parts: &[
         crate::kernels::PRELUDE,
+        include_str!("constants.wgsl"),
         include_str!("rows.wgsl"),
         include_str!("lanes_subgroup.wgsl"),
         include_str!("wide.wgsl"),
@@ -117,41 +119,6 @@ pub fn chunk_rows_for(model: &Mlp, batch: usize) -> usize {
         .find(|&rc| rc >= batch && rc <= most)
         .unwrap_or(most)
 }
-
-/// wide.wgsl's LOSS constant for `loss`.
-fn loss_code(loss: Loss) -> u32 {
-    match loss {
-        Loss::Bce => 0,
-        Loss::SoftmaxCe => 1,
-        Loss::Mse => 2,
-    }
-}
-
-/// wide.wgsl's OPTIMIZER constant for `kind`.
-fn optimizer_code(kind: OptimizerKind) -> u32 {
-    match kind {
-        OptimizerKind::Adam => 0,
-        OptimizerKind::AdamW => 1,
-        OptimizerKind::Sgd => 2,
-    }
-}
-
-/// wide.wgsl's ACT constant for `model`: the one activation of its hidden layers, or
-/// [`ACT_BY_LAYER`] where they differ (each layer's then read at run time).
-pub fn act_constant(model: &Mlp) -> u32 {
-    let layers = model.layers();
-    let hidden = &layers[..layers.len() - 1];
-    match hidden.first() {
-        Some(first) if hidden.iter().all(|l| l.activation == first.activation) => {
-            crate::kernels::activation::code(first.activation)
-        }
-        // Differing activations, or no hidden layer (nothing activated): read by layer.
-        _ => ACT_BY_LAYER,
-    }
-}
-
-/// wide.wgsl's ACT_BY_LAYER: hidden layers whose activations differ.
-pub const ACT_BY_LAYER: u32 = 255;
 
 /// Whether the wide kernel can train `model`.
 pub fn supports(model: &Mlp) -> bool {
@@ -286,11 +253,10 @@ pub(crate) fn build_with_rows(
         gpu,
         kernel(module(gpu)),
         &[
-            ("RQ", (rc / 4) as f64),
-            ("LOSS", f64::from(loss_code(spec.loss))),
-            ("OPTIMIZER", f64::from(optimizer_code(optimizer.kind))),
-            ("ACT", f64::from(act_constant(model))),
-        ],
+            &[("RQ", (rc / 4) as f64)][..],
+            &super::constants::for_model(model, optimizer.kind),
+        ]
+        .concat(),
         &[
             Bind::Params(&params),
             Bind::Tensor(steps),

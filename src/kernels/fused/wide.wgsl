@@ -1,5 +1,6 @@
 // Whole training steps of a typical tabular network (at most 4 layers, widths up to 128) in
-// one workgroup per model, many steps per dispatch (after rows.wgsl, a unit's values over a
+// one workgroup per model, many steps per dispatch (after constants.wgsl, the loss, optimiser
+// and activation it is compiled for, rows.wgsl, a unit's values over a
 // chunk, and lanes_plain.wgsl or lanes_subgroup.wgsl, which say how a unit's rows are read:
 // rows_at, any_lane, lane_index): the batch goes through in chunks of 4·RQ rows whose
 // activations and deltas sit in workgroup memory, and each thread owns whole columns of every
@@ -74,16 +75,6 @@ struct WideParams {
 }
 
 override RQ: u32 = 2u;     // vec4s of rows per unit: 4·RQ rows a chunk, RQ 1, 2, 4, 8 or 16
-// The loss (0 bce, 1 softmax_ce, 2 mse) and optimiser (0 adam, 1 adamw, 2 sgd), as pipeline
-// constants: a driver compiles only the one a network trains with (lavapipe: 0.35 s less
-// the first time than all of them).
-override LOSS: u32 = 0u;
-override OPTIMIZER: u32 = 0u;
-// The hidden layers' activation (ACT_* in the prelude) when they all share one, so a driver
-// compiles that one alone (lavapipe runs every case of a switch, masked); ACT_BY_LAYER reads
-// each layer's from fp.acts.
-override ACT: u32 = 255u;
-const ACT_BY_LAYER: u32 = 255u;
 const WT: u32 = 64u;       // threads in the workgroup
 const BUFV: u32 = 2032u;   // one chunk's activations (31.75 KiB; with red, 32 KiB)
 
@@ -102,10 +93,6 @@ var<workgroup> red: array<f32, WT>;          // the step's loss, summed across t
 
 fn width(l: u32) -> u32 { return fp.widths[l / 4u][l % 4u]; }
 fn act_off(l: u32) -> u32 { return fp.act_off[l / 4u][l % 4u]; }
-fn act_code(l: u32) -> u32 {
-    if (ACT != ACT_BY_LAYER) { return ACT; }
-    return fp.acts[l];
-}
 
 // One optimiser update of parameter f (an index into p, m and v) with gradient gi.
 fn update(f: u32, gi: f32, st: Step) {

@@ -1,0 +1,57 @@
+//! Host side of constants.wgsl: the loss, optimiser and hidden activation both fused kernels
+//! are compiled for, one pipeline per combination a network uses.
+
+use crate::model::{Loss, Mlp};
+use crate::optim::OptimizerKind;
+
+/// constants.wgsl's ACT_BY_LAYER: hidden layers whose activations differ.
+pub const ACT_BY_LAYER: u32 = 255;
+
+/// The LOSS constant for `loss`.
+fn loss_code(loss: Loss) -> u32 {
+    match loss {
+        Loss::Bce => 0,
+        Loss::SoftmaxCe => 1,
+        Loss::Mse => 2,
+    }
+}
+
+/// The OPTIMIZER constant for `kind`.
+fn optimizer_code(kind: OptimizerKind) -> u32 {
+    match kind {
+        OptimizerKind::Adam => 0,
+        OptimizerKind::AdamW => 1,
+        OptimizerKind::Sgd => 2,
+    }
+}
+
+/// The ACT constant for `model`: the one activation of its hidden layers, or
+/// [`ACT_BY_LAYER`] where they differ or there is none.
+pub fn act_constant(model: &Mlp) -> u32 {
+    let layers = model.layers();
+    let hidden = &layers[..layers.len() - 1];
+    match hidden.first() {
+        Some(first) if hidden.iter().all(|l| l.activation == first.activation) => {
+            crate::kernels::activation::code(first.activation)
+        }
+        _ => ACT_BY_LAYER,
+    }
+}
+
+/// The pipeline constants a fused kernel trains `model` with under optimiser `kind`.
+pub fn for_model(model: &Mlp, kind: OptimizerKind) -> [(&'static str, f64); 3] {
+    [
+        ("LOSS", f64::from(loss_code(model.spec().loss))),
+        ("OPTIMIZER", f64::from(optimizer_code(kind))),
+        ("ACT", f64::from(act_constant(model))),
+    ]
+}
+
+/// The part of a fused kernel's trust key that names its pipeline's constants.
+pub fn key(model: &Mlp, kind: OptimizerKind) -> String {
+    format!(
+        "{:?} {kind:?} act={}",
+        model.spec().loss,
+        act_constant(model)
+    )
+}
