@@ -48,7 +48,7 @@ fn deep() -> (Mlp, Dataset, TrainConfig) {
 }
 
 /// Four layers of typical tabular widths, in full batches of 600 rows: the wide fused
-/// kernel's chunks of 32 rows, about 13,000 loop iterations a step.
+/// kernel's chunks of 32 rows, about 21,000 loop iterations a step.
 fn wide() -> (Mlp, Dataset, TrainConfig) {
     let spec = MlpSpec::new(24)
         .hidden(40, Activation::Tanh)
