@@ -1,5 +1,6 @@
-//! Host side of constants.wgsl: the loss, optimiser and hidden activation both fused kernels
-//! are compiled for, one pipeline per combination a network uses.
+//! Host side of constants.wgsl: the loss, optimiser and hidden activation the wide fused kernel
+//! is compiled for, one pipeline per combination a network uses (the small kernel reads them
+//! at run time: see `MODULE` in mod.rs).
 
 use crate::model::{Loss, Mlp};
 use crate::optim::OptimizerKind;

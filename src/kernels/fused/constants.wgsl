@@ -1,4 +1,4 @@
-// The pipeline constants both fused kernels (fused.wgsl, wide.wgsl; after the prelude) are
+// The pipeline constants the wide fused kernel (wide.wgsl; after the prelude) is
 // compiled for, set by src/kernels/fused/constants.rs: the loss, the optimiser and the hidden
 // layers' activation. A driver then compiles only the code a network trains with: lavapipe
 // runs every case of a branch it cannot decide, masked, so a loss or activation chosen at run

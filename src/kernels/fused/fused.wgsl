@@ -7,7 +7,7 @@
 // every parameter before the next step begins. The same formulas as the separate kernels
 // (matmul, bias, activation, loss, adam, sgd; see their files), in the spirit of
 // tiny-cuda-nn's fully fused MLPs (uses: the prelude's activate4, activate_back4, sigmoid, bce,
-// adam_update, sgd_update, Step; constants.wgsl's LOSS, OPTIMIZER and act_code). Limits: at most 4 layers, every width (inputs included)
+// adam_update, sgd_update, Step). Limits: at most 4 layers, every width (inputs included)
 // at most 16, at most 1024 parameters (src/ops/fused.rs checks them).
 //
 // Inside the workgroup the parameters are kept packed ("compact": W0, b0, W1, b1, ... with
@@ -30,8 +30,8 @@ struct FusedParams {
     outputs: u32,
     n_real: u32,        // parameters (the compact layout's length)
     steps: u32,
-    _pad3: u32,
-    _pad4: u32,
+    loss: u32,          // 0 bce, 1 softmax_ce, 2 mse
+    optimizer: u32,     // 0 adam, 1 adamw, 2 sgd
     health: u32,        // where in `losses` a cut-short loop is reported
     beta1: f32,
     beta2: f32,
@@ -87,7 +87,7 @@ fn target4(src: vec4<u32>, live: vec4<f32>, tw: u32, c: u32) -> vec4<f32> {
 // One optimiser update of parameter c (compact; f in the flat layout) with gradient gi: the
 // prelude's adam_update and sgd_update, which adam.wgsl and sgd.wgsl run too.
 fn update(c: u32, f: u32, gi: f32, st: Step) {
-    if (OPTIMIZER == 2u) {
+    if (fp.optimizer == 2u) {
         let r = sgd_update(w[c], gi, m[f], st.lr, fp.momentum, fp.weight_decay);
         m[f] = r.y;
         w[c] = r.x;
@@ -95,7 +95,7 @@ fn update(c: u32, f: u32, gi: f32, st: Step) {
     } else {
         let r = adam_update(w[c], gi, m[f], v[f], st.lr, st.bias_correction1,
                             st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay,
-                            OPTIMIZER == 1u);
+                            fp.optimizer == 1u);
         m[f] = r.y;
         v[f] = r.z;
         w[c] = r.x;
@@ -162,7 +162,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                     var acc = vec4<f32>(0.0);
                     for (var i = 0u; i < ni; i++) { acc = acc + a[l * MAXW + i] * w[wo + i * no + j]; }
                     var z = acc + w[bo + j];
-                    if (l + 1u < layers) { z = activate4(act_code(l), z); }
+                    if (l + 1u < layers) { z = activate4(fp.acts[l], z); }
                     a[(l + 1u) * MAXW + j] = z;
                 }
             }
@@ -173,7 +173,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                 if (live[e] != 0.0) { wr[e] = t_all[src[e] * tw + nout]; }
             }
             var row_loss = vec4<f32>(0.0);
-            if (LOSS == 0u) {
+            if (fp.loss == 0u) {
                 for (var c = 0u; c < nout; c++) {
                     let z = a[zo + c];
                     let y = target4(src, live, tw, c);
@@ -182,7 +182,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                     let sg = vec4<f32>(sigmoid(z.x), sigmoid(z.y), sigmoid(z.z), sigmoid(z.w));
                     delta[c] = wr * (sg - y) * inv_batch;
                 }
-            } else if (LOSS == 1u) {
+            } else if (fp.loss == 1u) {
                 var mx = a[zo];
                 for (var c = 1u; c < nout; c++) { mx = max(mx, a[zo + c]); }
                 var se = vec4<f32>(0.0);
@@ -225,7 +225,7 @@ fn fused_steps(@builtin(local_invocation_id) lid3: vec3<u32>) {
                     for (var i = 0u; i < ni; i++) {
                         var acc = vec4<f32>(0.0);
                         for (var j = 0u; j < no; j++) { acc = acc + delta[j] * w[wo + i * no + j]; }
-                        below[i] = activate_back4(act_code(li - 1u), a[li * MAXW + i], acc);
+                        below[i] = activate_back4(fp.acts[li - 1u], a[li * MAXW + i], acc);
                     }
                     for (var i = 0u; i < ni; i++) { delta[i] = below[i]; }
                 }

@@ -30,7 +30,8 @@ struct FusedParams {
     outputs: u32,
     n_real: u32,
     steps: u32,
-    _pad3: [u32; 2],
+    loss: u32,
+    optimizer: u32,
     health: u32,
     beta1: f32,
     beta2: f32,
@@ -56,15 +57,10 @@ const XCHUNK: u64 = 16;
 const CANARY: u32 = 2;
 
 /// fused.wgsl after the prelude.
-static MODULE: Module = Module {
-    name: "fused",
-    parts: &[
-        super::PRELUDE,
-        include_str!("constants.wgsl"),
-        include_str!("fused.wgsl"),
-    ],
-    initialises_workgroup_memory: false,
-};
+// One pipeline for every loss, optimiser and activation (read from its parameters): on
+// llvmpipe through GL each compile of it takes about a minute and a half, so pipeline
+// constants (as the wide kernel has) would cost that for every combination a run meets.
+static MODULE: Module = super::module!("fused", "fused.wgsl");
 
 /// The bindings of both fused kernels: parameters, steps, order, x, targets (read), p, m,
 /// v, losses (read and written).
@@ -352,7 +348,16 @@ fn small_steps(
         outputs: spec.outputs as u32,
         n_real: model.num_params() as u32,
         steps: 0,
-        _pad3: [0; 2],
+        loss: match spec.loss {
+            Loss::Bce => 0,
+            Loss::SoftmaxCe => 1,
+            Loss::Mse => 2,
+        },
+        optimizer: match optimizer.kind {
+            OptimizerKind::Adam => 0,
+            OptimizerKind::AdamW => 1,
+            OptimizerKind::Sgd => 2,
+        },
         health: (losses.len - 1) as u32,
         beta1: optimizer.beta1,
         beta2: optimizer.beta2,
@@ -384,10 +389,9 @@ fn small_steps(
         values.acts[l] = super::activation::code(layer.activation);
     }
     let params = gpu.uniform("fused", &values);
-    let dispatch = Dispatch::specialised(
+    let dispatch = Dispatch::new(
         gpu,
         FUSED,
-        &constants::for_model(model, optimizer.kind),
         &[
             Bind::Params(&params),
             Bind::Tensor(steps),
@@ -496,6 +500,7 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
         verify_cases(),
         1,
         false,
+        SMALL_VERIFY_BATCH,
         &|model, optimizer, tensors| small_steps(gpu, model, optimizer, tensors),
     )
 }
@@ -517,15 +522,6 @@ pub fn verify_wide_for(
     kind: OptimizerKind,
 ) -> Result<Comparison> {
     verify_wide_cases(gpu, rc, cases_like(wide_verify_cases(), model, kind))
-}
-
-/// [`verify`] of the pipeline that trains `model` with optimiser `kind`, on the shapes of
-/// [`verify`] made like `model` (its loss, `kind` and its hidden activation).
-pub fn verify_for(gpu: &Gpu, model: &Mlp, kind: OptimizerKind) -> Result<Comparison> {
-    let cases = cases_like(verify_cases(), model, kind);
-    verify_with(gpu, cases, 1, false, &|model, optimizer, tensors| {
-        small_steps(gpu, model, optimizer, tensors)
-    })
 }
 
 /// `cases` as networks the pipeline compiled for `model` and `kind` trains: each with
@@ -573,10 +569,21 @@ fn verify_wide_cases(
         cases,
         WIDE_MODELS,
         true,
+        wide_verify_batch(rc),
         &|model, optimizer, tensors| {
             wide::build_with_rows(gpu, model, optimizer, rc, WIDE_MODELS, tensors)
         },
     )
+}
+
+/// Rows a step of the small kernel's check: not a multiple of its 64 threads' four rows.
+const SMALL_VERIFY_BATCH: usize = 30;
+
+/// Rows a step of the wide kernel's check at `rc` rows a chunk: more than one chunk, the last
+/// one partial (at every chunk size, so that the pipeline trust-before-use checks runs steps
+/// of several chunks as training with a larger batch does).
+fn wide_verify_batch(rc: usize) -> usize {
+    (rc + rc / 2 + 1).max(SMALL_VERIFY_BATCH)
 }
 
 /// Models the wide kernel's check trains side by side.
@@ -594,9 +601,16 @@ fn verify_with(
     cases: Vec<(MlpSpec, OptimizerConfig)>,
     models: usize,
     logits: bool,
+    batch: usize,
     build: &Build<'_>,
 ) -> Result<Comparison> {
-    let (rows, batch, epochs) = (75usize, 30usize, 2usize);
+    // At least two full batches and a partial one; the row order below is a permutation
+    // only where 7 does not divide the rows.
+    let mut rows = (2 * batch + 13).max(75);
+    if rows.is_multiple_of(7) {
+        rows += 1;
+    }
+    let epochs = 2usize;
     let spe = rows.div_ceil(batch);
     let mut worst: Option<Comparison> = None;
     for (case, (spec, optimizer)) in cases.into_iter().enumerate() {
@@ -757,8 +771,8 @@ fn verify_with(
 }
 
 /// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` at `batch`
-/// rows a step on this adapter and driver: [`verify_for`]'s (or [`verify_wide_for`]'s, at
-/// the rows a chunk it would run) verdict on its pipeline, taken the first time
+/// rows a step on this adapter and driver: [`verify`]'s (or [`verify_wide_for`]'s, at the
+/// rows a chunk it would run) verdict on its pipeline, taken the first time
 /// and kept in the tuning cache. When it failed, a warning names the driver once and
 /// training runs one dispatch per op.
 pub fn trusted(
@@ -768,14 +782,11 @@ pub fn trusted(
     optimizer: OptimizerKind,
     batch: usize,
 ) -> Result<bool> {
-    let constants = constants::key(model, optimizer);
     let ok = match kind {
-        Kind::Small => gpu.trusted(&format!("fused {constants}"), &MODULE, || {
-            Ok(verify_for(gpu, model, optimizer)?.passed())
-        })?,
+        Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
         Kind::Wide => {
             let rc = wide::chunk_rows_for(model, batch);
-            let key = format!("fused_wide rc={rc} {constants}");
+            let key = format!("fused_wide rc={rc} {}", constants::key(model, optimizer));
             gpu.trusted(&key, wide::module(gpu), || {
                 Ok(verify_wide_for(gpu, rc, model, optimizer)?.passed())
             })?
