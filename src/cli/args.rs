@@ -264,7 +264,10 @@ fn flag(setting: &'static Setting, defaults: &Settings) -> Arg {
     };
     Arg::new(setting.name)
         .long(setting.name)
-        .value_name(setting.name.to_uppercase().replace('-', "_"))
+        .value_name(setting.value_name.map_or_else(
+            || setting.name.to_uppercase().replace('-', "_"),
+            String::from,
+        ))
         .help(help)
         .action(ArgAction::Set)
         .allow_negative_numbers(true)

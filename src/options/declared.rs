@@ -18,6 +18,8 @@ pub struct Setting {
     pub name: &'static str,
     /// What it means (`--help`).
     pub help: &'static str,
+    /// What `--help` calls its value (`COL`), where its name in capitals would not say.
+    pub value_name: Option<&'static str>,
     /// The names it takes, where it takes a fixed set (empty otherwise).
     pub values: &'static [&'static str],
     /// Whether `settings` gives it.
@@ -32,10 +34,21 @@ pub struct Setting {
     pub check: fn(&TrainOptions) -> Result<(), String>,
 }
 
+/// A setting's `value "COL"` clause, if it has one, as [`Setting::value_name`].
+macro_rules! value_name {
+    () => {
+        None
+    };
+    ($name:literal) => {
+        Some($name)
+    };
+}
+
 /// Generates [`Settings`] (every setting, given or not), [`TRAINING`] and the conversions
 /// between them and [`TrainOptions`] from one list. `run` settings say where a run reads and
 /// writes (no default, no flag of their own here); `train` settings are declared with their
-/// flag, help, the names they take, how to get and set them in [`TrainOptions`] and their
+/// flag, help, what `--help` calls their value where the flag in capitals would not say
+/// (`value "COL"`), the names they take, how to get and set them in [`TrainOptions`] and their
 /// range check.
 macro_rules! settings {
     (
@@ -45,6 +58,7 @@ macro_rules! settings {
         train { $(
             $(#[$meta:meta])* $field:ident: $ty:ty = $flag:literal,
             help $help:literal,
+            $(value $vname:literal,)?
             $(values [$($value:literal),*],)?
             get |$go:ident| $get:expr,
             set |$so:ident, $sv:ident| $set:expr,
@@ -86,6 +100,7 @@ macro_rules! settings {
             Setting {
                 name: $flag,
                 help: $help,
+                value_name: value_name!($($vname)?),
                 values: &[$($($value),*)?],
                 given: |s| s.$field.is_some(),
                 read: |s, text| {
@@ -154,6 +169,7 @@ settings! {
     train {
         target: String = "target",
         help "The column to predict (or `target` in --config).",
+        value "COL",
         get |o| Some(o.target.clone()),
         set |o, v| o.target = v,
         check |v| match v.is_empty() {
@@ -163,6 +179,7 @@ settings! {
 
         hidden: Vec<usize> = "hidden",
         help "Widths of the hidden layers, comma-separated.",
+        value "WIDTHS",
         get |o| Some(o.hidden.clone()),
         set |o, v| o.hidden = v,
         check |v| check_hidden(&v);
@@ -297,6 +314,7 @@ settings! {
         sample_weight: String = "sample-weight",
         help "A column of non-negative per-row weights for the loss (times the class \
               weights); it is not a feature, and a missing weight is an error.",
+        value "COL",
         get |o| o.sample_weight.clone(),
         set |o, v| o.sample_weight = Some(v),
         check |_v| Ok(());
