@@ -2,7 +2,7 @@
 //! is compiled for, one pipeline per combination a network uses (the small kernel reads them
 //! at run time: see `MODULE` in mod.rs).
 
-use crate::model::{Loss, Mlp};
+use crate::model::{Activation, Loss, Mlp};
 use crate::optim::OptimizerKind;
 
 /// constants.wgsl's ACT_BY_LAYER: hidden layers whose activations differ.
@@ -26,20 +26,25 @@ fn optimizer_code(kind: OptimizerKind) -> u32 {
     }
 }
 
-/// The ACT constant for `model`: the one activation of its hidden layers, or
-/// [`ACT_BY_LAYER`] where they differ or there is none.
-pub fn act_constant(model: &Mlp) -> u32 {
+/// The one activation of `model`'s hidden layers, if they share one.
+pub fn shared_activation(model: &Mlp) -> Option<Activation> {
     let layers = model.layers();
     let hidden = &layers[..layers.len() - 1];
-    match hidden.first() {
-        Some(first) if hidden.iter().all(|l| l.activation == first.activation) => {
-            crate::kernels::activation::code(first.activation)
-        }
-        _ => ACT_BY_LAYER,
-    }
+    let first = hidden.first()?.activation;
+    hidden
+        .iter()
+        .all(|l| l.activation == first)
+        .then_some(first)
+        .flatten()
 }
 
-/// The pipeline constants a fused kernel trains `model` with under optimiser `kind`.
+/// The ACT constant for `model`: its hidden layers' shared activation, or [`ACT_BY_LAYER`]
+/// where they differ or there is none.
+pub fn act_constant(model: &Mlp) -> u32 {
+    shared_activation(model).map_or(ACT_BY_LAYER, |a| crate::kernels::activation::code(Some(a)))
+}
+
+/// The pipeline constants the wide kernel trains `model` with under optimiser `kind`.
 pub fn for_model(model: &Mlp, kind: OptimizerKind) -> [(&'static str, f64); 3] {
     [
         ("LOSS", f64::from(loss_code(model.spec().loss))),
@@ -48,7 +53,7 @@ pub fn for_model(model: &Mlp, kind: OptimizerKind) -> [(&'static str, f64); 3] {
     ]
 }
 
-/// The part of a fused kernel's trust key that names its pipeline's constants.
+/// The part of the wide kernel's trust key that names its pipeline's constants.
 pub fn key(model: &Mlp, kind: OptimizerKind) -> String {
     format!(
         "{:?} {kind:?} act={}",

@@ -500,7 +500,7 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
         verify_cases(),
         1,
         false,
-        SMALL_VERIFY_BATCH,
+        VERIFY_BATCH,
         &|model, optimizer, tensors| small_steps(gpu, model, optimizer, tensors),
     )
 }
@@ -534,9 +534,7 @@ fn cases_like(
     kind: OptimizerKind,
 ) -> Vec<(MlpSpec, OptimizerConfig)> {
     let (loss, act) = (model.spec().loss, constants::act_constant(model));
-    let shared = [Activation::Sigmoid, Activation::Relu, Activation::Tanh]
-        .into_iter()
-        .find(|a| super::activation::code(Some(*a)) == act);
+    let shared = constants::shared_activation(model);
     cases
         .into_iter()
         .filter_map(|(mut spec, mut optimizer)| {
@@ -576,14 +574,15 @@ fn verify_wide_cases(
     )
 }
 
-/// Rows a step of the small kernel's check: not a multiple of its 64 threads' four rows.
-const SMALL_VERIFY_BATCH: usize = 30;
+/// Rows a step of the fused kernels' checks (the wide one's at least): not a multiple of the
+/// small kernel's 64 threads' four rows, several of the wide kernel's smaller chunks.
+const VERIFY_BATCH: usize = 30;
 
 /// Rows a step of the wide kernel's check at `rc` rows a chunk: more than one chunk, the last
 /// one partial (at every chunk size, so that the pipeline trust-before-use checks runs steps
 /// of several chunks as training with a larger batch does).
 fn wide_verify_batch(rc: usize) -> usize {
-    (rc + rc / 2 + 1).max(SMALL_VERIFY_BATCH)
+    (rc + rc / 2 + 1).max(VERIFY_BATCH)
 }
 
 /// Models the wide kernel's check trains side by side.
