@@ -233,6 +233,11 @@ pub fn run(gpu: &Gpu) -> CheckReport {
             kernels::fused::verify(gpu),
             note,
         ));
+        items.push(CheckItem::compared(
+            "fused kernel, unrolled".into(),
+            kernels::fused::verify_unrolled(gpu),
+            "the same, each network through a kernel generated for it",
+        ));
     } else {
         items.push(CheckItem::skipped("fused kernel".into(), NO_FUSED));
     }

@@ -174,6 +174,14 @@ impl Gpu {
             && self.info.subgroup_min_size >= lanes
     }
 
+    /// The fewest lanes a subgroup of this device has, where it runs subgroup operations.
+    pub(crate) fn subgroup_min_size(&self) -> Option<u32> {
+        self.device
+            .features()
+            .contains(wgpu::Features::SUBGROUP)
+            .then_some(self.info.subgroup_min_size)
+    }
+
     /// The limits the device was opened with (the adapter's own).
     pub fn limits(&self) -> &wgpu::Limits {
         &self.limits

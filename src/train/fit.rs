@@ -84,7 +84,13 @@ pub struct TrainerState {
 }
 
 /// The training paths a run records: one dispatch per op, each fused kernel, the CPU.
-pub const PATHS: [&str; 4] = ["per-op", "fused small", "fused wide", "cpu"];
+pub const PATHS: [&str; 5] = [
+    "per-op",
+    "fused small",
+    "fused unrolled",
+    "fused wide",
+    "cpu",
+];
 
 impl TrainerState {
     /// Checks the state against a network of `params` parameters and an epoch of

@@ -400,6 +400,10 @@ impl<'g> Trainer<'g> {
                 kind: kernels::fused::Kind::Wide,
                 ..
             } => "fused wide",
+            StepPlan::Fused {
+                kind: kernels::fused::Kind::Unrolled { .. },
+                ..
+            } => "fused unrolled",
         }
     }
 

@@ -586,6 +586,21 @@ fn check_fails_on_a_deliberately_wrong_kernel() {
     }
 }
 
+/// The kernel generated per network, computing the wrong thing, fails its own check item and
+/// nothing else: the training runs that would take it take another path, and pass.
+#[test]
+fn check_fails_on_a_deliberately_wrong_generated_kernel() {
+    let out = with_fault(env!("CARGO_BIN_EXE_gpumlp"), "fused_unrolled", &["check"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    let failed: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" FAILED ") && !l.starts_with("verdict"))
+        .collect();
+    assert_eq!(failed.len(), 1, "only the wrong kernel fails: {stdout}");
+    assert!(failed[0].starts_with("fused kernel, unrolled "), "{stdout}");
+}
+
 /// The benchmark validates before it times: a kernel that fails validation is reported, and
 /// the run exits non-zero (validation only here: `--quick` times for half a minute more, and
 /// ends the same way).

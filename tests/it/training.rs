@@ -538,6 +538,87 @@ fn gpu_training_matches_reference_small_softmax_sgd_fused() {
     compare_runs("6-12-8-4 softmax, SGD, weights", &spec, &data, &config);
 }
 
+#[test]
+fn unrolled_kernel_matches_reference_on_awkward_shapes() {
+    // The small kernel generated for each network (one row a lane, 8 lanes on lavapipe):
+    // width 1, a batch of one row, batches smaller than the lanes and not a multiple of them,
+    // a large batch, every loss and optimiser, weighted rows, 2 to 4 layers.
+    let sgd = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 1e-3,
+        ..OptimizerConfig::default()
+    };
+    let adamw = OptimizerConfig {
+        kind: OptimizerKind::AdamW,
+        lr: 0.01,
+        weight_decay: 0.01,
+        ..OptimizerConfig::default()
+    };
+    let regression = {
+        let x = uniform(61, 1100 * 4, -2.0, 2.0);
+        let y: Vec<f32> = x
+            .chunks(4)
+            .flat_map(|r| [r[0] * r[1] - r[2], r[3].sin() + 0.5 * r[0]])
+            .collect();
+        Dataset::with_targets(x, y, 4, 2, None).unwrap()
+    };
+    let cases = [
+        (
+            "1-1-1, batch 1",
+            MlpSpec::new(1).hidden(1, Activation::Sigmoid),
+            {
+                let x = uniform(60, 7, -2.0, 2.0);
+                let y = x.iter().map(|&v| f32::from(v > 0.3)).collect();
+                Dataset::new(x, y, 1).unwrap()
+            },
+            1,
+            OptimizerConfig::default(),
+        ),
+        (
+            "3-2-1, batch 5",
+            MlpSpec::new(3).hidden(2, Activation::Tanh),
+            separable(62, 23, 3),
+            5,
+            OptimizerConfig::default(),
+        ),
+        (
+            "5-7-3 softmax, batch 13, SGD",
+            MlpSpec::new(5)
+                .hidden(7, Activation::Relu)
+                .output(3, Loss::SoftmaxCe),
+            clustered(63, 61, 5, 3, true),
+            13,
+            sgd,
+        ),
+        (
+            "4-16-3-11-2 MSE, batch 1000, AdamW",
+            MlpSpec::new(4)
+                .hidden(16, Activation::Sigmoid)
+                .hidden(3, Activation::Relu)
+                .hidden(11, Activation::Tanh)
+                .output(2, Loss::Mse),
+            regression,
+            1000,
+            adamw,
+        ),
+    ];
+    for (what, spec, data, batch_size, optimizer) in cases {
+        let config = TrainConfig {
+            epochs: 4,
+            batch_size,
+            optimizer,
+            seed: 7,
+            ..TrainConfig::default()
+        };
+        let start = Mlp::new(&spec, 11).unwrap();
+        let trainer = gpumlp::Trainer::new(gpu(), &start, &data, &config).unwrap();
+        assert_eq!(trainer.path(), "fused unrolled", "{what}");
+        compare_runs(what, &spec, &data, &config);
+    }
+}
+
 /// Runs one epoch per call at `lr` until one diverges; returns the weights from before that
 /// call (one epoch, one chunk of steps), the weights kept after it, and the error.
 fn diverge(

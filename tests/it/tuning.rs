@@ -80,7 +80,8 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
 
     drop(gpu);
 
-    // The verdicts: a small network trains fused, after the kernel passed its check here.
+    // The verdicts: a small network trains fused (the kernel generated for it), after the
+    // kernel passed its check here.
     let gpu = open();
     let data = Dataset::new(
         crate::common::uniform(1, 40 * 3, -1.0, 1.0),
@@ -96,7 +97,7 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
     choose(&gpu, Form::Nn, 30, 20, 10).unwrap();
     drop(gpu);
     let text = std::fs::read_to_string(&file).unwrap();
-    for path in ["fused", "matmul block4", "matmul block8"] {
+    for path in ["fused_unrolled", "matmul block4", "matmul block8"] {
         assert!(
             text.contains(&format!("\"trust.v1 {path} ")),
             "{path}'s verdict is kept: {text}"
@@ -110,7 +111,9 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
     let failed = text
         .split(',')
         .map(|entry| {
-            match entry.contains("trust.v1 fused ") || entry.contains("trust.v1 matmul block8 ") {
+            match entry.contains("trust.v1 fused_unrolled ")
+                || entry.contains("trust.v1 matmul block8 ")
+            {
                 true => entry.replace("\"ok\"", "\"failed\""),
                 false => entry.to_string(),
             }

@@ -1,11 +1,13 @@
 //! The fused training kernels: many whole training steps in one dispatch of one workgroup.
-//! fused.wgsl (this file's host side) runs small networks (widths up to 16) one batch row a
-//! thread, its weights in workgroup memory; wide.wgsl ([`wide`]) runs typical tabular
-//! networks (widths up to 128) one layer column a thread, chunks of the batch in workgroup
-//! memory. [`kind`] says which one a network takes.
+//! Small networks (widths up to 16) run one batch row a thread: on adapters with subgroups in
+//! a kernel generated for the network ([`unrolled`]), every parameter a register; elsewhere
+//! in fused.wgsl (this file's host side), its weights in workgroup memory. wide.wgsl
+//! ([`wide`]) runs typical tabular networks (widths up to 128) one layer column a thread,
+//! chunks of the batch in workgroup memory. [`kind`] says which one a network takes.
 
 pub mod constants;
 pub mod reference;
+pub mod unrolled;
 pub mod wide;
 
 use super::{Bind, Dispatch};
@@ -60,9 +62,17 @@ const CANARY: u32 = 2;
 // One pipeline for every loss, optimiser and activation (read from its parameters): on
 // llvmpipe through GL each compile of it takes about a minute and a half, so pipeline
 // constants (as the wide kernel has) would cost that for every combination a run meets.
-static MODULE: Module = super::module!("fused", "fused.wgsl");
+static MODULE: Module = Module {
+    name: "fused",
+    parts: &[
+        super::PRELUDE,
+        include_str!("small_io.wgsl"),
+        include_str!("fused.wgsl"),
+    ],
+    initialises_workgroup_memory: false,
+};
 
-/// The bindings of both fused kernels: parameters, steps, order, x, targets (read), p, m,
+/// The bindings of every fused kernel: parameters, steps, order, x, targets (read), p, m,
 /// v, losses (read and written).
 const BINDINGS: &[(u32, Binding)] = &[
     (0, Binding::Uniform),
@@ -87,13 +97,22 @@ static FUSED: Kernel = Kernel {
 pub enum Kind {
     /// fused.wgsl: widths up to 16, one batch row a thread.
     Small,
+    /// [`unrolled`]: fused.wgsl's networks, generated for each, in one subgroup.
+    Unrolled {
+        /// The subgroup's lanes: the workgroup's threads.
+        lanes: u32,
+    },
     /// wide.wgsl: widths up to 128, one layer column a thread.
     Wide,
 }
 
 /// The fused kernel that can train `model` on `gpu`, if one can.
 pub fn kind(gpu: &Gpu, model: &Mlp) -> Option<Kind> {
-    if supports_small(model) && fits_small(gpu) {
+    if unrolled::supports(model) && unrolled::fits(gpu, model) {
+        Some(Kind::Unrolled {
+            lanes: unrolled::lanes(gpu),
+        })
+    } else if supports_small(model) && fits_small(gpu) {
         Some(Kind::Small)
     } else if wide::supports(model) && wide::fits(gpu) {
         Some(Kind::Wide)
@@ -144,6 +163,7 @@ pub struct LoopCost {
 pub fn loop_iterations(kind: Kind, model: &Mlp, batch: usize) -> LoopCost {
     match kind {
         Kind::Small => small_loop_iterations(model, batch),
+        Kind::Unrolled { lanes } => unrolled::loop_iterations(model, batch, lanes),
         Kind::Wide => wide::loop_iterations(model, batch),
     }
 }
@@ -301,7 +321,14 @@ pub fn fused_steps(
 ) -> Result<FusedSteps> {
     let tensors = [steps, order, x_all, t_all, p, m, v, losses];
     match kind {
-        Kind::Small => small_steps(gpu, model, optimizer, tensors),
+        Kind::Small => small_steps(gpu, FUSED, model, optimizer, tensors),
+        Kind::Unrolled { lanes } => small_steps(
+            gpu,
+            unrolled::kernel(model, optimizer.kind, lanes),
+            model,
+            optimizer,
+            tensors,
+        ),
         Kind::Wide => {
             let rc = wide::chunk_rows_for(model, batch);
             wide::build_with_rows(gpu, model, optimizer, rc, 1, tensors)
@@ -313,14 +340,15 @@ pub fn fused_steps(
 /// parameters buffer holds `params` (the wide kernel's gradient sums, never read back).
 pub fn scratch_len(kind: Kind, params: usize) -> usize {
     match kind {
-        Kind::Small => 0,
+        Kind::Small | Kind::Unrolled { .. } => 0,
         Kind::Wide => params,
     }
 }
 
-/// The small kernel's dispatch (see [`fused_steps`]).
+/// The dispatch of a small kernel, fused.wgsl's or [`unrolled`]'s (see [`fused_steps`]).
 fn small_steps(
     gpu: &Gpu,
+    kernel: Kernel,
     model: &Mlp,
     optimizer: &OptimizerConfig,
     [steps, order, x_all, t_all, p, m, v, losses]: [&Tensor; 8],
@@ -391,7 +419,7 @@ fn small_steps(
     let params = gpu.uniform("fused", &values);
     let dispatch = Dispatch::new(
         gpu,
-        FUSED,
+        kernel,
         &[
             Bind::Params(&params),
             Bind::Tensor(steps),
@@ -491,9 +519,9 @@ fn wide_verify_cases() -> Vec<(MlpSpec, OptimizerConfig)> {
     cases
 }
 
-/// Runs a few steps of the small fused kernel on small networks (every loss and optimiser)
-/// against the CPU reference's steps; returns the worst comparison of the parameters (see
-/// [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
+/// Runs a few steps of the small fused kernel (fused.wgsl) on small networks (every loss and
+/// optimiser) against the CPU reference's steps; returns the worst comparison of the
+/// parameters (see [`crate::tolerance::TRAINED_PARAMS`]) and step losses.
 pub fn verify(gpu: &Gpu) -> Result<Comparison> {
     verify_with(
         gpu,
@@ -501,7 +529,50 @@ pub fn verify(gpu: &Gpu) -> Result<Comparison> {
         1,
         false,
         VERIFY_BATCH,
-        &|model, optimizer, tensors| small_steps(gpu, model, optimizer, tensors),
+        &|model, optimizer, tensors| small_steps(gpu, FUSED, model, optimizer, tensors),
+    )
+}
+
+/// [`verify`] for [`unrolled`]: each case through the kernel generated for it.
+pub fn verify_unrolled(gpu: &Gpu) -> Result<Comparison> {
+    verify_unrolled_cases(gpu, unrolled::lanes(gpu), verify_cases())
+}
+
+/// [`unrolled`]'s check of the kernel generated for `model` with optimiser `kind`: `model`'s
+/// shape trained with the settings [`verify`] gives that optimiser.
+pub fn verify_unrolled_for(
+    gpu: &Gpu,
+    lanes: u32,
+    model: &Mlp,
+    kind: OptimizerKind,
+) -> Result<Comparison> {
+    let optimizer = verify_cases()
+        .into_iter()
+        .map(|(_, o)| o)
+        .find(|o| o.kind == kind)
+        .unwrap_or(OptimizerConfig {
+            kind,
+            ..OptimizerConfig::default()
+        });
+    verify_unrolled_cases(gpu, lanes, vec![(model.spec().clone(), optimizer)])
+}
+
+/// Each of `cases` through the kernel [`unrolled`] generates for it.
+fn verify_unrolled_cases(
+    gpu: &Gpu,
+    lanes: u32,
+    cases: Vec<(MlpSpec, OptimizerConfig)>,
+) -> Result<Comparison> {
+    verify_with(
+        gpu,
+        cases,
+        1,
+        false,
+        VERIFY_BATCH,
+        &|model, optimizer, tensors| {
+            let kernel = unrolled::kernel(model, optimizer.kind, lanes);
+            small_steps(gpu, kernel, model, optimizer, tensors)
+        },
     )
 }
 
@@ -783,6 +854,13 @@ pub fn trusted(
 ) -> Result<bool> {
     let ok = match kind {
         Kind::Small => gpu.trusted("fused", &MODULE, || Ok(verify(gpu)?.passed()))?,
+        Kind::Unrolled { lanes } => {
+            let kernel = unrolled::kernel(model, optimizer, lanes);
+            let key = format!("fused_unrolled {}", unrolled::key(model, optimizer, lanes));
+            gpu.trusted(&key, kernel.module, || {
+                Ok(verify_unrolled_for(gpu, lanes, model, optimizer)?.passed())
+            })?
+        }
         Kind::Wide => {
             let rc = wide::chunk_rows_for(model, batch);
             let key = format!("fused_wide rc={rc} {}", constants::key(model, optimizer));
