@@ -42,7 +42,7 @@
 //! ```
 
 use crate::data::prep::Task;
-use crate::data::table::Table;
+use crate::data::table::{Cell, Table};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
 use crate::model::Activation;
@@ -138,10 +138,10 @@ fn feature_names(width: usize) -> Vec<String> {
     (0..width).map(|c| format!("x{c}")).collect()
 }
 
-/// A table of `x` (and `y`, when given) as the workflow reads CSV files: numbers written
-/// exactly (Rust's shortest round-trip form), NaN as a missing cell, an infinite value
+/// A table of `x` (and `y`, when given) for the workflow: the features as numbers (exactly
+/// the f32 values given, never through text), NaN as a missing cell, an infinite value
 /// refused.
-fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<String>>) -> Result<Table> {
+fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<Cell>>) -> Result<Table> {
     let width = x.first().map_or(0, |r| r.as_ref().len());
     if width == 0 {
         return Err(Error::InvalidData(
@@ -168,7 +168,7 @@ fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<String>>) -> Result<Table> {
                     "feature {c} of row {r} is {v}; use NaN for a missing value"
                 )));
             }
-            cells.push((!v.is_nan()).then(|| format!("{v:?}")));
+            cells.push((!v.is_nan()).then_some(Cell::Number(f64::from(v))));
         }
         if let Some(y) = &y {
             cells.push(y.get(r).cloned());
@@ -350,6 +350,8 @@ impl MlpClassifier {
             2 => Task::Binary,
             _ => Task::Multiclass,
         });
+        // Class labels are names (numbers among them order numerically, as in a file).
+        let labels = labels.into_iter().map(Cell::Text).collect();
         Ok((options, table(x, Some(labels))?))
     }
 }
@@ -422,7 +424,7 @@ impl MlpRegressor {
                 y[i]
             )));
         }
-        let values = y.iter().map(|v| format!("{v:?}")).collect();
+        let values = y.iter().map(|&v| Cell::Number(f64::from(v))).collect();
         let mut options = self.s.options.clone();
         options.task = Some(Task::Regression);
         Ok((options, table(x, Some(values))?))
@@ -584,5 +586,23 @@ impl FittedRegressor {
         Ok(FittedRegressor {
             fitted: Fitted::load(path, &[Task::Regression])?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_reach_the_pipeline_as_the_numbers_given() {
+        // 0.1f32 is not the decimal 0.1: the table holds the f32 value itself, not a text
+        // that would parse back to another number; NaN is a missing cell.
+        let t = table(&[[0.1f32, f32::NAN], [-3.5, 1e-30]], None).unwrap();
+        assert_eq!(t.cell(0, 0), Some(&Cell::Number(f64::from(0.1f32))));
+        assert_ne!(t.cell(0, 0), Some(&Cell::Number(0.1)));
+        assert_eq!(t.cell(0, 1), None);
+        assert_eq!(t.cell(1, 1), Some(&Cell::Number(f64::from(1e-30f32))));
+        let e = table(&[[f32::INFINITY]], None).unwrap_err().to_string();
+        assert!(e.contains("use NaN for a missing value"), "{e}");
     }
 }

@@ -9,9 +9,10 @@ use std::path::Path;
 /// How many column names an error message lists before it stops.
 const LISTED_COLUMNS: usize = 20;
 
-/// A CSV file with a header row, read into memory as text; missing cells are None.
+/// A table with named columns: a CSV file read into memory as text, or rows handed over as
+/// numbers (the estimators); missing cells are None.
 ///
-/// Kept as text so the column kinds (numeric, categorical, label) can be decided later from
+/// Kept as read so the column kinds (numeric, categorical, label) can be decided later from
 /// all the rows at once, and so a predict file can be checked against what the model expects.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Table {
@@ -19,14 +20,63 @@ pub struct Table {
     pub name: String,
     /// Column names from the header, trimmed, unique and non-empty.
     pub columns: Vec<String>,
-    /// Cells row by row, trimmed; `None` where [`is_missing`] says the cell is missing.
+    /// Cells row by row; `None` where the cell is missing ([`is_missing`] text, or NaN).
     /// Every row has exactly `columns.len()` cells.
-    pub rows: Vec<Vec<Option<String>>>,
+    pub rows: Vec<Vec<Option<Cell>>>,
     /// The file line each row starts on (the header is line 1), so messages can point at it.
     pub lines: Vec<u64>,
 }
 
+/// One present cell: text as read from a file (trimmed), or a number handed over as one,
+/// never NaN (a missing cell is `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Cell {
+    /// Text, which may spell a number.
+    Text(String),
+    /// A number, which may be infinite (refused where a finite one is needed).
+    Number(f64),
+}
+
+impl Cell {
+    /// The cell as a finite number, if it is one (text that spells one, or a finite number).
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Text(text) => text.trim().parse::<f64>().ok().filter(|v| v.is_finite()),
+            Cell::Number(v) => Some(*v).filter(|v| v.is_finite()),
+        }
+    }
+
+    /// Whether the cell is a number that is not finite: `inf`, `-infinity`, `1e999`, or an
+    /// infinite number.
+    pub fn non_finite(&self) -> bool {
+        match self {
+            Cell::Text(text) => text.trim().parse::<f64>().is_ok_and(|v| !v.is_finite()),
+            Cell::Number(v) => !v.is_finite(),
+        }
+    }
+
+    /// The cell as text: a number in its shortest exact form (`1`, `0.25`), as a category
+    /// or a class label names it.
+    pub fn text(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Cell::Text(text) => std::borrow::Cow::Borrowed(text),
+            Cell::Number(v) => std::borrow::Cow::Owned(v.to_string()),
+        }
+    }
+}
+
+impl From<&str> for Cell {
+    fn from(text: &str) -> Cell {
+        Cell::Text(text.to_string())
+    }
+}
+
 impl Table {
+    /// The cell at `row` and `column`: `None` where it is missing or out of range.
+    pub fn cell(&self, row: usize, column: usize) -> Option<&Cell> {
+        self.rows.get(row)?.get(column)?.as_ref()
+    }
+
     /// Reads a CSV file; a missing or unreadable file is an [`Error::Io`] naming the path.
     /// Only a regular file of at most [`crate::files::max_csv_bytes`] is read, and the table
     /// parsed from it must fit in the memory available (see [`Table::from_bytes`]).
@@ -201,7 +251,7 @@ impl Table {
             rows.push(
                 cells
                     .into_iter()
-                    .map(|cell| if is_missing(&cell) { None } else { Some(cell) })
+                    .map(|cell| (!is_missing(&cell)).then_some(Cell::Text(cell)))
                     .collect(),
             );
             lines.push(line.unwrap_or(0));
@@ -478,6 +528,13 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_check_counts_what_a_cell_costs() {
+        // The cell, and at least 16 bytes of allocator bookkeeping for its text.
+        let cell = std::mem::size_of::<Option<Cell>>() as u64;
+        assert!(cell + 16 <= crate::files::CSV_CELL_OVERHEAD, "{cell}");
+    }
+
+    #[test]
     fn blank_lines_keep_line_numbers() {
         let t = table("a\n\n1\n   \n2\n").unwrap();
         assert_eq!(t.lines, [3, 5]);
@@ -487,7 +544,7 @@ mod tests {
     fn quoted_newlines_and_crlf_blank_lines_keep_line_numbers() {
         let t = table("a,b\n1,\"x\ny\"\n2,3\n").unwrap();
         assert_eq!(t.lines, [2, 4]);
-        assert_eq!(t.rows[0][1].as_deref(), Some("x\ny"));
+        assert_eq!(t.cell(0, 1), Some(&Cell::from("x\ny")));
         let t = table("a,b\r\n\r\n1,2\r\n\r\n\r\n3,4").unwrap();
         assert_eq!(t.lines, [3, 6]);
         let e = error("\n\na,b\n\n1,2\n\n3\n");

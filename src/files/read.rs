@@ -9,7 +9,7 @@ use std::path::Path;
 /// Longest physical line a CSV file may have.
 pub const MAX_CSV_LINE: usize = 64 << 20;
 
-/// What one parsed CSV cell costs in memory besides its text: the `Option<String>` itself and
+/// What one parsed CSV cell costs in memory besides its text: the `Option<Cell>` itself and
 /// the allocator's bookkeeping of its text.
 pub const CSV_CELL_OVERHEAD: u64 = 48;
 

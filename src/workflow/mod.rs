@@ -731,13 +731,14 @@ fn truth_for(model: &SavedModel, table: &Table) -> Result<(Vec<usize>, Vec<f64>)
     let mut rows = Vec::new();
     let mut truth = Vec::new();
     for (r, cells) in table.rows.iter().enumerate() {
-        let Some(cell) = cells.get(col).and_then(|c| c.as_deref()) else {
+        let Some(cell) = cells.get(col).and_then(Option::as_ref) else {
             continue; // unlabelled rows are not scored
         };
         let value = match meta.task {
-            Task::Regression => cell.parse::<f64>().ok().filter(|v| v.is_finite()),
-            _ => class_index(&meta.classes, cell).map(|i| i as f64),
+            Task::Regression => cell.number(),
+            _ => class_index(&meta.classes, &cell.text()).map(|i| i as f64),
         };
+        let cell = cell.text();
         let Some(value) = value else {
             let message = match meta.task {
                 Task::Regression => format!("{cell:?} is not a number"),

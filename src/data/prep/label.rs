@@ -1,10 +1,11 @@
 //! The target column: the task (inferred or forced), the classes, and the rows training may
 //! use.
 
-use super::{number, MAX_CLASSES, MAX_INTEGER_CLASSES};
-use crate::data::table::{list_columns, Table};
+use super::{MAX_CLASSES, MAX_INTEGER_CLASSES};
+use crate::data::table::{list_columns, Cell, Table};
 use crate::error::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 /// What the network learns to predict; it fixes the output width, the loss and the metrics.
@@ -120,19 +121,20 @@ impl Labelled {
         let c = table.column(name)?;
         let mut weights = Vec::with_capacity(self.rows.len());
         for &r in &self.rows {
-            let cell = table.rows[r].get(c).and_then(|cell| cell.as_deref());
+            let cell = table.cell(r, c);
             // Weights reach the loss as f32: one beyond f32's range would become infinite.
             let weight = cell
-                .and_then(number)
+                .and_then(Cell::number)
                 .filter(|w| *w >= 0.0 && (*w as f32).is_finite());
             let Some(weight) = weight else {
                 return Err(Error::Input {
                     at: table.location(r, c),
                     message: match cell {
                         None => "the sample weight is missing; every row needs one".into(),
-                        Some(text) => {
+                        Some(cell) => {
                             format!(
-                                "{text:?} is not a sample weight (a number from 0 to {:e})",
+                                "{:?} is not a sample weight (a number from 0 to {:e})",
+                                cell.text(),
                                 f32::MAX
                             )
                         }
@@ -176,11 +178,11 @@ pub fn label(
         .collect();
 
     let mut rows = Vec::new();
-    let mut texts: Vec<&str> = Vec::new();
+    let mut cells: Vec<&Cell> = Vec::new();
     let mut dropped = 0;
     let mut with_target = 0;
     for (r, row) in table.rows.iter().enumerate() {
-        let Some(cell) = row.get(t).and_then(|c| c.as_deref()) else {
+        let Some(cell) = row.get(t).and_then(Option::as_ref) else {
             dropped += 1;
             continue;
         };
@@ -195,7 +197,7 @@ pub fn label(
             continue;
         }
         rows.push(r);
-        texts.push(cell);
+        cells.push(cell);
     }
     if with_target == 0 {
         return Err(Error::Input {
@@ -216,7 +218,8 @@ pub fn label(
         });
     }
 
-    let numbers: Option<Vec<f64>> = texts.iter().map(|s| number(s)).collect();
+    let numbers: Option<Vec<f64>> = cells.iter().map(|c| c.number()).collect();
+    let texts: Vec<Cow<'_, str>> = cells.iter().map(|c| c.text()).collect();
 
     // Distinct values, in class order, and each kept row's class index.
     let (classes, class_of): (Vec<String>, Vec<usize>) = match &numbers {
@@ -241,13 +244,13 @@ pub fn label(
         None => {
             let distinct: Vec<&str> = texts
                 .iter()
-                .copied()
+                .map(AsRef::as_ref)
                 .collect::<BTreeSet<_>>()
                 .into_iter()
                 .collect();
             let class_of = texts
                 .iter()
-                .map(|text| distinct.partition_point(|d| d < text))
+                .map(|text| distinct.partition_point(|d| *d < text.as_ref()))
                 .collect();
             (distinct.into_iter().map(str::to_string).collect(), class_of)
         }
@@ -269,10 +272,10 @@ pub fn label(
         let Some(y) = numbers else {
             let (row, text) = rows
                 .iter()
-                .zip(&texts)
-                .find(|(_, text)| number(text).is_none())
-                .map(|(&r, &text)| (r, text))
-                .unwrap_or((0, ""));
+                .zip(&cells)
+                .find(|(_, cell)| cell.number().is_none())
+                .map(|(&r, cell)| (r, cell.text()))
+                .unwrap_or((0, Cow::Borrowed("")));
             return Err(Error::Input {
                 at: table.location(row, t),
                 message: format!("{text:?} is not a number; a regression target must be numeric"),

@@ -2,9 +2,10 @@
 //! ([`label`], [`targets`]), and the features standardised and one-hot encoded by a
 //! [`Preprocessor`] that is fitted on training rows and saved with the model.
 
-use crate::data::table::{list_columns, Table};
+use crate::data::table::{list_columns, Cell, Table};
 use crate::error::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 /// More distinct integer values than this and an integer target counts as a quantity
@@ -26,21 +27,12 @@ pub use label::{label, Labelled, MissingPolicy, Task};
 use scale::{mean_std, median};
 pub use scale::{targets, TargetScale};
 
-/// A cell as a finite number, if it is one.
-fn number(cell: &str) -> Option<f64> {
-    cell.trim().parse::<f64>().ok().filter(|v| v.is_finite())
-}
-
-/// Whether a cell spells a number that is not finite: `inf`, `-infinity`, `1e999`. Such a
-/// cell in a numeric column is refused, never standardised into an infinite or NaN input
+/// The message for a cell of a numeric column that is not a finite number. Such a cell
+/// (`inf`, `-infinity`, `1e999`) is refused, never standardised into an infinite or NaN input
 /// (`nan` itself is one of the spellings of a missing cell).
-fn non_finite(cell: &str) -> bool {
-    cell.trim().parse::<f64>().is_ok_and(|v| !v.is_finite())
-}
-
-/// The message for a cell of a numeric column that is not a finite number.
-fn not_a_number(text: &str) -> String {
-    match non_finite(text) {
+fn not_a_number(cell: &Cell) -> String {
+    let text = cell.text();
+    match cell.non_finite() {
         true => format!(
             "{text:?} is not a finite number; infinite values cannot be standardised (leave \
              the cell empty if the value is missing)"
@@ -98,9 +90,9 @@ struct Survey<'a> {
     present: usize,
     /// Cells that are numbers, finite or not.
     numeric: usize,
-    first_text: Option<(usize, &'a str)>,
+    first_text: Option<(usize, &'a Cell)>,
     /// The first number that is not finite.
-    first_non_finite: Option<(usize, &'a str)>,
+    first_non_finite: Option<(usize, &'a Cell)>,
     distinct: usize,
 }
 
@@ -118,10 +110,10 @@ fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
             continue;
         };
         survey.present += 1;
-        distinct.insert(cell);
-        if number(cell).is_some() {
+        distinct.insert(cell.text());
+        if cell.number().is_some() {
             survey.numeric += 1;
-        } else if non_finite(cell) {
+        } else if cell.non_finite() {
             survey.numeric += 1;
             survey.first_non_finite = survey.first_non_finite.or(Some((r, cell)));
         } else if survey.first_text.is_none() {
@@ -132,9 +124,9 @@ fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
     survey
 }
 
-/// A cell's text, None where missing or out of range.
-fn cell(table: &Table, row: usize, column: usize) -> Option<&str> {
-    table.rows.get(row)?.get(column)?.as_deref()
+/// A cell, None where missing or out of range.
+fn cell(table: &Table, row: usize, column: usize) -> Option<&Cell> {
+    table.cell(row, column)
 }
 
 impl Preprocessor {
@@ -186,7 +178,8 @@ impl Preprocessor {
                     message: not_a_number(text),
                 });
             }
-            if let Some((row, text)) = survey.first_text {
+            if let Some((row, first)) = survey.first_text {
+                let text = first.text();
                 if numeric {
                     let share = survey.numeric * 100 / survey.present;
                     return Err(Error::Input {
@@ -200,14 +193,14 @@ impl Preprocessor {
                     skipped.push(name.clone());
                     continue;
                 }
-                let mut counts: HashMap<&str, usize> = HashMap::new();
+                let mut counts: HashMap<Cow<'_, str>, usize> = HashMap::new();
                 for &r in &train_rows {
                     if let Some(cell) = cell(table, r, c) {
-                        *counts.entry(cell).or_default() += 1;
+                        *counts.entry(cell.text()).or_default() += 1;
                     }
                 }
-                let mut ranked: Vec<(&str, usize)> = counts.into_iter().collect();
-                ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+                let mut ranked: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
+                ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
                 let categories: Vec<String> = ranked
                     .into_iter()
                     .take(MAX_CATEGORIES)
@@ -221,7 +214,7 @@ impl Preprocessor {
             } else {
                 let mut values: Vec<f64> = train_rows
                     .iter()
-                    .filter_map(|&r| cell(table, r, c).and_then(number))
+                    .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
                     .collect();
                 if values.is_empty() {
                     // Nothing in the training rows: take the kept rows rather than encode
@@ -229,7 +222,7 @@ impl Preprocessor {
                     values = labelled
                         .rows
                         .iter()
-                        .filter_map(|&r| cell(table, r, c).and_then(number))
+                        .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
                         .collect();
                 }
                 let (mean, std) = mean_std(&values);
@@ -411,12 +404,12 @@ impl Preprocessor {
                 )));
             }
             for ((column, &c), lookup) in self.columns.iter().zip(&found).zip(&lookups) {
-                let text = cell(table, r, c);
+                let present = cell(table, r, c);
                 match (&column.kind, lookup) {
                     (ColumnKind::Numeric { fill, mean, std }, _) => {
-                        let value = match text {
+                        let value = match present {
                             None => *fill,
-                            Some(text) => number(text).ok_or_else(|| Error::Input {
+                            Some(text) => text.number().ok_or_else(|| Error::Input {
                                 at: table.location(r, c),
                                 message: format!(
                                     "{}; the model was trained with numbers in this column",
@@ -442,10 +435,10 @@ impl Preprocessor {
                     (ColumnKind::Categorical { categories, fill }, lookup) => {
                         let start = x.len();
                         x.resize(start + categories.len(), 0.0);
-                        let text = text.unwrap_or(fill);
+                        let text = present.map_or(Cow::Borrowed(fill.as_str()), Cell::text);
                         if let Some(slot) = lookup
                             .as_ref()
-                            .and_then(|l| l.get(text))
+                            .and_then(|l| l.get(text.as_ref()))
                             .and_then(|&i| x.get_mut(start + i))
                         {
                             *slot = 1.0;
