@@ -78,6 +78,15 @@ pub enum Grid {
     },
     /// One output per thread over the element-wise kernels' flat grid.
     Flat,
+    /// Workgroups of `threads` threads in a row, each workgroup a `rows`×`cols` strip of C.
+    Strips {
+        /// Rows of C per workgroup.
+        rows: usize,
+        /// Columns of C per workgroup.
+        cols: usize,
+        /// Threads per workgroup, side by side on columns.
+        threads: u32,
+    },
 }
 
 /// One way of computing the products. The results are bit-identical; only the speed differs
@@ -126,10 +135,12 @@ macro_rules! variant {
 const IO: &str = include_str!("io.wgsl");
 
 /// Every variant. Adding one is its WGSL file and one line here.
-pub static VARIANTS: [Variant; 5] = [
+pub static VARIANTS: [Variant; 7] = [
     variant!("block4", "8×8 threads × 4×4 outputs", Grid::Tiles { tile: 32, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
     variant!("block8", "8×8 threads × 8×8 outputs", Grid::Tiles { tile: 64, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
     variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false,),
+    variant!("strip8", "8 threads on columns × 8 rows × 8 columns each, rows (and A's loads) shared by the workgroup", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 1, workgroup 0, barriers false, IO),
+    variant!("vstrip", "strip8 with loads and stores of whole vec4s", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false,),
     variant!("single", "one output per thread, for few outputs and a long k", Grid::Flat, multiple 1, workgroup 0, barriers false, IO),
     variant!("tiled", "16×16 threads × 4×4 outputs, k in slabs of 16 in workgroup memory", Grid::Tiles { tile: 64, side: 16 }, multiple 1, workgroup 8192, barriers true, IO),
 ];
@@ -152,6 +163,10 @@ impl Variant {
         let side = match self.grid {
             Grid::Tiles { side, .. } => side,
             Grid::Flat => return limits.max_compute_workgroup_size_x >= super::EW,
+            Grid::Strips { threads, .. } => {
+                return limits.max_compute_workgroup_size_x >= threads
+                    && limits.max_compute_invocations_per_workgroup >= threads
+            }
         };
         limits.max_compute_invocations_per_workgroup >= side * side
             && limits.max_compute_workgroup_size_x >= side
@@ -239,6 +254,7 @@ pub fn product_with(
             [x as usize, y as usize]
         }
         Grid::Tiles { tile, .. } => [n.div_ceil(tile), m.div_ceil(tile)],
+        Grid::Strips { rows, cols, .. } => [n.div_ceil(cols), m.div_ceil(rows)],
     };
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
     if groups.iter().any(|&g| g > max) {
