@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
 # gpumlp on whatever adapter this machine has, from binaries built elsewhere: `gpumlp check`,
 # the integration tests, README's main job and its 5-fold cv (GPU and `--backend cpu`), and
-# `bench --json`. Writes OUT/summary.txt (one line a step, and the figures) beside each step's
-# output; needs no network and no Rust toolchain, only the Vulkan loader (libvulkan.so.1).
+# `bench --json --large` (the full benchmark, its workloads, and each matmul form at 4096³).
+# Writes OUT/summary.txt (one line a step, and the figures) beside each step's output; needs
+# no network and no Rust toolchain. The Vulkan loader comes from target/device/ when the
+# machine that built the binaries put it there (`--stage`), else from the system.
 #
 #   cargo build --release --bins && cargo test --release --no-run
-#   scripts/device-bench.sh [OUT]        # from the repository root; OUT defaults to device-out
+#   scripts/device-bench.sh --stage      # here: copy this machine's libvulkan.so.1 beside them
+#   scripts/device-bench.sh [OUT]        # there, from the repository root (OUT: device-out)
 #
 # GPUMLP_BIN (target/release) and GPUMLP_TESTS (the newest target/release/deps/it-*) say where
 # the binaries are; GPUMLP_BACKEND picks the backend (vulkan unless set).
 set -u
+carried=target/device
+if [ "${1:-}" = "--stage" ]; then
+  mkdir -p "$carried"
+  loader=$(ldconfig -p 2>/dev/null | awk '/libvulkan\.so\.1 .*x86-64/ {print $NF; exit}')
+  [ -n "$loader" ] || { echo "no libvulkan.so.1 on this machine to stage" >&2; exit 1; }
+  cp -L "$loader" "$carried/libvulkan.so.1" && echo "staged $loader in $carried/"
+  exit 0
+fi
+if [ -f "$carried/libvulkan.so.1" ]; then
+  export LD_LIBRARY_PATH="$PWD/$carried${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
 out=${1:-device-out}
 mkdir -p "$out"
 bin=${GPUMLP_BIN:-target/release}
@@ -61,5 +75,5 @@ for backend in "$GPUMLP_BACKEND" cpu; do
   echo "cv 5 folds, $backend: $(grep -o '"train_seconds":[0-9.e-]*' "$out/cv_$backend.log")" |
     tee -a "$summary"
 done
-step bench 300 "$bin/bench" --json
+step bench 400 "$bin/bench" --json --large
 tail -c 2000 "$out/bench.log" | grep -v '^{' | tail -5 | tee -a "$summary"

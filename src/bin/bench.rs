@@ -1,4 +1,5 @@
-//! The benchmark: `cargo run --release --bin bench [-- --quick] [--validate-only] [--json]`.
+//! The benchmark: `cargo run --release --bin bench [-- --quick] [--large] [--validate-only]
+//! [--json]`.
 //!
 //! Validates each timed kernel against the CPU reference first (a kernel that fails is
 //! reported, not timed, and the run exits non-zero; `--validate-only` validates and times
@@ -86,6 +87,8 @@ fn compare(got: &[f32], want: &[f32], atol: f32, rtol: f32) -> (f32, bool) {
 
 struct Options {
     quick: bool,
+    /// Also time each form at 4096³ with the tuner's pick.
+    large: bool,
     /// Validate every kernel and workload, time nothing.
     validate_only: bool,
     json: bool,
@@ -342,9 +345,47 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
         }
         r.line(line);
     }
+    if o.large {
+        large_matmul(gpu, peak, r)?;
+    }
     r.line(String::new());
     r.sections.insert("matmul".into(), Value::Array(rows));
     r.sections.insert("tuner".into(), Value::Array(picks));
+    Ok(())
+}
+
+/// `--large`: each form at 4096³ with the variant the tuner picks (validated above), for the
+/// fraction of a real GPU's peak; one warm-up and two timed runs.
+fn large_matmul(gpu: &Gpu, peak: f64, r: &mut Report) -> gpumlp::Result<()> {
+    let side = 4096;
+    let (ta, tb) = (
+        gpu.upload("a", &uniform(1, side * side))?,
+        gpu.upload("b", &uniform(2, side * side))?,
+    );
+    let tc = gpu.zeros("c", side * side)?;
+    let mut rows = Vec::new();
+    for form in [Form::Nn, Form::Tn, Form::Nt] {
+        let (v, _) = gpumlp::kernels::matmul::choose(gpu, form, side, side, side)?;
+        let d = product(gpu, v, form, &ta, &tb, &tc, side, side, side)?;
+        let flop = 2.0 * (side * side * side) as f64;
+        let s = time_dispatch(gpu, &d, 2, 0.0)?;
+        let g = flop / s.median / 1e9;
+        r.line(format!(
+            "{:<22} {:<8} {:<7} {:>16} {:>9.2} {:>29.1}%",
+            "4096³ (tuner's pick)",
+            form_name(form),
+            v.name,
+            format!("{side}×{side}×{side}"),
+            g,
+            100.0 * g / peak
+        ));
+        rows.push(
+            json!({"form": form_name(form), "variant": v.name, "m": side, "n": side,
+                         "k": side, "gflops": g, "fraction_of_peak": g / peak,
+                         "seconds": s.json()}),
+        );
+    }
+    r.sections.insert("matmul_4096".into(), Value::Array(rows));
     Ok(())
 }
 
@@ -531,15 +572,18 @@ fn main() {
     let quick = args.iter().any(|a| a == "--quick");
     let json = args.iter().any(|a| a == "--json");
     let validate_only = args.iter().any(|a| a == "--validate-only");
-    let known = ["--quick", "--json", "--validate-only"];
+    let large = args.iter().any(|a| a == "--large");
+    let known = ["--quick", "--json", "--validate-only", "--large"];
     if let Some(bad) = args.iter().find(|a| !known.contains(&a.as_str())) {
         eprintln!(
-            "error: unknown argument {bad:?}; usage: bench [--quick] [--validate-only] [--json]"
+            "error: unknown argument {bad:?}; usage: bench [--quick] [--large] [--validate-only] \
+             [--json]"
         );
         std::process::exit(2);
     }
     let o = Options {
         quick,
+        large,
         validate_only,
         json,
         runs: if quick { 3 } else { 7 },
