@@ -75,5 +75,5 @@ for backend in "$GPUMLP_BACKEND" cpu; do
   echo "cv 5 folds, $backend: $(grep -o '"train_seconds":[0-9.e-]*' "$out/cv_$backend.log")" |
     tee -a "$summary"
 done
-step bench 400 "$bin/bench" --json --large
+step bench 600 "$bin/bench" --json --large
 tail -c 2000 "$out/bench.log" | grep -v '^{' | tail -5 | tee -a "$summary"
