@@ -170,8 +170,7 @@ impl Gpu {
     /// Whether the device runs subgroup operations in subgroups of at least `lanes` lanes
     /// (lavapipe: 8; llvmpipe through GL has none).
     pub(crate) fn has_subgroups_of(&self, lanes: u32) -> bool {
-        self.device.features().contains(wgpu::Features::SUBGROUP)
-            && self.info.subgroup_min_size >= lanes
+        self.subgroup_min_size().is_some_and(|n| n >= lanes)
     }
 
     /// The fewest lanes a subgroup of this device has, where it runs subgroup operations.

@@ -561,11 +561,10 @@ fn with_fault(program: &str, module: &str, args: &[&str]) -> Output {
         .expect("it runs")
 }
 
-/// A kernel that computes the wrong thing fails `gpumlp check` with a non-zero exit; training
-/// on the same adapter does not use it.
-#[test]
-fn check_fails_on_a_deliberately_wrong_kernel() {
-    let out = with_fault(env!("CARGO_BIN_EXE_gpumlp"), "matmul block8", &["check"]);
+/// Runs `gpumlp check` with `module` compiled wrong: it must exit 1 with exactly one item
+/// FAILED, the one named `item`. Returns its stdout and stderr.
+fn check_failing_only(module: &str, item: &str) -> (String, String) {
+    let out = with_fault(env!("CARGO_BIN_EXE_gpumlp"), module, &["check"]);
     let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     let failed: Vec<&str> = stdout
@@ -573,7 +572,15 @@ fn check_fails_on_a_deliberately_wrong_kernel() {
         .filter(|l| l.contains(" FAILED ") && !l.starts_with("verdict"))
         .collect();
     assert_eq!(failed.len(), 1, "only the wrong kernel fails: {stdout}");
-    assert!(failed[0].starts_with("matmul block8 "), "{stdout}");
+    assert!(failed[0].starts_with(&format!("{item} ")), "{stdout}");
+    (stdout, stderr)
+}
+
+/// A kernel that computes the wrong thing fails `gpumlp check` with a non-zero exit; training
+/// on the same adapter does not use it.
+#[test]
+fn check_fails_on_a_deliberately_wrong_kernel() {
+    let (stdout, stderr) = check_failing_only("matmul block8", "matmul block8");
     let verdict = stdout.lines().last().unwrap();
     assert!(verdict.starts_with("verdict: 1 of "), "{verdict}");
     assert!(
@@ -590,15 +597,7 @@ fn check_fails_on_a_deliberately_wrong_kernel() {
 /// nothing else: the training runs that would take it take another path, and pass.
 #[test]
 fn check_fails_on_a_deliberately_wrong_generated_kernel() {
-    let out = with_fault(env!("CARGO_BIN_EXE_gpumlp"), "fused_unrolled", &["check"]);
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
-    let failed: Vec<&str> = stdout
-        .lines()
-        .filter(|l| l.contains(" FAILED ") && !l.starts_with("verdict"))
-        .collect();
-    assert_eq!(failed.len(), 1, "only the wrong kernel fails: {stdout}");
-    assert!(failed[0].starts_with("fused kernel, unrolled "), "{stdout}");
+    check_failing_only("fused_unrolled", "fused kernel, unrolled");
 }
 
 /// The benchmark validates before it times: a kernel that fails validation is reported, and

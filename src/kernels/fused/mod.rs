@@ -1,7 +1,8 @@
 //! The fused training kernels: many whole training steps in one dispatch of one workgroup.
-//! Small networks (widths up to 16) run one batch row a thread: on adapters with subgroups in
-//! a kernel generated for the network ([`unrolled`]), every parameter a register; elsewhere
-//! in fused.wgsl (this file's host side), its weights in workgroup memory. wide.wgsl
+//! Small networks (widths up to 16) run one batch row a thread: up to
+//! [`unrolled::MAX_PARAMS`] parameters in a kernel generated for the network ([`unrolled`]),
+//! every value a named register; above that in fused.wgsl (this file's host side), its
+//! weights in workgroup memory. wide.wgsl
 //! ([`wide`]) runs typical tabular networks (widths up to 128) one layer column a thread,
 //! chunks of the batch in workgroup memory. [`kind`] says which one a network takes.
 
@@ -97,9 +98,9 @@ static FUSED: Kernel = Kernel {
 pub enum Kind {
     /// fused.wgsl: widths up to 16, one batch row a thread.
     Small,
-    /// [`unrolled`]: fused.wgsl's networks, generated for each, in one subgroup.
+    /// [`unrolled`]: fused.wgsl's smaller networks, a kernel generated for each.
     Unrolled {
-        /// The subgroup's lanes: the workgroup's threads.
+        /// The workgroup's threads ([`unrolled::lanes`]).
         lanes: u32,
     },
     /// wide.wgsl: widths up to 128, one layer column a thread.

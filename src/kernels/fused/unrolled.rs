@@ -51,14 +51,8 @@ fn workgroup_bytes(model: &Mlp, lanes: u32) -> u64 {
 /// Whether `gpu` can run the kernel of `model`: its bindings and workgroup memory.
 pub fn fits(gpu: &Gpu, model: &Mlp) -> bool {
     let l = gpu.limits();
-    let lanes = lanes(gpu);
-    let bindings = Kernel {
-        module: &super::MODULE,
-        entry: "fused_steps",
-        bindings: BINDINGS,
-    };
-    bindings.storage_buffers() <= l.max_storage_buffers_per_shader_stage
-        && workgroup_bytes(model, lanes) <= u64::from(l.max_compute_workgroup_storage_size)
+    super::FUSED.storage_buffers() <= l.max_storage_buffers_per_shader_stage
+        && workgroup_bytes(model, lanes(gpu)) <= u64::from(l.max_compute_workgroup_storage_size)
 }
 
 /// Loop iterations of one dispatch of `model`'s kernel at `batch` rows a step on `lanes`
@@ -76,21 +70,21 @@ pub fn loop_iterations(model: &Mlp, batch: usize, lanes: u32) -> super::LoopCost
     }
 }
 
-/// Generated modules by source, kept for the life of the process (each is a few to a few
-/// hundred KiB of text, one per network shape, loss and optimiser a process trains).
+/// Generated modules by [`key`] (which decides their source), kept for the life of the
+/// process: a few to a few hundred KiB of text for each network shape, loss and optimiser a
+/// process trains.
 static MODULES: Mutex<Option<HashMap<String, &'static Module>>> = Mutex::new(None);
 
 /// The kernel that trains `model` with `optimizer` on `lanes` lanes.
 pub(crate) fn kernel(model: &Mlp, optimizer: OptimizerKind, lanes: u32) -> Kernel {
-    let source = source(model, optimizer, lanes);
+    let key = key(model, optimizer, lanes);
     let mut modules = MODULES.lock().unwrap_or_else(|p| p.into_inner());
     let modules = modules.get_or_insert_with(HashMap::new);
-    let module = match modules.get(&source) {
+    let module = match modules.get(&key) {
         Some(m) => *m,
         None => {
-            let name: &'static str =
-                Box::leak(format!("fused_unrolled {}", key(model, optimizer, lanes)).into());
-            let body: &'static str = Box::leak(source.clone().into_boxed_str());
+            let name: &'static str = Box::leak(format!("fused_unrolled {key}").into());
+            let body: &'static str = Box::leak(source(model, optimizer, lanes).into());
             let parts: &'static [&'static str] = Box::leak(Box::new([
                 crate::kernels::PRELUDE,
                 include_str!("small_io.wgsl"),
@@ -101,7 +95,7 @@ pub(crate) fn kernel(model: &Mlp, optimizer: OptimizerKind, lanes: u32) -> Kerne
                 parts,
                 initialises_workgroup_memory: true,
             }));
-            modules.insert(source, module);
+            modules.insert(key, module);
             module
         }
     };
@@ -186,18 +180,14 @@ pub fn source(model: &Mlp, optimizer: OptimizerKind, lanes: u32) -> String {
         OptimizerKind::Sgd => {
             "let r = sgd_update(p[f], gi, m[f], st.lr, fp.momentum, fp.weight_decay);\n                \
              m[f] = r.y;"
+                .to_string()
         }
-        OptimizerKind::Adam | OptimizerKind::AdamW => {
-            if optimizer == OptimizerKind::Adam {
-                "let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1, \
-                 st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay, false);\n                \
-                 m[f] = r.y;\n                v[f] = r.z;"
-            } else {
-                "let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1, \
-                 st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay, true);\n                \
-                 m[f] = r.y;\n                v[f] = r.z;"
-            }
-        }
+        OptimizerKind::Adam | OptimizerKind::AdamW => format!(
+            "let r = adam_update(p[f], gi, m[f], v[f], st.lr, st.bias_correction1, \
+             st.bias_correction2, fp.beta1, fp.beta2, fp.eps, fp.weight_decay, {});\n                \
+             m[f] = r.y;\n                v[f] = r.z;",
+            optimizer == OptimizerKind::AdamW
+        ),
     };
     let _ = writeln!(
         w,

@@ -1,6 +1,6 @@
 // What every scalar matmul variant (block4, block8, single, tiled) binds, how it reads A and how
 // it stores an output; each of their modules is the prelude, this file and the variant's file.
-// (vec4.wgsl binds the same buffers as vec4 arrays and declares its own.)
+// (io_vec4.wgsl binds the same buffers as vec4 arrays, for packed and vstrip.)
 // a: (m, k) or (k, m); b: (k, n) or (n, k); c: (m, n); bias: (n) for the forward epilogue.
 
 struct MatmulParams {

@@ -98,7 +98,7 @@ pub struct Variant {
     pub name: &'static str,
     /// What the variant is, in a line.
     pub about: &'static str,
-    /// The module: the prelude, the scalar variants' io.wgsl, the variant's file.
+    /// The module: the prelude, io.wgsl (scalar variants) or io_vec4.wgsl, the variant's file.
     module: Module,
     entries: [&'static str; 3],
     /// How C is spread over workgroups.
@@ -133,14 +133,16 @@ macro_rules! variant {
 
 /// What the scalar variants bind and how they store (between the prelude and their file).
 const IO: &str = include_str!("io.wgsl");
+/// The same for the vec4 variants.
+const IO_VEC4: &str = include_str!("io_vec4.wgsl");
 
 /// Every variant. Adding one is its WGSL file and one line here.
 pub static VARIANTS: [Variant; 7] = [
     variant!("block4", "8×8 threads × 4×4 outputs", Grid::Tiles { tile: 32, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
     variant!("block8", "8×8 threads × 8×8 outputs", Grid::Tiles { tile: 64, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
-    variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false,),
+    variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false, IO_VEC4),
     variant!("strip8", "8 threads on columns × 8 rows × 8 columns each, rows (and A's loads) shared by the workgroup", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 1, workgroup 0, barriers false, IO),
-    variant!("vstrip", "strip8 with loads and stores of whole vec4s", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false,),
+    variant!("vstrip", "strip8 with loads and stores of whole vec4s", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false, IO_VEC4),
     variant!("single", "one output per thread, for few outputs and a long k", Grid::Flat, multiple 1, workgroup 0, barriers false, IO),
     variant!("tiled", "16×16 threads × 4×4 outputs, k in slabs of 16 in workgroup memory", Grid::Tiles { tile: 64, side: 16 }, multiple 1, workgroup 8192, barriers true, IO),
 ];

@@ -5,30 +5,7 @@
 // owns a 64×64 tile. Rows and column groups past the edge are clamped for loading and skipped
 // for storing. The k loop runs 0..k in order with acc += a·b, like the CPU reference.
 
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    epilogue: u32,   // see epilogue() in common.wgsl; nonzero only for the forward form
-}
-
-@group(0) @binding(0) var<uniform> params: MatmulParams;
-@group(0) @binding(1) var<storage, read> a: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> b: array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read_write> c: array<vec4<f32>>;
-// The layer's bias, read when params.epilogue ≠ 0 (other products bind a stand-in).
-@group(0) @binding(4) var<storage, read> bias: array<f32>;
-
-// Columns 4q..4q+4 of a row of C as stored: the sums, or the layer's outputs.
-fn finish(v: vec4<f32>, q: u32) -> vec4<f32> {
-    if (params.epilogue == 0u) { return v; }
-    let last = arrayLength(&bias) - 1u;
-    var out: vec4<f32>;
-    for (var s = 0u; s < 4u; s++) {
-        out[s] = epilogue(params.epilogue, v[s], bias[min(4u * q + s, last)]);
-    }
-    return out;
-}
+// Parameters, bindings and finish(): io_vec4.wgsl, between the prelude and this file.
 
 const WG: u32 = 8u;   // threads per workgroup side
 const TM: u32 = 8u;   // rows of C per thread
