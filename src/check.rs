@@ -243,8 +243,8 @@ pub fn run(gpu: &Gpu) -> CheckReport {
     }
     if kernels::fused::wide::fits(gpu) {
         let note = match kernels::fused::wide::shares_loads(gpu) {
-            true => "a few steps of every loss and optimiser, widths up to 128, two models side by side, their validation logits and a snapshot of their weights (subgroups)",
-            false => "a few steps of every loss and optimiser, widths up to 128, two models side by side, their validation logits and a snapshot of their weights",
+            true => "a few steps of every loss and optimiser, widths up to 128, two models side by side (one reading shared rows through a row map, some cells missing), their validation logits and a snapshot of their weights (subgroups)",
+            false => "a few steps of every loss and optimiser, widths up to 128, two models side by side (one reading shared rows through a row map, some cells missing), their validation logits and a snapshot of their weights",
         };
         for rc in kernels::fused::wide::CHUNK_ROWS {
             items.push(CheckItem::compared(

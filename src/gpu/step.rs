@@ -37,7 +37,11 @@ pub struct StepUniform {
     pub weight_decay: f32,
     /// See `beta1`.
     pub momentum: f32,
-    _pad: [u32; 3],
+    /// Where the step's model's row map starts in the rows' buffer, or
+    /// [`StepUniform::NO_MAP`]: rows shared by several models, each reading them through a
+    /// map of its own (the wide fused kernel; src/data/prep/shared.rs).
+    pub map_at: u32,
+    _pad: [u32; 2],
 }
 
 impl StepUniform {
@@ -48,6 +52,8 @@ impl StepUniform {
     /// Trains nothing: copies its model's parameters to `loss_slot` on, as the steps before
     /// it left them (the weights of an epoch the host may want back).
     pub const SNAPSHOT: u32 = 2;
+    /// `map_at` of a step whose model reads its rows as they are stored.
+    pub const NO_MAP: u32 = u32::MAX;
 
     /// The slot contents of one step: where its batch starts in the row order, where its
     /// loss goes, its learning rate and Adam's two bias corrections.
@@ -72,7 +78,8 @@ impl StepUniform {
             eps: 0.0,
             weight_decay: 0.0,
             momentum: 0.0,
-            _pad: [0; 3],
+            map_at: StepUniform::NO_MAP,
+            _pad: [0; 2],
         }
     }
 
@@ -113,6 +120,12 @@ impl StepUniform {
     /// The same step for the model whose parameters start at `params_at`.
     pub fn with_params_at(mut self, params_at: u32) -> StepUniform {
         self.params_at = params_at;
+        self
+    }
+
+    /// The same step reading its rows through the row map at `map_at`.
+    pub fn with_map_at(mut self, map_at: u32) -> StepUniform {
+        self.map_at = map_at;
         self
     }
 }

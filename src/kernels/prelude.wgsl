@@ -123,7 +123,8 @@ struct Step {
     eps: f32,
     weight_decay: f32,
     momentum: f32,
-    _pad0: u32,
+    map_at: u32,            // where its model's row map starts in x_all, or NO_MAP (fused
+                            // wide kernel: rows shared by several models, see wide.wgsl)
     _pad1: u32,
     _pad2: u32,
 }

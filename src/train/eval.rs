@@ -63,6 +63,7 @@ impl Eval {
         batch: usize,
         outputs: usize,
         params_at: u32,
+        map_at: u32,
         epoch: usize,
     ) -> Vec<StepUniform> {
         let at = self.at(outputs, epoch);
@@ -75,6 +76,7 @@ impl Eval {
                     (at + r * outputs) as u32,
                 )
                 .with_params_at(params_at)
+                .with_map_at(map_at)
             })
             .collect()
     }

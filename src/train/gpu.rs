@@ -531,7 +531,7 @@ impl<'g> Trainer<'g> {
             }
             if ahead {
                 if let Some(eval) = &self.eval {
-                    steps.extend(eval.steps(batch, outputs, 0, e));
+                    steps.extend(eval.steps(batch, outputs, 0, StepUniform::NO_MAP, e));
                 }
                 let n = self.model.params().len();
                 steps.push(StepUniform::snapshot((self.snap_at + e * n) as u32));
@@ -541,7 +541,7 @@ impl<'g> Trainer<'g> {
         if let Some(eval) = &mut self.eval {
             eval.forget();
             if !ahead {
-                steps.extend(eval.steps(batch, outputs, 0, 0));
+                steps.extend(eval.steps(batch, outputs, 0, StepUniform::NO_MAP, 0));
             }
         }
         let per_submission = match ahead {
@@ -738,7 +738,13 @@ impl<'g> Trainer<'g> {
             return Ok(());
         };
         eval.forget();
-        let evals = eval.steps(self.batch, self.model.spec().outputs, 0, 0);
+        let evals = eval.steps(
+            self.batch,
+            self.model.spec().outputs,
+            0,
+            StepUniform::NO_MAP,
+            0,
+        );
         for group in evals.chunks(self.max_steps_per_submission) {
             gpu.queue()
                 .write_buffer(&steps.buffer, 0, bytemuck::cast_slice(group));

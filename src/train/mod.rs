@@ -93,7 +93,34 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// Whether training itself looks at the validation rows after each epoch: early
+    /// stopping, or a schedule that follows the loss. Otherwise they only report.
+    pub fn watches_validation(&self) -> bool {
+        self.patience.is_some() || matches!(self.schedule, Schedule::Plateau { .. })
+    }
+
     pub(crate) fn validate(&self, model: &Mlp, data: &Dataset) -> Result<()> {
+        self.validate_for(model, data.features(), data.outputs())?;
+        let spec = model.spec();
+        if spec.loss != Loss::Mse {
+            for r in 0..data.rows() {
+                for c in 0..data.outputs() {
+                    let y = data.target(r, c);
+                    if !(0.0..=1.0).contains(&y) {
+                        return Err(Error::InvalidData(format!(
+                            "target {c} of row {r} is {y}; {} targets must lie in [0, 1]",
+                            spec.loss.name()
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// [`TrainConfig::validate`] but for the targets: the settings, and rows of `features`
+    /// inputs and `outputs` targets for `model`.
+    pub(crate) fn validate_for(&self, model: &Mlp, features: usize, outputs: usize) -> Result<()> {
         if self.batch_size == 0 {
             return Err(Error::InvalidConfig("batch size must be at least 1".into()));
         }
@@ -112,28 +139,12 @@ impl TrainConfig {
             )));
         }
         let spec = model.spec();
-        if data.features() != spec.inputs || data.outputs() != spec.outputs {
+        if features != spec.inputs || outputs != spec.outputs {
             return Err(Error::InvalidData(format!(
-                "the data has {} features and {} targets but the network has {} inputs and {} \
-                 outputs",
-                data.features(),
-                data.outputs(),
-                spec.inputs,
-                spec.outputs
+                "the data has {features} features and {outputs} targets but the network has {} \
+                 inputs and {} outputs",
+                spec.inputs, spec.outputs
             )));
-        }
-        if spec.loss != Loss::Mse {
-            for r in 0..data.rows() {
-                for c in 0..data.outputs() {
-                    let y = data.target(r, c);
-                    if !(0.0..=1.0).contains(&y) {
-                        return Err(Error::InvalidData(format!(
-                            "target {c} of row {r} is {y}; {} targets must lie in [0, 1]",
-                            spec.loss.name()
-                        )));
-                    }
-                }
-            }
         }
         Ok(())
     }

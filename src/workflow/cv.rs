@@ -3,18 +3,19 @@
 //! side in one group of the wide fused kernel, each fit in a thread of its own; the rest, and
 //! everything on the CPU reference, one after another.
 
-use super::{class_of, finish, label, prepare, score, table_rows, train_on, Device, Prepared};
+use super::prepared::{Encoded, Prepared, TrainRows};
+use super::{class_of, finish, label, score, table_rows, train_prepared, Device};
 use crate::data::prep::{Labelled, Task};
 use crate::data::split::{k_fold, train_val_split};
 use crate::data::table::Table;
+use crate::data::Dataset;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::metrics::{self, Metrics, Summary};
 use crate::model::Mlp;
 use crate::options::TrainOptions;
-use crate::train;
 use crate::train::fit::{fit_controlled, Backend, FitControl, FitReport};
-use crate::train::group::{Candidate, Group};
+use crate::train::group::{Candidate, Group, Rows};
 use crate::workflow::Trained;
 
 /// The cross-validation of one configuration: every fold's metrics and their summary.
@@ -90,6 +91,22 @@ pub fn cross_validate_many(
                 .with_sample_weights(table, opts.sample_weight.as_deref())?,
         );
     }
+    // Rows encoded once for every configuration that labels the table the same way: all of
+    // their folds read that copy.
+    let mut encodings: Vec<(usize, Encoded)> = Vec::new();
+    let mut encoding_of = Vec::with_capacity(options.len());
+    for (i, (opts, lab)) in options.iter().zip(&labelled).enumerate() {
+        match encodings
+            .iter()
+            .position(|&(j, _)| same_labels(&options[j], opts))
+        {
+            Some(e) => encoding_of.push(e),
+            None => {
+                encoding_of.push(encodings.len());
+                encodings.push((i, Encoded::new(table, lab)?));
+            }
+        }
+    }
     let mut runs = Vec::with_capacity(options.len() * folds);
     for (config, (opts, lab)) in options.iter().zip(&labelled).enumerate() {
         let classes = class_of(lab);
@@ -123,21 +140,35 @@ pub fn cross_validate_many(
             });
         }
     }
+    // Every run's statistics, map and validation rows (its training rows stay shared).
+    let mut prepared: Vec<Option<Prepared>> = Vec::with_capacity(runs.len());
+    for (i, run) in runs.iter().enumerate() {
+        let encoded = &encodings[encoding_of[run.config]].1;
+        let mut p = encoded.prepare(table, run.labelled, (&run.train, &run.val), run.opts)?;
+        // The same fold of a configuration that prepares its rows the same way: one copy of
+        // its validation rows.
+        if let Some(twin) = (0..i).find(|&j| same_rows(&runs[j], run)) {
+            let twin = prepared[twin].as_ref().expect("prepared above");
+            debug_assert!(twin.val_set == p.val_set);
+            p.val_set.clone_from(&twin.val_set);
+        }
+        prepared.push(Some(p));
+    }
     let mut trained: Vec<Option<(Trained, bool)>> = (0..runs.len()).map(|_| None).collect();
     if let Device::Gpu(gpu) = device {
-        train_side_by_side(gpu, table, &runs, &mut trained)?;
+        train_side_by_side(gpu, &runs, &mut prepared, &mut trained)?;
     }
-    for (run, slot) in runs.iter().zip(trained.iter_mut()) {
-        if slot.is_none() {
-            let t = train_on(
-                table,
+    for ((run, slot), p) in runs.iter().zip(trained.iter_mut()).zip(&mut prepared) {
+        if let Some(p) = p.take() {
+            let t = train_prepared(
+                p,
                 run.labelled,
-                &run.train,
-                &run.val,
+                (&run.train, &run.val),
                 run.opts,
                 device,
                 &mut |_, _| {},
                 FitControl::none(),
+                false,
             )?;
             *slot = Some((t, false));
         }
@@ -188,56 +219,25 @@ pub fn cross_validate_many(
     Ok(results)
 }
 
-/// Trains, side by side on `gpu`, every run that can share a group with others: runs whose
-/// networks share a shape and optimiser, in groups of at most [`MAX_GROUP`]. Where the
-/// device cannot bind their rows at once (the first run's rows times the runs), or a group
-/// cannot take them, they are left for one after another.
+/// Trains, side by side on `gpu`, every prepared run that can share a group with others:
+/// runs whose networks share a shape and optimiser, in groups of at most [`MAX_GROUP`]
+/// (taking them out of `prepared`). Where a group cannot take them (the device cannot bind
+/// their rows at once), they are left for one after another.
 fn train_side_by_side(
     gpu: &Gpu,
-    table: &Table,
     runs: &[Run<'_>],
+    prepared: &mut [Option<Prepared>],
     trained: &mut [Option<(Trained, bool)>],
 ) -> Result<()> {
     if runs.len() < 2 {
         return Ok(());
     }
-    let Some(first) = runs.first() else {
-        return Ok(());
-    };
-    // Side by side, every run's rows are on the host and the device at once: only when the
-    // first run says they all fit one binding.
-    let p = prepare(
-        table,
-        first.labelled,
-        &first.train,
-        &first.val,
-        first.opts,
-        None,
-    )?;
-    let floats = p.train_set.x().len() + p.val_set.as_deref().map_or(0, |v| v.x().len());
-    let per_group = runs.len().min(MAX_GROUP) as u64;
-    if 4 * floats as u64 * per_group > train::limits::binding_limit(gpu) {
-        return Ok(());
-    }
-    let mut prepared = vec![Some(p)];
-    for (i, run) in runs.iter().enumerate().skip(1) {
-        let mut p = prepare(table, run.labelled, &run.train, &run.val, run.opts, None)?;
-        // The same fold of a configuration whose rows are prepared the same way: one copy
-        // of them (the group then holds them once).
-        if let Some(twin) = (0..i).find(|&j| same_rows(&runs[j], run)) {
-            let twin = prepared[twin].as_ref().expect("prepared above");
-            debug_assert!(twin.train_set == p.train_set && twin.val_set == p.val_set);
-            p.train_set = twin.train_set.clone();
-            p.val_set = twin.val_set.clone();
-        }
-        prepared.push(Some(p));
-    }
-    // Runs that may share a group: the same network and optimiser, fusing allowed.
+    // Runs that may share a group: the same network and optimiser.
     let mut kinds: Vec<Vec<usize>> = Vec::new();
     for (i, run) in runs.iter().enumerate() {
-        let spec = &prepared[i].as_ref().expect("prepared above").spec;
+        let spec = &prepared[i].as_ref().expect("prepared").spec;
         let same = |j: &usize| {
-            prepared[*j].as_ref().expect("prepared above").spec == *spec
+            prepared[*j].as_ref().expect("prepared").spec == *spec
                 && runs[*j].opts.config.optimizer.kind == run.opts.config.optimizer.kind
         };
         match kinds.iter_mut().find(|k| k.first().is_some_and(same)) {
@@ -251,9 +251,16 @@ fn train_side_by_side(
                 .iter()
                 .map(|&i| (i, prepared[i].take().expect("each run in one group")))
                 .collect();
-            if let Ok(done) = train_together(gpu, batch, runs)? {
-                for (i, t) in done {
-                    trained[i] = Some((t, true));
+            match train_together(gpu, batch, runs)? {
+                Ok(done) => {
+                    for (i, t) in done {
+                        trained[i] = Some((t, true));
+                    }
+                }
+                Err(back) => {
+                    for (i, p) in back {
+                        prepared[i] = Some(p);
+                    }
                 }
             }
         }
@@ -261,18 +268,33 @@ fn train_side_by_side(
     Ok(())
 }
 
+/// Whether options `x` and `y` label the table's rows the same way: the same target, task,
+/// missing-value policy and sample weights.
+fn same_labels(x: &TrainOptions, y: &TrainOptions) -> bool {
+    x.target == y.target
+        && x.task == y.task
+        && x.missing == y.missing
+        && x.sample_weight == y.sample_weight
+}
+
 /// Whether runs `a` and `b` prepare the same rows the same way: the same fold of the same
 /// split, labels, weights and validation rows (their networks and optimisers may differ).
 fn same_rows(a: &Run<'_>, b: &Run<'_>) -> bool {
     let (x, y) = (a.opts, b.opts);
     a.fold == b.fold
-        && x.target == y.target
-        && x.task == y.task
-        && x.missing == y.missing
-        && x.sample_weight == y.sample_weight
+        && same_labels(x, y)
         && x.balanced == y.balanced
         && x.config.seed == y.config.seed
         && x.val_fraction == y.val_fraction
+}
+
+/// The validation rows a fold's fit looks at after each epoch: none unless training needs
+/// them (a fold's metrics come from its own rows; its validation rows are scored once, at
+/// the end).
+fn watched<'p>(p: &'p Prepared, opts: &TrainOptions) -> Option<&'p Dataset> {
+    p.val_set
+        .as_deref()
+        .filter(|_| opts.config.watches_validation())
 }
 
 /// A run trained: its network, its report and its validation rows' logits, if any.
@@ -291,8 +313,19 @@ fn train_together(
         .iter()
         .map(|(i, p)| Candidate {
             start: &p.start,
-            data: &p.train_set,
-            val: p.val_set.as_deref(),
+            data: match &p.train_set {
+                TrainRows::Own(data) => Rows::Own(data),
+                TrainRows::Mapped { rows, map, pick } => Rows::Shared {
+                    rows,
+                    map,
+                    train: pick,
+                    val: match watched(p, all[*i].opts) {
+                        Some(_) => &all[*i].val,
+                        None => &[],
+                    },
+                },
+            },
+            val: watched(p, all[*i].opts),
             config: &all[*i].opts.config,
         })
         .collect();
@@ -305,17 +338,17 @@ fn train_together(
         let members: Vec<_> = runs
             .iter()
             .enumerate()
-            .map(|(k, (i, p))| (group.member(k, &p.start), p, &all[*i].opts.config))
+            .map(|(k, (i, p))| (group.member(k, &p.start), p, all[*i].opts))
             .collect();
         let handles: Vec<_> = members
             .into_iter()
-            .map(|(mut member, p, config)| {
+            .map(|(mut member, p, opts)| {
                 scope.spawn(move || -> Result<Fitted> {
                     let report = fit_controlled(
                         &mut member,
-                        config,
-                        p.train_set.rows(),
-                        p.val_set.as_deref(),
+                        &opts.config,
+                        p.train_set.len(),
+                        watched(p, opts),
                         &mut |_| {},
                         FitControl::none(),
                     )?;

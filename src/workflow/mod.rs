@@ -28,15 +28,14 @@
 //! # }
 //! ```
 
-use crate::data::prep::{self, label, Labelled, Preprocessor, TargetScale, Task};
+use crate::data::prep::{label, Labelled, TargetScale, Task};
 use crate::data::split::train_val_split;
 use crate::data::table::Table;
-use crate::data::Dataset;
-use crate::error::{Error, Location, Result};
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels;
 use crate::metrics::{self, Metrics};
-use crate::model::{Loss, Mlp, MlpSpec};
+use crate::model::{Loss, Mlp};
 use crate::model_file::{ModelMeta, SavedModel, TrainingRecord};
 use crate::train::cpu::{self, CpuTrainer};
 use crate::train::fit::{fit_controlled, Checkpoint, EpochReport, FitControl, FitReport};
@@ -75,6 +74,8 @@ pub use crate::options::TrainOptions;
 pub use cv::{cross_validate, cross_validate_many, CrossValidation};
 
 mod cv;
+mod prepared;
+use prepared::{prepare, Prepared};
 
 /// A trained model and what training measured.
 #[derive(Clone, Debug)]
@@ -330,95 +331,6 @@ fn score(
 /// for regression), when there are validation rows.
 pub type OnEpoch<'a> = dyn FnMut(&EpochReport<'_>, Option<(&'static str, f64)>) + 'a;
 
-/// One run's rows turned into numbers and its network, ready to train.
-struct Prepared {
-    prep: Preprocessor,
-    scale: Option<TargetScale>,
-    class_weights: Option<Vec<f32>>,
-    /// Shared with the runs of other configurations that prepare the same rows the same way
-    /// (a search's candidates on one fold), so a group holds them once.
-    train_set: std::sync::Arc<Dataset>,
-    val_set: Option<std::sync::Arc<Dataset>>,
-    spec: MlpSpec,
-    start: Mlp,
-}
-
-/// Fits the preprocessing on the `train` positions of `labelled`, turns them (and `val`, if
-/// not empty) into datasets and builds the starting network.
-fn prepare(
-    table: &Table,
-    labelled: &Labelled,
-    train: &[usize],
-    val: &[usize],
-    opts: &TrainOptions,
-    resume: Option<&Checkpoint>,
-) -> Result<Prepared> {
-    let prep = Preprocessor::fit(table, labelled, train)?;
-    let task = labelled.task;
-    let (outputs, loss) = output_of(task, labelled.classes.len());
-    let scale = (task == Task::Regression).then(|| {
-        let values: Vec<f64> = train.iter().map(|&p| labelled.y[p]).collect();
-        TargetScale::fit(&values)
-    });
-    let class_weights =
-        (opts.balanced && task != Task::Regression).then(|| balanced_weights(labelled, train));
-    if let Some(w) = &labelled.weights {
-        if train.iter().all(|&p| w[p] == 0.0) {
-            return Err(Error::Input {
-                at: Location::file(table.name.clone())
-                    .column(labelled.weight_column.clone().unwrap_or_default()),
-                message: "every training row weighs 0; nothing would be learnt".into(),
-            });
-        }
-    }
-    let dataset = |pos: &[usize]| -> Result<Dataset> {
-        let x = prep.transform(table, &table_rows(labelled, pos))?;
-        let y = prep::targets(labelled, pos, scale);
-        let weight = |p: usize| {
-            let class = class_weights
-                .as_ref()
-                .map_or(1.0, |cw| cw[labelled.y[p] as usize]);
-            let row = labelled.weights.as_ref().map_or(1.0, |w| w[p] as f32);
-            class * row
-        };
-        let weighted = class_weights.is_some() || labelled.weights.is_some();
-        let w = weighted.then(|| pos.iter().map(|&p| weight(p)).collect());
-        Dataset::with_targets(x, y, prep.width(), outputs, w)
-    };
-    let train_set = std::sync::Arc::new(dataset(train)?);
-    let val_set = if val.is_empty() {
-        None
-    } else {
-        Some(std::sync::Arc::new(dataset(val)?))
-    };
-
-    let mut spec = MlpSpec::new(prep.width()).output(outputs, loss);
-    for &w in &opts.hidden {
-        spec = spec.hidden(w, opts.activation);
-    }
-    let layout = spec.validate()?;
-    if let Some(resume) = resume {
-        // Compared before anything is sized from the settings a checkpoint claims.
-        if resume.state.params.len() != layout {
-            return Err(Error::ResumeState(format!(
-                "it holds {} parameters but a {} network on this data has {layout}",
-                resume.state.params.len(),
-                spec.describe()
-            )));
-        }
-    }
-    let start = Mlp::new(&spec, opts.config.seed)?;
-    Ok(Prepared {
-        prep,
-        scale,
-        class_weights,
-        train_set,
-        val_set,
-        spec,
-        start,
-    })
-}
-
 /// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
 #[allow(clippy::too_many_arguments)]
 fn train_on(
@@ -432,7 +344,38 @@ fn train_on(
     control: FitControl<'_>,
 ) -> Result<Trained> {
     let prepared = prepare(table, labelled, train, val, opts, control.resume.as_ref())?;
-    let (train_set, val_set, start) = (&prepared.train_set, &prepared.val_set, &prepared.start);
+    train_prepared(
+        prepared,
+        labelled,
+        (train, val),
+        opts,
+        device,
+        on_epoch,
+        control,
+        true,
+    )
+}
+
+/// Trains a prepared run on the `train` positions of `labelled` (validating on `val`, if
+/// not empty: after every epoch where `each_epoch` or the settings need it, else once at the
+/// end).
+#[allow(clippy::too_many_arguments)]
+fn train_prepared(
+    prepared: Prepared,
+    labelled: &Labelled,
+    (train, val): (&[usize], &[usize]),
+    opts: &TrainOptions,
+    device: Device<'_>,
+    on_epoch: &mut OnEpoch<'_>,
+    control: FitControl<'_>,
+    each_epoch: bool,
+) -> Result<Trained> {
+    let train_set = &prepared.train_set.dataset()?;
+    let (val_set, start) = (&prepared.val_set, &prepared.start);
+    // The rows validated after each epoch.
+    let watched = val_set
+        .as_deref()
+        .filter(|_| each_epoch || opts.config.watches_validation());
     let config = &opts.config;
     let loss = prepared.spec.loss;
     // The progress line's metric, as `Metrics::headline` picks it: r2 or accuracy.
@@ -451,8 +394,7 @@ fn train_on(
     let (mlp, report, seen) = match device {
         Device::Gpu(gpu) => {
             let config = &resumed_config(config, control.resume.as_ref(), start);
-            let mut trainer =
-                Trainer::with_validation(gpu, start, train_set, val_set.as_deref(), config)?;
+            let mut trainer = Trainer::with_validation(gpu, start, train_set, watched, config)?;
             if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
                 if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
                     log::warn!(
@@ -466,7 +408,7 @@ fn train_on(
                 &mut trainer,
                 config,
                 train_set.rows(),
-                val_set.as_deref(),
+                watched,
                 on_epoch,
                 control,
             )?;
@@ -484,7 +426,7 @@ fn train_on(
                 &mut trainer,
                 config,
                 train_set.rows(),
-                val_set.as_deref(),
+                watched,
                 on_epoch,
                 control,
             )?;
@@ -525,8 +467,8 @@ fn finish(
     } = prepared;
     let (task, k, config) = (labelled.task, labelled.classes.len(), &opts.config);
     let (scored, scored_pos) = match &val_set {
-        Some(v) => (v, val),
-        None => (&train_set, train),
+        Some(v) => (v.clone(), val),
+        None => (train_set.dataset()?, train),
     };
     let outputs_seen = match seen.filter(|_| val_set.is_some()) {
         Some(mut logits) => {

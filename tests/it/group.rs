@@ -3,7 +3,7 @@
 
 use crate::common::gpu;
 use crate::training::{clustered, separable};
-use gpumlp::train::group::{Candidate, Group};
+use gpumlp::train::group::{Candidate, Group, Rows};
 use gpumlp::train::{fit_with, FitReport, Trainer};
 use gpumlp::{
     Activation, Dataset, Gpu, Loss, Mlp, MlpSpec, OptimizerConfig, OptimizerKind, TrainConfig,
@@ -48,7 +48,7 @@ fn alone(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
 fn candidate(c: &Case) -> Candidate<'_> {
     Candidate {
         start: &c.start,
-        data: &c.data,
+        data: Rows::Own(&c.data),
         val: c.val.as_ref(),
         config: &c.config,
     }
@@ -57,7 +57,15 @@ fn candidate(c: &Case) -> Candidate<'_> {
 /// Trains `cases` side by side, one thread each.
 fn together(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
     let members: Vec<_> = cases.iter().map(candidate).collect();
-    let group = Group::new(gpu(), &members)
+    together_as(cases, &members)
+}
+
+/// Trains `cases` side by side as `members` give their rows, one thread each.
+fn together_as(
+    cases: &[Case],
+    members: &[Candidate<'_>],
+) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
+    let group = Group::new(gpu(), members)
         .unwrap()
         .expect("the group takes models of one shape");
     assert_eq!(group.len(), cases.len());
@@ -168,6 +176,129 @@ fn models_side_by_side_match_each_trained_alone_bit_for_bit() {
     }
 }
 
+/// A table of `rows` rows with a number column missing in every 7th row, a text column
+/// missing in every 10th (and a category in 3 rows only), and a target: three classes of
+/// unequal sizes, or a quantity far from 0.
+fn mixed_table(rows: usize, regression: bool) -> gpumlp::data::table::Table {
+    let mut text = String::from("a,b,colour,y\n");
+    for i in 0..rows {
+        let a = if i % 7 == 3 {
+            String::new()
+        } else {
+            format!("{}", (i * 37 % 110) as f64 / 10.0)
+        };
+        let b = (i * i % 13) as f64 - 6.0;
+        let colour = match i {
+            _ if i % 10 == 4 => "",
+            5 | 50 | 95 => "violet",
+            _ => ["red", "green", "blue"][i % 3],
+        };
+        let y = match regression {
+            true => format!("{}", 1000.0 + 3.0 * (i * 37 % 110) as f64 / 10.0 - b),
+            false => ["p", "q", "q", "r", "r", "r"][(i * 7 + (b as usize % 5)) % 6].to_string(),
+        };
+        text += &format!("{a},{b},{colour},{y}\n");
+    }
+    gpumlp::data::table::Table::from_reader("mixed.csv", text.as_bytes()).unwrap()
+}
+
+#[test]
+fn folds_reading_one_copy_of_shared_rows_match_each_trained_alone_bit_for_bit() {
+    // Three folds of a table with missing cells and a text column, encoded once: side by
+    // side, each reads the one copy through its own row map in the kernel (its means and
+    // stds, its fills for missing cells, its class weights or its target's scale); alone,
+    // each trains on its rows as its map encodes them on the host. The two agree bit for
+    // bit, for classes (softmax, class weights) and for a quantity (MSE, target map).
+    use gpumlp::data::prep::{label, MissingPolicy, Preprocessor, RowMap, SharedRows, TargetScale};
+    for regression in [false, true] {
+        let table = mixed_table(150, regression);
+        let lab = label(&table, "y", None, MissingPolicy::Impute).unwrap();
+        let n = lab.rows.len();
+        let all: Vec<usize> = (0..n).collect();
+        let prep = Preprocessor::fit(&table, &lab, &all).unwrap();
+        let scale_of = |pos: &[usize]| {
+            regression.then(|| TargetScale::fit(&pos.iter().map(|&p| lab.y[p]).collect::<Vec<_>>()))
+        };
+        let rows = SharedRows::encode(&table, &lab, &prep, scale_of(&all)).unwrap();
+        assert!(
+            rows.x().iter().any(|v| v.is_nan()),
+            "missing cells are marked"
+        );
+        let classes = lab.classes.len();
+        let (outputs, loss) = match regression {
+            true => (1, Loss::Mse),
+            false => (classes, Loss::SoftmaxCe),
+        };
+        let spec = MlpSpec::new(rows.features())
+            .hidden(24, Activation::Tanh)
+            .output(outputs, loss);
+        let mut picks = Vec::new();
+        let mut maps = Vec::new();
+        let mut cases = Vec::new();
+        for f in 0..3usize {
+            let train: Vec<usize> = all.iter().copied().filter(|p| p % 3 != f).collect();
+            let (train, val) = match f {
+                // One fold validates on a part of its rows and stops early.
+                1 => (train[..80].to_vec(), train[80..].to_vec()),
+                _ => (train, Vec::new()),
+            };
+            let fitted = prep.refit(&table, &lab, &train).unwrap();
+            let weights: Vec<f32> = (0..classes).map(|k| 0.5 + (k + f) as f32 * 0.75).collect();
+            let map = RowMap::new(
+                &prep,
+                &fitted,
+                (scale_of(&all), scale_of(&train)),
+                (!regression).then_some(weights.as_slice()),
+                classes,
+            )
+            .unwrap();
+            let mut config = config(6 + f, 16 + 5 * f, 0.01, f as u64);
+            if f == 1 {
+                config.patience = Some(2);
+            }
+            cases.push(Case {
+                start: Mlp::new(&spec, f as u64).unwrap(),
+                data: map.dataset(&rows, &train).unwrap(),
+                val: (!val.is_empty()).then(|| map.dataset(&rows, &val).unwrap()),
+                config,
+            });
+            maps.push(map);
+            picks.push((train, val));
+        }
+        let members: Vec<Candidate<'_>> = cases
+            .iter()
+            .zip(&maps)
+            .zip(&picks)
+            .map(|((c, map), (train, val))| Candidate {
+                start: &c.start,
+                data: Rows::Shared {
+                    rows: &rows,
+                    map,
+                    train,
+                    val,
+                },
+                val: c.val.as_ref(),
+                config: &c.config,
+            })
+            .collect();
+        let group = Group::new(gpu(), &members).unwrap().expect("one shape");
+        assert_eq!(group.rows_on_device(), n, "one copy of the rows");
+        drop(group);
+        let (want, got) = (alone(&cases), together_as(&cases, &members));
+        for (i, (w, g)) in want.into_iter().zip(got).enumerate() {
+            let ((wp, wr), (gp, gr)) = (w.unwrap(), g.unwrap());
+            let what = if regression { "regression" } else { "classes" };
+            assert_eq!(bits(&gp), bits(&wp), "{what}, fold {i}: weights");
+            assert_eq!(
+                bits(&gr.epoch_losses),
+                bits(&wr.epoch_losses),
+                "{what}, fold {i}: losses"
+            );
+            assert_eq!(gr.best_epoch, wr.best_epoch, "{what}, fold {i}: best epoch");
+        }
+    }
+}
+
 #[test]
 fn a_model_that_diverges_leaves_the_others_untouched() {
     let spec = MlpSpec::new(5).hidden(20, Activation::Relu);
@@ -212,7 +343,7 @@ fn a_model_that_diverges_leaves_the_others_untouched() {
 fn cand<'a>(start: &'a Mlp, data: &'a Dataset, config: &'a TrainConfig) -> Candidate<'a> {
     Candidate {
         start,
-        data,
+        data: Rows::Own(data),
         val: None,
         config,
     }
@@ -290,10 +421,10 @@ fn cv_folds_side_by_side_score_as_folds_one_after_another() {
         ..gpumlp::GpuOptions::from_env().unwrap()
     })
     .unwrap();
-    let run = |gpu: &Gpu| {
+    let run = |gpu: &Gpu, opts: &gpumlp::workflow::TrainOptions| {
         gpumlp::workflow::cross_validate(
             &table,
-            &opts,
+            opts,
             5,
             gpumlp::workflow::Device::Gpu(gpu),
             &mut |_, _| {},
@@ -304,9 +435,14 @@ fn cv_folds_side_by_side_score_as_folds_one_after_another() {
         .map(|m| format!("{m:?}"))
         .collect::<Vec<_>>()
     };
-    let (together, apart) = (run(gpu()), run(&capped));
+    let (together, apart) = (run(gpu(), &opts), run(&capped, &opts));
     assert_eq!(together.len(), 5);
     assert_eq!(together, apart);
+    // Without early stopping nothing watches the validation rows after each epoch: they
+    // are scored once, at the end, the same way side by side and one after another.
+    opts.config.patience = None;
+    let (together, apart) = (run(gpu(), &opts), run(&capped, &opts));
+    assert_eq!(together, apart, "without early stopping");
 }
 
 #[test]

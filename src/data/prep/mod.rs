@@ -22,10 +22,12 @@ const NUMERIC_SHARE: f64 = 0.9;
 
 mod label;
 mod scale;
+pub mod shared;
 
 pub use label::{label, Labelled, MissingPolicy, Task};
 use scale::{mean_std, median};
 pub use scale::{targets, TargetScale};
+pub use shared::{RowMap, SharedRows, MISSING};
 
 /// The message for a cell of a numeric column that is not a finite number. Such a cell
 /// (`inf`, `-infinity`, `1e999`) is refused, never standardised into an infinite or NaN input
@@ -129,6 +131,70 @@ fn cell(table: &Table, row: usize, column: usize) -> Option<&Cell> {
     table.cell(row, column)
 }
 
+/// The table rows at the `train` positions of `labelled`; an error where there are none or
+/// a position is out of range.
+fn training_rows(labelled: &Labelled, train: &[usize]) -> Result<Vec<usize>> {
+    let rows: Vec<usize> = train
+        .iter()
+        .map(|&p| {
+            labelled.rows.get(p).copied().ok_or_else(|| {
+                Error::InvalidData(format!(
+                    "training position {p} is out of range ({} rows)",
+                    labelled.rows.len()
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    if rows.is_empty() {
+        return Err(Error::InvalidData("there are no training rows".into()));
+    }
+    Ok(rows)
+}
+
+/// Column `c`'s distinct texts in `rows` with their counts, most frequent first (ties in
+/// text order).
+fn ranked<'t>(table: &'t Table, rows: &[usize], c: usize) -> Vec<(Cow<'t, str>, usize)> {
+    let mut counts: HashMap<Cow<'_, str>, usize> = HashMap::new();
+    for &r in rows {
+        if let Some(cell) = cell(table, r, c) {
+            *counts.entry(cell.text()).or_default() += 1;
+        }
+    }
+    let mut ranked: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked
+}
+
+/// The standardisation of numeric column `c` fitted on `train_rows` (on every kept row of
+/// `labelled` when the training rows hold no value, rather than encode predict-time values
+/// against a made-up scale): median fill, mean, population std (1 for a constant column).
+fn standardised(
+    table: &Table,
+    labelled: &Labelled,
+    train_rows: &[usize],
+    c: usize,
+) -> Result<ColumnKind> {
+    let values_in = |rows: &[usize]| -> Vec<f64> {
+        rows.iter()
+            .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
+            .collect()
+    };
+    let mut values = values_in(train_rows);
+    if values.is_empty() {
+        values = values_in(&labelled.rows);
+    }
+    let (mean, std) = mean_std(&values);
+    let fill = median(&mut values);
+    if !(mean.is_finite() && std.is_finite()) {
+        return Err(Error::Input {
+            at: Location::file(table.name.clone()).column(table.columns[c].clone()),
+            message: "the values are too large to standardise; rescale the column".into(),
+        });
+    }
+    let std = if std > 0.0 { std } else { 1.0 };
+    Ok(ColumnKind::Numeric { fill, mean, std })
+}
+
 impl Preprocessor {
     /// Decides each feature column's kind from all kept rows (the schema), and fits fill
     /// values, means, stds and categories on the `train` positions only (indices into
@@ -145,20 +211,7 @@ impl Preprocessor {
             Some(name) => Some(table.column(name)?),
             None => None,
         };
-        let train_rows: Vec<usize> = train
-            .iter()
-            .map(|&p| {
-                labelled.rows.get(p).copied().ok_or_else(|| {
-                    Error::InvalidData(format!(
-                        "training position {p} is out of range ({} rows)",
-                        labelled.rows.len()
-                    ))
-                })
-            })
-            .collect::<Result<_>>()?;
-        if train_rows.is_empty() {
-            return Err(Error::InvalidData("there are no training rows".into()));
-        }
+        let train_rows = training_rows(labelled, train)?;
 
         let mut columns = Vec::new();
         let mut skipped = Vec::new();
@@ -193,15 +246,7 @@ impl Preprocessor {
                     skipped.push(name.clone());
                     continue;
                 }
-                let mut counts: HashMap<Cow<'_, str>, usize> = HashMap::new();
-                for &r in &train_rows {
-                    if let Some(cell) = cell(table, r, c) {
-                        *counts.entry(cell.text()).or_default() += 1;
-                    }
-                }
-                let mut ranked: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
-                ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-                let categories: Vec<String> = ranked
+                let categories: Vec<String> = ranked(table, &train_rows, c)
                     .into_iter()
                     .take(MAX_CATEGORIES)
                     .map(|(text, _)| text.to_string())
@@ -212,32 +257,9 @@ impl Preprocessor {
                     kind: ColumnKind::Categorical { categories, fill },
                 });
             } else {
-                let mut values: Vec<f64> = train_rows
-                    .iter()
-                    .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
-                    .collect();
-                if values.is_empty() {
-                    // Nothing in the training rows: take the kept rows rather than encode
-                    // predict-time values against a made-up scale.
-                    values = labelled
-                        .rows
-                        .iter()
-                        .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
-                        .collect();
-                }
-                let (mean, std) = mean_std(&values);
-                let fill = median(&mut values);
-                if !(mean.is_finite() && std.is_finite()) {
-                    return Err(Error::Input {
-                        at: Location::file(table.name.clone()).column(name.clone()),
-                        message: "the values are too large to standardise; rescale the column"
-                            .into(),
-                    });
-                }
-                let std = if std > 0.0 { std } else { 1.0 };
                 columns.push(FeatureColumn {
                     name: name.clone(),
-                    kind: ColumnKind::Numeric { fill, mean, std },
+                    kind: standardised(table, labelled, &train_rows, c)?,
                 });
             }
         }
@@ -359,6 +381,53 @@ impl Preprocessor {
     /// extra ones, and lack the target. Missing cells take the fill value; a category not
     /// seen in training encodes as zeros.
     pub fn transform(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        self.encode(table, rows, false)
+    }
+
+    /// [`Preprocessor::transform`] with each missing cell's inputs left [`MISSING`] rather
+    /// than filled: rows encoded once for fits that each fill them their own way
+    /// ([`RowMap`]).
+    pub fn transform_marked(&self, table: &Table, rows: &[usize]) -> Result<Vec<f32>> {
+        self.encode(table, rows, true)
+    }
+
+    /// The same columns and categories (the schema, decided once on every kept row) with
+    /// their statistics fitted again on the `train` positions of `labelled`: each number
+    /// column's mean, std and median, each text column's fill (its most frequent category
+    /// in those rows).
+    pub fn refit(
+        &self,
+        table: &Table,
+        labelled: &Labelled,
+        train: &[usize],
+    ) -> Result<Preprocessor> {
+        let train_rows = training_rows(labelled, train)?;
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for column in &self.columns {
+            let c = table.column(&column.name)?;
+            let kind = match &column.kind {
+                ColumnKind::Numeric { .. } => standardised(table, labelled, &train_rows, c)?,
+                ColumnKind::Categorical { categories, fill } => ColumnKind::Categorical {
+                    fill: ranked(table, &train_rows, c)
+                        .into_iter()
+                        .find(|(text, _)| categories.iter().any(|k| k == text))
+                        .map_or_else(|| fill.clone(), |(text, _)| text.into_owned()),
+                    categories: categories.clone(),
+                },
+            };
+            columns.push(FeatureColumn {
+                name: column.name.clone(),
+                kind,
+            });
+        }
+        Ok(Preprocessor {
+            target: self.target.clone(),
+            columns,
+            skipped: self.skipped.clone(),
+        })
+    }
+
+    fn encode(&self, table: &Table, rows: &[usize], marked: bool) -> Result<Vec<f32>> {
         let mut found = Vec::with_capacity(self.columns.len());
         let mut absent = Vec::new();
         for column in &self.columns {
@@ -408,6 +477,10 @@ impl Preprocessor {
                 match (&column.kind, lookup) {
                     (ColumnKind::Numeric { fill, mean, std }, _) => {
                         let value = match present {
+                            None if marked => {
+                                x.push(MISSING);
+                                continue;
+                            }
                             None => *fill,
                             Some(text) => text.number().ok_or_else(|| Error::Input {
                                 at: table.location(r, c),
@@ -434,6 +507,10 @@ impl Preprocessor {
                     }
                     (ColumnKind::Categorical { categories, fill }, lookup) => {
                         let start = x.len();
+                        if marked && present.is_none() {
+                            x.resize(start + categories.len(), MISSING);
+                            continue;
+                        }
                         x.resize(start + categories.len(), 0.0);
                         let text = present.map_or(Cow::Borrowed(fill.as_str()), Cell::text);
                         if let Some(slot) = lookup

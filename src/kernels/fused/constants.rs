@@ -44,12 +44,18 @@ pub fn act_constant(model: &Mlp) -> u32 {
     shared_activation(model).map_or(ACT_BY_LAYER, |a| crate::kernels::activation::code(Some(a)))
 }
 
-/// The pipeline constants the wide kernel trains `model` with under optimiser `kind`.
-pub fn for_model(model: &Mlp, kind: OptimizerKind) -> [(&'static str, f64); 3] {
+/// The pipeline constants the wide kernel trains `model` with under optimiser `kind`, and
+/// the two values it shares with the host: a step of no row map, and a missing cell's bits.
+pub fn for_model(model: &Mlp, kind: OptimizerKind) -> [(&'static str, f64); 5] {
     [
         ("LOSS", f64::from(loss_code(model.spec().loss))),
         ("OPTIMIZER", f64::from(optimizer_code(kind))),
         ("ACT", f64::from(act_constant(model))),
+        ("NO_MAP", f64::from(crate::gpu::StepUniform::NO_MAP)),
+        (
+            "MISSING_BITS",
+            f64::from(crate::data::prep::shared::MISSING_BITS),
+        ),
     ]
 }
 

@@ -10,6 +10,10 @@ override OPTIMIZER: u32 = 0u;  // 0 adam, 1 adamw, 2 sgd
 // differ: each layer's is then read from fp.acts.
 override ACT: u32 = 255u;
 const ACT_BY_LAYER: u32 = 255u;
+// A step whose model reads its rows as stored (Step's map_at), and the bits of a missing cell
+// in rows shared by several models (src/data/prep/shared.rs): set by the host.
+override NO_MAP: u32 = 0u;
+override MISSING_BITS: u32 = 0u;
 
 // Hidden layer l's activation code.
 fn act_code(l: u32) -> u32 {

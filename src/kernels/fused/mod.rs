@@ -686,7 +686,7 @@ fn verify_with(
     let mut worst: Option<Comparison> = None;
     for (case, (spec, optimizer)) in cases.into_iter().enumerate() {
         let seed = 40 + 10 * case as u64;
-        let mut model = Mlp::new(&spec, seed)?;
+        let model = Mlp::new(&spec, seed)?;
         let (inputs, outputs) = (spec.inputs, spec.outputs);
         let x = super::seeded(seed + 1, rows * inputs, -2.0, 2.0);
         let u = super::seeded(seed + 2, rows * outputs, 0.0, 1.0);
@@ -704,6 +704,10 @@ fn verify_with(
         let order: Vec<u32> = (0..epochs * rows)
             .map(|i| ((i % rows) * 7 + 3 + i / rows) as u32 % rows as u32)
             .collect();
+        // With `logits` (the wide kernel), models after the first read rows shared by
+        // several models through a row map (src/data/prep/shared.rs): the same rows with
+        // some cells missing, after the rows as stored.
+        let mapped = logits.then(|| mapped_rows(&x, &t, &spec));
         let steps: Vec<StepUniform> = (0..epochs * spe)
             .map(|s| {
                 let (e, b) = (s / spe, s % spe);
@@ -723,24 +727,41 @@ fn verify_with(
         let logit_slots = if logits { models * rows * outputs } else { 0 };
         let snap_at = logits_at + logit_slots;
         let snap_slots = if logits { models * n } else { 0 };
+        // The row orders and then every row in order (the forward-only step's), then the
+        // same for the mapped rows, which follow the stored ones.
         let mut order = order;
         order.extend(0..rows as u32);
+        let stored_order = order.len();
+        if mapped.is_some() {
+            order.extend_from_within(..stored_order);
+            order[stored_order..]
+                .iter_mut()
+                .for_each(|r| *r += rows as u32);
+        }
+        let map_at = |k: usize| match (&mapped, k) {
+            (Some(m), 1..) => (m.map_at, stored_order as u32),
+            _ => (StepUniform::NO_MAP, 0),
+        };
         let mut all_steps = Vec::with_capacity(models * per_model);
         for k in 0..models {
+            let (map, order_from) = map_at(k);
             for (i, s) in steps.iter().enumerate() {
                 if logits && i == spe {
                     let snapshot = StepUniform::snapshot((snap_at + k * n) as u32);
                     all_steps.push(snapshot.with_params_at((k * n) as u32));
                 }
-                let mut moved = s.with_params_at((k * n) as u32);
+                let mut moved = s.with_params_at((k * n) as u32).with_map_at(map);
                 moved.loss_slot += (k * steps.len()) as u32;
+                moved.row_offset += order_from;
                 all_steps.push(moved);
             }
             if logits {
                 let at = logits_at + k * rows * outputs;
+                let from = (epochs * rows) as u32 + order_from;
                 all_steps.push(
-                    StepUniform::forward_only((epochs * rows) as u32, rows as u32, at as u32)
-                        .with_params_at((k * n) as u32),
+                    StepUniform::forward_only(from, rows as u32, at as u32)
+                        .with_params_at((k * n) as u32)
+                        .with_map_at(map),
                 );
             }
         }
@@ -748,10 +769,17 @@ fn verify_with(
         let tsteps = gpu.zeros("verify steps", all_steps.len() * step_words)?;
         gpu.queue()
             .write_buffer(&tsteps.buffer, 0, bytemuck::cast_slice(&all_steps));
+        let (x_all, t_all) = match &mapped {
+            Some(m) => (
+                [&x[..], &m.shared_x, &m.packed].concat(),
+                [&t[..], &m.shared_t].concat(),
+            ),
+            None => (x.clone(), t.clone()),
+        };
         let (torder, tx, tt) = (
             gpu.upload("verify order", &order)?,
-            gpu.upload("verify x", &x)?,
-            gpu.upload("verify t", &t)?,
+            gpu.upload("verify x", &x_all)?,
+            gpu.upload("verify t", &t_all)?,
         );
         let tp = gpu.upload("verify p", &model.params().repeat(models))?;
         let (tm, tv) = (
@@ -777,51 +805,68 @@ fn verify_with(
             for k in 0..models {
                 let mut held = model.clone();
                 held.set_params(got_p[k * n..(k + 1) * n].to_vec())?;
-                let want = reference::forward(&held, &x, rows).pop().expect("logits");
+                let xs = match (&mapped, k) {
+                    (Some(m), 1..) => &m.x,
+                    _ => &x,
+                };
+                let want = reference::forward(&held, xs, rows).pop().expect("logits");
                 let at = logits_at + k * rows * outputs;
                 let got = &got_l[at..at + rows * outputs];
                 logit_check.push(crate::tolerance::MATMUL.compare(got, &want));
             }
         }
 
-        // The reference, step by step.
-        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
-        let mut want_l = Vec::with_capacity(steps.len() + 1);
-        let mut want_snap = Vec::new();
-        for (i, step) in steps.iter().enumerate() {
-            if i == spe {
-                want_snap = model.params().to_vec();
-            }
-            let picked = &order[step.row_offset as usize..][..step.rows as usize];
-            let xb: Vec<f32> = picked
-                .iter()
-                .flat_map(|&r| &x[r as usize * inputs..(r as usize + 1) * inputs])
-                .copied()
-                .collect();
-            let tb: Vec<f32> = picked
-                .iter()
-                .flat_map(|&r| &t[r as usize * (outputs + 1)..(r as usize + 1) * (outputs + 1)])
-                .copied()
-                .collect();
-            let (loss, grads) = reference::gradients(&model, &xb, &tb, step.rows as usize);
-            want_l.push(loss);
-            let values = crate::optim::StepValues {
-                lr: step.lr,
-                bias_correction1: step.bias_correction1,
-                bias_correction2: step.bias_correction2,
-                constants: optimizer.constants(),
-            };
-            let p = model.params_mut();
-            match optimizer.kind {
-                OptimizerKind::Sgd => {
-                    super::sgd::reference::sgd(&grads, p, &mut m, &values, &optimizer)
+        // The reference, step by step, on the rows as stored and (with a map) as mapped.
+        let start = model.clone();
+        let reference_run = |x: &[f32], t: &[f32]| {
+            let mut model = start.clone();
+            let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+            let mut want_l = Vec::with_capacity(steps.len() + 1);
+            let mut want_snap = Vec::new();
+            for (i, step) in steps.iter().enumerate() {
+                if i == spe {
+                    want_snap = model.params().to_vec();
                 }
-                _ => super::adam::reference::adam(&grads, p, &mut m, &mut v, &values, &optimizer),
+                let picked = &order[step.row_offset as usize..][..step.rows as usize];
+                let xb: Vec<f32> = picked
+                    .iter()
+                    .flat_map(|&r| &x[r as usize * inputs..(r as usize + 1) * inputs])
+                    .copied()
+                    .collect();
+                let tb: Vec<f32> = picked
+                    .iter()
+                    .flat_map(|&r| &t[r as usize * (outputs + 1)..(r as usize + 1) * (outputs + 1)])
+                    .copied()
+                    .collect();
+                let (loss, grads) = reference::gradients(&model, &xb, &tb, step.rows as usize);
+                want_l.push(loss);
+                let values = crate::optim::StepValues {
+                    lr: step.lr,
+                    bias_correction1: step.bias_correction1,
+                    bias_correction2: step.bias_correction2,
+                    constants: optimizer.constants(),
+                };
+                let p = model.params_mut();
+                match optimizer.kind {
+                    OptimizerKind::Sgd => {
+                        super::sgd::reference::sgd(&grads, p, &mut m, &values, &optimizer)
+                    }
+                    _ => {
+                        super::adam::reference::adam(&grads, p, &mut m, &mut v, &values, &optimizer)
+                    }
+                }
             }
-        }
+            (model.params().to_vec(), want_l, want_snap)
+        };
+        let stored = reference_run(&x, &t);
+        let through_map = mapped.as_ref().map(|m| reference_run(&m.x, &m.t));
+        let of = |k: usize| match (&through_map, k) {
+            (Some(r), 1..) => r,
+            _ => &stored,
+        };
         // Every model's parameters and losses, and the health slot: no loop was cut short.
-        let want_p = model.params().repeat(models);
-        let mut want_all = want_l.repeat(models);
+        let want_p: Vec<f32> = (0..models).flat_map(|k| of(k).0.clone()).collect();
+        let mut want_all: Vec<f32> = (0..models).flat_map(|k| of(k).1.clone()).collect();
         want_all.push(0.0);
         let mut got_all = got_l[..models * steps.len()].to_vec();
         got_all.push(health);
@@ -833,12 +878,71 @@ fn verify_with(
         }
         if logits {
             let got_snap = &got_l[snap_at..snap_at + snap_slots];
-            let want = want_snap.repeat(models);
+            let want: Vec<f32> = (0..models).flat_map(|k| of(k).2.clone()).collect();
             c = c.worse(crate::tolerance::TRAINED_PARAMS.compare(got_snap, &want));
         }
         worst = Some(worst.map_or(c, |w| w.worse(c)));
     }
     Ok(worst.expect("at least one case"))
+}
+
+/// A check's rows as a model reading them through a row map sees them: `shared_x` and
+/// `shared_t` (the rows with every fifth input missing) and the map `packed` after both
+/// copies of the rows in `x_all` (at `map_at`), and `x`, `t`, what the map makes of them on
+/// the host.
+struct Mapped {
+    shared_x: Vec<f32>,
+    shared_t: Vec<f32>,
+    packed: Vec<f32>,
+    map_at: u32,
+    x: Vec<f32>,
+    t: Vec<f32>,
+}
+
+/// [`Mapped`] rows of the check's `x` (rows, inputs) and `t` (rows, outputs + 1) for `spec`.
+fn mapped_rows(x: &[f32], t: &[f32], spec: &MlpSpec) -> Mapped {
+    use crate::data::prep::{RowMap, SharedRows, Task, MISSING};
+    let (inputs, outputs) = (spec.inputs, spec.outputs);
+    let rows = x.len() / inputs;
+    let shared_x: Vec<f32> = x
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| if i % 5 == 2 { MISSING } else { v })
+        .collect();
+    let classes = match spec.loss {
+        Loss::Bce => 2,
+        Loss::SoftmaxCe => outputs,
+        Loss::Mse => 1,
+    };
+    let map = RowMap::from_parts(
+        (0..inputs).map(|i| 0.25 * (i % 3) as f32 - 0.25).collect(),
+        (0..inputs).map(|i| 1.0 + 0.375 * (i % 4) as f32).collect(),
+        (0..inputs).map(|i| 0.1 * i as f32 - 0.5).collect(),
+        if spec.loss == Loss::Mse {
+            (0.5, 1.5)
+        } else {
+            (0.0, 1.0)
+        },
+        (0..classes).map(|k| 0.5 + 0.75 * k as f32).collect(),
+    );
+    let task = match spec.loss {
+        Loss::Bce => Task::Binary,
+        Loss::SoftmaxCe => Task::Multiclass,
+        Loss::Mse => Task::Regression,
+    };
+    let shared = SharedRows::from_parts(shared_x.clone(), t.to_vec(), inputs, outputs, task);
+    let all: Vec<usize> = (0..rows).collect();
+    let data = map
+        .dataset(&shared, &all)
+        .expect("a check's map fits its rows");
+    Mapped {
+        shared_t: t.to_vec(),
+        packed: map.packed(),
+        map_at: (2 * x.len()) as u32,
+        x: data.x().to_vec(),
+        t: data.targets().to_vec(),
+        shared_x,
+    }
 }
 
 /// Whether the fused kernel `kind` may train `model` with optimiser `optimizer` at `batch`

@@ -155,7 +155,8 @@ pub fn loop_iterations(model: &Mlp, batch: usize) -> LoopCost {
     // Each layer: two passes (columns t and t + WT), each a loop over the layer's width.
     let over = |width: usize| n(2) + 2 * n(width as u64);
     let forward: u64 = n(nl) + layers.iter().map(|l| over(l.inputs)).sum::<u64>();
-    let loss = 3 * n(nout);
+    // The loss's three loops over the outputs, and weight_at's.
+    let loss = 4 * n(nout);
     // Each layer: the deltas below (two units a thread, a loop over the layer's width each),
     // then two passes over its columns, each running one of column_gradients' two copies
     // (counted as if both ran) over the layer's inputs.

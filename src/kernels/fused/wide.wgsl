@@ -45,8 +45,8 @@
 // (`loop_iterations`; keep it in step) so that a dispatch holds no more steps than the driver
 // allows, and the canary at the end reports a budget that ran out anyway.
 //
-// steps: per-step values; order: shuffled row order; x_all: (n, inputs); t_all: (n, outputs
-// + 1) targets and row weight; p, m, v: (flat params); losses: out[steps[s].loss_slot] =
+// steps: per-step values; order: shuffled row order; x_all: (n, inputs), then the row maps of
+// models that share rows (see input_at); t_all: (n, outputs + 1) targets and row weight; p, m, v: (flat params); losses: out[steps[s].loss_slot] =
 // Σ_r w_r · loss_r / rows, and out[health] = 1 if the driver cut a loop short, then the
 // gradient sums, laid out as p, never read back.
 
@@ -140,20 +140,67 @@ fn column_gradients(fw: u32, fb: u32, owns: bool, d: Rows, ain: u32, ni: u32, no
 
 // The rows at order[at .. at + count] into the chunk's input units, a thread a row (one
 // lookup in `order`), input by input; the chunk's rows past them are zeros.
-fn load_chunk(at: u32, count: u32, lid: u32) {
+fn load_chunk(at: u32, count: u32, lid: u32, map_at: u32) {
     let nin = fp.inputs;
     let base = act_off(0u);
     for (var r = lid; r < 4u * RQ; r += WT) {
         let real = r < count;
         var src = 0u;
         if (real) { src = order[at + r] * nin; }
-        for (var i = 0u; i < nin; i++) {
-            var x = 0.0;
-            if (real) { x = x_all[src + i]; }
-            buf[base + i * RQ + r / 4u][r % 4u] = x;
+        if (map_at == NO_MAP) {
+            for (var i = 0u; i < nin; i++) {
+                var x = 0.0;
+                if (real) { x = x_all[src + i]; }
+                buf[base + i * RQ + r / 4u][r % 4u] = x;
+            }
+        } else {
+            for (var i = 0u; i < nin; i++) {
+                var x = 0.0;
+                if (real) { x = input_at(x_all[src + i], i, map_at); }
+                buf[base + i * RQ + r / 4u][r % 4u] = x;
+            }
         }
     }
     workgroupBarrier();
+}
+
+// Rows shared by several models (the folds of a cross-validation): each model reads them
+// through its row map at map_at in x_all, RowMap::packed's layout (src/data/prep/shared.rs,
+// whose RowMap::dataset runs the same f32 operations in the same order): per input a shift,
+// a scale and a fill, then the regression target's shift and scale, then a weight per class.
+
+// Input i of a row, from its shared value x: (x − shift) · scale, or the fill where missing.
+fn input_at(x: f32, i: u32, map_at: u32) -> f32 {
+    let nin = fp.inputs;
+    let mapped = (x - x_all[map_at + i]) * x_all[map_at + nin + i];
+    return select(mapped, x_all[map_at + 2u * nin + i], bitcast<u32>(x) == MISSING_BITS);
+}
+
+// Target c of row src as its step's model reads it.
+fn target_at(src: u32, c: u32, map_at: u32) -> f32 {
+    let y = t_all[src * (fp.outputs + 1u) + c];
+    if (map_at == NO_MAP || LOSS != 2u) { return y; }
+    let at = map_at + 3u * fp.inputs;
+    return (y - x_all[at]) * x_all[at + 1u];
+}
+
+// The weight of row src as its step's model reads it: its own weight times its class's,
+// chosen by its targets among the class weights (loads at addresses every lane shares, where
+// indexing them by class would load lane by lane).
+fn weight_at(src: u32, map_at: u32) -> f32 {
+    let tw = fp.outputs + 1u;
+    let w = t_all[src * tw + fp.outputs];
+    if (map_at == NO_MAP) { return w; }
+    let cw = map_at + 3u * fp.inputs + 2u;
+    var class_w = x_all[cw];
+    if (LOSS == 0u) {
+        class_w = select(class_w, x_all[cw + 1u], t_all[src * tw] > 0.5);
+    } else if (LOSS == 1u) {
+        for (var c = 1u; c < fp.outputs; c++) {
+            class_w = select(class_w, x_all[cw + c], t_all[src * tw + c] > 0.5);
+        }
+    }
+    return class_w * w;
 }
 
 // The chunk through every layer of the model whose parameters start at pb: each layer's
@@ -228,7 +275,7 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
 
         for (var r0 = 0u; r0 < rows; r0 += rc) {
             let count = min(rc, rows - r0);
-            load_chunk(st.row_offset + r0, count, lid);
+            load_chunk(st.row_offset + r0, count, lid, st.map_at);
             forward_chunk(pb, lid, lane);
             let zo = act_off(layers);
             if (st.kind == 1u) {
@@ -252,12 +299,12 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                 let e = r % 4u;
                 if (r < count) {
                     let src = order[st.row_offset + r0 + r];
-                    let wr = t_all[src * tw + nout];
+                    let wr = weight_at(src, st.map_at);
                     var row_loss = 0.0;
                     if (LOSS == 0u) {
                         for (var c = 0u; c < nout; c++) {
                             let z = buf[zo + c * RQ + q][e];
-                            let y = t_all[src * tw + c];
+                            let y = target_at(src, c, st.map_at);
                             row_loss = row_loss + bce(z, y);
                             buf[zo + c * RQ + q][e] = wr * (sigmoid(z) - y) * inv_batch;
                         }
@@ -273,14 +320,14 @@ fn fused_wide(@builtin(local_invocation_id) lid3: vec3<u32>,
                         let lse = mx + log(se);
                         for (var c = 0u; c < nout; c++) {
                             let z = buf[zo + c * RQ + q][e];
-                            let y = t_all[src * tw + c];
+                            let y = target_at(src, c, st.map_at);
                             row_loss = row_loss + y * (lse - z);
                             buf[zo + c * RQ + q][e] = wr * (ts * (exp(z - mx) / se) - y) * inv_batch;
                         }
                     } else {
                         let scale = 2.0 / f32(nout) * inv_batch;
                         for (var c = 0u; c < nout; c++) {
-                            let dd = buf[zo + c * RQ + q][e] - t_all[src * tw + c];
+                            let dd = buf[zo + c * RQ + q][e] - target_at(src, c, st.map_at);
                             row_loss = row_loss + dd * dd;
                             buf[zo + c * RQ + q][e] = wr * dd * scale;
                         }

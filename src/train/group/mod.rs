@@ -27,6 +27,9 @@ const MAX_STEPS_PER_DISPATCH: usize = 1024;
 const MAX_EPOCHS_PER_CHUNK: usize = 64;
 use super::MAX_LOOKAHEAD;
 
+mod rows;
+pub use rows::Rows;
+
 /// One model for [`Group::new`]: its starting weights, training rows, validation rows (whose
 /// logits the training dispatch then computes after each round) and settings.
 #[derive(Clone, Copy)]
@@ -34,7 +37,7 @@ pub struct Candidate<'a> {
     /// The network as it starts: every candidate of a group has the same shape.
     pub start: &'a Mlp,
     /// Its training rows.
-    pub data: &'a Dataset,
+    pub data: Rows<'a>,
     /// Its validation rows, if any.
     pub val: Option<&'a Dataset>,
     /// Its settings: candidates of a group differ at most in rates, epochs, batch size,
@@ -60,6 +63,8 @@ struct Shared {
     /// Steps of each model per dispatch: the stride between models in `bufs.steps`.
     steps_per_dispatch: usize,
     epochs_per_chunk: usize,
+    /// Rows on the device: each distinct source of rows once.
+    rows_on_device: usize,
     /// Epochs a member's call may run ahead of its epoch loop (see
     /// [`Backend::lookahead`]): each such epoch ends with its validation logits and a
     /// snapshot of its weights.
@@ -91,8 +96,8 @@ struct Model {
     rows: usize,
     batch: usize,
     steps_per_epoch: usize,
-    /// Its first row in `x_all` and `t_all`.
-    row_base: u32,
+    /// Where its rows are in `x_all` and `t_all`, and its row map.
+    place: rows::Place,
     /// Its region of `order`: epochs_per_chunk × rows.
     order_at: usize,
     /// Its region of `losses`: epochs_per_chunk × steps_per_epoch.
@@ -147,7 +152,7 @@ impl<'g> Group<'g> {
             return Ok(None);
         };
         for c in models {
-            c.config.validate(c.start, c.data)?;
+            c.data.validate(c.config, c.start, c.val)?;
         }
         let same = models.iter().all(
             |&Candidate {
@@ -162,7 +167,7 @@ impl<'g> Group<'g> {
         );
         let batch_most = models
             .iter()
-            .map(|c| c.config.batch_size.min(c.data.rows()))
+            .map(|c| c.config.batch_size.min(c.data.len()))
             .max()
             .unwrap_or(1);
         if !same
@@ -188,17 +193,13 @@ impl<'g> Group<'g> {
 
         let limit = (limits::binding_limit(gpu) / 4) as usize;
         let val_rows = |c: &Candidate<'_>| c.val.map_or(0, Dataset::rows);
-        let all_rows: usize = models.iter().map(|c| c.data.rows()).sum();
+        let all_rows: usize = models.iter().map(|c| c.data.len()).sum();
         let all_val: usize = models.iter().map(val_rows).sum();
-        let (inputs, outputs) = (first.spec().inputs, first.spec().outputs);
+        let outputs = first.spec().outputs;
         let n = stride(first);
         let spes: Vec<usize> = models
             .iter()
-            .map(|c| {
-                c.data
-                    .rows()
-                    .div_ceil(c.config.batch_size.min(c.data.rows()))
-            })
+            .map(|c| c.data.len().div_ceil(c.config.batch_size.min(c.data.len())))
             .collect();
         let all_steps: usize = spes.iter().sum();
         // The kernel's gradient sums, laid out as the parameters (each padded to the stride).
@@ -215,51 +216,29 @@ impl<'g> Group<'g> {
             .max(1);
         let snaps = if lookahead > 1 { lookahead * n } else { 0 };
         let step_words = std::mem::size_of::<StepUniform>() / 4;
+        let sources: Vec<(Rows<'_>, Option<&Dataset>)> =
+            models.iter().map(|c| (c.data, c.val)).collect();
+        let layout = rows::layout(&sources, outputs);
         let fits = epochs_per_chunk > 0
-            && (all_rows + all_val) * inputs <= limit
-            && (all_rows + all_val) * (outputs + 1) <= limit
+            && layout.x.len() <= limit
+            && layout.t.len() <= limit
             && models.len() * n <= limit
             && models.len() * steps_per_dispatch * step_words <= limit;
         if !fits {
             return Ok(None);
         }
 
-        let (mut x, mut t, mut params) = (Vec::new(), Vec::new(), Vec::new());
+        let mut params = Vec::new();
         let mut members = Vec::with_capacity(models.len());
         let (mut order_at, mut loss_at) = (0, 0);
         let mut identities = Vec::new();
-        // Rows already on the device: a model whose rows are another's (the same fold of
-        // another search candidate) reads that copy.
-        let mut placed: Vec<(&Dataset, Option<&Dataset>, usize)> = Vec::new();
-        for (c, &spe) in models.iter().zip(&spes) {
-            let (model, data, config) = (c.start, c.data, c.config);
-            let rows = data.rows();
-            let same = |&&(d, v, _): &&(&Dataset, Option<&Dataset>, usize)| {
-                std::ptr::eq(d, data)
-                    && match (v, c.val) {
-                        (Some(a), Some(b)) => std::ptr::eq(a, b),
-                        (None, None) => true,
-                        _ => false,
-                    }
-            };
-            let (base, fresh) = match placed.iter().find(same) {
-                Some(&(_, _, base)) => (base, false),
-                None => {
-                    let base = x.len() / inputs;
-                    placed.push((data, c.val, base));
-                    (base, true)
-                }
-            };
-            // Its validation rows after its training rows, their indices after its row
-            // orders, their logits after its step losses.
+        for ((c, &spe), place) in models.iter().zip(&spes).zip(layout.places) {
+            let (model, config) = (c.start, c.config);
+            let rows = c.data.len();
+            // Its validation rows' indices after its row orders, their logits after its step
+            // losses.
             let eval = c.val.map(|val| {
-                let row_base = base + rows;
-                identities.push((
-                    order_at + epochs_per_chunk * rows,
-                    (row_base..row_base + val.rows())
-                        .map(|r| r as u32)
-                        .collect::<Vec<_>>(),
-                ));
+                identities.push((order_at + epochs_per_chunk * rows, place.val.clone()));
                 Eval::new(
                     val,
                     order_at + epochs_per_chunk * rows,
@@ -273,7 +252,7 @@ impl<'g> Group<'g> {
                 rows,
                 batch: config.batch_size.min(rows),
                 steps_per_epoch: spe,
-                row_base: base as u32,
+                place,
                 order_at,
                 loss_at,
                 params_at: params.len(),
@@ -288,13 +267,6 @@ impl<'g> Group<'g> {
                 result: None,
                 live: true,
             });
-            if fresh {
-                x.extend_from_slice(data.x());
-                x.extend_from_slice(c.val.map_or(&[], Dataset::x));
-                t.extend_from_slice(data.targets());
-                // The validation rows' targets are never read: zeros keep the rows aligned.
-                t.resize(t.len() + val * (outputs + 1), 0.0);
-            }
             params.extend_from_slice(model.params());
             params.resize(params.len().div_ceil(PARAM_ALIGN) * PARAM_ALIGN, 0.0);
             order_at += epochs_per_chunk * rows + val;
@@ -307,8 +279,8 @@ impl<'g> Group<'g> {
             best: gpu.zeros("group best params", params.len())?,
             good: gpu.zeros("group last good params", params.len())?,
             params: gpu.upload("group params", &params)?,
-            x_all: gpu.upload("group x", &x)?,
-            t_all: gpu.upload("group targets", &t)?,
+            x_all: gpu.upload("group x", &layout.x)?,
+            t_all: gpu.upload("group targets", &layout.t)?,
             order: gpu.zeros("group order", order_at)?,
             steps: gpu.zeros(
                 "group steps",
@@ -351,6 +323,7 @@ impl<'g> Group<'g> {
                 steps_per_dispatch,
                 epochs_per_chunk,
                 lookahead,
+                rows_on_device: layout.rows,
             }),
             turn: Condvar::new(),
         }))
@@ -364,9 +337,7 @@ impl<'g> Group<'g> {
     /// Rows the group holds on the device: models reading the same dataset (the same
     /// `&Dataset`) share one copy.
     pub fn rows_on_device(&self) -> usize {
-        let shared = self.lock();
-        let inputs = self.spec.inputs.max(1);
-        shared.bufs.x_all.len() / inputs
+        self.lock().rows_on_device
     }
 
     /// Whether the group trains no model (never: [`Group::new`] makes none empty).
@@ -537,7 +508,7 @@ impl<'g> Group<'g> {
                     m.shuffler
                         .next_order(rows)
                         .into_iter()
-                        .map(|r| r + m.row_base),
+                        .map(|r| m.place.row(r)),
                 );
             }
             gpu.write(
@@ -558,13 +529,14 @@ impl<'g> Group<'g> {
                                 (m.loss_at + e * spe + s) as u32,
                             )
                             .with_rows(batch.min(rows - s * batch) as u32)
-                            .with_params_at(m.params_at as u32),
+                            .with_params_at(m.params_at as u32)
+                            .with_map_at(m.place.map_at),
                     );
                 }
                 if ahead {
                     let at = m.params_at as u32;
                     if let Some(eval) = &m.eval {
-                        steps.extend(eval.steps(batch, self.spec.outputs, at, e));
+                        steps.extend(eval.steps(batch, self.spec.outputs, at, m.place.map_at, e));
                     }
                     let snapshot = StepUniform::snapshot((m.snap_at + e * n) as u32);
                     steps.push(snapshot.with_params_at(at));
@@ -574,7 +546,8 @@ impl<'g> Group<'g> {
             if let Some(eval) = &mut m.eval {
                 eval.forget();
                 if !ahead {
-                    steps.extend(eval.steps(batch, self.spec.outputs, m.params_at as u32, 0));
+                    let at = m.params_at as u32;
+                    steps.extend(eval.steps(batch, self.spec.outputs, at, m.place.map_at, 0));
                 }
             }
             plans.push(steps);
