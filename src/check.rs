@@ -177,9 +177,9 @@ pub fn run(gpu: &Gpu) -> CheckReport {
     for variant in &kernels::matmul::VARIANTS {
         let name = format!("matmul {}", variant.name);
         if !variant.considered_on(gpu) {
-            let why = match variant.runs_on(gpu.limits()) {
+            let why = match variant.runs_on(gpu) {
                 true => "training on a CPU adapter never picks it (GPUMLP_MATMUL forces it)",
-                false => "this adapter's limits do not allow it, so it is never used",
+                false => "this adapter's limits do not allow it, or its driver takes minutes to compile it (vstrip16 on GL), so it is never used",
             };
             items.push(CheckItem::skipped(name, why));
             continue;

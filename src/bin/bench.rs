@@ -253,7 +253,7 @@ fn matmul_section(gpu: &Gpu, o: &Options, peak: f64, r: &mut Report) -> gpumlp::
     }
     let mut rows = Vec::new();
     for variant in &VARIANTS {
-        if !variant.runs_on(gpu.limits()) {
+        if !variant.runs_on(gpu) {
             r.line(format!("{:<22} this adapter cannot run it", variant.name));
             continue;
         }

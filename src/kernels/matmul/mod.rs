@@ -109,11 +109,14 @@ pub struct Variant {
     pub workgroup_bytes: u32,
     /// Whether its workgroups wait at barriers (costly on CPU drivers).
     pub barriers: bool,
+    /// Whether GL drivers get it: llvmpipe's GL compiler takes about ten minutes for
+    /// vstrip16's module (its 32 vec4 accumulators), which Vulkan's compiles in seconds.
+    pub gl: bool,
 }
 
 /// A variant whose file is `$name.wgsl`, with entry points `$name`, `$name_tn`, `$name_nt`.
 macro_rules! variant {
-    ($name:literal, $about:literal, $grid:expr, multiple $multiple:literal, workgroup $bytes:literal, barriers $barriers:literal, $($io:expr)?) => {
+    ($name:literal, $about:literal, $grid:expr, multiple $multiple:literal, workgroup $bytes:literal, barriers $barriers:literal, gl $gl:literal, $($io:expr)?) => {
         Variant {
             name: $name,
             about: $about,
@@ -127,6 +130,7 @@ macro_rules! variant {
             multiple: $multiple,
             workgroup_bytes: $bytes,
             barriers: $barriers,
+            gl: $gl,
         }
     };
 }
@@ -137,14 +141,15 @@ const IO: &str = include_str!("io.wgsl");
 const IO_VEC4: &str = include_str!("io_vec4.wgsl");
 
 /// Every variant. Adding one is its WGSL file and one line here.
-pub static VARIANTS: [Variant; 7] = [
-    variant!("block4", "8×8 threads × 4×4 outputs", Grid::Tiles { tile: 32, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
-    variant!("block8", "8×8 threads × 8×8 outputs", Grid::Tiles { tile: 64, side: 8 }, multiple 1, workgroup 0, barriers false, IO),
-    variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false, IO_VEC4),
-    variant!("strip8", "8 threads on columns × 8 rows × 8 columns each, rows (and A's loads) shared by the workgroup", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 1, workgroup 0, barriers false, IO),
-    variant!("vstrip", "strip8 with loads and stores of whole vec4s", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false, IO_VEC4),
-    variant!("single", "one output per thread, for few outputs and a long k", Grid::Flat, multiple 1, workgroup 0, barriers false, IO),
-    variant!("tiled", "16×16 threads × 4×4 outputs, k in slabs of 16 in workgroup memory", Grid::Tiles { tile: 64, side: 16 }, multiple 1, workgroup 8192, barriers true, IO),
+pub static VARIANTS: [Variant; 8] = [
+    variant!("block4", "8×8 threads × 4×4 outputs", Grid::Tiles { tile: 32, side: 8 }, multiple 1, workgroup 0, barriers false, gl true, IO),
+    variant!("block8", "8×8 threads × 8×8 outputs", Grid::Tiles { tile: 64, side: 8 }, multiple 1, workgroup 0, barriers false, gl true, IO),
+    variant!("packed", "8×8 threads × 8×8 outputs, loads and stores of whole vec4s", Grid::Tiles { tile: 64, side: 8 }, multiple 4, workgroup 0, barriers false, gl true, IO_VEC4),
+    variant!("strip8", "8 threads on columns × 8 rows × 8 columns each, rows (and A's loads) shared by the workgroup", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 1, workgroup 0, barriers false, gl true, IO),
+    variant!("vstrip", "strip8 with loads and stores of whole vec4s", Grid::Strips { rows: 8, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false, gl true, IO_VEC4),
+    variant!("vstrip16", "vstrip with 16 rows a workgroup: twice the products for each load of B", Grid::Strips { rows: 16, cols: 64, threads: 8 }, multiple 4, workgroup 0, barriers false, gl false, IO_VEC4),
+    variant!("single", "one output per thread, for few outputs and a long k", Grid::Flat, multiple 1, workgroup 0, barriers false, gl true, IO),
+    variant!("tiled", "16×16 threads × 4×4 outputs, k in slabs of 16 in workgroup memory", Grid::Tiles { tile: 64, side: 16 }, multiple 1, workgroup 8192, barriers true, gl true, IO),
 ];
 
 /// The variant named `name`, if there is one.
@@ -160,8 +165,13 @@ impl PartialEq for Variant {
 
 impl Variant {
     /// Whether the device can run this variant: its threads and workgroup memory fit the
-    /// adapter's limits (`tiled` needs 256 threads and 8 KiB, more than some GL drivers give).
-    pub fn runs_on(&self, limits: &wgpu::Limits) -> bool {
+    /// adapter's limits (`tiled` needs 256 threads and 8 KiB, more than some GL drivers
+    /// give), and its driver compiles it in reasonable time (see [`Variant::gl`]).
+    pub fn runs_on(&self, gpu: &Gpu) -> bool {
+        self.fits(gpu.limits()) && (self.gl || gpu.adapter_info().backend != wgpu::Backend::Gl)
+    }
+
+    fn fits(&self, limits: &wgpu::Limits) -> bool {
         let side = match self.grid {
             Grid::Tiles { side, .. } => side,
             Grid::Flat => return limits.max_compute_workgroup_size_x >= super::EW,
@@ -182,7 +192,7 @@ impl Variant {
     /// takes minutes to compile it. `GPUMLP_MATMUL=tiled` still forces it.
     pub fn considered_on(&self, gpu: &Gpu) -> bool {
         let cpu = gpu.adapter_info().device_type == wgpu::DeviceType::Cpu;
-        self.runs_on(gpu.limits()) && !(cpu && self.barriers)
+        self.runs_on(gpu) && !(cpu && self.barriers)
     }
 
     /// Whether this variant computes an m×n×k product.

@@ -28,7 +28,7 @@ const TUNE_DIM: usize = 256;
 const TUNE_MIN_MACS: usize = 1 << 22;
 /// Part of every tuning key: bumped when the variants change, so old choices are measured
 /// again with the new ones in the running.
-const TUNING_VERSION: u32 = 4;
+const TUNING_VERSION: u32 = 5;
 
 /// Seconds of the fastest of three runs of `variant` on scratch buffers.
 fn time_variant(
@@ -68,7 +68,7 @@ pub fn choose(
     k: usize,
 ) -> Result<(&'static Variant, Choice)> {
     let runs = |v: &'static Variant| -> Result<bool> {
-        Ok(v.supports(m, n, k) && v.runs_on(gpu.limits()) && trusted(gpu, v)?)
+        Ok(v.supports(m, n, k) && v.runs_on(gpu) && trusted(gpu, v)?)
     };
     let usable = |v: &'static Variant| -> Result<bool> { Ok(v.considered_on(gpu) && runs(v)?) };
     if let Some(v) = gpu.forced_matmul().and_then(super::variant) {
