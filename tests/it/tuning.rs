@@ -62,11 +62,20 @@ fn tuning_survives_a_restart_and_a_corrupt_cache_is_ignored() {
         "rewritten: {text}"
     );
 
-    // Too small to be worth timing: the first variant that runs it, nothing stored.
-    let (_, how) = choose(&gpu, Form::Nn, 57, 64, 30).unwrap();
-    assert_eq!(how, Choice::Small);
+    // Too small to be worth timing: the first variant that runs it, nothing stored; with a
+    // single column (or row) of C, the one that computes an output a thread.
+    let (v, how) = choose(&gpu, Form::Nn, 57, 64, 30).unwrap();
+    assert_eq!((v.name, how), ("block4", Choice::Small));
     let text = std::fs::read_to_string(&file).unwrap();
     assert!(!text.contains("57x64x30"), "{text}");
+    for (form, m, n, k) in [
+        (Form::Nn, 1024, 1, 256),
+        (Form::Tn, 256, 1, 1024),
+        (Form::Nt, 3, 64, 50),
+    ] {
+        let (v, how) = choose(&gpu, form, m, n, k).unwrap();
+        assert_eq!((v.name, how), ("single", Choice::Small), "{m}×{n}×{k}");
+    }
 
     let gpu = open_with(dir.path(), Some("block8"));
     let (v, how) = choose(&gpu, Form::Tn, 10, 20, 30).unwrap();
