@@ -6,10 +6,13 @@
 pub struct Location {
     /// The file as the user named it.
     pub file: String,
-    /// Line in the file, counting the header as line 1.
+    /// Line in the file, counting the header as line 1; in a Parquet file, which has no
+    /// lines, the row (counting from 1) in row group `row_group`.
     pub line: Option<u64>,
     /// The column's header name.
     pub column: Option<String>,
+    /// A Parquet file's row group (from 0) of the row `line` names.
+    pub row_group: Option<u32>,
 }
 
 impl Location {
@@ -27,6 +30,13 @@ impl Location {
         self
     }
 
+    /// Row `row` (from 1) of a Parquet file, in row group `group` (from 0).
+    pub fn row(mut self, row: u64, group: usize) -> Location {
+        self.line = Some(row);
+        self.row_group = Some(u32::try_from(group).unwrap_or(u32::MAX));
+        self
+    }
+
     /// One column of the file.
     pub fn column(mut self, column: impl Into<String>) -> Location {
         self.column = Some(column.into());
@@ -37,8 +47,10 @@ impl Location {
 impl std::fmt::Display for Location {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.file)?;
-        if let Some(line) = self.line {
-            write!(f, ", line {line}")?;
+        match (self.line, self.row_group) {
+            (Some(row), Some(group)) => write!(f, ", row {row} (row group {group})")?,
+            (Some(line), None) => write!(f, ", line {line}")?,
+            (None, _) => {}
         }
         if let Some(column) = &self.column {
             write!(f, ", column {column:?}")?;

@@ -180,6 +180,7 @@ fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<Cell>>) -> Result<Table> {
         columns,
         lines: (2..2 + rows.len() as u64).collect(),
         rows,
+        row_groups: Vec::new(),
     })
 }
 

@@ -1,5 +1,7 @@
 //! In-memory training data and the seeded shuffle shared by the GPU trainer and the reference.
 
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod prep;
 pub mod split;
 pub mod table;

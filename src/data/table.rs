@@ -23,8 +23,12 @@ pub struct Table {
     /// Cells row by row; `None` where the cell is missing ([`is_missing`] text, or NaN).
     /// Every row has exactly `columns.len()` cells.
     pub rows: Vec<Vec<Option<Cell>>>,
-    /// The file line each row starts on (the header is line 1), so messages can point at it.
+    /// The file line each row starts on (the header is line 1), so messages can point at it
+    /// (empty for a Parquet file, which has no lines).
     pub lines: Vec<u64>,
+    /// A Parquet file's first row of each row group, so messages can name it (empty for a
+    /// CSV file).
+    pub row_groups: Vec<u64>,
 }
 
 /// One present cell: text as read from a file (trimmed), or a number handed over as one,
@@ -77,16 +81,22 @@ impl Table {
         self.rows.get(row)?.get(column)?.as_ref()
     }
 
-    /// Reads a CSV file; a missing or unreadable file is an [`Error::Io`] naming the path.
-    /// Only a regular file of at most [`crate::files::max_csv_bytes`] is read, and the table
-    /// parsed from it must fit in the memory available (see [`Table::from_bytes`]).
+    /// Reads a CSV file, or a Parquet file (told by its content, with the `parquet`
+    /// feature); a missing or unreadable file is an [`Error::Io`] naming the path. Only a
+    /// regular file of at most [`crate::files::max_csv_bytes`] is read, and the table parsed
+    /// from it must fit in the memory available (see [`Table::from_bytes`]).
     pub fn read(path: &Path) -> Result<Table> {
         let kind = crate::files::Kind {
-            name: "CSV",
+            name: "data",
             max_bytes: crate::files::max_csv_bytes(),
         };
         let bytes = crate::files::read_bounded(path, kind)?;
-        Table::from_bytes(&path.display().to_string(), &bytes)
+        let name = path.display().to_string();
+        #[cfg(feature = "parquet")]
+        if super::parquet::is_parquet(&bytes) {
+            return super::parquet::read(&name, bytes);
+        }
+        Table::from_bytes(&name, &bytes)
     }
 
     /// Reads CSV text from any reader, at most [`crate::files::max_csv_bytes`] of it; `name`
@@ -264,6 +274,7 @@ impl Table {
             columns,
             rows,
             lines,
+            row_groups: Vec::new(),
         })
     }
 
@@ -288,6 +299,11 @@ impl Table {
         let mut at = Location::file(self.name.clone());
         if let Some(&line) = self.lines.get(row) {
             at = at.line(line);
+        } else if !self.row_groups.is_empty() {
+            let group = self
+                .row_groups
+                .partition_point(|&start| start <= row as u64);
+            at = at.row(row as u64 + 1, group.saturating_sub(1));
         }
         if let Some(name) = self.columns.get(column) {
             at = at.column(name.clone());

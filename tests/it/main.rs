@@ -19,6 +19,8 @@ mod interrupt;
 mod kernels;
 mod limits;
 mod outputs;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod resume;
 mod search;
 mod training;

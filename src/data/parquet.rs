@@ -1,0 +1,201 @@
+//! Parquet files read into a [`Table`] (the `parquet` feature), recognised by their content
+//! (`PAR1` at both ends), not their name: numbers become number cells, text becomes text
+//! cells as a CSV's would (trimmed, the CSV missing spellings such as `NA` missing), nulls
+//! and NaN are missing, booleans are the text `true` / `false`. Each row group is read in
+//! turn; an error names the column and the row (its row group too).
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{
+    Float16Type, Float32Type, Float64Type, Int16Type, Int32Type, Int64Type, Int8Type, UInt16Type,
+    UInt32Type, UInt64Type, UInt8Type,
+};
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use super::table::{is_missing, Cell, Table};
+use crate::error::{Error, Location, Result};
+
+/// The magic bytes at the start and the end of every Parquet file.
+const MAGIC: &[u8; 4] = b"PAR1";
+
+/// Whether `bytes` are a Parquet file.
+pub fn is_parquet(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && bytes.starts_with(MAGIC) && bytes.ends_with(MAGIC)
+}
+
+/// Reads a Parquet file's `bytes` (already bounded by the caller); `name` stands for it in
+/// messages.
+pub fn read(name: &str, bytes: Vec<u8>) -> Result<Table> {
+    let invalid = |message: String| Error::Input {
+        at: Location::file(name),
+        message,
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+        .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?;
+    let metadata = builder.metadata().clone();
+    let columns: Vec<String> = builder
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().trim().to_string())
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    for column in &columns {
+        if column.is_empty() {
+            return Err(invalid(
+                "a column has an empty name; every column needs a name".into(),
+            ));
+        }
+        if !seen.insert(column.as_str()) {
+            return Err(Error::Input {
+                at: Location::file(name).column(column.clone()),
+                message: format!("the file names column {column:?} twice; names must be unique"),
+            });
+        }
+    }
+    let total: u64 = metadata
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .sum();
+    // A cell costs at least its slot; the table must fit the memory available, as a CSV's.
+    let cells = total.saturating_mul(columns.len().max(1) as u64);
+    let budget = crate::files::memory_available();
+    if cells.saturating_mul(std::mem::size_of::<Option<Cell>>() as u64) > budget / 2 {
+        return Err(invalid(format!(
+            "{total} rows of {} columns would not fit in the memory available",
+            columns.len()
+        )));
+    }
+    let mut table = Table {
+        name: name.to_string(),
+        columns,
+        rows: Vec::with_capacity(total as usize),
+        lines: Vec::new(),
+        row_groups: Vec::with_capacity(metadata.num_row_groups()),
+    };
+    read_groups(name, &mut table, builder)?;
+    if table.rows.is_empty() {
+        return Err(invalid("the file has no rows".into()));
+    }
+    Ok(table)
+}
+
+/// Every row group's rows into `table`, in order.
+fn read_groups(
+    name: &str,
+    table: &mut Table,
+    builder: ParquetRecordBatchReaderBuilder<bytes::Bytes>,
+) -> Result<()> {
+    let groups: Vec<u64> = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .collect();
+    let reader = builder.build().map_err(|e| Error::Input {
+        at: Location::file(name),
+        message: format!("not a readable Parquet file: {e}"),
+    })?;
+    let mut starts = Vec::with_capacity(groups.len());
+    let mut at = 0u64;
+    for rows in &groups {
+        starts.push(at);
+        at += rows;
+    }
+    table.row_groups = starts;
+    for batch in reader {
+        let first = table.rows.len();
+        let batch = batch.map_err(|e| {
+            let at = Location::file(name).row(first as u64 + 1, group_of(table, first));
+            Error::Input {
+                at,
+                message: format!("cannot decode the row group: {e}"),
+            }
+        })?;
+        let mut rows: Vec<Vec<Option<Cell>>> = (0..batch.num_rows())
+            .map(|_| Vec::with_capacity(table.columns.len()))
+            .collect();
+        for (c, array) in batch.columns().iter().enumerate() {
+            let column = cells(array).map_err(|what| Error::Input {
+                at: Location::file(name)
+                    .column(table.columns[c].clone())
+                    .row(first as u64 + 1, group_of(table, first)),
+                message: format!("{what} columns cannot be read; store numbers, text or booleans"),
+            })?;
+            for (row, cell) in rows.iter_mut().zip(column) {
+                row.push(cell);
+            }
+        }
+        table.rows.extend(rows);
+    }
+    Ok(())
+}
+
+/// The row group that table row `row` belongs to.
+fn group_of(table: &Table, row: usize) -> usize {
+    table
+        .row_groups
+        .partition_point(|&start| start <= row as u64)
+        .saturating_sub(1)
+}
+
+/// A column's cells, or the name of its type where gpumlp does not read it.
+fn cells(array: &ArrayRef) -> std::result::Result<Vec<Option<Cell>>, String> {
+    let n = array.len();
+    let number = |get: &dyn Fn(usize) -> f64| -> Vec<Option<Cell>> {
+        (0..n)
+            .map(|i| {
+                let v = get(i);
+                (array.is_valid(i) && !v.is_nan()).then_some(Cell::Number(v))
+            })
+            .collect()
+    };
+    let text = |get: &dyn Fn(usize) -> String| -> Vec<Option<Cell>> {
+        (0..n)
+            .map(|i| {
+                let t = get(i);
+                (array.is_valid(i) && !is_missing(&t)).then(|| Cell::Text(t.trim().to_string()))
+            })
+            .collect()
+    };
+    Ok(match array.data_type() {
+        DataType::Null => vec![None; n],
+        DataType::Int8 => number(&|i| f64::from(array.as_primitive::<Int8Type>().value(i))),
+        DataType::Int16 => number(&|i| f64::from(array.as_primitive::<Int16Type>().value(i))),
+        DataType::Int32 => number(&|i| f64::from(array.as_primitive::<Int32Type>().value(i))),
+        DataType::Int64 => number(&|i| array.as_primitive::<Int64Type>().value(i) as f64),
+        DataType::UInt8 => number(&|i| f64::from(array.as_primitive::<UInt8Type>().value(i))),
+        DataType::UInt16 => number(&|i| f64::from(array.as_primitive::<UInt16Type>().value(i))),
+        DataType::UInt32 => number(&|i| f64::from(array.as_primitive::<UInt32Type>().value(i))),
+        DataType::UInt64 => number(&|i| array.as_primitive::<UInt64Type>().value(i) as f64),
+        DataType::Float16 => {
+            number(&|i| f64::from(array.as_primitive::<Float16Type>().value(i).to_f32()))
+        }
+        DataType::Float32 => number(&|i| f64::from(array.as_primitive::<Float32Type>().value(i))),
+        DataType::Float64 => number(&|i| array.as_primitive::<Float64Type>().value(i)),
+        DataType::Boolean => text(&|i| array.as_boolean().value(i).to_string()),
+        DataType::Utf8 => text(&|i| array.as_string::<i32>().value(i).to_string()),
+        DataType::LargeUtf8 => text(&|i| array.as_string::<i64>().value(i).to_string()),
+        DataType::Utf8View => text(&|i| array.as_string_view().value(i).to_string()),
+        DataType::Dictionary(_, value) if is_text(value) => {
+            let dict = array.as_any_dictionary();
+            let values = cells(dict.values())?;
+            let keys = dict.normalized_keys();
+            (0..n)
+                .map(|i| {
+                    array
+                        .is_valid(i)
+                        .then(|| values.get(keys[i]).cloned().flatten())
+                        .flatten()
+                })
+                .collect()
+        }
+        other => return Err(format!("{other}")),
+    })
+}
+
+fn is_text(t: &DataType) -> bool {
+    matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+}
