@@ -25,6 +25,9 @@ use crate::model::{Mlp, MlpSpec, PARAM_ALIGN};
 const MAX_STEPS_PER_DISPATCH: usize = 1024;
 /// Most epochs of one model between two readbacks.
 const MAX_EPOCHS_PER_CHUNK: usize = 64;
+/// Bytes of row orders (every model's, each epoch of a chunk) a group keeps, unless its
+/// rows take more.
+const ORDER_BUDGET: usize = 64 << 20;
 use super::MAX_LOOKAHEAD;
 
 mod rows;
@@ -204,9 +207,19 @@ impl<'g> Group<'g> {
         let all_steps: usize = spes.iter().sum();
         // The kernel's gradient sums, laid out as the parameters (each padded to the stride).
         let scratch = models.len() * n;
+        let sources: Vec<(Rows<'_>, Option<&Dataset>)> =
+            models.iter().map(|c| (c.data, c.val)).collect();
+        let layout = rows::layout(&sources, outputs);
+        // Each epoch of a chunk holds every model's row order: at most as many epochs as a
+        // model trains, and as the order budget holds (so that many models on large data keep
+        // per-model state below the data's size).
+        let budget = ORDER_BUDGET.max(4 * layout.x.len()) / (4 * all_rows.max(1));
+        let most_epochs = models.iter().map(|c| c.config.epochs).max().unwrap_or(1);
         let epochs_per_chunk = (limit.saturating_sub(all_val) / all_rows.max(1))
             .min(limit.saturating_sub(all_val * outputs + 1 + scratch) / all_steps.max(1))
-            .min(MAX_EPOCHS_PER_CHUNK);
+            .min(MAX_EPOCHS_PER_CHUNK)
+            .min(budget.max(1))
+            .min(most_epochs.max(1));
         // Epochs a call runs ahead: as many as the loss binding holds each epoch's logits and
         // weights for, beside the step losses.
         let fixed = epochs_per_chunk * all_steps + 1 + scratch;
@@ -216,9 +229,6 @@ impl<'g> Group<'g> {
             .max(1);
         let snaps = if lookahead > 1 { lookahead * n } else { 0 };
         let step_words = std::mem::size_of::<StepUniform>() / 4;
-        let sources: Vec<(Rows<'_>, Option<&Dataset>)> =
-            models.iter().map(|c| (c.data, c.val)).collect();
-        let layout = rows::layout(&sources, outputs);
         let fits = epochs_per_chunk > 0
             && layout.x.len() <= limit
             && layout.t.len() <= limit
