@@ -49,9 +49,11 @@ pub enum Command {
     Predict {
         /// The model file (.safetensors) written by `train`.
         model: PathBuf,
-        /// CSV file with the model's feature columns (the target column may be absent).
+        /// CSV or Parquet file with the model's feature columns (the target column may be
+        /// absent).
         data: PathBuf,
-        /// Write the predictions to this CSV file instead of stdout.
+        /// Write the predictions to this file instead of stdout: CSV, or Parquet when its
+        /// name ends in .parquet.
         #[arg(long)]
         out: Option<PathBuf>,
     },

@@ -474,7 +474,7 @@ fn predict(cli: &Cli, model_path: &Path, data: &Path, out: Option<&Path>) -> Res
     let dev = device(&gpu);
     let predictions = pipeline::predict(&model, &table, dev)?;
     if let Some(path) = out {
-        predictions.save_csv(path)?;
+        predictions.save(path)?;
     }
     if cli.json {
         let mut report = json!({

@@ -199,3 +199,20 @@ fn cells(array: &ArrayRef) -> std::result::Result<Vec<Option<Cell>>, String> {
 fn is_text(t: &DataType) -> bool {
     matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
 }
+
+/// A Parquet file of `columns` (each a name and its values, all of one length), as bytes:
+/// one row group, snappy pages.
+pub fn write(columns: Vec<(String, ArrayRef)>) -> Result<Vec<u8>> {
+    let failed =
+        |e: &dyn std::fmt::Display| Error::InvalidData(format!("cannot write Parquet: {e}"));
+    let batch = arrow_array::RecordBatch::try_from_iter(columns).map_err(|e| failed(&e))?;
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .build();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), Some(props))
+        .map_err(|e| failed(&e))?;
+    writer.write(&batch).map_err(|e| failed(&e))?;
+    writer.close().map_err(|e| failed(&e))?;
+    Ok(out)
+}

@@ -257,6 +257,57 @@ impl Predictions {
     pub fn save_csv(&self, path: &std::path::Path) -> Result<()> {
         crate::files::write_atomically(path, &self.to_csv()?)
     }
+
+    /// The predictions as a Parquet file (the `parquet` feature): the columns of
+    /// [`Predictions::to_csv`], `row` as integers, `prediction` as the class's name (or the
+    /// value) and each probability as a 32-bit float, exactly as computed.
+    #[cfg(feature = "parquet")]
+    pub fn to_parquet(&self) -> Result<Vec<u8>> {
+        use arrow_array::{ArrayRef, Float32Array, Int64Array, StringArray};
+        use std::sync::Arc;
+        let k = self.classes.len().max(1);
+        let rows: Vec<i64> = self.rows.iter().map(|&r| r as i64 + 1).collect();
+        let mut columns: Vec<(String, ArrayRef)> =
+            vec![("row".into(), Arc::new(Int64Array::from(rows)))];
+        if self.classes.is_empty() {
+            let values = self.values.clone();
+            columns.push(("prediction".into(), Arc::new(Float32Array::from(values))));
+        } else {
+            let labels: Vec<Option<&str>> = (0..self.rows.len())
+                .map(|i| {
+                    let label = self.labels.get(i).and_then(|&l| self.classes.get(l));
+                    label.map(String::as_str)
+                })
+                .collect();
+            columns.push(("prediction".into(), Arc::new(StringArray::from(labels))));
+            for (c, class) in self.classes.iter().enumerate() {
+                let probs: Vec<f32> = (0..self.rows.len())
+                    .map(|i| self.values.get(i * k + c).copied().unwrap_or(f32::NAN))
+                    .collect();
+                columns.push((format!("p_{class}"), Arc::new(Float32Array::from(probs))));
+            }
+        }
+        crate::data::parquet::write(columns)
+    }
+
+    /// Writes the predictions to `path`, atomically: Parquet where its name ends in
+    /// `.parquet`, else CSV.
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        let parquet = path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("parquet"));
+        if !parquet {
+            return self.save_csv(path);
+        }
+        #[cfg(feature = "parquet")]
+        return crate::files::write_atomically(path, &self.to_parquet()?);
+        #[cfg(not(feature = "parquet"))]
+        Err(Error::InvalidConfig(format!(
+            "{} names a Parquet file, which this build of gpumlp (without its parquet \
+             feature) cannot write; name a .csv file",
+            path.display()
+        )))
+    }
 }
 
 fn table_rows(labelled: &Labelled, pos: &[usize]) -> Vec<usize> {

@@ -126,6 +126,34 @@ fn a_parquet_file_trains_and_predicts_as_the_same_csv_does() {
     let on_csv = workflow::predict(&trained.model, &from_csv, Device::Cpu).unwrap();
     assert_eq!(on_pq.values, on_csv.values);
     assert_eq!(on_pq.labels, on_csv.labels);
+
+    // Saved as Parquet (by its name), the predictions read back as their CSV does, each
+    // probability the same 32-bit float.
+    let (out_pq, out_csv) = (dir.path().join("p.parquet"), dir.path().join("p.csv"));
+    on_pq.save(&out_pq).unwrap();
+    on_pq.save(&out_csv).unwrap();
+    let (back_pq, back_csv) = (
+        Table::read(&out_pq).unwrap(),
+        Table::read(&out_csv).unwrap(),
+    );
+    assert!(
+        back_pq.row_groups == [0],
+        "a Parquet file: {:?}",
+        back_pq.row_groups
+    );
+    assert_eq!(back_pq.columns, ["row", "prediction", "p_no", "p_yes"]);
+    assert_eq!(back_pq.columns, back_csv.columns);
+    for (r, (p, c)) in back_pq.rows.iter().zip(&back_csv.rows).enumerate() {
+        let as_f32 = |cell: &Option<gpumlp::data::table::Cell>| {
+            cell.as_ref().and_then(|c| c.number()).map(|v| v as f32)
+        };
+        let text =
+            |cell: &Option<gpumlp::data::table::Cell>| cell.as_ref().map(|c| c.text().to_string());
+        assert_eq!(text(&p[1]), text(&c[1]), "row {r}: class");
+        for k in [0, 2, 3] {
+            assert_eq!(as_f32(&p[k]), as_f32(&c[k]), "row {r}, column {k}");
+        }
+    }
 }
 
 #[test]
