@@ -22,7 +22,7 @@ w(f"""// Written by scripts/strip_matmul.py {R} {C} {name}.
 // Row i of C, column group q, where it lies inside C.
 fn store1(i: u32, q: u32, v: vec4<f32>) {{
     let nq = params.n / 4u;
-    if (i < params.m && q < nq) {{ c[i * nq + q] = finish(v, q); }}
+    if (i < params.m && q < nq) {{ c[zc + i * nq + q] = finish(v, q); }}
 }}
 """)
 acc=lambda r,c: f"acc{r}_{c}"
@@ -31,6 +31,7 @@ def head(fn, comment):
 // {comment}
 @compute @workgroup_size(8, 1, 1)
 fn {fn}(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {{
+    enter_model(wg.z);
     let row0 = wg.y * {R}u;
     let q0 = (wg.x * 8u + lane) * {C}u;   // the first vec4 column group of C
     let nq = params.n / 4u;
@@ -54,8 +55,8 @@ w("    // One k a pass: A's element picked from its vec4 by a component every la
 w("    for (var kk = 0u; kk < params.k; kk++) {")
 w("        let qq = kk / 4u;")
 w("        let e = kk % 4u;")
-for r in range(R): w(f"        let a{r} = a[i{r} * kq + qq][e];")
-for c in range(C): w(f"        let bq{c} = b[kk * nq + bc{c}];")
+for r in range(R): w(f"        let a{r} = a[za + i{r} * kq + qq][e];")
+for c in range(C): w(f"        let bq{c} = b[zb + kk * nq + bc{c}];")
 for r in range(R):
     for c in range(C): w(f"        {acc(r,c)} = {acc(r,c)} + a{r} * bq{c};")
 w("    }")
@@ -65,8 +66,8 @@ assert R%4==0
 G=R//4
 for g in range(G): w(f"    let rq{g} = min(row0 / 4u + {g}u, mq - 1u);")
 w("    for (var kk = 0u; kk < params.k; kk++) {")
-for g in range(G): w(f"        let av{g} = a[kk * mq + rq{g}];")
-for c in range(C): w(f"        let bq{c} = b[kk * nq + bc{c}];")
+for g in range(G): w(f"        let av{g} = a[za + kk * mq + rq{g}];")
+for c in range(C): w(f"        let bq{c} = b[zb + kk * nq + bc{c}];")
 for r in range(R):
     for c in range(C): w(f"        {acc(r,c)} = {acc(r,c)} + av{r//4}[{r%4}] * bq{c};")
 w("    }")
@@ -76,9 +77,9 @@ for r in range(R): w(f"    let i{r} = min(row0 + {r}u, params.m - 1u);")
 for c in range(C):
     for e in range(4): w(f"    let j{c}_{e} = min((q0 + {c}u) * 4u + {e}u, params.n - 1u);")
 w("    for (var q = 0u; q < kq; q++) {")
-for r in range(R): w(f"        let a{r} = a[i{r} * kq + q];")
+for r in range(R): w(f"        let a{r} = a[za + i{r} * kq + q];")
 for c in range(C):
-    for e in range(4): w(f"        let w{c}_{e} = b[j{c}_{e} * kq + q];")
+    for e in range(4): w(f"        let w{c}_{e} = b[zb + j{c}_{e} * kq + q];")
 for j in range(4):
     for c in range(C): w(f"        let b{j}_{c} = vec4<f32>(w{c}_0[{j}], w{c}_1[{j}], w{c}_2[{j}], w{c}_3[{j}]);")
     for r in range(R):

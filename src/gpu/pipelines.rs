@@ -65,7 +65,8 @@ fn faulted(name: &str) -> bool {
 pub(crate) enum Binding {
     /// The kernel's own shape parameters.
     Uniform,
-    /// The per-step values (`Step`), bound with a dynamic offset.
+    /// The per-step values (`Step`, one per model side by side), a storage buffer bound with
+    /// a dynamic offset.
     Step,
     /// A storage buffer the kernel only reads.
     Read,
@@ -164,8 +165,10 @@ impl PipelineCache {
                 visibility: wgpu::ShaderStages::COMPUTE,
                 ty: wgpu::BindingType::Buffer {
                     ty: match kind {
-                        Binding::Uniform | Binding::Step => wgpu::BufferBindingType::Uniform,
-                        Binding::Read => wgpu::BufferBindingType::Storage { read_only: true },
+                        Binding::Uniform => wgpu::BufferBindingType::Uniform,
+                        Binding::Read | Binding::Step => {
+                            wgpu::BufferBindingType::Storage { read_only: true }
+                        }
                         Binding::ReadWrite => wgpu::BufferBindingType::Storage { read_only: false },
                     },
                     has_dynamic_offset: matches!(kind, Binding::Step),

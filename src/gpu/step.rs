@@ -130,38 +130,53 @@ impl StepUniform {
     }
 }
 
-/// A uniform buffer of `capacity` [`StepUniform`]s, each at its own aligned offset, bound once with a
-/// dynamic offset: recording step `i` passes `offset(i)`.
+/// Room for `capacity` steps, each a slot of one [`StepUniform`] per model trained side by
+/// side, at its own aligned offset: bound once with a dynamic offset, recording step `i`
+/// passes `offset(i)`. A storage buffer, so a slot holds any number of models.
 pub struct StepSlots {
     buffer: wgpu::Buffer,
     stride: u64,
     capacity: usize,
+    models: usize,
 }
 
 impl StepSlots {
-    /// Room for `capacity` steps, or as many as the device's largest buffer holds (at least
-    /// one; see [`StepSlots::capacity`]).
+    /// Room for `capacity` steps of one model, or as many as the device's largest buffer
+    /// holds (at least one; see [`StepSlots::capacity`]).
     pub fn new(gpu: &Gpu, capacity: usize) -> StepSlots {
-        let align = u64::from(gpu.limits().min_uniform_buffer_offset_alignment);
-        let stride = (std::mem::size_of::<StepUniform>() as u64).div_ceil(align) * align;
+        StepSlots::for_models(gpu, capacity, 1)
+    }
+
+    /// Room for `capacity` steps of `models` models each.
+    pub fn for_models(gpu: &Gpu, capacity: usize, models: usize) -> StepSlots {
+        let models = models.max(1);
+        let align = u64::from(gpu.limits().min_storage_buffer_offset_alignment);
+        let bytes = (models * std::mem::size_of::<StepUniform>()) as u64;
+        let stride = bytes.div_ceil(align) * align;
         let room = (gpu.limits().max_buffer_size / stride).max(1);
         let capacity = capacity.clamp(1, usize::try_from(room).unwrap_or(usize::MAX));
         let buffer = gpu.device().create_buffer(&wgpu::BufferDescriptor {
             label: Some("steps"),
             size: stride * capacity as u64,
-            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
             mapped_at_creation: false,
         });
         StepSlots {
             buffer,
             stride,
             capacity,
+            models,
         }
     }
 
     /// How many steps fit.
     pub fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// Models per slot.
+    pub fn models(&self) -> usize {
+        self.models
     }
 
     /// The dynamic offset of slot `i`.
@@ -171,21 +186,23 @@ impl StepSlots {
 
     /// The binding of one slot; the dynamic offset picks which.
     pub(crate) fn binding(&self) -> wgpu::BindingResource<'_> {
+        let bytes = (self.models * std::mem::size_of::<StepUniform>()) as u64;
         wgpu::BindingResource::Buffer(wgpu::BufferBinding {
             buffer: &self.buffer,
             offset: 0,
-            size: wgpu::BufferSize::new(std::mem::size_of::<StepUniform>() as u64),
+            size: wgpu::BufferSize::new(bytes),
         })
     }
 
-    /// Queues `steps` into slots 0..steps.len(); ordered before the next submission.
+    /// Queues `steps` into slots 0.., [`StepSlots::models`] to a slot (model 0's first);
+    /// ordered before the next submission.
     pub fn write(&self, gpu: &Gpu, steps: &[StepUniform]) {
-        debug_assert!(steps.len() <= self.capacity);
-        let mut bytes = vec![0u8; self.stride as usize * steps.len()];
-        for (i, step) in steps.iter().enumerate() {
+        debug_assert!(steps.len().is_multiple_of(self.models));
+        debug_assert!(steps.len() / self.models <= self.capacity);
+        let mut bytes = vec![0u8; self.stride as usize * steps.len().div_ceil(self.models)];
+        for (i, slot) in steps.chunks(self.models).enumerate() {
             let at = i * self.stride as usize;
-            bytes[at..at + std::mem::size_of::<StepUniform>()]
-                .copy_from_slice(bytemuck::bytes_of(step));
+            bytes[at..at + std::mem::size_of_val(slot)].copy_from_slice(bytemuck::cast_slice(slot));
         }
         if !bytes.is_empty() {
             gpu.queue().write_buffer(&self.buffer, 0, &bytes);

@@ -138,6 +138,17 @@ pub(crate) fn elementwise_grid(gpu: &Gpu, n: usize) -> [u32; 3] {
     }
 }
 
+/// [`elementwise_grid`] for each of `models` side by side (grid z = model).
+pub(crate) fn models_grid(gpu: &Gpu, n: usize, models: usize) -> [u32; 3] {
+    let [x, y, _] = elementwise_grid(gpu, n);
+    [x, y, models as u32]
+}
+
+/// Floats of a buffer holding `models` models' `len` floats, `stride` apart.
+pub(crate) fn span(models: usize, stride: usize, len: usize) -> usize {
+    models.saturating_sub(1) * stride + len
+}
+
 /// Records `dispatches` into one compute pass, submits, and waits: for tests and one-off work.
 pub fn run(gpu: &Gpu, dispatches: &[&Dispatch]) -> Result<()> {
     run_repeated(gpu, dispatches, 1)

@@ -6,6 +6,7 @@
 //   epilogue            what a forward product does to each output (bias, activation)
 //   bce                 binary cross-entropy from a logit
 //   adam_update, sgd_update          one parameter's optimiser step
+//   map_input           a shared row's value as one model's row map reads it
 //   Step                the per-step uniform
 // The codes match src/kernels/activation/mod.rs (`code`).
 
@@ -106,25 +107,33 @@ fn sgd_update(w: f32, g_in: f32, u_in: f32, lr: f32, momentum: f32, wd: f32) -> 
     return vec2<f32>(w - lr * u, u);
 }
 
-// One training step's values, one 256-byte slot per step, bound with a dynamic offset so that
-// many steps recorded into one submission each see their own (src/gpu/step.rs).
+// A value x of rows several models share as one model reads it through its row map
+// (src/data/prep/shared.rs, RowMap::input, the same two f32 operations): (x − shift) · scale,
+// or the fill where the cell is missing.
+fn map_input(x: f32, shift: f32, scale: f32, fill: f32, missing: bool) -> f32 {
+    return select((x - shift) * scale, fill, missing);
+}
+
+// One training step's values, one per model trained side by side, in a slot of their own per
+// step, bound with a dynamic offset so that many steps recorded into one submission each see
+// their own (src/gpu/step.rs).
 struct Step {
     row_offset: u32,        // first position in the shuffled row order for this batch
     loss_slot: u32,         // where this step's mean loss goes in the loss buffer
     lr: f32,                // learning rate of this step
     bias_correction1: f32,  // 1 − β1^t
     bias_correction2: f32,  // 1 − β2^t
-    rows: u32,              // rows in this step's batch (read by the fused kernels)
+    rows: u32,              // rows in this step's batch (0: its model waits)
     params_at: u32,         // where this step's model starts in p, m and v (fused wide kernel)
     kind: u32,              // 0 train; 1 forward only: its rows' logits; 2 snapshot: the
                             // parameters (fused wide kernel; StepUniform's constants)
-    beta1: f32,             // the optimiser's constants (read by the fused wide kernel; the
-    beta2: f32,             // others take them from their own parameters)
+    beta1: f32,             // the optimiser's constants (the fused small kernels take them
+    beta2: f32,             // from their own parameters)
     eps: f32,
     weight_decay: f32,
     momentum: f32,
-    map_at: u32,            // where its model's row map starts in x_all, or NO_MAP (fused
-                            // wide kernel: rows shared by several models, see wide.wgsl)
+    map_at: u32,            // where its model's row map starts in x_all, or NO_MAP (rows
+                            // shared by several models: wide.wgsl, gather.wgsl)
     _pad1: u32,
     _pad2: u32,
 }

@@ -2,7 +2,7 @@
 //! prediction.
 
 use super::check_inputs;
-use super::step::{activation_buffers, forward_plan};
+use super::step::{activation_buffers, forward_plan, Side};
 use crate::error::Result;
 use crate::gpu::{Gpu, Tensor};
 use crate::kernels::{self, Dispatch};
@@ -22,9 +22,17 @@ pub(super) struct Forward {
 impl Forward {
     pub(super) fn new(gpu: &Gpu, model: &Mlp, params: Tensor, rows: usize) -> Result<Forward> {
         let chunk = super::limits::forward_rows(gpu, model, rows)?;
-        let acts = activation_buffers(gpu, model, chunk)?;
+        let acts = activation_buffers(gpu, model, chunk, 1)?;
         let mut full = Vec::new();
-        forward_plan(gpu, model, &params, &acts, chunk, &mut full)?;
+        forward_plan(
+            gpu,
+            model,
+            &params,
+            &acts,
+            chunk,
+            Side::one(model),
+            &mut full,
+        )?;
         Ok(Forward {
             params,
             acts,
@@ -44,7 +52,8 @@ impl Forward {
             let r = self.chunk.min(rows - start);
             if r != self.chunk && self.tail.as_ref().is_none_or(|(n, _)| *n != r) {
                 let mut plan = Vec::new();
-                forward_plan(gpu, model, &self.params, &self.acts, r, &mut plan)?;
+                let side = Side::one(model);
+                forward_plan(gpu, model, &self.params, &self.acts, r, side, &mut plan)?;
                 self.tail = Some((r, plan));
             }
             let plan = match &self.tail {

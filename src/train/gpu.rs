@@ -5,7 +5,7 @@
 use super::eval::Eval;
 use super::fit::{fit_with, Backend, FitReport, TrainerState};
 use super::forward::Forward;
-use super::step::{activation_buffers, step_plan};
+use super::step::{activation_buffers, step_plan, Side, StepBuffers};
 use super::TrainConfig;
 use super::MAX_LOOKAHEAD;
 use super::{check_inputs, epoch_loss, limits, resume_shuffle, shuffle_pos, PartialEpoch};
@@ -56,9 +56,29 @@ pub(super) struct Buffers {
     pub(super) good_v: Tensor,
 }
 
+impl Buffers {
+    /// What the per-op step binds.
+    fn for_steps(&self) -> StepBuffers<'_> {
+        StepBuffers {
+            params: &self.params,
+            grads: &self.grads,
+            m: &self.m,
+            v: &self.v,
+            x_all: &self.x_all,
+            t_all: &self.t_all,
+            order: &self.order,
+            t_batch: &self.t_batch,
+            acts: &self.acts,
+            deltas: &self.deltas,
+            losses: &self.losses,
+        }
+    }
+}
+
 /// The dispatches of the training steps.
 enum StepPlan {
-    /// One dispatch per op: a step over a full batch, and over the last, shorter one.
+    /// One dispatch per op: a step over a full batch, and over the last, shorter one (whose
+    /// products are sized for it rather than padded).
     PerOp {
         full: Vec<Dispatch>,
         partial: Option<Vec<Dispatch>>,
@@ -310,7 +330,7 @@ impl<'g> Trainer<'g> {
             losses: losses_bound.slice(0, readable as u64),
             losses_bound,
             losses_staging: gpu.staging(readable),
-            acts: activation_buffers(gpu, model, batch)?,
+            acts: activation_buffers(gpu, model, batch, 1)?,
             deltas,
             best: gpu.zeros("best params", n)?,
             good: gpu.zeros("last good params", n)?,
@@ -350,10 +370,13 @@ impl<'g> Trainer<'g> {
                 kind,
             }
         } else {
-            let full = step_plan(gpu, model, &bufs, &slots, &config.optimizer, batch)?;
+            let side = Side::one(model);
+            let optimizer = &config.optimizer;
+            let bufs = bufs.for_steps();
+            let full = step_plan(gpu, model, &bufs, &slots, optimizer, batch, side)?;
             let partial = match rows % batch {
                 0 => None,
-                r => Some(step_plan(gpu, model, &bufs, &slots, &config.optimizer, r)?),
+                r => Some(step_plan(gpu, model, &bufs, &slots, optimizer, r, side)?),
             };
             StepPlan::PerOp { full, partial }
         };
@@ -591,9 +614,8 @@ impl<'g> Trainer<'g> {
                 StepPlan::PerOp { full, partial } => {
                     self.slots.write(gpu, group);
                     for (i, step) in group.iter().enumerate() {
-                        let is_last = step.loss_slot as usize % spe == spe - 1;
-                        let plan = match (&partial, is_last) {
-                            (Some(partial), true) => partial,
+                        let plan = match &partial {
+                            Some(partial) if step.rows as usize != batch => partial,
                             _ => &*full,
                         };
                         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {

@@ -23,16 +23,17 @@ struct Case {
 
 /// Trains `cases` alone, one `Trainer` each (the wide fused kernel).
 fn alone(cases: &[Case]) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
+    alone_on(cases, "fused wide")
+}
+
+/// Trains `cases` alone, one `Trainer` each, on the path `path`.
+fn alone_on(cases: &[Case], path: &str) -> Vec<gpumlp::Result<(Vec<f32>, FitReport)>> {
     cases
         .iter()
         .map(|c| {
             let mut trainer =
                 Trainer::with_validation(gpu(), &c.start, &c.data, c.val.as_ref(), &c.config)?;
-            assert_eq!(
-                trainer.path(),
-                "fused wide",
-                "alone through the wide kernel"
-            );
+            assert_eq!(trainer.path(), path, "alone through the same kernels");
             let report = fit_with(
                 &mut trainer,
                 &c.config,
@@ -208,9 +209,16 @@ fn folds_reading_one_copy_of_shared_rows_match_each_trained_alone_bit_for_bit() 
     // side, each reads the one copy through its own row map in the kernel (its means and
     // stds, its fills for missing cells, its class weights or its target's scale); alone,
     // each trains on its rows as its map encodes them on the host. The two agree bit for
-    // bit, for classes (softmax, class weights) and for a quantity (MSE, target map).
+    // bit, for classes (softmax, class weights) and for a quantity (MSE, target map); in the
+    // wide fused kernel (24 wide) and in the per-op dispatches, each model a layer of their
+    // grid (136 wide: wider than the wide kernel takes), whose folds' last batches differ.
     use gpumlp::data::prep::{label, MissingPolicy, Preprocessor, RowMap, SharedRows, TargetScale};
-    for regression in [false, true] {
+    for (regression, width, path) in [
+        (false, 24, "fused wide"),
+        (true, 24, "fused wide"),
+        (false, 136, "per-op"),
+        (true, 136, "per-op"),
+    ] {
         let table = mixed_table(150, regression);
         let lab = label(&table, "y", None, MissingPolicy::Impute).unwrap();
         let n = lab.rows.len();
@@ -230,7 +238,7 @@ fn folds_reading_one_copy_of_shared_rows_match_each_trained_alone_bit_for_bit() 
             false => (classes, Loss::SoftmaxCe),
         };
         let spec = MlpSpec::new(rows.features())
-            .hidden(24, Activation::Tanh)
+            .hidden(width, Activation::Tanh)
             .output(outputs, loss);
         let mut picks = Vec::new();
         let mut maps = Vec::new();
@@ -283,11 +291,15 @@ fn folds_reading_one_copy_of_shared_rows_match_each_trained_alone_bit_for_bit() 
             .collect();
         let group = Group::new(gpu(), &members).unwrap().expect("one shape");
         assert_eq!(group.rows_on_device(), n, "one copy of the rows");
+        assert_eq!(group.path(), path, "{width} wide");
         drop(group);
-        let (want, got) = (alone(&cases), together_as(&cases, &members));
+        let (want, got) = (alone_on(&cases, path), together_as(&cases, &members));
         for (i, (w, g)) in want.into_iter().zip(got).enumerate() {
             let ((wp, wr), (gp, gr)) = (w.unwrap(), g.unwrap());
-            let what = if regression { "regression" } else { "classes" };
+            let what = match regression {
+                true => format!("regression, {path}"),
+                false => format!("classes, {path}"),
+            };
             assert_eq!(bits(&gp), bits(&wp), "{what}, fold {i}: weights");
             assert_eq!(
                 bits(&gr.epoch_losses),
@@ -381,14 +393,11 @@ fn models_that_cannot_share_a_dispatch_are_refused() {
             .is_none(),
         "optimisers"
     );
+    // With fusing off, models share the per-op dispatches instead.
     let mut per_op = c.clone();
     per_op.allow_fused = false;
-    assert!(
-        Group::new(gpu(), &[cand(&a, &data, &per_op)])
-            .unwrap()
-            .is_none(),
-        "fusing off"
-    );
+    let group = Group::new(gpu(), &[cand(&a, &data, &per_op), cand(&a, &data, &per_op)]);
+    assert_eq!(group.unwrap().expect("fusing off").path(), "per-op");
     let mut other_rate = c.clone();
     other_rate.optimizer.lr = 0.3;
     assert!(

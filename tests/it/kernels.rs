@@ -4,7 +4,7 @@
 
 use crate::common::{assert_bits, assert_close, gpu, report, uniform};
 use gpumlp::gpu::StepSlots;
-use gpumlp::kernels::matmul::{product, Form, VARIANTS};
+use gpumlp::kernels::matmul::{product, Form, Models, VARIANTS};
 use gpumlp::kernels::{self, Dispatch, EW};
 use gpumlp::{Activation, Loss, OptimizerConfig, OptimizerKind};
 
@@ -91,8 +91,8 @@ fn check_matmul(name: &str, form: Form, cpu_fn: CpuMatmul) {
     let tc = g.upload("c", &vec![f32::NAN; m * n]).unwrap();
     let d = match form {
         Form::Nn => kernels::matmul::matmul(g, &ta, &tb, &tc, m, n, k),
-        Form::Tn => kernels::matmul::matmul_tn(g, &ta, &tb, &tc, m, n, k),
-        Form::Nt => kernels::matmul::matmul_nt(g, &ta, &tb, &tc, m, n, k),
+        Form::Tn => kernels::matmul::matmul_tn(g, &ta, &tb, &tc, m, n, k, Models::ONE),
+        Form::Nt => kernels::matmul::matmul_nt(g, &ta, &tb, &tc, m, n, k, Models::ONE),
     };
     run(&d.unwrap());
     assert_close(
@@ -281,13 +281,13 @@ fn elementwise_kernels_reach_every_element_of_a_two_dimensional_grid() {
     };
     let slots = StepSlots::new(g, 1);
     let values = config.step_values(1, config.lr);
-    slots.write(g, &[values.uniform(0, 0)]);
+    slots.write(g, &[values.uniform(0, 0).with_rows(1)]);
     let (tg, tp, tu) = (
         g.upload("g", &x).unwrap(),
         g.zeros("p", n).unwrap(),
         g.zeros("u", n).unwrap(),
     );
-    run(&kernels::sgd::sgd(g, &tg, &tp, &tu, &slots, n, &config).unwrap());
+    run(&kernels::sgd::sgd(g, &tg, &tp, &tu, &slots, n, n, &config).unwrap());
     let (mut p, mut u) = (vec![0.0; n], vec![0.0; n]);
     gpumlp::kernels::sgd::reference::sgd(&x, &mut p, &mut u, &values, &config);
     assert_bits(&format!("sgd over {n} elements"), &read(&tp), &p);
@@ -342,7 +342,7 @@ fn bias_grad_matches_reference() {
         let g = gpu();
         let tdz = g.upload("dz", &dz).unwrap();
         let tdb = g.upload("db", &vec![f32::NAN; cols]).unwrap();
-        run(&kernels::bias::bias_grad(g, &tdz, &tdb, rows, cols).unwrap());
+        run(&kernels::bias::bias_grad(g, &tdz, &tdb, rows, cols, 1, 0).unwrap());
         let what = format!("bias_grad rows={rows} cols={cols}");
         worst = worst.max(assert_close(&what, &read(&tdb), &want, 1e-5, 1e-5));
     }
@@ -531,7 +531,6 @@ fn loss_and_grad_equals_the_separate_kernels() {
     let g = gpu();
     let slots = StepSlots::new(g, 1);
     let values = OptimizerConfig::default().step_values(1, 1e-3);
-    slots.write(g, &[values.uniform(0, 0)]);
     for loss in LOSSES {
         let mut worst = 0.0f32;
         for (i, &(rows, outputs)) in loss_shapes().iter().enumerate() {
@@ -540,7 +539,9 @@ fn loss_and_grad_equals_the_separate_kernels() {
             }
             let (z, t) = loss_inputs(110 + i as u64, loss, rows, outputs);
             let n = rows * outputs;
-            let batch = rows + 1;
+            // The step's batch is its rows.
+            let batch = rows;
+            slots.write(g, &[values.uniform(0, 0).with_rows(rows as u32)]);
             let (tz, tt) = (g.upload("z", &z).unwrap(), g.upload("t", &t).unwrap());
             let nan = vec![f32::NAN; n];
             let (fused_dz, apart_dz) =
@@ -550,7 +551,7 @@ fn loss_and_grad_equals_the_separate_kernels() {
                 g.upload("l", &[f32::NAN]).unwrap(),
             );
             let fused = kernels::loss::loss_and_grad(
-                g, loss, &tz, &tt, &fused_l, &fused_dz, &slots, rows, outputs, batch,
+                g, loss, &tz, &tt, &fused_l, &fused_dz, &slots, rows, outputs,
             );
             run(&fused.unwrap());
             run(&kernels::loss::batch_loss(
@@ -625,7 +626,7 @@ fn adam_matches_reference() {
                 g.upload("v", &v).unwrap(),
             );
             let tg = g.zeros("g", n).unwrap();
-            let d = kernels::adam::adam(g, &tg, &tp, &tm, &tv, &slots, n, &config).unwrap();
+            let d = kernels::adam::adam(g, &tg, &tp, &tm, &tv, &slots, n, n, &config).unwrap();
             for t in 1..=3u64 {
                 let grad = uniform(seed + 2 + t, n, -1.0, 1.0);
                 let values = config.step_values(t, config.lr * t as f32);
@@ -633,7 +634,7 @@ fn adam_matches_reference() {
                     &grad, &mut p, &mut m, &mut v, &values, &config,
                 );
                 g.write(&tg, &grad);
-                slots.write(g, &[values.uniform(0, 0)]);
+                slots.write(g, &[values.uniform(0, 0).with_rows(1)]);
                 run(&d);
             }
             let what = format!("{kind} n={n} weight_decay={weight_decay}");
@@ -663,13 +664,13 @@ fn sgd_matches_reference() {
         let mut u = uniform(seed + 1, n, -0.1, 0.1);
         let (tp, tu) = (g.upload("p", &p).unwrap(), g.upload("u", &u).unwrap());
         let tg = g.zeros("g", n).unwrap();
-        let d = kernels::sgd::sgd(g, &tg, &tp, &tu, &slots, n, &config).unwrap();
+        let d = kernels::sgd::sgd(g, &tg, &tp, &tu, &slots, n, n, &config).unwrap();
         for t in 1..=3u64 {
             let grad = uniform(seed + 2 + t, n, -1.0, 1.0);
             let values = config.step_values(t, config.lr / t as f32);
             gpumlp::kernels::sgd::reference::sgd(&grad, &mut p, &mut u, &values, &config);
             g.write(&tg, &grad);
-            slots.write(g, &[values.uniform(0, 0)]);
+            slots.write(g, &[values.uniform(0, 0).with_rows(1)]);
             run(&d);
         }
         let what = format!("sgd n={n}");
@@ -715,7 +716,10 @@ fn gather_matches_reference() {
             1,
         );
         let values = OptimizerConfig::default().step_values(1, 1e-3);
-        slots.write(g, &[values.uniform(offset as u32, 0)]);
+        slots.write(
+            g,
+            &[values.uniform(offset as u32, 0).with_rows(rows as u32)],
+        );
         let to = g.upload("order", &order).unwrap();
         let (txa, tya) = (
             g.upload("x_all", &x_all).unwrap(),
@@ -723,8 +727,20 @@ fn gather_matches_reference() {
         );
         let tx = g.upload("x", &vec![f32::NAN; rows * cols]).unwrap();
         let ty = g.upload("y", &vec![f32::NAN; rows]).unwrap();
-        let d =
-            kernels::gather::gather(g, &to, &txa, &tya, &tx, &ty, &slots, rows, cols, 1).unwrap();
+        let d = kernels::gather::gather(
+            g,
+            &to,
+            &txa,
+            &tya,
+            &tx,
+            &ty,
+            &slots,
+            rows,
+            cols,
+            1,
+            Loss::Mse,
+        )
+        .unwrap();
         run(&d);
         let what = format!("gather n={n} rows={rows} cols={cols} offset={offset}");
         assert_close(&(what.clone() + " x"), &read(&tx), &want_x, 0.0, 0.0);

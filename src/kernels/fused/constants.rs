@@ -8,8 +8,8 @@ use crate::optim::OptimizerKind;
 /// constants.wgsl's ACT_BY_LAYER: hidden layers whose activations differ.
 pub const ACT_BY_LAYER: u32 = 255;
 
-/// The LOSS constant for `loss`.
-fn loss_code(loss: Loss) -> u32 {
+/// The LOSS constant for `loss` (also gather.wgsl's `loss`).
+pub(crate) fn loss_code(loss: Loss) -> u32 {
     match loss {
         Loss::Bce => 0,
         Loss::SoftmaxCe => 1,

@@ -172,8 +172,8 @@ fn load_chunk(at: u32, count: u32, lid: u32, map_at: u32) {
 // Input i of a row, from its shared value x: (x − shift) · scale, or the fill where missing.
 fn input_at(x: f32, i: u32, map_at: u32) -> f32 {
     let nin = fp.inputs;
-    let mapped = (x - x_all[map_at + i]) * x_all[map_at + nin + i];
-    return select(mapped, x_all[map_at + 2u * nin + i], bitcast<u32>(x) == MISSING_BITS);
+    return map_input(x, x_all[map_at + i], x_all[map_at + nin + i], x_all[map_at + 2u * nin + i],
+                     bitcast<u32>(x) == MISSING_BITS);
 }
 
 // Target c of row src as its step's model reads it.
@@ -181,7 +181,7 @@ fn target_at(src: u32, c: u32, map_at: u32) -> f32 {
     let y = t_all[src * (fp.outputs + 1u) + c];
     if (map_at == NO_MAP || LOSS != 2u) { return y; }
     let at = map_at + 3u * fp.inputs;
-    return (y - x_all[at]) * x_all[at + 1u];
+    return map_input(y, x_all[at], x_all[at + 1u], 0.0, false);
 }
 
 // The weight of row src as its step's model reads it: its own weight times its class's,

@@ -19,7 +19,7 @@ struct LossParams {
 }
 
 @group(0) @binding(0) var<uniform> params: LossParams;
-@group(0) @binding(1) var<uniform> step: Step;
+@group(0) @binding(1) var<storage, read> steps: array<Step>;
 @group(0) @binding(2) var<storage, read> z: array<f32>;
 @group(0) @binding(3) var<storage, read> t: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
@@ -121,13 +121,14 @@ fn mse_grad(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
     out[i] = weight_of(r) * (z[i] - target_at(r, c)) * scale;
 }
 
-// ---- batch losses: out = per-step losses, out[step.loss_slot] = Σ_r w_r loss_r / batch ----
+// ---- batch losses: out = per-step losses, out[steps[0].loss_slot] = Σ_r w_r loss_r / batch ----
 // One workgroup: each thread sums rows at a fixed stride, then a tree halves the partial sums;
 // the order never varies, so a run is reproducible.
 
 var<workgroup> partial: array<f32, 256>;
 
-fn reduce_and_store(lid: u32, acc: f32) {
+// The workgroup's sum of `acc` times inv_batch into out[slot], unless `store` is false.
+fn reduce_and_store(lid: u32, acc: f32, slot: u32, inv_batch: f32, store: bool) {
     partial[lid] = acc;
     workgroupBarrier();
     for (var s = 128u; s > 0u; s = s >> 1u) {
@@ -136,8 +137,8 @@ fn reduce_and_store(lid: u32, acc: f32) {
         }
         workgroupBarrier();
     }
-    if (lid == 0u) {
-        out[step.loss_slot] = partial[0] * params.inv_batch;
+    if (lid == 0u && store) {
+        out[slot] = partial[0] * inv_batch;
     }
 }
 
@@ -147,7 +148,7 @@ fn bce_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
     for (var r = lid.x; r < params.rows; r += 256u) {
         acc = acc + weight_of(r) * bce_row(r);
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, steps[0].loss_slot, params.inv_batch, true);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -156,7 +157,7 @@ fn softmax_ce_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
     for (var r = lid.x; r < params.rows; r += 256u) {
         acc = acc + weight_of(r) * softmax_ce_row(r);
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, steps[0].loss_slot, params.inv_batch, true);
 }
 
 @compute @workgroup_size(256, 1, 1)
@@ -165,33 +166,58 @@ fn mse_loss(@builtin(local_invocation_id) lid: vec3<u32>) {
     for (var r = lid.x; r < params.rows; r += 256u) {
         acc = acc + weight_of(r) * mse_row(r);
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, steps[0].loss_slot, params.inv_batch, true);
 }
 
-// ---- loss and gradient in one dispatch (the training step's): one workgroup; each thread
-// takes rows at a fixed stride, writes their gradients to dz and adds their losses to its
-// partial sum, then the same tree as above reduces the sums. Element for element the
-// gradients are those of the *_grad kernels (the same expressions), and the loss is that of
-// the *_loss kernels. ----
+// ---- loss and gradient in one dispatch (the training step's): one workgroup a model (grid
+// z), whose batch is its step's rows (steps[z].rows, at most params.rows) and whose rows start
+// at row z · params.rows of z, t and dz; each thread takes rows at a fixed stride, writes their
+// gradients to dz and adds their losses to its partial sum, then the same tree as above
+// reduces the sums. The rows past the batch get a zero gradient. Element for element the
+// gradients are those of the *_grad kernels (the same expressions) with batch = step.rows, and
+// the loss is that of the *_loss kernels. A step of no rows (a model waiting) stores no loss. ----
+
+// Zeros the gradient of row g (past its model's batch).
+fn zero_grad_row(g: u32) {
+    for (var c = 0u; c < params.outputs; c++) {
+        dz[g * params.outputs + c] = 0.0;
+    }
+}
 
 @compute @workgroup_size(256, 1, 1)
-fn bce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn bce_loss_grad(@builtin(workgroup_id) wg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+    let step = steps[wg.z];
+    let inv_batch = 1.0 / f32(step.rows);
     var acc = 0.0;
-    for (var r = lid.x; r < params.rows; r += 256u) {
+    for (var rb = lid.x; rb < params.rows; rb += 256u) {
+        let r = wg.z * params.rows + rb;
+        if (rb >= step.rows) {
+            zero_grad_row(r);
+            continue;
+        }
         let w = weight_of(r);
         acc = acc + w * bce_row(r);
         for (var c = 0u; c < params.outputs; c++) {
             let i = r * params.outputs + c;
-            dz[i] = w * (sigmoid(z[i]) - target_at(r, c)) * params.inv_batch;
+            dz[i] = w * (sigmoid(z[i]) - target_at(r, c)) * inv_batch;
         }
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, step.loss_slot, inv_batch, step.rows > 0u);
 }
 
 @compute @workgroup_size(256, 1, 1)
-fn softmax_ce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn softmax_ce_loss_grad(@builtin(workgroup_id) wg: vec3<u32>,
+                        @builtin(local_invocation_id) lid: vec3<u32>) {
+    let step = steps[wg.z];
+    let inv_batch = 1.0 / f32(step.rows);
     var acc = 0.0;
-    for (var r = lid.x; r < params.rows; r += 256u) {
+    for (var rb = lid.x; rb < params.rows; rb += 256u) {
+        let r = wg.z * params.rows + rb;
+        if (rb >= step.rows) {
+            zero_grad_row(r);
+            continue;
+        }
         let w = weight_of(r);
         // softmax_ce_row's expressions, with the row's max and exp-sum computed once for the
         // loss and the gradient.
@@ -207,17 +233,25 @@ fn softmax_ce_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
         for (var c = 0u; c < params.outputs; c++) {
             let i = r * params.outputs + c;
             let p = exp(z[i] - m) / sum;
-            dz[i] = w * (s * p - target_at(r, c)) * params.inv_batch;
+            dz[i] = w * (s * p - target_at(r, c)) * inv_batch;
         }
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, step.loss_slot, inv_batch, step.rows > 0u);
 }
 
 @compute @workgroup_size(256, 1, 1)
-fn mse_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
+fn mse_loss_grad(@builtin(workgroup_id) wg: vec3<u32>,
+                 @builtin(local_invocation_id) lid: vec3<u32>) {
+    let step = steps[wg.z];
+    let inv_batch = 1.0 / f32(step.rows);
     var acc = 0.0;
-    let scale = 2.0 / f32(params.outputs) * params.inv_batch;
-    for (var r = lid.x; r < params.rows; r += 256u) {
+    let scale = 2.0 / f32(params.outputs) * inv_batch;
+    for (var rb = lid.x; rb < params.rows; rb += 256u) {
+        let r = wg.z * params.rows + rb;
+        if (rb >= step.rows) {
+            zero_grad_row(r);
+            continue;
+        }
         let w = weight_of(r);
         acc = acc + w * mse_row(r);
         for (var c = 0u; c < params.outputs; c++) {
@@ -225,5 +259,5 @@ fn mse_loss_grad(@builtin(local_invocation_id) lid: vec3<u32>) {
             dz[i] = w * (z[i] - target_at(r, c)) * scale;
         }
     }
-    reduce_and_store(lid.x, acc);
+    reduce_and_store(lid.x, acc, step.loss_slot, inv_batch, step.rows > 0u);
 }

@@ -152,8 +152,10 @@ pub fn loss_grad(
 }
 
 /// The training step's loss and gradient in one dispatch: [`batch_loss`] and [`loss_grad`]
-/// in one workgroup that reads the logits once.
-// z: (rows, outputs), t: (rows, outputs + 1), losses: (slots), dz: (rows, outputs)
+/// in one workgroup that reads the logits once; for each model of the step slots, one
+/// workgroup each, whose batch is its step's first rows (of `rows`): the rows after get a zero
+/// gradient, and a step of no rows stores no loss.
+// per model: z: (rows, outputs), t: (rows, outputs + 1), dz: (rows, outputs); losses: (slots)
 #[allow(clippy::too_many_arguments)]
 pub fn loss_and_grad(
     gpu: &Gpu,
@@ -165,11 +167,11 @@ pub fn loss_and_grad(
     steps: &StepSlots,
     rows: usize,
     outputs: usize,
-    batch: usize,
 ) -> Result<Dispatch> {
-    check("loss_and_grad", z, t, rows, outputs)?;
-    expect_len("loss_and_grad", "dz", dz, rows * outputs)?;
-    let p = params(gpu, rows, outputs, batch);
+    let models = steps.models();
+    check("loss_and_grad", z, t, models * rows, outputs)?;
+    expect_len("loss_and_grad", "dz", dz, models * rows * outputs)?;
+    let p = params(gpu, rows, outputs, rows);
     Dispatch::new(
         gpu,
         LOSS_GRAD[index(loss)],
@@ -181,26 +183,28 @@ pub fn loss_and_grad(
             Bind::Tensor(losses),
             Bind::Tensor(dz),
         ],
-        [1, 1, 1],
+        [1, 1, models as u32],
     )
 }
 
 /// The step's loss-and-gradient kernel for `loss` against the CPU reference: extreme logits,
-/// hard and soft targets, row weights of 0, 1 and more.
+/// hard and soft targets, row weights of 0, 1 and more; three models side by side, with a
+/// full batch, a shorter one (the rows after it get zero gradients) and none (no loss stored).
 pub fn verify(gpu: &Gpu, loss: Loss) -> Result<crate::tolerance::Comparison> {
-    let slots = StepSlots::new(gpu, 1);
+    const MODELS: usize = 3;
+    let slots = StepSlots::for_models(gpu, 1, MODELS);
     let values = crate::optim::OptimizerConfig::default().step_values(1, 1e-3);
-    slots.write(gpu, &[values.uniform(0, 0)]);
     let mut all = Vec::new();
     for (i, &(rows, outputs)) in [(1, 2), (17, 3), (300, 1), (257, 10)].iter().enumerate() {
         if loss == Loss::SoftmaxCe && outputs < 2 {
             continue;
         }
         let seed = 600 + 10 * i as u64;
-        let z = super::seeded(seed, rows * outputs, -30.0, 30.0);
-        let u = super::seeded(seed + 1, rows * outputs, 0.0, 1.0);
-        let mut t = Vec::with_capacity(rows * (outputs + 1));
-        for r in 0..rows {
+        let all_rows = MODELS * rows;
+        let z = super::seeded(seed, all_rows * outputs, -30.0, 30.0);
+        let u = super::seeded(seed + 1, all_rows * outputs, 0.0, 1.0);
+        let mut t = Vec::with_capacity(all_rows * (outputs + 1));
+        for r in 0..all_rows {
             let row = &u[r * outputs..(r + 1) * outputs];
             match loss {
                 Loss::Bce => t.extend(row.iter().map(|&v| if r % 2 == 0 { v.round() } else { v })),
@@ -210,18 +214,30 @@ pub fn verify(gpu: &Gpu, loss: Loss) -> Result<crate::tolerance::Comparison> {
             t.push([1.0, 0.0, 2.5][r % 3]);
         }
         let n = rows * outputs;
-        let batch = rows + 1;
-        let mut want = vec![0.0; n];
-        let want_loss = reference::loss_and_grad(loss, &z, &t, &mut want, rows, outputs, batch);
+        // Model z's batch, its rows' gradients (zeros past it) and its loss (the waiting
+        // model's slot keeps what it held).
+        let batches = [rows, rows.div_ceil(2), 0];
+        let mut want = vec![0.0; MODELS * n];
+        let mut want_loss = vec![5.0; MODELS];
+        let mut steps = Vec::new();
+        for (m, &batch) in batches.iter().enumerate() {
+            let (zs, ts) = (&z[m * n..], &t[m * rows * (outputs + 1)..]);
+            if batch > 0 {
+                let dz = &mut want[m * n..m * n + batch * outputs];
+                want_loss[m] = reference::loss_and_grad(loss, zs, ts, dz, batch, outputs, batch);
+            }
+            steps.push(values.uniform(0, m as u32).with_rows(batch as u32));
+        }
+        slots.write(gpu, &steps);
         let (tz, tt) = (gpu.upload("z", &z)?, gpu.upload("t", &t)?);
         let (tl, tdz) = (
-            gpu.upload("l", &[f32::NAN])?,
-            gpu.upload("dz", &vec![f32::NAN; n])?,
+            gpu.upload("l", &[f32::NAN, f32::NAN, 5.0])?,
+            gpu.upload("dz", &vec![f32::NAN; MODELS * n])?,
         );
-        let d = loss_and_grad(gpu, loss, &tz, &tt, &tl, &tdz, &slots, rows, outputs, batch)?;
+        let d = loss_and_grad(gpu, loss, &tz, &tt, &tl, &tdz, &slots, rows, outputs)?;
         super::run(gpu, &[&d])?;
         all.push(crate::tolerance::LOSS_GRAD.compare(&gpu.read::<f32>(&tdz)?, &want));
-        all.push(crate::tolerance::LOSS.compare(&gpu.read::<f32>(&tl)?, &[want_loss]));
+        all.push(crate::tolerance::LOSS.compare(&gpu.read::<f32>(&tl)?, &want_loss));
     }
     Ok(crate::tolerance::Comparison::worst_of(all).expect("cases"))
 }

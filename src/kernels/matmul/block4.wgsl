@@ -19,12 +19,12 @@ const TN: u32 = 4u;   // columns of C per thread (one vec4)
 // B(kk, j) for this thread's four columns j, untransposed operand stored (k, n).
 fn b_n(kk: u32, j: vec4<u32>) -> vec4<f32> {
     let row = kk * params.n;
-    return vec4<f32>(b[row + j.x], b[row + j.y], b[row + j.z], b[row + j.w]);
+    return vec4<f32>(b[zb + row + j.x], b[zb + row + j.y], b[zb + row + j.z], b[zb + row + j.w]);
 }
 // B(kk, j) for this thread's four columns j, where B is stored transposed, (n, k).
 fn b_t(kk: u32, j: vec4<u32>) -> vec4<f32> {
     let k = params.k;
-    return vec4<f32>(b[j.x * k + kk], b[j.y * k + kk], b[j.z * k + kk], b[j.w * k + kk]);
+    return vec4<f32>(b[zb + j.x * k + kk], b[zb + j.y * k + kk], b[zb + j.z * k + kk], b[zb + j.w * k + kk]);
 }
 
 // This thread's outputs: rows row0 + 0..4 (consecutive) and columns col0 + 8·s for s in 0..4
@@ -53,7 +53,7 @@ fn store_row(blk: Block, r: u32, row: vec4<f32>) {
     if (i >= params.m) { return; }
     let at = i * params.n + blk.col0;
     for (var s = 0u; s < TN; s++) {
-        if (blk.col0 + s * WG < params.n) { c[at + s * WG] = finish(row[s], blk.col0 + s * WG); }
+        if (blk.col0 + s * WG < params.n) { c[zc + at + s * WG] = finish(row[s], blk.col0 + s * WG); }
     }
 }
 
@@ -68,6 +68,7 @@ fn store(blk: Block, acc0: vec4<f32>, acc1: vec4<f32>, acc2: vec4<f32>, acc3: ve
 
 @compute @workgroup_size(8, 8, 1)
 fn block4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -85,6 +86,7 @@ fn block4(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 
 @compute @workgroup_size(8, 8, 1)
 fn block4_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
@@ -102,6 +104,7 @@ fn block4_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
 
 @compute @workgroup_size(8, 8, 1)
 fn block4_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);

@@ -24,9 +24,9 @@ fn store(row0: u32, col0: u32, acc: Acc) {
         if (i >= params.m) { return; }
         let at = i * params.n;
         for (var s = 0u; s < 4u; s++) {
-            if (col0 + s < params.n) { c[at + col0 + s] = finish(acc.lo[r][s], col0 + s); }
+            if (col0 + s < params.n) { c[zc + at + col0 + s] = finish(acc.lo[r][s], col0 + s); }
             if (col0 + 4u + s < params.n) {
-                c[at + col0 + 4u + s] = finish(acc.hi[r][s], col0 + 4u + s);
+                c[zc + at + col0 + 4u + s] = finish(acc.hi[r][s], col0 + 4u + s);
             }
         }
     }
@@ -39,7 +39,7 @@ fn load_b(kk: u32, col0: u32, transposed: bool) -> array<vec4<f32>, 2> {
         var v: vec4<f32>;
         for (var s = 0u; s < 4u; s++) {
             let j = clamp_col(col0 + 4u * h + s);
-            v[s] = select(b[kk * params.n + j], b[j * params.k + kk], transposed);
+            v[s] = select(b[zb + kk * params.n + j], b[zb + j * params.k + kk], transposed);
         }
         out[h] = v;
     }
@@ -51,7 +51,7 @@ fn load_a(row0: u32, kk: u32, transposed: bool) -> array<f32, 8> {
     var out: array<f32, 8>;
     for (var r = 0u; r < TM; r++) {
         let i = clamp_row(row0 + r);
-        out[r] = select(a[i * params.k + kk], a[kk * params.m + i], transposed);
+        out[r] = select(a[za + i * params.k + kk], a[za + kk * params.m + i], transposed);
     }
     return out;
 }
@@ -73,15 +73,18 @@ fn product(wg: vec3<u32>, lid: vec3<u32>, a_t: bool, b_t: bool) {
 
 @compute @workgroup_size(8, 8, 1)
 fn block8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, false, false);
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn block8_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, true, false);
 }
 
 @compute @workgroup_size(8, 8, 1)
 fn block8_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, false, true);
 }

@@ -23,6 +23,44 @@ struct MatmulParams {
     k: u32,
     /// See [`Epilogue::code`].
     epilogue: u32,
+    /// [`Models`]' strides.
+    a_model: u32,
+    b_model: u32,
+    c_model: u32,
+    bias_model: u32,
+}
+
+/// Models side by side in one dispatch, one layer of the grid (z) each: how many, and how far
+/// each one's operands start past the model before's, in floats (0: an operand every model
+/// shares). The products of models trained together (src/train/step.rs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Models {
+    /// How many.
+    pub count: usize,
+    /// Stride of A.
+    pub a: usize,
+    /// Stride of B.
+    pub b: usize,
+    /// Stride of C.
+    pub c: usize,
+    /// Stride of the epilogue's bias.
+    pub bias: usize,
+}
+
+impl Models {
+    /// One model.
+    pub const ONE: Models = Models {
+        count: 1,
+        a: 0,
+        b: 0,
+        c: 0,
+        bias: 0,
+    };
+
+    /// Floats an operand of `len` per model needs, `stride` apart.
+    fn span(&self, stride: usize, len: usize) -> usize {
+        self.count.saturating_sub(1) * stride + len
+    }
 }
 
 const BINDINGS: &[(u32, Binding)] = &[
@@ -231,7 +269,7 @@ pub fn product(
     product_with(gpu, variant, form, a, b, c, m, n, k, Epilogue::None)
 }
 
-/// [`product`] with an epilogue applied to each output as it is stored.
+/// [`product_for`] of one model.
 // Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k); c: (m, n);
 // epilogue bias: (n)
 #[allow(clippy::too_many_arguments)]
@@ -247,19 +285,41 @@ pub fn product_with(
     k: usize,
     epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
+    product_for(gpu, variant, form, a, b, c, m, n, k, epilogue, Models::ONE)
+}
+
+/// [`product`] with an epilogue applied to each output as it is stored, for each of `models`.
+// per model: Nn: a (m, k), b (k, n); Tn: a (k, m), b (k, n); Nt: a (m, k), b (n, k);
+// c: (m, n); epilogue bias: (n)
+#[allow(clippy::too_many_arguments)]
+pub fn product_for(
+    gpu: &Gpu,
+    variant: &'static Variant,
+    form: Form,
+    a: &Tensor,
+    b: &Tensor,
+    c: &Tensor,
+    m: usize,
+    n: usize,
+    k: usize,
+    epilogue: Epilogue<'_>,
+    models: Models,
+) -> Result<Dispatch> {
     let kernel = variant.kernel(form);
-    if !variant.supports(m, n, k) {
+    let strides = [models.a, models.b, models.c];
+    if !variant.supports(m, n, k) || strides.iter().any(|s| !s.is_multiple_of(variant.multiple)) {
         return Err(Error::Shape {
             op: kernel.entry,
             detail: format!(
-                "{m}×{n}×{k} is not a shape the {} variant computes",
+                "{m}×{n}×{k} with model strides {strides:?} is not a shape the {} variant \
+                 computes",
                 variant.name
             ),
         });
     }
-    expect_len(kernel.entry, "a", a, m * k)?;
-    expect_len(kernel.entry, "b", b, k * n)?;
-    expect_len(kernel.entry, "c", c, m * n)?;
+    expect_len(kernel.entry, "a", a, models.span(models.a, m * k))?;
+    expect_len(kernel.entry, "b", b, models.span(models.b, k * n))?;
+    expect_len(kernel.entry, "c", c, models.span(models.c, m * n))?;
     let groups = match variant.grid {
         Grid::Flat => {
             let [x, y, _] = super::elementwise_grid(gpu, m * n);
@@ -269,11 +329,13 @@ pub fn product_with(
         Grid::Strips { rows, cols, .. } => [n.div_ceil(cols), m.div_ceil(rows)],
     };
     let max = gpu.limits().max_compute_workgroups_per_dimension as usize;
-    if groups.iter().any(|&g| g > max) {
+    if groups.iter().any(|&g| g > max) || models.count > max {
         return Err(Error::Shape {
             op: kernel.entry,
             detail: format!(
-                "{m}×{n} output needs {groups:?} workgroups, over the adapter's {max} per dimension"
+                "{m}×{n} output of {} models needs {groups:?} workgroups, over the adapter's \
+                 {max} per dimension",
+                models.count
             ),
         });
     }
@@ -281,7 +343,7 @@ pub fn product_with(
     let bias = match epilogue {
         Epilogue::None => a,
         Epilogue::Bias(bias, _) => {
-            expect_len(kernel.entry, "bias", bias, n)?;
+            expect_len(kernel.entry, "bias", bias, models.span(models.bias, n))?;
             bias
         }
     };
@@ -290,6 +352,10 @@ pub fn product_with(
         n: n as u32,
         k: k as u32,
         epilogue: epilogue.code(),
+        a_model: models.a as u32,
+        b_model: models.b as u32,
+        c_model: models.c as u32,
+        bias_model: models.bias as u32,
     };
     let params = gpu.uniform(kernel.entry, &params);
     Dispatch::new(
@@ -302,7 +368,7 @@ pub fn product_with(
             Bind::Tensor(c),
             Bind::Tensor(bias),
         ],
-        [groups[0] as u32, groups[1] as u32, 1],
+        [groups[0] as u32, groups[1] as u32, models.count as u32],
     )
 }
 
@@ -361,7 +427,60 @@ pub fn verify(gpu: &Gpu, variant: &'static Variant) -> Result<Comparison> {
             worst = Some(worst.map_or(c, |w| w.worse(c)));
         }
     }
-    Ok(worst.expect("at least one shape"))
+    let models = verify_models(gpu, variant, shapes[2])?;
+    Ok(worst.expect("at least one shape").worse(models))
+}
+
+/// Three models side by side in each form, the forward with its epilogue: each model's own
+/// A, C and bias, and B its own or (the third form) one B all share; against the reference
+/// model by model.
+// per model: a (m, k) or (k, m), b (k, n) or (n, k), c (m, n), bias (n)
+fn verify_models(
+    gpu: &Gpu,
+    variant: &'static Variant,
+    (m, n, k): (usize, usize, usize),
+) -> Result<Comparison> {
+    const COUNT: usize = 3;
+    let a = super::seeded(40, COUNT * m * k, -1.0, 1.0);
+    let b = super::seeded(41, COUNT * k * n, -1.0, 1.0);
+    let bias = super::seeded(42, COUNT * n, -1.0, 1.0);
+    let (ta, tb, tbias) = (
+        gpu.upload("a", &a)?,
+        gpu.upload("b", &b)?,
+        gpu.upload("bias", &bias)?,
+    );
+    let tc = gpu.upload("c", &vec![f32::NAN; COUNT * m * n])?;
+    let mut worst: Option<Comparison> = None;
+    for (form, b_stride) in [(Form::Nn, k * n), (Form::Tn, k * n), (Form::Nt, 0)] {
+        let models = Models {
+            count: COUNT,
+            a: m * k,
+            b: b_stride,
+            c: m * n,
+            bias: n,
+        };
+        let act = Some(Activation::Tanh);
+        let epilogue = match form {
+            Form::Nn => Epilogue::Bias(&tbias, act),
+            _ => Epilogue::None,
+        };
+        let d = product_for(gpu, variant, form, &ta, &tb, &tc, m, n, k, epilogue, models)?;
+        super::run(gpu, &[&d])?;
+        let got: Vec<f32> = gpu.read(&tc)?;
+        let mut want = vec![0.0; COUNT * m * n];
+        for (z, want) in want.chunks_mut(m * n).enumerate() {
+            let a = &a[z * m * k..(z + 1) * m * k];
+            let b = &b[z * b_stride..z * b_stride + k * n];
+            match form {
+                Form::Nn => reference::linear(a, b, &bias[z * n..(z + 1) * n], act, want, m, n, k),
+                Form::Tn => reference::matmul_tn(a, b, want, m, n, k),
+                Form::Nt => reference::matmul_nt(a, b, want, m, n, k),
+            }
+        }
+        let c = crate::tolerance::MATMUL.compare(&got, &want);
+        worst = Some(worst.map_or(c, |w| w.worse(c)));
+    }
+    Ok(worst.expect("three forms"))
 }
 
 /// Whether `variant` may be used on this adapter and driver: [`verify`]'s verdict, taken the
@@ -403,8 +522,8 @@ pub fn matmul(
 }
 
 /// A dense layer's forward pass in one dispatch: Z = act(X · W + b), with the variant
-/// [`choose`] picks for X · W.
-// x: (rows, inputs), w: (inputs, outputs), b: (outputs), z: (rows, outputs)
+/// [`choose`] picks for X · W; for each of `models` (W and b at the same stride).
+// per model: x: (rows, inputs), w: (inputs, outputs), b: (outputs), z: (rows, outputs)
 #[allow(clippy::too_many_arguments)]
 pub fn linear(
     gpu: &Gpu,
@@ -416,10 +535,11 @@ pub fn linear(
     rows: usize,
     outputs: usize,
     inputs: usize,
+    models: Models,
 ) -> Result<Dispatch> {
     let (variant, _) = choose(gpu, Form::Nn, rows, outputs, inputs)?;
     let epilogue = Epilogue::Bias(b, act);
-    product_with(
+    product_for(
         gpu,
         variant,
         Form::Nn,
@@ -430,12 +550,14 @@ pub fn linear(
         outputs,
         inputs,
         epilogue,
+        models,
     )
 }
 
 /// C = Aᵀ · B (weight gradient, dW = Xᵀ·dZ), reading A transposed in place; the variant
-/// [`choose`] picks.
+/// [`choose`] picks; for each of `models`.
 // a: (k, m), b: (k, n), c: (m, n)
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_tn(
     gpu: &Gpu,
     a: &Tensor,
@@ -444,14 +566,28 @@ pub fn matmul_tn(
     m: usize,
     n: usize,
     k: usize,
+    models: Models,
 ) -> Result<Dispatch> {
     let (variant, _) = choose(gpu, Form::Tn, m, n, k)?;
-    product(gpu, variant, Form::Tn, a, b, c, m, n, k)
+    product_for(
+        gpu,
+        variant,
+        Form::Tn,
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        Epilogue::None,
+        models,
+    )
 }
 
 /// C = A · Bᵀ (input gradient, dX = dZ·Wᵀ), reading B transposed in place; the variant
-/// [`choose`] picks.
+/// [`choose`] picks; for each of `models`.
 // a: (m, k), b: (n, k), c: (m, n)
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_nt(
     gpu: &Gpu,
     a: &Tensor,
@@ -460,7 +596,20 @@ pub fn matmul_nt(
     m: usize,
     n: usize,
     k: usize,
+    models: Models,
 ) -> Result<Dispatch> {
     let (variant, _) = choose(gpu, Form::Nt, m, n, k)?;
-    product(gpu, variant, Form::Nt, a, b, c, m, n, k)
+    product_for(
+        gpu,
+        variant,
+        Form::Nt,
+        a,
+        b,
+        c,
+        m,
+        n,
+        k,
+        Epilogue::None,
+        models,
+    )
 }

@@ -30,7 +30,7 @@ fn store(blk: Block, acc: array<vec4<f32>, 16>) {
         if (i >= params.m) { return; }
         for (var h = 0u; h < TQ; h++) {
             if (blk.colq0 + h < nq) {
-                c[i * nq + blk.colq0 + h] = finish(acc[r * TQ + h], blk.colq0 + h);
+                c[zc + i * nq + blk.colq0 + h] = finish(acc[r * TQ + h], blk.colq0 + h);
             }
         }
     }
@@ -39,16 +39,17 @@ fn store(blk: Block, acc: array<vec4<f32>, 16>) {
 // C = A · B; A (m, k), B (k, n).
 @compute @workgroup_size(8, 8, 1)
 fn packed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     let kq = params.k / 4u;
     let nq = params.n / 4u;
     var acc: array<vec4<f32>, 16>;
     for (var q = 0u; q < kq; q++) {
         var av: array<vec4<f32>, 8>;    // A(row r, 4q..4q+4)
-        for (var r = 0u; r < TM; r++) { av[r] = a[row_at(blk, r) * kq + q]; }
+        for (var r = 0u; r < TM; r++) { av[r] = a[za + row_at(blk, r) * kq + q]; }
         var bv: array<vec4<f32>, 8>;    // B(4q + s, column group h) at s * TQ + h
         for (var s = 0u; s < 4u; s++) {
-            for (var h = 0u; h < TQ; h++) { bv[s * TQ + h] = b[(4u * q + s) * nq + colq_at(blk, h)]; }
+            for (var h = 0u; h < TQ; h++) { bv[s * TQ + h] = b[zb + (4u * q + s) * nq + colq_at(blk, h)]; }
         }
         for (var s = 0u; s < 4u; s++) {
             for (var r = 0u; r < TM; r++) {
@@ -64,6 +65,7 @@ fn packed(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) li
 // C = Aᵀ · B; A stored (k, m), B (k, n).
 @compute @workgroup_size(8, 8, 1)
 fn packed_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     let mq = params.m / 4u;
     let nq = params.n / 4u;
@@ -72,10 +74,10 @@ fn packed_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
     let rq1 = min(blk.row0 / 4u + 1u, mq - 1u);
     var acc: array<vec4<f32>, 16>;
     for (var kk = 0u; kk < params.k; kk++) {
-        let a0 = a[kk * mq + rq0];
-        let a1 = a[kk * mq + rq1];
+        let a0 = a[za + kk * mq + rq0];
+        let a1 = a[za + kk * mq + rq1];
         var bv: array<vec4<f32>, 2>;
-        for (var h = 0u; h < TQ; h++) { bv[h] = b[kk * nq + colq_at(blk, h)]; }
+        for (var h = 0u; h < TQ; h++) { bv[h] = b[zb + kk * nq + colq_at(blk, h)]; }
         for (var h = 0u; h < TQ; h++) {
             for (var r = 0u; r < 4u; r++) {
                 acc[r * TQ + h] = acc[r * TQ + h] + a0[r] * bv[h];
@@ -89,15 +91,16 @@ fn packed_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id)
 // C = A · Bᵀ; A (m, k), B stored (n, k).
 @compute @workgroup_size(8, 8, 1)
 fn packed_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     let blk = block(wg, lid);
     let kq = params.k / 4u;
     let last_col = params.n - 1u;
     var acc: array<vec4<f32>, 16>;
     for (var q = 0u; q < kq; q++) {
         var av: array<vec4<f32>, 8>;    // A(row r, 4q..4q+4)
-        for (var r = 0u; r < TM; r++) { av[r] = a[row_at(blk, r) * kq + q]; }
+        for (var r = 0u; r < TM; r++) { av[r] = a[za + row_at(blk, r) * kq + q]; }
         var bw: array<vec4<f32>, 8>;    // B stored row j = column j of Bᵀ, at 4q..4q+4
-        for (var j = 0u; j < 8u; j++) { bw[j] = b[min(blk.colq0 * 4u + j, last_col) * kq + q]; }
+        for (var j = 0u; j < 8u; j++) { bw[j] = b[zb + min(blk.colq0 * 4u + j, last_col) * kq + q]; }
         for (var s = 0u; s < 4u; s++) {
             let b0 = vec4<f32>(bw[0][s], bw[1][s], bw[2][s], bw[3][s]);
             let b1 = vec4<f32>(bw[4][s], bw[5][s], bw[6][s], bw[7][s]);

@@ -12,26 +12,29 @@ fn product(i: u32, a_transposed: bool, b_transposed: bool) {
         var av: f32;
         var bv: f32;
         if (a_transposed) { av = a_t(row, kk); } else { av = a_n(row, kk); }
-        if (b_transposed) { bv = b[col * params.k + kk]; } else { bv = b[kk * params.n + col]; }
+        if (b_transposed) { bv = b[zb + col * params.k + kk]; } else { bv = b[zb + kk * params.n + col]; }
         acc = acc + av * bv;
     }
-    c[i] = finish(acc, col);
+    c[zc + i] = finish(acc, col);
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn single(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(flat_index(wg, nwg, lid), false, false);
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn single_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(flat_index(wg, nwg, lid), true, false);
 }
 
 @compute @workgroup_size(256, 1, 1)
 fn single_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                     @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(flat_index(wg, nwg, lid), false, true);
 }

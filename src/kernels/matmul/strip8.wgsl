@@ -14,21 +14,21 @@ const SC: u32 = 8u;   // columns of C per thread (two vec4)
 
 // A(i, kk): A stored (m, k), or (k, m) when `transposed`.
 fn a_at(i: u32, kk: u32, transposed: bool) -> f32 {
-    if (transposed) { return a[kk * params.m + i]; }
-    return a[i * params.k + kk];
+    if (transposed) { return a[za + kk * params.m + i]; }
+    return a[za + i * params.k + kk];
 }
 
 // B(kk, j): B stored (k, n), or (n, k) when `transposed`.
 fn b_at(kk: u32, j: u32, transposed: bool) -> f32 {
-    if (transposed) { return b[j * params.k + kk]; }
-    return b[kk * params.n + j];
+    if (transposed) { return b[zb + j * params.k + kk]; }
+    return b[zb + kk * params.n + j];
 }
 
 // C(i, col0 + 0..4) from a vec4 of sums, columns past n skipped.
 fn store4(i: u32, col0: u32, v: vec4<f32>) {
     let at = i * params.n;
     for (var s = 0u; s < 4u; s++) {
-        if (col0 + s < params.n) { c[at + col0 + s] = finish(v[s], col0 + s); }
+        if (col0 + s < params.n) { c[zc + at + col0 + s] = finish(v[s], col0 + s); }
     }
 }
 
@@ -109,15 +109,18 @@ fn product(wg: vec3<u32>, lane: u32, a_t: bool, b_t: bool) {
 
 @compute @workgroup_size(8, 1, 1)
 fn strip8(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     product(wg, lane, false, false);
 }
 
 @compute @workgroup_size(8, 1, 1)
 fn strip8_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     product(wg, lane, true, false);
 }
 
 @compute @workgroup_size(8, 1, 1)
 fn strip8_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     product(wg, lane, false, true);
 }

@@ -20,14 +20,14 @@ var<workgroup> b_slab: array<f32, 1024>;   // (BK, TILE): b_slab[kk * TILE + col
 
 fn load_a(i: u32, kk: u32, transposed: bool) -> f32 {
     let row = min(i, params.m - 1u);
-    if (transposed) { return a[kk * params.m + row]; }
-    return a[row * params.k + kk];
+    if (transposed) { return a[za + kk * params.m + row]; }
+    return a[za + row * params.k + kk];
 }
 
 fn load_b(kk: u32, j: u32, transposed: bool) -> f32 {
     let col = min(j, params.n - 1u);
-    if (transposed) { return b[col * params.k + kk]; }
-    return b[kk * params.n + col];
+    if (transposed) { return b[zb + col * params.k + kk]; }
+    return b[zb + kk * params.n + col];
 }
 
 fn product(wg: vec3<u32>, lid: vec3<u32>, a_t: bool, b_t: bool) {
@@ -68,22 +68,25 @@ fn product(wg: vec3<u32>, lid: vec3<u32>, a_t: bool, b_t: bool) {
         if (i >= params.m) { return; }
         for (var s = 0u; s < PER; s++) {
             let j = col0 + lid.x + SIDE * s;
-            if (j < params.n) { c[i * params.n + j] = finish(acc[r][s], j); }
+            if (j < params.n) { c[zc + i * params.n + j] = finish(acc[r][s], j); }
         }
     }
 }
 
 @compute @workgroup_size(16, 16, 1)
 fn tiled(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, false, false);
 }
 
 @compute @workgroup_size(16, 16, 1)
 fn tiled_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, true, false);
 }
 
 @compute @workgroup_size(16, 16, 1)
 fn tiled_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    enter_model(wg.z);
     product(wg, lid, false, true);
 }

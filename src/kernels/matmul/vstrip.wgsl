@@ -10,14 +10,15 @@
 fn store2(i: u32, q: u32, lo: vec4<f32>, hi: vec4<f32>) {
     let nq = params.n / 4u;
     if (i >= params.m) { return; }
-    if (q < nq) { c[i * nq + q] = finish(lo, q); }
-    if (q + 1u < nq) { c[i * nq + q + 1u] = finish(hi, q + 1u); }
+    if (q < nq) { c[zc + i * nq + q] = finish(lo, q); }
+    if (q + 1u < nq) { c[zc + i * nq + q + 1u] = finish(hi, q + 1u); }
 }
 
 
 // C = A · B; A (m, k), B (k, n).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 8u;
     let q0 = (wg.x * 8u + lane) * 2u;   // first vec4 column group of C
     let nq = params.n / 4u;
@@ -50,22 +51,22 @@ fn vstrip(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
     let i6 = min(row0 + 6u, params.m - 1u);
     let i7 = min(row0 + 7u, params.m - 1u);
     for (var q = 0u; q < kq; q++) {
-        let a0 = a[i0 * kq + q];
-        let a1 = a[i1 * kq + q];
-        let a2 = a[i2 * kq + q];
-        let a3 = a[i3 * kq + q];
-        let a4 = a[i4 * kq + q];
-        let a5 = a[i5 * kq + q];
-        let a6 = a[i6 * kq + q];
-        let a7 = a[i7 * kq + q];
-        let bl0 = b[(4u * q + 0u) * nq + b0];
-        let bh0 = b[(4u * q + 0u) * nq + b1];
-        let bl1 = b[(4u * q + 1u) * nq + b0];
-        let bh1 = b[(4u * q + 1u) * nq + b1];
-        let bl2 = b[(4u * q + 2u) * nq + b0];
-        let bh2 = b[(4u * q + 2u) * nq + b1];
-        let bl3 = b[(4u * q + 3u) * nq + b0];
-        let bh3 = b[(4u * q + 3u) * nq + b1];
+        let a0 = a[za + i0 * kq + q];
+        let a1 = a[za + i1 * kq + q];
+        let a2 = a[za + i2 * kq + q];
+        let a3 = a[za + i3 * kq + q];
+        let a4 = a[za + i4 * kq + q];
+        let a5 = a[za + i5 * kq + q];
+        let a6 = a[za + i6 * kq + q];
+        let a7 = a[za + i7 * kq + q];
+        let bl0 = b[zb + (4u * q + 0u) * nq + b0];
+        let bh0 = b[zb + (4u * q + 0u) * nq + b1];
+        let bl1 = b[zb + (4u * q + 1u) * nq + b0];
+        let bh1 = b[zb + (4u * q + 1u) * nq + b1];
+        let bl2 = b[zb + (4u * q + 2u) * nq + b0];
+        let bh2 = b[zb + (4u * q + 2u) * nq + b1];
+        let bl3 = b[zb + (4u * q + 3u) * nq + b0];
+        let bh3 = b[zb + (4u * q + 3u) * nq + b1];
         lo0 = lo0 + a0[0] * bl0;
         hi0 = hi0 + a0[0] * bh0;
         lo1 = lo1 + a1[0] * bl0;
@@ -139,6 +140,7 @@ fn vstrip(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index)
 // C = Aᵀ · B; A stored (k, m), B (k, n).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 8u;
     let q0 = (wg.x * 8u + lane) * 2u;   // first vec4 column group of C
     let nq = params.n / 4u;
@@ -165,10 +167,10 @@ fn vstrip_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let rq0 = min(row0 / 4u, mq - 1u);
     let rq1 = min(row0 / 4u + 1u, mq - 1u);
     for (var kk = 0u; kk < params.k; kk++) {
-        let a0 = a[kk * mq + rq0];
-        let a1 = a[kk * mq + rq1];
-        let bl = b[kk * nq + b0];
-        let bh = b[kk * nq + b1];
+        let a0 = a[za + kk * mq + rq0];
+        let a1 = a[za + kk * mq + rq1];
+        let bl = b[zb + kk * nq + b0];
+        let bh = b[zb + kk * nq + b1];
         lo0 = lo0 + a0[0] * bl;
         hi0 = hi0 + a0[0] * bh;
         lo1 = lo1 + a0[1] * bl;
@@ -194,6 +196,7 @@ fn vstrip_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
 // C = A · Bᵀ; A (m, k), B stored (n, k).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 8u;
     let q0 = (wg.x * 8u + lane) * 2u;   // first vec4 column group of C
     let nq = params.n / 4u;
@@ -234,22 +237,22 @@ fn vstrip_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_ind
     let j6 = min(q0 * 4u + 6u, params.n - 1u);
     let j7 = min(q0 * 4u + 7u, params.n - 1u);
     for (var q = 0u; q < kq; q++) {
-        let a0 = a[i0 * kq + q];
-        let a1 = a[i1 * kq + q];
-        let a2 = a[i2 * kq + q];
-        let a3 = a[i3 * kq + q];
-        let a4 = a[i4 * kq + q];
-        let a5 = a[i5 * kq + q];
-        let a6 = a[i6 * kq + q];
-        let a7 = a[i7 * kq + q];
-        let w0 = b[j0 * kq + q];   // column j0 of Bᵀ at k 4q..4q+4
-        let w1 = b[j1 * kq + q];   // column j1 of Bᵀ at k 4q..4q+4
-        let w2 = b[j2 * kq + q];   // column j2 of Bᵀ at k 4q..4q+4
-        let w3 = b[j3 * kq + q];   // column j3 of Bᵀ at k 4q..4q+4
-        let w4 = b[j4 * kq + q];   // column j4 of Bᵀ at k 4q..4q+4
-        let w5 = b[j5 * kq + q];   // column j5 of Bᵀ at k 4q..4q+4
-        let w6 = b[j6 * kq + q];   // column j6 of Bᵀ at k 4q..4q+4
-        let w7 = b[j7 * kq + q];   // column j7 of Bᵀ at k 4q..4q+4
+        let a0 = a[za + i0 * kq + q];
+        let a1 = a[za + i1 * kq + q];
+        let a2 = a[za + i2 * kq + q];
+        let a3 = a[za + i3 * kq + q];
+        let a4 = a[za + i4 * kq + q];
+        let a5 = a[za + i5 * kq + q];
+        let a6 = a[za + i6 * kq + q];
+        let a7 = a[za + i7 * kq + q];
+        let w0 = b[zb + j0 * kq + q];   // column j0 of Bᵀ at k 4q..4q+4
+        let w1 = b[zb + j1 * kq + q];   // column j1 of Bᵀ at k 4q..4q+4
+        let w2 = b[zb + j2 * kq + q];   // column j2 of Bᵀ at k 4q..4q+4
+        let w3 = b[zb + j3 * kq + q];   // column j3 of Bᵀ at k 4q..4q+4
+        let w4 = b[zb + j4 * kq + q];   // column j4 of Bᵀ at k 4q..4q+4
+        let w5 = b[zb + j5 * kq + q];   // column j5 of Bᵀ at k 4q..4q+4
+        let w6 = b[zb + j6 * kq + q];   // column j6 of Bᵀ at k 4q..4q+4
+        let w7 = b[zb + j7 * kq + q];   // column j7 of Bᵀ at k 4q..4q+4
         let bl0 = vec4<f32>(w0[0], w1[0], w2[0], w3[0]);
         let bh0 = vec4<f32>(w4[0], w5[0], w6[0], w7[0]);
         let bl1 = vec4<f32>(w0[1], w1[1], w2[1], w3[1]);

@@ -8,13 +8,14 @@
 // Row i of C, column group q, where it lies inside C.
 fn store1(i: u32, q: u32, v: vec4<f32>) {
     let nq = params.n / 4u;
-    if (i < params.m && q < nq) { c[i * nq + q] = finish(v, q); }
+    if (i < params.m && q < nq) { c[zc + i * nq + q] = finish(v, q); }
 }
 
 
 // C = A · B; A (m, k), B (k, n).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 16u;
     let q0 = (wg.x * 8u + lane) * 2u;   // the first vec4 column group of C
     let nq = params.n / 4u;
@@ -74,24 +75,24 @@ fn vstrip16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     for (var kk = 0u; kk < params.k; kk++) {
         let qq = kk / 4u;
         let e = kk % 4u;
-        let a0 = a[i0 * kq + qq][e];
-        let a1 = a[i1 * kq + qq][e];
-        let a2 = a[i2 * kq + qq][e];
-        let a3 = a[i3 * kq + qq][e];
-        let a4 = a[i4 * kq + qq][e];
-        let a5 = a[i5 * kq + qq][e];
-        let a6 = a[i6 * kq + qq][e];
-        let a7 = a[i7 * kq + qq][e];
-        let a8 = a[i8 * kq + qq][e];
-        let a9 = a[i9 * kq + qq][e];
-        let a10 = a[i10 * kq + qq][e];
-        let a11 = a[i11 * kq + qq][e];
-        let a12 = a[i12 * kq + qq][e];
-        let a13 = a[i13 * kq + qq][e];
-        let a14 = a[i14 * kq + qq][e];
-        let a15 = a[i15 * kq + qq][e];
-        let bq0 = b[kk * nq + bc0];
-        let bq1 = b[kk * nq + bc1];
+        let a0 = a[za + i0 * kq + qq][e];
+        let a1 = a[za + i1 * kq + qq][e];
+        let a2 = a[za + i2 * kq + qq][e];
+        let a3 = a[za + i3 * kq + qq][e];
+        let a4 = a[za + i4 * kq + qq][e];
+        let a5 = a[za + i5 * kq + qq][e];
+        let a6 = a[za + i6 * kq + qq][e];
+        let a7 = a[za + i7 * kq + qq][e];
+        let a8 = a[za + i8 * kq + qq][e];
+        let a9 = a[za + i9 * kq + qq][e];
+        let a10 = a[za + i10 * kq + qq][e];
+        let a11 = a[za + i11 * kq + qq][e];
+        let a12 = a[za + i12 * kq + qq][e];
+        let a13 = a[za + i13 * kq + qq][e];
+        let a14 = a[za + i14 * kq + qq][e];
+        let a15 = a[za + i15 * kq + qq][e];
+        let bq0 = b[zb + kk * nq + bc0];
+        let bq1 = b[zb + kk * nq + bc1];
         acc0_0 = acc0_0 + a0 * bq0;
         acc0_1 = acc0_1 + a0 * bq1;
         acc1_0 = acc1_0 + a1 * bq0;
@@ -135,6 +136,7 @@ fn vstrip16(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
 // C = Aᵀ · B; A stored (k, m), B (k, n).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip16_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 16u;
     let q0 = (wg.x * 8u + lane) * 2u;   // the first vec4 column group of C
     let nq = params.n / 4u;
@@ -179,12 +181,12 @@ fn vstrip16_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let rq2 = min(row0 / 4u + 2u, mq - 1u);
     let rq3 = min(row0 / 4u + 3u, mq - 1u);
     for (var kk = 0u; kk < params.k; kk++) {
-        let av0 = a[kk * mq + rq0];
-        let av1 = a[kk * mq + rq1];
-        let av2 = a[kk * mq + rq2];
-        let av3 = a[kk * mq + rq3];
-        let bq0 = b[kk * nq + bc0];
-        let bq1 = b[kk * nq + bc1];
+        let av0 = a[za + kk * mq + rq0];
+        let av1 = a[za + kk * mq + rq1];
+        let av2 = a[za + kk * mq + rq2];
+        let av3 = a[za + kk * mq + rq3];
+        let bq0 = b[zb + kk * nq + bc0];
+        let bq1 = b[zb + kk * nq + bc1];
         acc0_0 = acc0_0 + av0[0] * bq0;
         acc0_1 = acc0_1 + av0[0] * bq1;
         acc1_0 = acc1_0 + av0[1] * bq0;
@@ -228,6 +230,7 @@ fn vstrip16_tn(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
 // C = A · Bᵀ; A (m, k), B stored (n, k).
 @compute @workgroup_size(8, 1, 1)
 fn vstrip16_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) lane: u32) {
+    enter_model(wg.z);
     let row0 = wg.y * 16u;
     let q0 = (wg.x * 8u + lane) * 2u;   // the first vec4 column group of C
     let nq = params.n / 4u;
@@ -292,30 +295,30 @@ fn vstrip16_nt(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_i
     let j1_2 = min((q0 + 1u) * 4u + 2u, params.n - 1u);
     let j1_3 = min((q0 + 1u) * 4u + 3u, params.n - 1u);
     for (var q = 0u; q < kq; q++) {
-        let a0 = a[i0 * kq + q];
-        let a1 = a[i1 * kq + q];
-        let a2 = a[i2 * kq + q];
-        let a3 = a[i3 * kq + q];
-        let a4 = a[i4 * kq + q];
-        let a5 = a[i5 * kq + q];
-        let a6 = a[i6 * kq + q];
-        let a7 = a[i7 * kq + q];
-        let a8 = a[i8 * kq + q];
-        let a9 = a[i9 * kq + q];
-        let a10 = a[i10 * kq + q];
-        let a11 = a[i11 * kq + q];
-        let a12 = a[i12 * kq + q];
-        let a13 = a[i13 * kq + q];
-        let a14 = a[i14 * kq + q];
-        let a15 = a[i15 * kq + q];
-        let w0_0 = b[j0_0 * kq + q];
-        let w0_1 = b[j0_1 * kq + q];
-        let w0_2 = b[j0_2 * kq + q];
-        let w0_3 = b[j0_3 * kq + q];
-        let w1_0 = b[j1_0 * kq + q];
-        let w1_1 = b[j1_1 * kq + q];
-        let w1_2 = b[j1_2 * kq + q];
-        let w1_3 = b[j1_3 * kq + q];
+        let a0 = a[za + i0 * kq + q];
+        let a1 = a[za + i1 * kq + q];
+        let a2 = a[za + i2 * kq + q];
+        let a3 = a[za + i3 * kq + q];
+        let a4 = a[za + i4 * kq + q];
+        let a5 = a[za + i5 * kq + q];
+        let a6 = a[za + i6 * kq + q];
+        let a7 = a[za + i7 * kq + q];
+        let a8 = a[za + i8 * kq + q];
+        let a9 = a[za + i9 * kq + q];
+        let a10 = a[za + i10 * kq + q];
+        let a11 = a[za + i11 * kq + q];
+        let a12 = a[za + i12 * kq + q];
+        let a13 = a[za + i13 * kq + q];
+        let a14 = a[za + i14 * kq + q];
+        let a15 = a[za + i15 * kq + q];
+        let w0_0 = b[zb + j0_0 * kq + q];
+        let w0_1 = b[zb + j0_1 * kq + q];
+        let w0_2 = b[zb + j0_2 * kq + q];
+        let w0_3 = b[zb + j0_3 * kq + q];
+        let w1_0 = b[zb + j1_0 * kq + q];
+        let w1_1 = b[zb + j1_1 * kq + q];
+        let w1_2 = b[zb + j1_2 * kq + q];
+        let w1_3 = b[zb + j1_3 * kq + q];
         let b0_0 = vec4<f32>(w0_0[0], w0_1[0], w0_2[0], w0_3[0]);
         let b0_1 = vec4<f32>(w1_0[0], w1_1[0], w1_2[0], w1_3[0]);
         acc0_0 = acc0_0 + a0[0] * b0_0;

@@ -1,26 +1,33 @@
-//! Several models of one network shape trained side by side: one workgroup each in every
-//! dispatch of the wide fused kernel (src/kernels/fused/wide.wgsl), the cross-validation
-//! folds of `gpumlp cv` today. On a CPU driver each workgroup is a thread, so small models
-//! trained together use every core; on a GPU they fill more compute units.
+//! Several models of one network shape trained side by side, the folds of `gpumlp cv` and
+//! the candidates of `gpumlp search`: one workgroup each in every dispatch of the wide fused
+//! kernel (src/kernels/fused/wide.wgsl) where it takes the network, and otherwise one layer
+//! each of the grid of every per-op dispatch (src/train/step.rs), a step of every model at a
+//! time. On a CPU driver each workgroup is a thread, so small models trained together use
+//! every core; on a GPU they fill more compute units.
 //!
 //! Each model keeps its own rows, learning rates, shuffle stream and early stopping: its fit
 //! runs in a thread of its own through a [`Member`], the same `fit_controlled` loop as a lone
 //! [`super::Trainer`], and the group runs a round of steps once every member still training
 //! has asked for its next epochs. A member's weights are bit-identical to training it alone
-//! through the wide kernel (tests/it/group.rs).
+//! through the same kernels (tests/it/group.rs).
 
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use super::eval::Eval;
 use super::fit::{Backend, TrainerState};
 use super::forward::Forward;
+use super::step::{activation_buffers, step_plan, Side, StepBuffers};
 use super::{check_inputs, epoch_loss, limits, TrainConfig};
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
+use crate::gpu::StepSlots;
 use crate::gpu::{Gpu, StepUniform, Tensor};
 use crate::kernels::fused::{self, wide, FusedSteps, Kind};
+use crate::kernels::Dispatch;
 use crate::model::{Mlp, MlpSpec, PARAM_ALIGN};
 
+/// Steps of every model per submission of the per-op dispatches.
+const PER_OP_STEPS_PER_SUBMISSION: usize = 64;
 /// Most steps of one model in one dispatch (as for a lone trainer's fused steps).
 const MAX_STEPS_PER_DISPATCH: usize = 1024;
 /// Most epochs of one model between two readbacks.
@@ -62,9 +69,7 @@ pub struct Group<'g> {
 struct Shared {
     models: Vec<Model>,
     bufs: Buffers,
-    fused: FusedSteps,
-    /// Steps of each model per dispatch: the stride between models in `bufs.steps`.
-    steps_per_dispatch: usize,
+    engine: Engine,
     epochs_per_chunk: usize,
     /// Rows on the device: each distinct source of rows once.
     rows_on_device: usize,
@@ -72,6 +77,32 @@ struct Shared {
     /// [`Backend::lookahead`]): each such epoch ends with its validation logits and a
     /// snapshot of its weights.
     lookahead: usize,
+}
+
+/// How the group's steps run.
+enum Engine {
+    /// Many steps of every model in one dispatch of the wide fused kernel, one workgroup a
+    /// model; `steps_per_dispatch` of each model, the stride between models in `bufs.steps`.
+    Wide {
+        fused: FusedSteps,
+        steps_per_dispatch: usize,
+    },
+    /// One dispatch per op, a step of every model at a time (each model a layer of the grid,
+    /// its step in its place of the slot).
+    PerOp {
+        slots: StepSlots,
+        plan: Vec<Dispatch>,
+    },
+}
+
+impl Engine {
+    /// How the steps run: one of [`super::fit::PATHS`].
+    fn path(&self) -> &'static str {
+        match self {
+            Engine::Wide { .. } => "fused wide",
+            Engine::PerOp { .. } => "per-op",
+        }
+    }
 }
 
 /// The group's device memory: each model's parameters, optimiser state and snapshots at
@@ -145,7 +176,7 @@ impl<'g> Group<'g> {
     /// they cannot share dispatches: different shapes or optimisers, a network the
     /// wide fused kernel does not take (or does not pass its check on this driver), fusing
     /// turned off, or data the device cannot bind whole. Train them one by one then.
-    pub fn new(gpu: &'g Gpu, models: &[Candidate<'_>]) -> Result<Option<Self>> {
+    pub fn new<'a>(gpu: &'g Gpu, models: &[Candidate<'a>]) -> Result<Option<Self>> {
         let Some(&Candidate {
             start: first,
             config: first_config,
@@ -157,45 +188,44 @@ impl<'g> Group<'g> {
         for c in models {
             c.data.validate(c.config, c.start, c.val)?;
         }
-        let same = models.iter().all(
-            |&Candidate {
-                 start: model,
-                 config,
-                 ..
-             }| {
-                model.spec() == first.spec()
-                    && config.allow_fused
-                    && config.optimizer.same_kind(&first_config.optimizer)
-            },
-        );
+        let same = models.iter().all(|c| {
+            c.start.spec() == first.spec() && c.config.optimizer.same_kind(&first_config.optimizer)
+        });
         let batch_most = models
             .iter()
             .map(|c| c.config.batch_size.min(c.data.len()))
             .max()
             .unwrap_or(1);
-        if !same
-            || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize
-            || !wide::supports(first)
-            || !wide::fits(gpu)
-            || !fused::trusted(
+        if !same || models.len() > gpu.limits().max_compute_workgroups_per_dimension as usize {
+            return Ok(None);
+        }
+        // The wide kernel where it takes the network (and fusing is on), its steps within
+        // the driver's loop budget; the per-op dispatches otherwise.
+        let wide_room = match models.iter().all(|c| c.config.allow_fused)
+            && wide::supports(first)
+            && wide::fits(gpu)
+            && fused::trusted(
                 gpu,
                 Kind::Wide,
                 first,
                 first_config.optimizer.kind,
                 batch_most,
-            )?
-        {
-            return Ok(None);
-        }
-        let budget = crate::kernels::probe::loop_budget(gpu)?;
-        let cost = fused::loop_iterations(Kind::Wide, first, batch_most);
-        let Some(room) = fused::steps_within(budget, cost) else {
-            return Ok(None);
+            )? {
+            true => {
+                let budget = crate::kernels::probe::loop_budget(gpu)?;
+                let cost = fused::loop_iterations(Kind::Wide, first, batch_most);
+                fused::steps_within(budget, cost)
+            }
+            false => None,
         };
-        let steps_per_dispatch = room.min(MAX_STEPS_PER_DISPATCH);
+        let per_op = wide_room.is_none();
+        let steps_per_dispatch = wide_room.map_or(1, |room| room.min(MAX_STEPS_PER_DISPATCH));
 
         let limit = (limits::binding_limit(gpu) / 4) as usize;
-        let val_rows = |c: &Candidate<'_>| c.val.map_or(0, Dataset::rows);
+        // Per-op, each model validates through a forward pass of its own after its epochs
+        // (src/train/forward.rs): its validation rows stay on the host.
+        let val_of = |c: &Candidate<'a>| c.val.filter(|_| !per_op);
+        let val_rows = |c: &Candidate<'a>| val_of(c).map_or(0, Dataset::rows);
         let all_rows: usize = models.iter().map(|c| c.data.len()).sum();
         let all_val: usize = models.iter().map(val_rows).sum();
         let outputs = first.spec().outputs;
@@ -205,10 +235,11 @@ impl<'g> Group<'g> {
             .map(|c| c.data.len().div_ceil(c.config.batch_size.min(c.data.len())))
             .collect();
         let all_steps: usize = spes.iter().sum();
-        // The kernel's gradient sums, laid out as the parameters (each padded to the stride).
-        let scratch = models.len() * n;
+        // The wide kernel's gradient sums, laid out as the parameters (each padded to the
+        // stride).
+        let scratch = if per_op { 0 } else { models.len() * n };
         let sources: Vec<(Rows<'_>, Option<&Dataset>)> =
-            models.iter().map(|c| (c.data, c.val)).collect();
+            models.iter().map(|c| (c.data, val_of(c))).collect();
         let layout = rows::layout(&sources, outputs);
         // Each epoch of a chunk holds every model's row order: at most as many epochs as a
         // model trains, and as the order budget holds (so that many models on large data keep
@@ -223,17 +254,25 @@ impl<'g> Group<'g> {
         // Epochs a call runs ahead: as many as the loss binding holds each epoch's logits and
         // weights for, beside the step losses.
         let fixed = epochs_per_chunk * all_steps + 1 + scratch;
-        let lookahead = (limit.saturating_sub(fixed) / (all_val * outputs + models.len() * n))
-            .min(MAX_LOOKAHEAD)
-            .min(epochs_per_chunk)
-            .max(1);
+        let lookahead = match per_op {
+            true => 1,
+            false => (limit.saturating_sub(fixed) / (all_val * outputs + models.len() * n))
+                .min(MAX_LOOKAHEAD)
+                .min(epochs_per_chunk)
+                .max(1),
+        };
         let snaps = if lookahead > 1 { lookahead * n } else { 0 };
         let step_words = std::mem::size_of::<StepUniform>() / 4;
         let fits = epochs_per_chunk > 0
             && layout.x.len() <= limit
             && layout.t.len() <= limit
             && models.len() * n <= limit
-            && models.len() * steps_per_dispatch * step_words <= limit;
+            && models.len() * steps_per_dispatch * step_words <= limit
+            // Per-op: each layer's activations of every model's batch.
+            && (!per_op
+                || first.layers().iter().all(|l| {
+                    models.len() * batch_most * l.inputs.max(l.outputs) <= limit
+                }));
         if !fits {
             return Ok(None);
         }
@@ -247,7 +286,7 @@ impl<'g> Group<'g> {
             let rows = c.data.len();
             // Its validation rows' indices after its row orders, their logits after its step
             // losses.
-            let eval = c.val.map(|val| {
+            let eval = val_of(c).map(|val| {
                 identities.push((order_at + epochs_per_chunk * rows, place.val.clone()));
                 Eval::new(
                     val,
@@ -255,7 +294,7 @@ impl<'g> Group<'g> {
                     loss_at + epochs_per_chunk * spe,
                 )
             });
-            let val = c.val.map_or(0, Dataset::rows);
+            let val = val_rows(c);
             let snap_at = loss_at + epochs_per_chunk * spe + lookahead * val * outputs;
             members.push(Model {
                 config: config.clone(),
@@ -294,29 +333,38 @@ impl<'g> Group<'g> {
             order: gpu.zeros("group order", order_at)?,
             steps: gpu.zeros(
                 "group steps",
-                models.len() * steps_per_dispatch * step_words,
+                match per_op {
+                    true => 1,
+                    false => models.len() * steps_per_dispatch * step_words,
+                },
             )?,
             losses: losses_bound.slice(0, loss_at as u64 + 1),
             losses_bound,
             losses_staging: gpu.staging(loss_at + 1),
         };
-        let fused = wide::build_with_rows(
-            gpu,
-            first,
-            &first_config.optimizer,
-            wide::chunk_rows_for(first, batch_most),
-            models.len(),
-            [
-                &bufs.steps,
-                &bufs.order,
-                &bufs.x_all,
-                &bufs.t_all,
-                &bufs.params,
-                &bufs.m,
-                &bufs.v,
-                &bufs.losses_bound,
-            ],
-        )?;
+        let engine = match per_op {
+            true => per_op_engine(gpu, first, first_config, &bufs, batch_most, models.len())?,
+            false => Engine::Wide {
+                fused: wide::build_with_rows(
+                    gpu,
+                    first,
+                    &first_config.optimizer,
+                    wide::chunk_rows_for(first, batch_most),
+                    models.len(),
+                    [
+                        &bufs.steps,
+                        &bufs.order,
+                        &bufs.x_all,
+                        &bufs.t_all,
+                        &bufs.params,
+                        &bufs.m,
+                        &bufs.v,
+                        &bufs.losses_bound,
+                    ],
+                )?,
+                steps_per_dispatch,
+            },
+        };
         for (at, identity) in identities {
             gpu.write(
                 &bufs.order.slice(at as u64, identity.len() as u64),
@@ -329,14 +377,18 @@ impl<'g> Group<'g> {
             shared: Mutex::new(Shared {
                 models: members,
                 bufs,
-                fused,
-                steps_per_dispatch,
+                engine,
                 epochs_per_chunk,
                 lookahead,
                 rows_on_device: layout.rows,
             }),
             turn: Condvar::new(),
         }))
+    }
+
+    /// How its steps run: `fused wide` or `per-op` (see [`super::fit::PATHS`]).
+    pub fn path(&self) -> &'static str {
+        self.lock().engine.path()
     }
 
     /// How many models the group trains.
@@ -496,12 +548,10 @@ impl<'g> Group<'g> {
         let Shared {
             models,
             bufs,
-            fused,
-            steps_per_dispatch,
+            engine,
             lookahead,
             ..
         } = shared;
-        let per = *steps_per_dispatch;
         let lookahead = *lookahead;
         let n = stride_of(bufs, models.len());
         // Each model's row orders and steps.
@@ -562,25 +612,20 @@ impl<'g> Group<'g> {
             }
             plans.push(steps);
         }
-        let longest = plans.iter().map(Vec::len).max().unwrap_or(0);
         let mut encoder = gpu.encoder("group good params");
         record_copy(&mut encoder, &bufs.params, &bufs.good);
         gpu.queue().submit([encoder.finish()]);
-        // Dispatch d runs steps d·per .. (d + 1)·per of every model, at most as many as the
-        // longest plan has left (the stride between models); a model with fewer steps pauses
-        // (0-row steps) while the others finish.
-        for from in (0..longest).step_by(per) {
-            let stride = (longest - from).min(per);
-            let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); models.len() * stride];
-            for (&(i, _), steps) in work.iter().zip(&plans) {
-                let to = (from + stride).min(steps.len());
-                if from < to {
-                    block[i * stride..i * stride + (to - from)].copy_from_slice(&steps[from..to]);
-                }
+        match engine {
+            Engine::Wide {
+                fused,
+                steps_per_dispatch,
+            } => {
+                let per = *steps_per_dispatch;
+                run_wide(gpu, fused, per, &bufs.steps, models.len(), work, &plans);
             }
-            gpu.write(&bufs.steps, &block);
-            fused.set_steps(gpu, stride);
-            fused.submit(gpu, "group train steps");
+            Engine::PerOp { slots, plan } => {
+                run_per_op(gpu, slots, plan, models.len(), work, &plans)?
+            }
         }
         gpu.check("training models side by side")?;
         let read: Vec<f32> = gpu.read_via(&bufs.losses, &bufs.losses_staging)?;
@@ -596,7 +641,12 @@ impl<'g> Group<'g> {
                 gpu.queue().submit([encoder.finish()]);
                 gpu.check("putting weights back")
             };
-        if let Err(e) = fused::health(gpu, &read, "fused_wide") {
+        let wide = matches!(engine, Engine::Wide { .. });
+        let health = match wide {
+            true => fused::health(gpu, &read, "fused_wide"),
+            false => Ok(()),
+        };
+        if let Err(e) = health {
             put_back(&bufs.good, 0, &bufs.params, 0, bufs.params.len as usize)?;
             return Err(e);
         }
@@ -751,6 +801,117 @@ impl<'g> Group<'g> {
     }
 }
 
+/// The per-op engine of `count` models of `first`'s shape whose parameters, rows and losses
+/// are in `bufs`: each model's gradients, batch, activations and deltas, and the step's
+/// dispatches over batches of `batch` rows.
+fn per_op_engine(
+    gpu: &Gpu,
+    first: &Mlp,
+    config: &TrainConfig,
+    bufs: &Buffers,
+    batch: usize,
+    count: usize,
+) -> Result<Engine> {
+    let outputs = first.spec().outputs;
+    let grads = gpu.zeros("group gradients", bufs.params.len as usize)?;
+    let t_batch = gpu.zeros("group target batches", count * batch * (outputs + 1))?;
+    let acts = activation_buffers(gpu, first, batch, count)?;
+    let deltas = first
+        .layers()
+        .iter()
+        .map(|l| gpu.zeros("group deltas", count * batch * l.outputs))
+        .collect::<Result<Vec<_>>>()?;
+    let slots = StepSlots::for_models(gpu, PER_OP_STEPS_PER_SUBMISSION, count);
+    let side = Side {
+        count,
+        stride: stride_of(bufs, count),
+    };
+    let step = StepBuffers {
+        params: &bufs.params,
+        grads: &grads,
+        m: &bufs.m,
+        v: &bufs.v,
+        x_all: &bufs.x_all,
+        t_all: &bufs.t_all,
+        order: &bufs.order,
+        t_batch: &t_batch,
+        acts: &acts,
+        deltas: &deltas,
+        losses: &bufs.losses,
+    };
+    let plan = step_plan(gpu, first, &step, &slots, &config.optimizer, batch, side)?;
+    Ok(Engine::PerOp { slots, plan })
+}
+
+/// Runs `plans` (each working model's steps, in `work`'s order) on the wide kernel: dispatch
+/// d runs steps d·per .. (d + 1)·per of every model, at most as many as the longest plan has
+/// left (the stride between models); a model with fewer steps pauses (0-row steps) while the
+/// others finish.
+fn run_wide(
+    gpu: &Gpu,
+    fused: &mut FusedSteps,
+    per: usize,
+    steps: &Tensor,
+    count: usize,
+    work: &[(usize, &[f32])],
+    plans: &[Vec<StepUniform>],
+) {
+    let longest = plans.iter().map(Vec::len).max().unwrap_or(0);
+    for from in (0..longest).step_by(per) {
+        let stride = (longest - from).min(per);
+        let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); count * stride];
+        for (&(i, _), steps) in work.iter().zip(plans) {
+            let to = (from + stride).min(steps.len());
+            if from < to {
+                block[i * stride..i * stride + (to - from)].copy_from_slice(&steps[from..to]);
+            }
+        }
+        gpu.write(steps, &block);
+        fused.set_steps(gpu, stride);
+        fused.submit(gpu, "group train steps");
+    }
+}
+
+/// Runs `plans` (each working model's steps, in `work`'s order) through the per-op
+/// dispatches: slot s holds step s of every model (a model with fewer steps, or not working
+/// this round, waits: a step of 0 rows), a submission of slots at a time.
+fn run_per_op(
+    gpu: &Gpu,
+    slots: &StepSlots,
+    plan: &[Dispatch],
+    count: usize,
+    work: &[(usize, &[f32])],
+    plans: &[Vec<StepUniform>],
+) -> Result<()> {
+    let longest = plans.iter().map(Vec::len).max().unwrap_or(0);
+    let mut in_flight = None;
+    for from in (0..longest).step_by(slots.capacity()) {
+        let to = (from + slots.capacity()).min(longest);
+        let mut block = vec![StepUniform::new(0, 0, 0.0, 1.0, 1.0); count * (to - from)];
+        for (&(i, _), steps) in work.iter().zip(plans) {
+            for (s, step) in steps.iter().enumerate().take(to).skip(from) {
+                block[(s - from) * count + i] = *step;
+            }
+        }
+        slots.write(gpu, &block);
+        let mut encoder = gpu.encoder("group per-op steps");
+        for s in 0..to - from {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: Some("group per-op step"),
+                timestamp_writes: None,
+            });
+            for d in plan {
+                d.record(&mut pass, slots.offset(s));
+            }
+        }
+        if let Some(index) = in_flight.take() {
+            gpu.wait_for(index, "training models side by side")?;
+        }
+        in_flight = Some(gpu.queue().submit([encoder.finish()]));
+    }
+    Ok(())
+}
+
 /// Which snapshot [`Group::copy_model`] takes.
 enum Snapshot {
     Keep,
@@ -903,7 +1064,7 @@ impl Backend for Member<'_, '_> {
             epochs_done,
             shuffle_pos,
             partial_losses: Vec::new(),
-            path: "fused wide".to_string(),
+            path: self.group.path().to_string(),
         })
     }
 
