@@ -87,7 +87,7 @@ impl Kernel {
     pub fn storage_buffers(&self) -> u32 {
         self.bindings
             .iter()
-            .filter(|(_, b)| matches!(b, Binding::Read | Binding::ReadWrite))
+            .filter(|(_, b)| matches!(b, Binding::Read | Binding::ReadWrite | Binding::Step))
             .count() as u32
     }
 

@@ -300,9 +300,9 @@ fn watched<'p>(p: &'p Prepared, opts: &TrainOptions) -> Option<&'p Dataset> {
 /// A run trained: its network, its report and its validation rows' logits, if any.
 type Fitted = (Mlp, FitReport, Option<Vec<f32>>);
 
-/// Trains the prepared `runs` (index into `all`, prepared run) side by side in one group of
-/// the wide fused kernel, each fit in a thread of its own; the prepared runs back where the
-/// group cannot take them.
+/// Trains the prepared `runs` (index into `all`, prepared run) side by side in one group (the
+/// wide fused kernel's, or the per-op dispatches'), each fit in a thread of its own; the
+/// prepared runs back where the group cannot take them.
 #[allow(clippy::type_complexity)]
 fn train_together(
     gpu: &Gpu,

@@ -213,14 +213,15 @@ fn few_storage_buffers_per_stage_fall_back_from_fused_or_refuse_by_name() {
         bits(&fallback.run_epochs(&[1e-2; 3]).unwrap()),
         bits(&reference.run_epochs(&[1e-2; 3]).unwrap())
     );
-    // 4 per stage: the gather kernel binds 5; nothing can run, and the error says why.
+    // 4 per stage: the gather kernel binds 6 (its steps among them); nothing can run, and the
+    // error says why.
     let four = open(4);
     let e = Trainer::new(&four, &start, &data, &config)
         .err()
         .expect("refused");
     let text = e.to_string();
     assert!(
-        text.contains("max_storage_buffers_per_shader_stage") && text.contains("5 storage buffers"),
+        text.contains("max_storage_buffers_per_shader_stage") && text.contains("6 storage buffers"),
         "{text}"
     );
     report(&format!("limits: 4 storage buffers per stage: {text}"));

@@ -88,10 +88,11 @@ enum Engine {
         steps_per_dispatch: usize,
     },
     /// One dispatch per op, a step of every model at a time (each model a layer of the grid,
-    /// its step in its place of the slot).
+    /// its step in its place of the slot); a plan for each batch size the models' steps take,
+    /// smallest first (a slot runs the smallest that holds its largest step).
     PerOp {
         slots: StepSlots,
-        plan: Vec<Dispatch>,
+        plans: Vec<(usize, Vec<Dispatch>)>,
     },
 }
 
@@ -343,7 +344,27 @@ impl<'g> Group<'g> {
             losses_staging: gpu.staging(loss_at + 1),
         };
         let engine = match per_op {
-            true => per_op_engine(gpu, first, first_config, &bufs, batch_most, models.len())?,
+            true => {
+                // Each batch size, and the largest last batch of the models that take it.
+                let batch_of = |c: &Candidate<'_>| c.config.batch_size.min(c.data.len());
+                let mut sizes = Vec::new();
+                for c in models {
+                    let batch = batch_of(c);
+                    sizes.push(batch);
+                    let tail = models
+                        .iter()
+                        .filter(|o| batch_of(o) == batch)
+                        .map(|o| o.data.len() % batch)
+                        .max()
+                        .unwrap_or(0);
+                    if tail > 0 {
+                        sizes.push(tail);
+                    }
+                }
+                sizes.sort_unstable();
+                sizes.dedup();
+                per_op_engine(gpu, first, first_config, &bufs, &sizes, models.len())?
+            }
             false => Engine::Wide {
                 fused: wide::build_with_rows(
                     gpu,
@@ -623,8 +644,8 @@ impl<'g> Group<'g> {
                 let per = *steps_per_dispatch;
                 run_wide(gpu, fused, per, &bufs.steps, models.len(), work, &plans);
             }
-            Engine::PerOp { slots, plan } => {
-                run_per_op(gpu, slots, plan, models.len(), work, &plans)?
+            Engine::PerOp { slots, plans: ops } => {
+                run_per_op(gpu, slots, ops, models.len(), work, &plans)?
             }
         }
         gpu.check("training models side by side")?;
@@ -803,15 +824,16 @@ impl<'g> Group<'g> {
 
 /// The per-op engine of `count` models of `first`'s shape whose parameters, rows and losses
 /// are in `bufs`: each model's gradients, batch, activations and deltas, and the step's
-/// dispatches over batches of `batch` rows.
+/// dispatches over batches of each of `sizes` rows (ascending).
 fn per_op_engine(
     gpu: &Gpu,
     first: &Mlp,
     config: &TrainConfig,
     bufs: &Buffers,
-    batch: usize,
+    sizes: &[usize],
     count: usize,
 ) -> Result<Engine> {
+    let batch = sizes.last().copied().unwrap_or(1);
     let outputs = first.spec().outputs;
     let grads = gpu.zeros("group gradients", bufs.params.len as usize)?;
     let t_batch = gpu.zeros("group target batches", count * batch * (outputs + 1))?;
@@ -839,8 +861,14 @@ fn per_op_engine(
         deltas: &deltas,
         losses: &bufs.losses,
     };
-    let plan = step_plan(gpu, first, &step, &slots, &config.optimizer, batch, side)?;
-    Ok(Engine::PerOp { slots, plan })
+    let plans = sizes
+        .iter()
+        .map(|&rows| {
+            let plan = step_plan(gpu, first, &step, &slots, &config.optimizer, rows, side)?;
+            Ok((rows, plan))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Engine::PerOp { slots, plans })
 }
 
 /// Runs `plans` (each working model's steps, in `work`'s order) on the wide kernel: dispatch
@@ -873,12 +901,13 @@ fn run_wide(
 }
 
 /// Runs `plans` (each working model's steps, in `work`'s order) through the per-op
-/// dispatches: slot s holds step s of every model (a model with fewer steps, or not working
-/// this round, waits: a step of 0 rows), a submission of slots at a time.
+/// dispatches `ops` (by batch size, ascending): slot s holds step s of every model (a model
+/// with fewer steps, or not working this round, waits: a step of 0 rows) and runs the
+/// smallest plan that holds its largest step, a submission of slots at a time.
 fn run_per_op(
     gpu: &Gpu,
     slots: &StepSlots,
-    plan: &[Dispatch],
+    ops: &[(usize, Vec<Dispatch>)],
     count: usize,
     work: &[(usize, &[f32])],
     plans: &[Vec<StepUniform>],
@@ -895,7 +924,15 @@ fn run_per_op(
         }
         slots.write(gpu, &block);
         let mut encoder = gpu.encoder("group per-op steps");
-        for s in 0..to - from {
+        for (s, slot) in block.chunks(count).enumerate() {
+            let rows = slot
+                .iter()
+                .map(|step| step.rows as usize)
+                .max()
+                .unwrap_or(0);
+            let Some((_, plan)) = ops.iter().find(|(size, _)| *size >= rows) else {
+                continue;
+            };
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                 label: Some("group per-op step"),
                 timestamp_writes: None,

@@ -54,17 +54,14 @@ impl Rows<'_> {
         if let Some(val) = val {
             config.validate(model, val)?;
         }
-        let Rows::Shared {
-            rows,
-            map,
-            train,
-            val: val_pos,
-        } = *self
-        else {
-            return match self {
-                Rows::Own(data) => config.validate(model, data),
-                Rows::Shared { .. } => Ok(()),
-            };
+        let (rows, map, train, val_pos) = match *self {
+            Rows::Own(data) => return config.validate(model, data),
+            Rows::Shared {
+                rows,
+                map,
+                train,
+                val,
+            } => (rows, map, train, val),
         };
         config.validate_for(model, rows.features(), rows.outputs())?;
         map.check(rows)?;
