@@ -3,6 +3,7 @@
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod prep;
+pub mod records;
 pub mod split;
 pub mod table;
 

@@ -108,7 +108,7 @@ fn read_groups(
     for batch in reader {
         let first = table.rows.len();
         let batch = batch.map_err(|e| {
-            let at = Location::file(name).row(first as u64 + 1, group_of(table, first));
+            let at = table.row_location(first);
             Error::Input {
                 at,
                 message: format!("cannot decode the row group: {e}"),
@@ -119,9 +119,7 @@ fn read_groups(
             .collect();
         for (c, array) in batch.columns().iter().enumerate() {
             let column = cells(array).map_err(|what| Error::Input {
-                at: Location::file(name)
-                    .column(table.columns[c].clone())
-                    .row(first as u64 + 1, group_of(table, first)),
+                at: table.location(first, c),
                 message: format!("{what} columns cannot be read; store numbers, text or booleans"),
             })?;
             for (row, cell) in rows.iter_mut().zip(column) {
@@ -131,14 +129,6 @@ fn read_groups(
         table.rows.extend(rows);
     }
     Ok(())
-}
-
-/// The row group that table row `row` belongs to.
-fn group_of(table: &Table, row: usize) -> usize {
-    table
-        .row_groups
-        .partition_point(|&start| start <= row as u64)
-        .saturating_sub(1)
 }
 
 /// A column's cells, or the name of its type where gpumlp does not read it.

@@ -1,8 +1,8 @@
 //! A CSV file read into memory as trimmed text, with every row's line in the file kept so
 //! that any later complaint about a cell can name the file, the line and the column.
 
+use super::records::Records;
 use crate::error::{Error, Location, Result};
-use std::collections::HashSet;
 use std::io::Read;
 use std::path::Path;
 
@@ -133,149 +133,30 @@ impl Table {
     pub fn from_bytes(name: &str, data: &[u8]) -> Result<Table> {
         check_line_lengths(name, data)?;
         let budget = crate::files::memory_available();
+        let mut records = Records::new(name, data)?;
+        let mut table = records.empty();
         let mut parsed_bytes = 0u64;
-        let mut counter = LineCounter {
-            data,
-            byte: 0,
-            line: 1,
-        };
-        let mut csv = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .from_reader(data);
-        let mut record = csv::ByteRecord::new();
-        let input = |line: Option<u64>, message: String| {
-            let at = Location::file(name);
-            Error::Input {
-                at: match line {
-                    Some(line) => at.line(line),
-                    None => at,
-                },
-                message,
-            }
-        };
-
-        // The header: the first record that is not a blank line.
-        let (columns, header_line) = loop {
-            if !read_record(&mut csv, &mut record, name)? {
-                return Err(input(None, "the file is empty".into()));
-            }
-            let line = counter.line_of(&record);
-            if is_blank(&record) {
-                continue;
-            }
-            let cells = decode(&record, |index| {
-                input(
-                    line,
-                    format!(
-                        "header field {} is not valid UTF-8; save the file as UTF-8",
-                        index + 1
-                    ),
-                )
-            })?;
-            break (cells, line);
-        };
-        let columns: Vec<String> = columns
-            .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
-                if i == 0 {
-                    c.trim_start_matches('\u{feff}').trim().to_string()
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let mut seen = HashSet::new();
-        for (i, column) in columns.iter().enumerate() {
-            if column.is_empty() {
-                return Err(input(
-                    header_line,
-                    format!(
-                        "column {} of the header has an empty name; every column needs a name",
-                        i + 1
-                    ),
-                ));
-            }
-            if !seen.insert(column.as_str()) {
-                let at = Location::file(name).column(column.clone());
-                return Err(Error::Input {
-                    at: match header_line {
-                        Some(line) => at.line(line),
-                        None => at,
-                    },
-                    message: format!(
-                        "the header names column {column:?} twice; column names must be unique"
-                    ),
-                });
-            }
-        }
-
-        let mut rows = Vec::new();
-        let mut lines = Vec::new();
-        while read_record(&mut csv, &mut record, name)? {
-            if is_blank(&record) {
-                continue;
-            }
-            let line = counter.line_of(&record);
-            if record.len() != columns.len() {
-                return Err(input(
-                    line,
-                    format!(
-                        "the row has {} field{} but the header has {}",
-                        record.len(),
-                        if record.len() == 1 { "" } else { "s" },
-                        columns.len()
-                    ),
-                ));
-            }
-            parsed_bytes += record.len() as u64 * crate::files::CSV_CELL_OVERHEAD
-                + record.as_slice().len() as u64;
+        while let Some((row, line, size)) = records.next_row()? {
+            parsed_bytes += size;
             if parsed_bytes > budget {
-                return Err(input(
-                    line,
-                    format!(
+                return Err(Error::Input {
+                    at: Location::file(name).line(line),
+                    message: format!(
                         "the table parsed so far needs {} and this machine has {} available; \
                          gpumlp holds a CSV file in memory, {} bytes per cell besides its text",
                         crate::files::size_words(parsed_bytes),
                         crate::files::size_words(budget),
                         crate::files::CSV_CELL_OVERHEAD
                     ),
-                ));
+                });
             }
-            let cells = decode(&record, |index| {
-                let at = Location::file(name);
-                let at = match line {
-                    Some(line) => at.line(line),
-                    None => at,
-                };
-                let at = match columns.get(index) {
-                    Some(column) => at.column(column.clone()),
-                    None => at,
-                };
-                Error::Input {
-                    at,
-                    message: "the cell is not valid UTF-8; save the file as UTF-8".into(),
-                }
-            })?;
-            rows.push(
-                cells
-                    .into_iter()
-                    .map(|cell| (!is_missing(&cell)).then_some(Cell::Text(cell)))
-                    .collect(),
-            );
-            lines.push(line.unwrap_or(0));
+            table.rows.push(row);
+            table.lines.push(line);
         }
-        if rows.is_empty() {
-            return Err(input(None, "the file has a header but no data rows".into()));
+        if table.rows.is_empty() {
+            return Err(records.no_rows());
         }
-        Ok(Table {
-            name: name.to_string(),
-            columns,
-            rows,
-            lines,
-            row_groups: Vec::new(),
-        })
+        Ok(table)
     }
 
     /// The index of a column, so callers can name columns the way the user does; a name that
@@ -293,18 +174,25 @@ impl Table {
         })
     }
 
-    /// Where a cell sits in the file, so messages about it can point there. Out-of-range
-    /// indices give as much of the location as exists.
-    pub fn location(&self, row: usize, column: usize) -> Location {
-        let mut at = Location::file(self.name.clone());
+    /// Where row `row` is: its line in a CSV file, or its row and row group in a Parquet file.
+    pub fn row_location(&self, row: usize) -> Location {
+        let at = Location::file(self.name.clone());
         if let Some(&line) = self.lines.get(row) {
-            at = at.line(line);
+            at.line(line)
         } else if !self.row_groups.is_empty() {
             let group = self
                 .row_groups
                 .partition_point(|&start| start <= row as u64);
-            at = at.row(row as u64 + 1, group.saturating_sub(1));
+            at.row(row as u64 + 1, group.saturating_sub(1))
+        } else {
+            at
         }
+    }
+
+    /// Where a cell sits in the file, so messages about it can point there. Out-of-range
+    /// indices give as much of the location as exists.
+    pub fn location(&self, row: usize, column: usize) -> Location {
+        let mut at = self.row_location(row);
         if let Some(name) = self.columns.get(column) {
             at = at.column(name.clone());
         }
@@ -354,83 +242,6 @@ pub(crate) fn list_columns(columns: &[String]) -> String {
         listed.push_str(&format!(" and {} more", columns.len() - LISTED_COLUMNS));
     }
     listed
-}
-
-/// Reads the next record; false at the end. Read failures become errors naming the file.
-fn read_record<R: std::io::Read>(
-    csv: &mut csv::Reader<R>,
-    record: &mut csv::ByteRecord,
-    name: &str,
-) -> Result<bool> {
-    csv.read_byte_record(record).map_err(|e| {
-        let line = e.position().map(|p| p.line());
-        let message = e.to_string();
-        match e.into_kind() {
-            csv::ErrorKind::Io(source) => Error::Io {
-                path: name.to_string(),
-                source,
-            },
-            _ => {
-                let at = Location::file(name);
-                Error::Input {
-                    at: match line {
-                        Some(line) => at.line(line),
-                        None => at,
-                    },
-                    message: format!("cannot read the CSV: {message}"),
-                }
-            }
-        }
-    })
-}
-
-/// Turns record byte offsets into line numbers, walking the data once.
-struct LineCounter<'a> {
-    data: &'a [u8],
-    /// Bytes before this have been counted.
-    byte: usize,
-    /// The line `byte` is on.
-    line: u64,
-}
-
-impl LineCounter<'_> {
-    /// The line a record starts on (1-based). The record's position may point at blank
-    /// lines the csv crate skipped before it; those are stepped over.
-    fn line_of(&mut self, record: &csv::ByteRecord) -> Option<u64> {
-        let start = usize::try_from(record.position()?.byte()).ok()?;
-        let mut start = start.max(self.byte);
-        while matches!(self.data.get(start), Some(b'\r' | b'\n')) {
-            start += 1;
-        }
-        let newlines = self
-            .data
-            .get(self.byte..start)?
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        self.line += newlines as u64;
-        self.byte = start;
-        Some(self.line)
-    }
-}
-
-/// A line holding only whitespace: the csv crate skips truly empty lines, and this skips the
-/// ones with stray spaces as well.
-fn is_blank(record: &csv::ByteRecord) -> bool {
-    record.len() == 1 && record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace))
-}
-
-/// The record's fields as trimmed text; `bad(index)` builds the error for a field that is not
-/// UTF-8.
-fn decode(record: &csv::ByteRecord, bad: impl Fn(usize) -> Error) -> Result<Vec<String>> {
-    record
-        .iter()
-        .enumerate()
-        .map(|(i, field)| match std::str::from_utf8(field) {
-            Ok(text) => Ok(text.trim().to_string()),
-            Err(_) => Err(bad(i)),
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,8 +5,7 @@ use super::{MAX_CLASSES, MAX_INTEGER_CLASSES};
 use crate::data::table::{list_columns, Cell, Table};
 use crate::error::{Error, Location, Result};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 /// What the network learns to predict; it fixes the output width, the loss and the metrics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -218,129 +217,237 @@ pub fn label(
         });
     }
 
-    let numbers: Option<Vec<f64>> = cells.iter().map(|c| c.number()).collect();
-    let texts: Vec<Cow<'_, str>> = cells.iter().map(|c| c.text()).collect();
-
-    // Distinct values, in class order, and each kept row's class index.
-    let (classes, class_of): (Vec<String>, Vec<usize>) = match &numbers {
-        Some(values) => {
-            let mut distinct = values.clone();
-            distinct.sort_by(f64::total_cmp);
-            distinct.dedup_by(|a, b| a == b);
-            let mut labels: Vec<Option<String>> = vec![None; distinct.len()];
-            let mut class_of = Vec::with_capacity(values.len());
-            for (value, text) in values.iter().zip(&texts) {
-                let index = distinct.partition_point(|d| d < value);
-                if let Some(label @ None) = labels.get_mut(index) {
-                    *label = Some(text.to_string());
-                }
-                class_of.push(index);
-            }
-            (
-                labels.into_iter().map(Option::unwrap_or_default).collect(),
-                class_of,
-            )
-        }
-        None => {
-            let distinct: Vec<&str> = texts
+    let mut census = TargetCensus::new(usize::MAX);
+    for (&r, cell) in rows.iter().zip(&cells) {
+        census.add(cell, || table.location(r, t));
+    }
+    let (task, classes) = census.decide(task, rows.len() as u64, at_column)?;
+    let y: Vec<f64> = match task {
+        Task::Regression => cells.iter().filter_map(|c| c.number()).collect(),
+        Task::Binary | Task::Multiclass => {
+            let class_of = census.classes_by_value();
+            cells
                 .iter()
-                .map(AsRef::as_ref)
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            let class_of = texts
-                .iter()
-                .map(|text| distinct.partition_point(|d| *d < text.as_ref()))
-                .collect();
-            (distinct.into_iter().map(str::to_string).collect(), class_of)
+                .map(|c| class_of.index(c).map_or(f64::NAN, |k| k as f64))
+                .collect()
         }
     };
-
-    let integers = numbers
-        .as_ref()
-        .is_some_and(|values| values.iter().all(|v| v.fract() == 0.0));
-    let task = match task {
-        Some(task) => task,
-        None if classes.len() <= 2 => Task::Binary,
-        None if numbers.is_none() || (integers && classes.len() <= MAX_INTEGER_CLASSES) => {
-            Task::Multiclass
-        }
-        None => Task::Regression,
-    };
-
-    if task == Task::Regression {
-        let Some(y) = numbers else {
-            let (row, text) = rows
-                .iter()
-                .zip(&cells)
-                .find(|(_, cell)| cell.number().is_none())
-                .map(|(&r, cell)| (r, cell.text()))
-                .unwrap_or((0, Cow::Borrowed("")));
-            return Err(Error::Input {
-                at: table.location(row, t),
-                message: format!("{text:?} is not a number; a regression target must be numeric"),
-            });
-        };
-        return Ok(Labelled {
-            target: target.to_string(),
-            task,
-            classes: Vec::new(),
-            rows,
-            y,
-            dropped,
-            weight_column: None,
-            weights: None,
-        });
-    }
-
-    if classes.len() < 2 {
-        let only = classes.first().map(String::as_str).unwrap_or_default();
-        return Err(Error::Input {
-            at: at_column(),
-            message: format!(
-                "the target has only one class ({only:?}); a classifier needs at least two"
-            ),
-        });
-    }
-    if task == Task::Binary && classes.len() > 2 {
-        return Err(Error::Input {
-            at: at_column(),
-            message: format!(
-                "the target has {} classes ({}) but a binary task needs exactly two; \
-                 use multiclass",
-                classes.len(),
-                list_columns(&classes)
-            ),
-        });
-    }
-    if classes.len() > MAX_INTEGER_CLASSES
-        && (classes.len() > MAX_CLASSES || classes.len() == rows.len())
-    {
-        return Err(Error::Input {
-            at: at_column(),
-            message: format!(
-                "the target has {} distinct values in {} rows; it looks like an identifier, \
-                 not a label{}",
-                classes.len(),
-                rows.len(),
-                if numbers.is_some() {
-                    " (for a numeric target use regression)"
-                } else {
-                    ""
-                }
-            ),
-        });
-    }
     Ok(Labelled {
         target: target.to_string(),
         task,
         classes,
         rows,
-        y: class_of.into_iter().map(|c| c as f64).collect(),
+        y,
         dropped,
         weight_column: None,
         weights: None,
     })
+}
+
+/// What the target's present cells hold, one cell at a time, to decide the task and the
+/// classes: whether every one is a number (an integer), its first non-number (and where), and
+/// its distinct values (each number with the text it first had), at most `cap` of them kept
+/// (past [`MAX_CLASSES`] a target is no label, so a streamed pass keeps no more than that).
+#[derive(Clone, Debug)]
+pub struct TargetCensus {
+    /// Distinct numbers by their order (`f64::total_cmp`'s key), with their first text.
+    numbers: std::collections::BTreeMap<i64, (f64, String)>,
+    texts: BTreeSet<String>,
+    /// Whether every cell is a number, an integer.
+    numeric: bool,
+    integers: bool,
+    first_text: Option<(Location, String)>,
+    cap: usize,
+    /// Whether more distinct numbers, texts came than `cap`.
+    numbers_overflow: bool,
+    texts_overflow: bool,
+}
+
+/// A key ordering f64s as `f64::total_cmp` does, −0 and 0 as one.
+fn order_key(v: f64) -> i64 {
+    let v = if v == 0.0 { 0.0 } else { v };
+    let bits = v.to_bits() as i64;
+    bits ^ ((((bits >> 63) as u64) >> 1) as i64)
+}
+
+/// Each class's index by its value: the target cells' classes.
+pub struct ClassIndex {
+    numbers: Option<HashMap<i64, usize>>,
+    texts: HashMap<String, usize>,
+}
+
+impl ClassIndex {
+    /// The class index of a target cell (`None` for a value that is no class).
+    pub fn index(&self, cell: &Cell) -> Option<usize> {
+        match &self.numbers {
+            Some(numbers) => numbers.get(&order_key(cell.number()?)).copied(),
+            None => self.texts.get(cell.text().as_ref()).copied(),
+        }
+    }
+}
+
+impl TargetCensus {
+    /// Nothing seen; at most `cap` distinct values kept.
+    pub fn new(cap: usize) -> TargetCensus {
+        TargetCensus {
+            numbers: Default::default(),
+            texts: BTreeSet::new(),
+            numeric: true,
+            integers: true,
+            first_text: None,
+            cap: cap.max(MAX_CLASSES + 1),
+            numbers_overflow: false,
+            texts_overflow: false,
+        }
+    }
+
+    /// One present target cell, `at` where it is (asked only for the first non-number).
+    pub fn add(&mut self, cell: &Cell, at: impl FnOnce() -> Location) {
+        let text = cell.text();
+        match cell.number() {
+            Some(v) => {
+                self.integers &= v.fract() == 0.0;
+                if self.numeric && !self.numbers.contains_key(&order_key(v)) {
+                    match self.numbers.len() < self.cap {
+                        true => {
+                            self.numbers.insert(order_key(v), (v, text.to_string()));
+                        }
+                        false => self.numbers_overflow = true,
+                    }
+                }
+            }
+            None => {
+                if self.numeric {
+                    self.numeric = false;
+                    self.first_text = Some((at(), text.to_string()));
+                }
+            }
+        }
+        if !self.texts.contains(text.as_ref()) {
+            match self.texts.len() < self.cap {
+                true => {
+                    self.texts.insert(text.into_owned());
+                }
+                false => self.texts_overflow = true,
+            }
+        }
+    }
+
+    /// Whether more distinct values came than the census keeps.
+    fn overflow(&self) -> bool {
+        match self.numeric {
+            true => self.numbers_overflow,
+            false => self.texts_overflow,
+        }
+    }
+
+    /// How many classes the values make: distinct numbers when all are numbers, else texts.
+    fn count(&self) -> usize {
+        match self.numeric {
+            true => self.numbers.len(),
+            false => self.texts.len(),
+        }
+    }
+
+    /// The task (`task`, or inferred) and the classes in index order, for `rows` kept rows:
+    /// exactly two distinct values → Binary; any text value, or integers with at most 20
+    /// distinct values → Multiclass; otherwise Regression. Classes are ordered numerically
+    /// when every value is a number, else as text, so for a 0/1 target class 1 is the
+    /// positive class. `at` names the column in errors.
+    pub fn decide(
+        &self,
+        task: Option<Task>,
+        rows: u64,
+        at: impl Fn() -> Location,
+    ) -> Result<(Task, Vec<String>)> {
+        let count = self.count();
+        let task = match task {
+            Some(task) => task,
+            None if count <= 2 && !self.overflow() => Task::Binary,
+            None if !self.numeric || (self.integers && count <= MAX_INTEGER_CLASSES) => {
+                Task::Multiclass
+            }
+            None => Task::Regression,
+        };
+        if task == Task::Regression {
+            if let Some((at, text)) = &self.first_text {
+                return Err(Error::Input {
+                    at: at.clone(),
+                    message: format!(
+                        "{text:?} is not a number; a regression target must be numeric"
+                    ),
+                });
+            }
+            return Ok((task, Vec::new()));
+        }
+        let classes: Vec<String> = match self.numeric {
+            true => self.numbers.values().map(|(_, t)| t.clone()).collect(),
+            false => self.texts.iter().cloned().collect(),
+        };
+        let many = match self.overflow() {
+            true => format!("more than {}", self.cap),
+            false => classes.len().to_string(),
+        };
+        if classes.len() < 2 {
+            let only = classes.first().map(String::as_str).unwrap_or_default();
+            return Err(Error::Input {
+                at: at(),
+                message: format!(
+                    "the target has only one class ({only:?}); a classifier needs at least two"
+                ),
+            });
+        }
+        if task == Task::Binary && (classes.len() > 2 || self.overflow()) {
+            return Err(Error::Input {
+                at: at(),
+                message: format!(
+                    "the target has {many} classes ({}) but a binary task needs exactly two; \
+                     use multiclass",
+                    list_columns(&classes)
+                ),
+            });
+        }
+        if self.overflow()
+            || classes.len() > MAX_INTEGER_CLASSES
+                && (classes.len() > MAX_CLASSES || classes.len() as u64 == rows)
+        {
+            return Err(Error::Input {
+                at: at(),
+                message: format!(
+                    "the target has {many} distinct values in {rows} rows; it looks like an \
+                     identifier, not a label{}",
+                    if self.numeric {
+                        " (for a numeric target use regression)"
+                    } else {
+                        ""
+                    }
+                ),
+            });
+        }
+        Ok((task, classes))
+    }
+
+    /// Each class's index by its value, in [`TargetCensus::decide`]'s class order.
+    pub fn classes_by_value(&self) -> ClassIndex {
+        ClassIndex {
+            numbers: self.numeric.then(|| {
+                self.numbers
+                    .keys()
+                    .enumerate()
+                    .map(|(i, &k)| (k, i))
+                    .collect()
+            }),
+            texts: match self.numeric {
+                true => HashMap::new(),
+                false => self
+                    .texts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.clone(), i))
+                    .collect(),
+            },
+        }
+    }
 }
 
 /// The counted column with the most missing cells, for the message when Drop leaves nothing.

@@ -20,12 +20,14 @@ const IDENTIFIER_ROWS: usize = 20;
 /// A column with at least this share of numeric cells is taken to be numeric with typos.
 const NUMERIC_SHARE: f64 = 0.9;
 
+pub mod census;
 mod label;
 mod scale;
 pub mod shared;
+pub mod streamed;
 
+use census::{Budget, Counts, Moments, Sample, Survey};
 pub use label::{label, Labelled, MissingPolicy, Task};
-use scale::{mean_std, median};
 pub use scale::{targets, TargetScale};
 pub use shared::{RowMap, SharedRows, MISSING};
 
@@ -87,43 +89,91 @@ pub enum ColumnKind {
     },
 }
 
-/// What one pass over a column's kept cells found, to decide its kind.
-struct Survey<'a> {
-    present: usize,
-    /// Cells that are numbers, finite or not.
-    numeric: usize,
-    first_text: Option<(usize, &'a Cell)>,
-    /// The first number that is not finite.
-    first_non_finite: Option<(usize, &'a Cell)>,
-    distinct: usize,
-}
-
-fn survey<'a>(table: &'a Table, rows: &[usize], c: usize) -> Survey<'a> {
-    let mut survey = Survey {
-        present: 0,
-        numeric: 0,
-        first_text: None,
-        first_non_finite: None,
-        distinct: 0,
-    };
-    let mut distinct = std::collections::HashSet::new();
+/// What one pass over column `c`'s cells in `rows` found, to decide its kind.
+fn survey(table: &Table, rows: &[usize], c: usize) -> Survey {
+    let mut survey = Survey::new(Budget::EXACT);
     for &r in rows {
-        let Some(cell) = cell(table, r, c) else {
-            continue;
-        };
-        survey.present += 1;
-        distinct.insert(cell.text());
-        if cell.number().is_some() {
-            survey.numeric += 1;
-        } else if cell.non_finite() {
-            survey.numeric += 1;
-            survey.first_non_finite = survey.first_non_finite.or(Some((r, cell)));
-        } else if survey.first_text.is_none() {
-            survey.first_text = Some((r, cell));
+        if let Some(cell) = cell(table, r, c) {
+            survey.add(cell, || table.location(r, c));
         }
     }
-    survey.distinct = distinct.len();
     survey
+}
+
+/// How a surveyed column is encoded, before its statistics are fitted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Left out: empty in every kept row, or an identifier.
+    Skipped,
+    /// Standardised.
+    Numeric,
+    /// One-hot encoded.
+    Categorical,
+}
+
+/// A column's kind from its survey over every kept row: numeric if every present cell is a
+/// finite number; if at least 90% are, the first cell that is not is an error (a typo in a
+/// numeric column); otherwise categorical. Empty columns, and text columns with a distinct
+/// value in every row (more than 20), are skipped.
+pub(crate) fn kind_of(survey: &Survey) -> Result<Kind> {
+    if survey.present == 0 {
+        return Ok(Kind::Skipped);
+    }
+    let numeric = survey.numeric as f64 >= NUMERIC_SHARE * survey.present as f64;
+    if let (true, Some((at, text))) = (numeric, &survey.first_non_finite) {
+        return Err(Error::Input {
+            at: at.clone(),
+            message: not_a_number(text),
+        });
+    }
+    let Some((at, first)) = &survey.first_text else {
+        return Ok(Kind::Numeric);
+    };
+    if numeric {
+        let share = survey.numeric * 100 / survey.present;
+        return Err(Error::Input {
+            at: at.clone(),
+            message: format!(
+                "{:?} is not a number (the column is numeric in {share}% of rows)",
+                first.text()
+            ),
+        });
+    }
+    match survey.all_distinct() && survey.present > IDENTIFIER_ROWS as u64 {
+        true => Ok(Kind::Skipped),
+        false => Ok(Kind::Categorical),
+    }
+}
+
+/// A categorical column's encoding from its training rows' texts, most frequent first: the
+/// first [`MAX_CATEGORIES`], the most frequent standing in for a missing cell.
+pub(crate) fn categorical(ranked: Vec<(String, u64)>) -> ColumnKind {
+    let categories: Vec<String> = ranked
+        .into_iter()
+        .take(MAX_CATEGORIES)
+        .map(|(text, _)| text)
+        .collect();
+    let fill = categories.first().cloned().unwrap_or_default();
+    ColumnKind::Categorical { categories, fill }
+}
+
+/// A numeric column's standardisation from its training values' moments and median sample:
+/// median fill, mean, population std (1 for a constant column).
+pub(crate) fn numeric(
+    moments: &Moments,
+    sample: Sample,
+    at: impl Fn() -> Location,
+) -> Result<ColumnKind> {
+    let (mean, std) = moments.mean_std();
+    let fill = sample.median();
+    if !(mean.is_finite() && std.is_finite()) {
+        return Err(Error::Input {
+            at: at(),
+            message: "the values are too large to standardise; rescale the column".into(),
+        });
+    }
+    let std = if std > 0.0 { std } else { 1.0 };
+    Ok(ColumnKind::Numeric { fill, mean, std })
 }
 
 /// A cell, None where missing or out of range.
@@ -153,16 +203,14 @@ fn training_rows(labelled: &Labelled, train: &[usize]) -> Result<Vec<usize>> {
 
 /// Column `c`'s distinct texts in `rows` with their counts, most frequent first (ties in
 /// text order).
-fn ranked<'t>(table: &'t Table, rows: &[usize], c: usize) -> Vec<(Cow<'t, str>, usize)> {
-    let mut counts: HashMap<Cow<'_, str>, usize> = HashMap::new();
+fn ranked(table: &Table, rows: &[usize], c: usize) -> Vec<(String, u64)> {
+    let mut counts = Counts::new(usize::MAX);
     for &r in rows {
         if let Some(cell) = cell(table, r, c) {
-            *counts.entry(cell.text()).or_default() += 1;
+            counts.add(&cell.text());
         }
     }
-    let mut ranked: Vec<(Cow<'_, str>, usize)> = counts.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    ranked
+    counts.ranked()
 }
 
 /// The standardisation of numeric column `c` fitted on `train_rows` (on every kept row of
@@ -174,25 +222,24 @@ fn standardised(
     train_rows: &[usize],
     c: usize,
 ) -> Result<ColumnKind> {
-    let values_in = |rows: &[usize]| -> Vec<f64> {
-        rows.iter()
+    let fit = |rows: &[usize]| -> (Moments, Sample) {
+        let (mut moments, mut sample) = (Moments::default(), Sample::new(Budget::EXACT.sample, 0));
+        for v in rows
+            .iter()
             .filter_map(|&r| cell(table, r, c).and_then(Cell::number))
-            .collect()
+        {
+            moments.add(v);
+            sample.add(v);
+        }
+        (moments, sample)
     };
-    let mut values = values_in(train_rows);
-    if values.is_empty() {
-        values = values_in(&labelled.rows);
+    let (mut moments, mut sample) = fit(train_rows);
+    if moments.count() == 0 {
+        (moments, sample) = fit(&labelled.rows);
     }
-    let (mean, std) = mean_std(&values);
-    let fill = median(&mut values);
-    if !(mean.is_finite() && std.is_finite()) {
-        return Err(Error::Input {
-            at: Location::file(table.name.clone()).column(table.columns[c].clone()),
-            message: "the values are too large to standardise; rescale the column".into(),
-        });
-    }
-    let std = if std > 0.0 { std } else { 1.0 };
-    Ok(ColumnKind::Numeric { fill, mean, std })
+    numeric(&moments, sample, || {
+        Location::file(table.name.clone()).column(table.columns[c].clone())
+    })
 }
 
 impl Preprocessor {
@@ -200,11 +247,8 @@ impl Preprocessor {
     /// values, means, stds and categories on the `train` positions only (indices into
     /// `labelled.rows`), so validation rows never leak into the encoding.
     ///
-    /// Every column except the target is a feature. A column is numeric if every present
-    /// cell is a finite number; if at least 90% are, the first cell that is not is an error
-    /// (a typo in a numeric column); otherwise the column is categorical. Columns empty in
-    /// every kept row, and text columns with a distinct value in every row (more than 20),
-    /// are skipped and listed in `skipped`.
+    /// Every column except the target (and the sample weights) is a feature, of the kind
+    /// `kind_of` decides; skipped columns are listed in `skipped`.
     pub fn fit(table: &Table, labelled: &Labelled, train: &[usize]) -> Result<Preprocessor> {
         let target = table.column(&labelled.target)?;
         let weight = match &labelled.weight_column {
@@ -219,68 +263,44 @@ impl Preprocessor {
             if c == target || Some(c) == weight {
                 continue;
             }
-            let survey = survey(table, &labelled.rows, c);
-            if survey.present == 0 {
-                skipped.push(name.clone());
-                continue;
-            }
-            let numeric = survey.numeric as f64 >= NUMERIC_SHARE * survey.present as f64;
-            if let (true, Some((row, text))) = (numeric, survey.first_non_finite) {
-                return Err(Error::Input {
-                    at: table.location(row, c),
-                    message: not_a_number(text),
-                });
-            }
-            if let Some((row, first)) = survey.first_text {
-                let text = first.text();
-                if numeric {
-                    let share = survey.numeric * 100 / survey.present;
-                    return Err(Error::Input {
-                        at: table.location(row, c),
-                        message: format!(
-                            "{text:?} is not a number (the column is numeric in {share}% of rows)"
-                        ),
-                    });
-                }
-                if survey.distinct == survey.present && survey.present > IDENTIFIER_ROWS {
+            let kind = match kind_of(&survey(table, &labelled.rows, c))? {
+                Kind::Skipped => {
                     skipped.push(name.clone());
                     continue;
                 }
-                let categories: Vec<String> = ranked(table, &train_rows, c)
-                    .into_iter()
-                    .take(MAX_CATEGORIES)
-                    .map(|(text, _)| text.to_string())
-                    .collect();
-                let fill = categories.first().cloned().unwrap_or_default();
-                columns.push(FeatureColumn {
-                    name: name.clone(),
-                    kind: ColumnKind::Categorical { categories, fill },
-                });
-            } else {
-                columns.push(FeatureColumn {
-                    name: name.clone(),
-                    kind: standardised(table, labelled, &train_rows, c)?,
-                });
-            }
+                Kind::Categorical => categorical(ranked(table, &train_rows, c)),
+                Kind::Numeric => standardised(table, labelled, &train_rows, c)?,
+            };
+            columns.push(FeatureColumn {
+                name: name.clone(),
+                kind,
+            });
         }
+        Preprocessor::assemble(&table.name, &labelled.target, columns, skipped)
+    }
+
+    /// The preprocessing of `columns` for `target`, `skipped` left out; an error naming
+    /// `file` where no feature column remains.
+    pub(crate) fn assemble(
+        file: &str,
+        target: &str,
+        columns: Vec<FeatureColumn>,
+        skipped: Vec<String>,
+    ) -> Result<Preprocessor> {
         let preprocessor = Preprocessor {
-            target: labelled.target.clone(),
+            target: target.to_string(),
             columns,
             skipped,
         };
         if preprocessor.width() == 0 {
             return Err(Error::Input {
-                at: Location::file(table.name.clone()),
+                at: Location::file(file),
                 message: if preprocessor.skipped.is_empty() {
-                    format!(
-                        "no feature columns: the file has only the target column {:?}",
-                        labelled.target
-                    )
+                    format!("no feature columns: the file has only the target column {target:?}")
                 } else {
                     format!(
-                        "no feature columns remain besides the target {:?}; skipped as empty \
-                         or identifiers: {}",
-                        labelled.target,
+                        "no feature columns remain besides the target {target:?}; skipped as \
+                         empty or identifiers: {}",
                         list_columns(&preprocessor.skipped)
                     )
                 },
@@ -411,7 +431,7 @@ impl Preprocessor {
                     fill: ranked(table, &train_rows, c)
                         .into_iter()
                         .find(|(text, _)| categories.iter().any(|k| k == text))
-                        .map_or_else(|| fill.clone(), |(text, _)| text.into_owned()),
+                        .map_or_else(|| fill.clone(), |(text, _)| text),
                     categories: categories.clone(),
                 },
             };

@@ -1,6 +1,7 @@
 //! Statistics of numbers: medians, means and standard deviations, and the regression target's
 //! scale.
 
+use super::census::Moments;
 use super::label::{Labelled, Task};
 use serde::{Deserialize, Serialize};
 
@@ -22,24 +23,6 @@ pub(super) fn median(values: &mut [f64]) -> f64 {
     }
 }
 
-/// Mean and population standard deviation, computed incrementally so large values do not
-/// overflow a running sum.
-pub(super) fn mean_std(values: &[f64]) -> (f64, f64) {
-    let mut mean = 0.0;
-    let mut m2 = 0.0;
-    for (i, &v) in values.iter().enumerate() {
-        let delta = v - mean;
-        mean += delta / (i + 1) as f64;
-        m2 += delta * (v - mean);
-    }
-    let std = if values.is_empty() {
-        0.0
-    } else {
-        (m2 / values.len() as f64).sqrt()
-    };
-    (mean, std)
-}
-
 /// Regression targets are standardised with training statistics, so the network learns on a
 /// unit scale; the model keeps this to turn outputs back into values.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -54,7 +37,16 @@ impl TargetScale {
     /// Fits the scale on training targets; no values or a constant target give std 1 so
     /// encoding never divides by zero.
     pub fn fit(values: &[f64]) -> TargetScale {
-        let (mean, std) = mean_std(values);
+        let mut moments = Moments::default();
+        for &v in values {
+            moments.add(v);
+        }
+        TargetScale::of_moments(&moments)
+    }
+
+    /// The scale of the values whose moments are `moments` (see [`TargetScale::fit`]).
+    pub fn of_moments(moments: &Moments) -> TargetScale {
+        let (mean, std) = moments.mean_std();
         let mean = if mean.is_finite() { mean } else { 0.0 };
         let std = if std.is_finite() && std > 0.0 {
             std
