@@ -181,6 +181,7 @@ fn table<R: AsRef<[f32]>>(x: &[R], y: Option<Vec<Cell>>) -> Result<Table> {
         lines: (2..2 + rows.len() as u64).collect(),
         rows,
         row_groups: Vec::new(),
+        row_base: 0,
     })
 }
 

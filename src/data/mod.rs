@@ -1,5 +1,6 @@
 //! In-memory training data and the seeded shuffle shared by the GPU trainer and the reference.
 
+pub mod chunks;
 #[cfg(feature = "parquet")]
 pub mod parquet;
 pub mod prep;

@@ -27,13 +27,56 @@ pub fn is_parquet(bytes: &[u8]) -> bool {
 /// Reads a Parquet file's `bytes` (already bounded by the caller); `name` stands for it in
 /// messages.
 pub fn read(name: &str, bytes: Vec<u8>) -> Result<Table> {
-    let invalid = |message: String| Error::Input {
-        at: Location::file(name),
-        message,
-    };
     let builder = ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-        .map_err(|e| invalid(format!("not a readable Parquet file: {e}")))?;
-    let metadata = builder.metadata().clone();
+        .map_err(|e| unreadable(name, e))?;
+    let mut table = empty(name, &builder)?;
+    let rows: u64 = builder
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows().max(0) as u64)
+        .sum();
+    // A cell costs at least its slot; the table must fit the memory available, as a CSV's.
+    let cells = rows.saturating_mul(table.columns.len().max(1) as u64);
+    let budget = crate::files::memory_available();
+    if cells.saturating_mul(std::mem::size_of::<Option<Cell>>() as u64) > budget / 2 {
+        return Err(Error::Input {
+            at: Location::file(name),
+            message: format!(
+                "{rows} rows of {} columns would not fit in the memory available",
+                table.columns.len()
+            ),
+        });
+    }
+    table.rows.reserve(rows as usize);
+    let reader = builder.build().map_err(|e| unreadable(name, e))?;
+    for batch in reader {
+        let rows = batch_rows(&table, batch)?;
+        table.rows.extend(rows);
+    }
+    if table.rows.is_empty() {
+        return Err(Error::Input {
+            at: Location::file(name),
+            message: "the file has no rows".into(),
+        });
+    }
+    Ok(table)
+}
+
+/// The error for a file the parquet crate cannot read.
+fn unreadable(name: &str, e: impl std::fmt::Display) -> Error {
+    Error::Input {
+        at: Location::file(name),
+        message: format!("not a readable Parquet file: {e}"),
+    }
+}
+
+/// An empty table of the file's columns (whose names must be non-empty and unique) and its
+/// row groups' first rows.
+fn empty<T: parquet::file::reader::ChunkReader + 'static>(
+    name: &str,
+    builder: &ParquetRecordBatchReaderBuilder<T>,
+) -> Result<Table> {
     let columns: Vec<String> = builder
         .schema()
         .fields()
@@ -43,9 +86,10 @@ pub fn read(name: &str, bytes: Vec<u8>) -> Result<Table> {
     let mut seen = std::collections::HashSet::new();
     for column in &columns {
         if column.is_empty() {
-            return Err(invalid(
-                "a column has an empty name; every column needs a name".into(),
-            ));
+            return Err(Error::Input {
+                at: Location::file(name),
+                message: "a column has an empty name; every column needs a name".into(),
+            });
         }
         if !seen.insert(column.as_str()) {
             return Err(Error::Input {
@@ -54,81 +98,94 @@ pub fn read(name: &str, bytes: Vec<u8>) -> Result<Table> {
             });
         }
     }
-    let total: u64 = metadata
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows().max(0) as u64)
-        .sum();
-    // A cell costs at least its slot; the table must fit the memory available, as a CSV's.
-    let cells = total.saturating_mul(columns.len().max(1) as u64);
-    let budget = crate::files::memory_available();
-    if cells.saturating_mul(std::mem::size_of::<Option<Cell>>() as u64) > budget / 2 {
-        return Err(invalid(format!(
-            "{total} rows of {} columns would not fit in the memory available",
-            columns.len()
-        )));
+    let mut starts = Vec::with_capacity(builder.metadata().num_row_groups());
+    let mut at = 0u64;
+    for group in builder.metadata().row_groups() {
+        starts.push(at);
+        at += group.num_rows().max(0) as u64;
     }
-    let mut table = Table {
+    Ok(Table {
         name: name.to_string(),
         columns,
-        rows: Vec::with_capacity(total as usize),
+        rows: Vec::new(),
         lines: Vec::new(),
-        row_groups: Vec::with_capacity(metadata.num_row_groups()),
-    };
-    read_groups(name, &mut table, builder)?;
-    if table.rows.is_empty() {
-        return Err(invalid("the file has no rows".into()));
-    }
-    Ok(table)
+        row_groups: starts,
+        row_base: 0,
+    })
 }
 
-/// Every row group's rows into `table`, in order.
-fn read_groups(
-    name: &str,
-    table: &mut Table,
-    builder: ParquetRecordBatchReaderBuilder<bytes::Bytes>,
-) -> Result<()> {
-    let groups: Vec<u64> = builder
-        .metadata()
-        .row_groups()
-        .iter()
-        .map(|g| g.num_rows().max(0) as u64)
-        .collect();
-    let reader = builder.build().map_err(|e| Error::Input {
-        at: Location::file(name),
-        message: format!("not a readable Parquet file: {e}"),
+/// A batch's rows as cells, the batch coming next after `table`'s rows (for the locations
+/// of its errors).
+fn batch_rows(
+    table: &Table,
+    batch: std::result::Result<arrow_array::RecordBatch, arrow_schema::ArrowError>,
+) -> Result<Vec<Vec<Option<Cell>>>> {
+    let first = table.rows.len();
+    let batch = batch.map_err(|e| Error::Input {
+        at: table.row_location(first),
+        message: format!("cannot decode the row group: {e}"),
     })?;
-    let mut starts = Vec::with_capacity(groups.len());
-    let mut at = 0u64;
-    for rows in &groups {
-        starts.push(at);
-        at += rows;
-    }
-    table.row_groups = starts;
-    for batch in reader {
-        let first = table.rows.len();
-        let batch = batch.map_err(|e| {
-            let at = table.row_location(first);
-            Error::Input {
-                at,
-                message: format!("cannot decode the row group: {e}"),
-            }
+    let mut rows: Vec<Vec<Option<Cell>>> = (0..batch.num_rows())
+        .map(|_| Vec::with_capacity(table.columns.len()))
+        .collect();
+    for (c, array) in batch.columns().iter().enumerate() {
+        let column = cells(array).map_err(|what| Error::Input {
+            at: table.location(first, c),
+            message: format!("{what} columns cannot be read; store numbers, text or booleans"),
         })?;
-        let mut rows: Vec<Vec<Option<Cell>>> = (0..batch.num_rows())
-            .map(|_| Vec::with_capacity(table.columns.len()))
-            .collect();
-        for (c, array) in batch.columns().iter().enumerate() {
-            let column = cells(array).map_err(|what| Error::Input {
-                at: table.location(first, c),
-                message: format!("{what} columns cannot be read; store numbers, text or booleans"),
-            })?;
-            for (row, cell) in rows.iter_mut().zip(column) {
-                row.push(cell);
-            }
+        for (row, cell) in rows.iter_mut().zip(column) {
+            row.push(cell);
         }
-        table.rows.extend(rows);
     }
-    Ok(())
+    Ok(rows)
+}
+
+/// A Parquet file read a batch of rows at a time, for a file larger than memory: each chunk
+/// a [`Table`] of the file's columns whose messages name the file's row and row group, its
+/// cells as [`read`] makes them.
+pub struct ParquetChunks {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    /// The next chunk, empty, at the row it starts on.
+    next: Table,
+}
+
+impl ParquetChunks {
+    /// Opens `path` (a regular file, of any size), `rows` rows a chunk.
+    pub fn open(path: &std::path::Path, rows: usize) -> Result<ParquetChunks> {
+        let kind = crate::files::Kind {
+            name: "data",
+            max_bytes: u64::MAX,
+        };
+        let (file, _) = crate::files::open_bounded(path, kind)?;
+        let name = path.display().to_string();
+        let builder =
+            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(&name, e))?;
+        let next = empty(&name, &builder)?;
+        let reader = builder
+            .with_batch_size(rows.max(1))
+            .build()
+            .map_err(|e| unreadable(&name, e))?;
+        Ok(ParquetChunks { reader, next })
+    }
+
+    /// The file's columns.
+    pub fn columns(&self) -> &[String] {
+        &self.next.columns
+    }
+}
+
+impl Iterator for ParquetChunks {
+    type Item = Result<Table>;
+
+    fn next(&mut self) -> Option<Result<Table>> {
+        let batch = self.reader.next()?;
+        Some(batch_rows(&self.next, batch).map(|rows| {
+            let mut chunk = self.next.clone();
+            self.next.row_base += rows.len() as u64;
+            chunk.rows = rows;
+            chunk
+        }))
+    }
 }
 
 /// A column's cells, or the name of its type where gpumlp does not read it.

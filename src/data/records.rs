@@ -1,5 +1,5 @@
 //! CSV records into a table's rows, the same way for a file read whole ([`Table::from_bytes`])
-//! and one read a chunk at a time ([`CsvChunks`], a file larger than memory): the header is
+//! and one read a chunk at a time ([`super::chunks::CsvChunks`], a file larger than memory): the header is
 //! the first record that is not blank, and each data row must have the header's fields, in
 //! UTF-8, trimmed, with the missing spellings read as missing. Every row keeps the line it
 //! starts on in the file.
@@ -8,7 +8,6 @@ use super::table::{is_missing, Cell, Table};
 use crate::error::{Error, Location, Result};
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::Path;
 
 /// A reader that remembers the bytes the csv crate has read past the last record it was asked
 /// about, to turn records' byte offsets into line numbers (the csv crate's own line numbers
@@ -290,6 +289,7 @@ impl<R: Read> Records<R> {
             rows: Vec::new(),
             lines: Vec::new(),
             row_groups: Vec::new(),
+            row_base: 0,
         }
     }
 
@@ -320,145 +320,4 @@ fn decode(record: &csv::ByteRecord, bad: impl Fn(usize) -> Error) -> Result<Vec<
             Err(_) => Err(bad(i)),
         })
         .collect()
-}
-
-/// A CSV file read a chunk of rows at a time, for a file larger than memory: each chunk a
-/// [`Table`] of the file's columns holding about `chunk_bytes` of parsed rows, each row with
-/// its line in the file. The rows are checked as [`Table::from_bytes`] checks them.
-pub struct CsvChunks {
-    records: Records<std::io::BufReader<std::fs::File>>,
-    chunk_bytes: u64,
-    rows: u64,
-    done: bool,
-}
-
-impl CsvChunks {
-    /// Opens `path` (a regular file, of any size) and reads its header.
-    pub fn open(path: &Path, chunk_bytes: u64) -> Result<CsvChunks> {
-        let kind = crate::files::Kind {
-            name: "data",
-            max_bytes: u64::MAX,
-        };
-        let (file, _) = crate::files::open_bounded(path, kind)?;
-        let name = path.display().to_string();
-        Ok(CsvChunks {
-            records: Records::new(&name, std::io::BufReader::new(file))?,
-            chunk_bytes: chunk_bytes.max(1),
-            rows: 0,
-            done: false,
-        })
-    }
-
-    /// The file's columns.
-    pub fn columns(&self) -> &[String] {
-        &self.records.columns
-    }
-
-    fn next_chunk(&mut self) -> Result<Option<Table>> {
-        let mut chunk = self.records.empty();
-        let mut bytes = 0;
-        while bytes < self.chunk_bytes {
-            let Some((row, line, size)) = self.records.next_row()? else {
-                self.done = true;
-                break;
-            };
-            chunk.rows.push(row);
-            chunk.lines.push(line);
-            bytes += size;
-        }
-        self.rows += chunk.rows.len() as u64;
-        match (chunk.rows.is_empty(), self.rows) {
-            (true, 0) => Err(self.records.no_rows()),
-            (true, _) => Ok(None),
-            (false, _) => Ok(Some(chunk)),
-        }
-    }
-}
-
-impl Iterator for CsvChunks {
-    type Item = Result<Table>;
-
-    fn next(&mut self) -> Option<Result<Table>> {
-        if self.done {
-            return None;
-        }
-        let next = self.next_chunk();
-        if next.is_err() {
-            self.done = true;
-        }
-        next.transpose()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A file in the temporary directory holding `text`, removed when dropped.
-    struct TempFile(std::path::PathBuf);
-
-    impl TempFile {
-        fn new(tag: &str, text: &str) -> TempFile {
-            let path = std::env::temp_dir()
-                .join(format!("gpumlp-records-{}-{tag}.csv", std::process::id()));
-            std::fs::write(&path, text).unwrap();
-            TempFile(path)
-        }
-    }
-
-    impl Drop for TempFile {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-
-    fn chunks(path: &Path, bytes: u64) -> Result<Vec<Table>> {
-        CsvChunks::open(path, bytes)?.collect()
-    }
-
-    #[test]
-    fn a_file_read_in_chunks_is_its_table_row_for_row_and_line_for_line() {
-        // Blank lines (empty and spaces), CRLF endings, a quoted field over two lines,
-        // missing spellings, a byte-order mark.
-        let mut text = String::from("\u{feff}a, b ,c\r\n\r\n");
-        for r in 0..400 {
-            match r % 50 {
-                7 => text.push_str("   \n"),
-                9 => text.push_str(&format!("{r},\"two\nlines\",NA\n")),
-                _ => text.push_str(&format!("{r}, x{} ,{}\r\n", r % 3, r as f64 / 8.0)),
-            }
-        }
-        let file = TempFile::new("rows", &text);
-        let whole = Table::read(&file.0).unwrap();
-        for bytes in [1, 700, 10_000, u64::MAX] {
-            let parts = chunks(&file.0, bytes).unwrap();
-            assert!(parts.iter().all(|c| c.columns == whole.columns));
-            let rows: Vec<_> = parts.iter().flat_map(|c| c.rows.clone()).collect();
-            let lines: Vec<u64> = parts.iter().flat_map(|c| c.lines.clone()).collect();
-            assert_eq!(rows, whole.rows, "chunks of {bytes} bytes");
-            assert_eq!(lines, whole.lines, "chunks of {bytes} bytes");
-            if bytes == 1 {
-                assert_eq!(parts.len(), whole.rows.len(), "a row a chunk");
-            }
-        }
-        assert_eq!(whole.columns, vec!["a", "b", "c"]);
-    }
-
-    #[test]
-    fn a_bad_row_in_a_chunk_is_named_by_its_line() {
-        let mut text = String::from("a,b\n");
-        for r in 0..300 {
-            text.push_str(&format!("{r},{r}\n"));
-        }
-        text.push_str("\n1,2,3\n");
-        let file = TempFile::new("bad", &text);
-        let err = chunks(&file.0, 500).unwrap_err().to_string();
-        assert!(
-            err.contains("line 303") && err.contains("3 fields"),
-            "{err}"
-        );
-        let header_only = TempFile::new("header", "a,b\n\n");
-        let err = chunks(&header_only.0, 500).unwrap_err().to_string();
-        assert!(err.contains("no data rows"), "{err}");
-    }
 }

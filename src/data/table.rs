@@ -29,6 +29,9 @@ pub struct Table {
     /// A Parquet file's first row of each row group, so messages can name it (empty for a
     /// CSV file).
     pub row_groups: Vec<u64>,
+    /// The file row (from 0) of the table's first row: 0, or where a chunk of a Parquet file
+    /// read a part at a time starts, so messages name the file's row.
+    pub row_base: u64,
 }
 
 /// One present cell: text as read from a file (trimmed), or a number handed over as one,
@@ -180,10 +183,9 @@ impl Table {
         if let Some(&line) = self.lines.get(row) {
             at.line(line)
         } else if !self.row_groups.is_empty() {
-            let group = self
-                .row_groups
-                .partition_point(|&start| start <= row as u64);
-            at.row(row as u64 + 1, group.saturating_sub(1))
+            let row = self.row_base + row as u64;
+            let group = self.row_groups.partition_point(|&start| start <= row);
+            at.row(row + 1, group.saturating_sub(1))
         } else {
             at
         }

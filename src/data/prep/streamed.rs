@@ -300,7 +300,7 @@ impl SecondPass {
 /// column), the task (`None`: inferred), the budget per column, the parsed bytes a chunk
 /// holds, the seed of the median samples.
 pub struct Source<'a> {
-    /// A CSV file, of any size.
+    /// A CSV or Parquet file, of any size.
     pub path: &'a std::path::Path,
     /// The target column.
     pub target: &'a str,
@@ -316,14 +316,14 @@ pub struct Source<'a> {
     pub seed: u64,
 }
 
-/// The labels and preprocessing of the CSV file `source.path`, read twice a chunk at a time:
+/// The labels and preprocessing of the file `source.path`, read twice a chunk at a time:
 /// the plan (task, classes, rows), the preprocessing fitted on the rows `is_train` takes (by
 /// row number), and the regression target's scale.
 pub fn fit_file(
     source: &Source<'_>,
     is_train: &dyn Fn(u64) -> bool,
 ) -> Result<(Plan, Preprocessor, Option<TargetScale>)> {
-    let open = || crate::data::records::CsvChunks::open(source.path, source.chunk_bytes);
+    let open = || crate::data::chunks::Chunks::open(source.path, source.chunk_bytes);
     let chunks = open()?;
     let name = source.path.display().to_string();
     let columns = chunks.columns().to_vec();
@@ -377,6 +377,7 @@ mod tests {
             rows: table.rows[from..to].to_vec(),
             lines: table.lines[from..to].to_vec(),
             row_groups: Vec::new(),
+            row_base: 0,
         }
     }
 
