@@ -5,6 +5,7 @@ pub mod chunks;
 pub mod parquet;
 pub mod prep;
 pub mod records;
+pub mod shuffle_buffer;
 pub mod split;
 pub mod table;
 

@@ -296,6 +296,122 @@ impl SecondPass {
     }
 }
 
+/// Whether row `row` of a file is held out for validation: a `fraction` of the rows, chosen
+/// by a hash of the row's number and `seed` (SplitMix64), so a streamed run picks the same
+/// rows every epoch and every run, without keeping a list. (Not stratified by class, as the
+/// in-memory split is: on the large files this serves, each class's share of the held-out
+/// rows is its share of the file within sampling error.)
+pub fn held_out(seed: u64, row: u64, fraction: f64) -> bool {
+    let mut z = seed ^ row.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    ((z >> 11) as f64 / (1u64 << 53) as f64) < fraction
+}
+
+/// Rows of a chunk encoded for the network: inputs, targets (laid out as
+/// [`super::targets`] lays them out) and row weights.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Encoded {
+    /// (rows, inputs).
+    pub x: Vec<f32>,
+    /// (rows, outputs).
+    pub y: Vec<f32>,
+    /// (rows): the sample weight, or 1.
+    pub w: Vec<f32>,
+    /// Each row's number in the file.
+    pub rows: Vec<u64>,
+}
+
+impl Plan {
+    /// Outputs per row: 1, or one per class for a multiclass task.
+    pub fn outputs(&self) -> usize {
+        match self.task {
+            Task::Multiclass => self.classes.len(),
+            Task::Binary | Task::Regression => 1,
+        }
+    }
+
+    /// The rows of `chunk` with a target (its first row is row `first_row` of the file),
+    /// encoded: inputs by `prep`, targets by the task (a regression target on `scale`), row
+    /// weights from the sample-weight column; split into (training, held-out) by
+    /// `is_train`.
+    pub fn encode(
+        &self,
+        prep: &Preprocessor,
+        scale: Option<TargetScale>,
+        chunk: &Table,
+        first_row: u64,
+        is_train: &dyn Fn(u64) -> bool,
+    ) -> Result<(Encoded, Encoded)> {
+        self.columns.check(chunk)?;
+        let t = self.columns.target;
+        let kept: Vec<usize> = (0..chunk.rows.len())
+            .filter(|&r| chunk.cell(r, t).is_some())
+            .collect();
+        let x = prep.transform(chunk, &kept)?;
+        let width = prep.width();
+        let outputs = self.outputs();
+        let (mut train, mut val) = (Encoded::default(), Encoded::default());
+        for (i, &r) in kept.iter().enumerate() {
+            let number = first_row + r as u64;
+            let out = match is_train(number) {
+                true => &mut train,
+                false => &mut val,
+            };
+            let cell = chunk.cell(r, t).expect("kept rows have a target");
+            let at = || chunk.location(r, t);
+            match self.task {
+                Task::Regression => {
+                    let v = cell.number().ok_or_else(|| Error::Input {
+                        at: at(),
+                        message: format!(
+                            "{:?} is not a number; a regression target must be numeric",
+                            cell.text()
+                        ),
+                    })?;
+                    out.y.push(match scale {
+                        Some(scale) => scale.encode(v),
+                        None => v as f32,
+                    });
+                }
+                Task::Binary | Task::Multiclass => {
+                    let class = self.class_index.index(cell).ok_or_else(|| Error::Input {
+                        at: at(),
+                        message: format!(
+                            "{:?} is not one of the classes the first pass found",
+                            cell.text()
+                        ),
+                    })?;
+                    match self.task {
+                        Task::Binary => out.y.push(class as f32),
+                        _ => out.y.extend((0..outputs).map(|k| f32::from(k == class))),
+                    }
+                }
+            }
+            let weight = match self.columns.weight {
+                None => 1.0,
+                Some(c) => {
+                    let w = chunk.cell(r, c).and_then(|cell| cell.number());
+                    match w.filter(|w| *w >= 0.0 && (*w as f32).is_finite()) {
+                        Some(w) => w as f32,
+                        None => {
+                            return Err(Error::Input {
+                                at: chunk.location(r, c),
+                                message: "the sample weight is not a number from 0 up".into(),
+                            })
+                        }
+                    }
+                }
+            };
+            out.w.push(weight);
+            out.x.extend_from_slice(&x[i * width..(i + 1) * width]);
+            out.rows.push(number);
+        }
+        Ok((train, val))
+    }
+}
+
 /// Where a streamed fit reads its rows and how: the file, the target (and the sample-weight
 /// column), the task (`None`: inferred), the budget per column, the parsed bytes a chunk
 /// holds, the seed of the median samples.
@@ -515,5 +631,55 @@ mod tests {
         let (plan, prep, _) = got.unwrap();
         assert_eq!((plan.task, &plan.classes), (lab.task, &lab.classes));
         assert_eq!(prep, Preprocessor::fit(&table, &lab, &train).unwrap());
+    }
+
+    #[test]
+    fn chunks_encode_as_the_in_memory_rows_and_the_split_is_by_row_number() {
+        let table = table(200);
+        for target in ["y", "q"] {
+            let lab = label(&table, target, None, MissingPolicy::Impute).unwrap();
+            let is_train = |r: u64| !held_out(9, r, 0.25);
+            let train: Vec<usize> = (0..lab.rows.len())
+                .filter(|&p| is_train(lab.rows[p] as u64))
+                .collect();
+            let (plan, prep, scale) = streamed(&table, target, Budget::EXACT, &is_train).unwrap();
+            let (mut got, mut held) = (Encoded::default(), Encoded::default());
+            for (from, to) in [(0, 7), (7, 120), (120, 200)] {
+                let (t, v) = plan
+                    .encode(
+                        &prep,
+                        scale,
+                        &chunk(&table, from, to),
+                        from as u64,
+                        &is_train,
+                    )
+                    .unwrap();
+                for (all, part) in [(&mut got, t), (&mut held, v)] {
+                    all.x.extend(part.x);
+                    all.y.extend(part.y);
+                    all.w.extend(part.w);
+                    all.rows.extend(part.rows);
+                }
+            }
+            let rows: Vec<usize> = train.iter().map(|&p| lab.rows[p]).collect();
+            assert_eq!(got.x, prep.transform(&table, &rows).unwrap(), "{target}");
+            assert_eq!(
+                got.y,
+                crate::data::prep::targets(&lab, &train, scale),
+                "{target}"
+            );
+            assert_eq!(got.rows, rows.iter().map(|&r| r as u64).collect::<Vec<_>>());
+            assert!(got.w.iter().all(|&w| w == 1.0));
+            let share = held.rows.len() as f64 / lab.rows.len() as f64;
+            assert!((0.1..0.4).contains(&share), "{share} of the rows held out");
+        }
+        // The split is the same for the same seed and row, and differs by seed.
+        let picks = |seed| {
+            (0..1000)
+                .filter(|&r| held_out(seed, r, 0.2))
+                .collect::<Vec<u64>>()
+        };
+        assert_eq!(picks(1), picks(1));
+        assert_ne!(picks(1), picks(2));
     }
 }
