@@ -302,10 +302,7 @@ impl SecondPass {
 /// in-memory split is: on the large files this serves, each class's share of the held-out
 /// rows is its share of the file within sampling error.)
 pub fn held_out(seed: u64, row: u64, fraction: f64) -> bool {
-    let mut z = seed ^ row.wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^= z >> 31;
+    let z = super::census::mix64(seed ^ row.wrapping_mul(0x9e37_79b9_7f4a_7c15));
     ((z >> 11) as f64 / (1u64 << 53) as f64) < fraction
 }
 
