@@ -36,7 +36,7 @@ use crate::error::{Error, Location, Result};
 use crate::files::FilePlan;
 use crate::train::checkpoint;
 use crate::train::fit::{Checkpoint, FitControl};
-use crate::workflow::{self, Device, OnEpoch, TrainOptions, TrainReport, Trained};
+use crate::workflow::{self, DataShape, Device, OnEpoch, TrainOptions, TrainReport, Trained};
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -152,7 +152,8 @@ pub fn new_run_id() -> String {
     format!("{:016x}", h.finish())
 }
 
-/// The size and FNV-1a checksum (16 hex digits) of a data file, read in 64 KiB pieces.
+/// The size and FNV-1a checksum (16 hex digits) of a data file, read in 64 KiB pieces (so a
+/// file of any size, streamed or not, in constant memory; only a regular file is opened).
 /// `expect` is the size a checkpoint claims: it is compared first, before any byte is read,
 /// so a checkpoint cannot make us read a device or a file of another size.
 pub fn fingerprint(path: &Path, expect: Option<u64>) -> Result<(u64, String)> {
@@ -161,14 +162,15 @@ pub fn fingerprint(path: &Path, expect: Option<u64>) -> Result<(u64, String)> {
         source,
     };
     let kind = crate::files::Kind {
-        name: "CSV",
-        max_bytes: crate::files::max_csv_bytes(),
+        name: "data",
+        max_bytes: u64::MAX,
     };
     let (file, len) = crate::files::open_bounded(path, kind)?;
     if let Some(bytes) = expect.filter(|&b| b != len) {
         return Err(changed(path, bytes, len));
     }
-    let mut file = file.take(kind.max_bytes + 1);
+    // No more than the size it had when opened, should it grow while being read.
+    let mut file = file.take(len);
     let mut buf = vec![0u8; 1 << 16];
     let mut hash = checkpoint::Fnv::new();
     let mut total = 0u64;
@@ -271,7 +273,12 @@ impl Job {
             error,
             last_checkpoint: None,
         };
-        let table = Table::read(&self.data).map_err(early)?;
+        let streamed = workflow::streamed::streams(&self.data, &self.options).map_err(early)?;
+        // Read whole where it fits, else streamed from disk (and never held whole).
+        let table = match streamed {
+            true => None,
+            false => Some(Table::read(&self.data).map_err(early)?),
+        };
         if resume.is_some() && !self.adapter.is_empty() && self.adapter != device.describe() {
             log::warn!(
                 "the run started on {}; it continues here, but its weights will not be \
@@ -313,12 +320,31 @@ impl Job {
             save: Some(&mut save),
             resume,
         };
-        let result = workflow::train_controlled(&table, &self.options, device, on_epoch, control);
+        let result = match &table {
+            Some(table) => {
+                workflow::train_controlled(table, &self.options, device, on_epoch, control)
+                    .map(|trained| (trained, DataShape::of(table)))
+            }
+            None => {
+                let path = &self.data;
+                workflow::streamed::train_file(path, &self.options, device, on_epoch, control).map(
+                    |(trained, data)| {
+                        let shape = DataShape {
+                            name: path.display().to_string(),
+                            rows: data.rows as usize,
+                            columns: data.columns,
+                            streamed: true,
+                        };
+                        (trained, shape)
+                    },
+                )
+            }
+        };
         let stopped = |error| Stopped {
             error,
             last_checkpoint: last_saved.get(),
         };
-        let mut trained = match (result, &resumed) {
+        let (mut trained, shape) = match (result, &resumed) {
             (Ok(trained), _) => trained,
             (Err(Error::ResumeState(message)), Some(from)) => {
                 return Err(stopped(Error::CheckpointFile {
@@ -338,13 +364,13 @@ impl Job {
         }
         if let Some(plot) = &self.plot {
             trained
-                .draw_curves(&table, plot, &self.run_id)
+                .draw_curves(&shape.name, plot, &self.run_id)
                 .map_err(stopped)?;
         }
         if let Some(path) = &self.metrics_csv {
             trained.save_epochs_csv(path).map_err(stopped)?;
         }
-        let report = trained.report(&table, &self.out, &device.describe());
+        let report = trained.report(&shape, &self.out, &device.describe());
         Ok(Finished { trained, report })
     }
 

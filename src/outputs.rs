@@ -12,8 +12,8 @@ use crate::workflow::{Evaluated, Trained};
 use std::path::Path;
 
 /// `data.csv: target (task)`, the heading of a run's pictures.
-fn heading(table: &Table, model: &SavedModel) -> String {
-    let file = Path::new(&table.name).file_name().unwrap_or_default();
+fn heading(data: &str, model: &SavedModel) -> String {
+    let file = Path::new(data).file_name().unwrap_or_default();
     let meta = &model.meta;
     format!(
         "{}: {} ({})",
@@ -25,8 +25,9 @@ fn heading(table: &Table, model: &SavedModel) -> String {
 
 impl Trained {
     /// Draws the training (and validation) losses to `plot` (`.svg` or `.png`), marking the
-    /// epoch whose weights were kept, the file tagged as run `run_id`'s.
-    pub fn draw_curves(&self, table: &Table, plot: &Path, run_id: &str) -> Result<()> {
+    /// epoch whose weights were kept, the file tagged as run `run_id`'s; `data` names the
+    /// data file in the heading.
+    pub fn draw_curves(&self, data: &str, plot: &Path, run_id: &str) -> Result<()> {
         let report = &self.report;
         let mut series = vec![Series {
             name: "training loss",
@@ -39,7 +40,7 @@ impl Trained {
             });
         }
         let marker = report.best_epoch.map(|e| (e, "best epoch"));
-        let title = heading(table, &self.model);
+        let title = heading(data, &self.model);
         plot::write_chart(plot, &title, "loss", &series, marker, Some(run_id))
     }
 

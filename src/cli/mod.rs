@@ -526,6 +526,7 @@ fn cv(cli: &Cli, settings: Settings) -> Result<()> {
     };
     let folds = settings.folds.unwrap_or(FOLDS);
     let opts = settings.resolve()?;
+    gpumlp::workflow::streamed::check_fits(data, &opts, "cv")?;
     let table = Table::read(data)?;
     let gpu = open_gpu(cli.backend)?;
     let dev = device(&gpu);

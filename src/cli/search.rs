@@ -50,8 +50,13 @@ pub fn run(cli: &Cli, args: &SearchArgs) -> Result<()> {
         None => space.grid()?,
     };
     // Every candidate's settings are checked before any trains.
+    let mut resolved = Vec::with_capacity(candidates.len());
     for c in &candidates {
-        c.settings.resolve()?;
+        resolved.push(c.settings.resolve()?);
+    }
+    // The tightest bound any candidate sets.
+    if let Some(opts) = resolved.iter().min_by_key(|o| o.max_memory.bytes()) {
+        gpumlp::workflow::streamed::check_fits(&data, opts, "search")?;
     }
     let table = Table::read(&data)?;
     let gpu = open_gpu(cli.backend)?;

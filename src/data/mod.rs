@@ -7,6 +7,7 @@ pub mod prep;
 pub mod records;
 pub mod shuffle_buffer;
 pub mod split;
+pub mod stream;
 pub mod table;
 
 use crate::error::{Error, Result};

@@ -152,14 +152,7 @@ pub struct ParquetChunks {
 impl ParquetChunks {
     /// Opens `path` (a regular file, of any size), `rows` rows a chunk.
     pub fn open(path: &std::path::Path, rows: usize) -> Result<ParquetChunks> {
-        let kind = crate::files::Kind {
-            name: "data",
-            max_bytes: u64::MAX,
-        };
-        let (file, _) = crate::files::open_bounded(path, kind)?;
-        let name = path.display().to_string();
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(&name, e))?;
+        let (name, builder) = builder(path)?;
         let next = empty(&name, &builder)?;
         let reader = builder
             .with_batch_size(rows.max(1))
@@ -186,6 +179,63 @@ impl Iterator for ParquetChunks {
             chunk
         }))
     }
+}
+
+/// Opens `path` for reading with the arrow reader.
+fn builder(
+    path: &std::path::Path,
+) -> Result<(String, ParquetRecordBatchReaderBuilder<std::fs::File>)> {
+    let kind = crate::files::Kind {
+        name: "data",
+        max_bytes: u64::MAX,
+    };
+    let (file, _) = crate::files::open_bounded(path, kind)?;
+    let name = path.display().to_string();
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| unreadable(&name, e))?;
+    Ok((name, builder))
+}
+
+/// The rows of each row group of the file at `path`, from its footer.
+pub fn row_groups(path: &std::path::Path) -> Result<Vec<usize>> {
+    let (_, builder) = builder(path)?;
+    let groups = builder.metadata().row_groups();
+    Ok(groups
+        .iter()
+        .map(|g| g.num_rows().max(0) as usize)
+        .collect())
+}
+
+/// `rows` rows of row group `group` of the file at `path`, from its row `offset` there: one
+/// chunk read alone, its messages naming the file's rows and row groups.
+pub fn read_rows(
+    path: &std::path::Path,
+    group: usize,
+    offset: usize,
+    rows: usize,
+) -> Result<Table> {
+    let (name, builder) = builder(path)?;
+    let mut table = empty(&name, &builder)?;
+    let Some(&first) = table.row_groups.get(group) else {
+        return Err(Error::Input {
+            at: Location::file(name),
+            message: format!("the file has no row group {group}; was it changed during the run?"),
+        });
+    };
+    table.row_base = first + offset as u64;
+    let reader = builder
+        .with_row_groups(vec![group])
+        .with_offset(offset)
+        .with_limit(rows)
+        .with_batch_size(rows.max(1))
+        .build()
+        .map_err(|e| unreadable(&name, e))?;
+    let mut chunk = table.clone();
+    for batch in reader {
+        let got = batch_rows(&chunk, batch)?;
+        chunk.rows.extend(got);
+    }
+    Ok(chunk)
 }
 
 /// A column's cells, or the name of its type where gpumlp does not read it.

@@ -104,6 +104,8 @@ pub(crate) type Row = (Vec<Option<Cell>>, u64, u64);
 /// A CSV source's records, parsed into rows.
 pub(crate) struct Records<R> {
     name: String,
+    /// The file offset the reader started at (a chunk read alone starts past the header).
+    base: u64,
     csv: csv::Reader<Lines<R>>,
     record: csv::ByteRecord,
     /// The header's columns.
@@ -132,6 +134,7 @@ impl<R: Read> Records<R> {
             .from_reader(Lines::new(reader));
         let mut records = Records {
             name: name.to_string(),
+            base: 0,
             csv,
             record: csv::ByteRecord::new(),
             columns: Vec::new(),
@@ -191,6 +194,37 @@ impl<R: Read> Records<R> {
         }
         records.columns = columns;
         Ok(records)
+    }
+
+    /// Records of a file whose header is `columns`, from `reader` placed at byte `base` of
+    /// the file, at the start of a record on line `line`: a chunk read alone.
+    pub(crate) fn resume(
+        name: &str,
+        reader: R,
+        columns: Vec<String>,
+        base: u64,
+        line: u64,
+    ) -> Records<R> {
+        let mut lines = Lines::new(reader);
+        lines.line = line;
+        let csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .from_reader(lines);
+        Records {
+            name: name.to_string(),
+            base,
+            csv,
+            record: csv::ByteRecord::new(),
+            columns,
+        }
+    }
+
+    /// The file offset and line of the row [`Records::next_row`] returned last: where to
+    /// start reading it again.
+    pub(crate) fn row_start(&self) -> (u64, u64) {
+        let lines = self.csv.get_ref();
+        (self.base + lines.byte, lines.line)
     }
 
     /// The line the current record starts on.

@@ -7,7 +7,7 @@ mod read;
 
 pub use plan::FilePlan;
 pub use read::{
-    max_csv_bytes, memory_available, open_bounded, read_bounded, size_words, Kind,
+    max_csv_bytes, memory_available, memory_total, open_bounded, read_bounded, size_words, Kind,
     CSV_CELL_OVERHEAD, MAX_CHECKPOINT_BYTES, MAX_CONFIG_BYTES, MAX_CSV_LINE, MAX_MODEL_BYTES,
 };
 

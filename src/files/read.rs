@@ -28,18 +28,34 @@ pub const MAX_MODEL_BYTES: u64 = (crate::model::MAX_PARAMS as u64) * 4 + MAX_HEA
 /// losses and the header.
 pub const MAX_CHECKPOINT_BYTES: u64 = 4 * (crate::model::MAX_PARAMS as u64) * 4 + (1 << 30);
 
-/// The memory left for reading a CSV file: what the system says is available (Linux's
-/// `MemAvailable`), or 4 GiB where it does not say.
+/// The host's memory as sysinfo reads it (Linux's `MemTotal` and `MemAvailable`), each no
+/// more than the container's cgroup allows; `None` where the system does not say.
+fn host_memory() -> Option<(u64, u64)> {
+    let mut system = sysinfo::System::new();
+    system.refresh_memory();
+    let (total, available) = (system.total_memory(), system.available_memory());
+    if total == 0 {
+        return None;
+    }
+    Some(match system.cgroup_limits() {
+        Some(cgroup) => (
+            total.min(cgroup.total_memory),
+            available.min(cgroup.free_memory),
+        ),
+        None => (total, available),
+    })
+}
+
+/// The memory left for reading a CSV file: what the system says is available, or 4 GiB
+/// where it does not say.
 pub fn memory_available() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("MemAvailable:"))
-                .and_then(|v| v.trim().strip_suffix("kB"))
-                .and_then(|kb| kb.trim().parse::<u64>().ok())
-        })
-        .map_or(4 << 30, |kb| kb * 1024)
+    host_memory().map_or(4 << 30, |(_, available)| available)
+}
+
+/// The machine's memory (or its container's share), or 8 GiB where the system does not
+/// say: what `--max-memory auto` is half of.
+pub fn memory_total() -> u64 {
+    host_memory().map_or(8 << 30, |(total, _)| total)
 }
 
 /// The largest CSV file read whole: half the memory available, so the bytes and the table

@@ -4,6 +4,7 @@
 //! ([`TrainOptions::validate`]) and the resume comparison all read [`TRAINING`]; adding a
 //! setting is one entry here plus its use.
 
+use super::memory::MemoryLimit;
 use super::value::SettingValue;
 use super::{parse_balanced, parse_task, short_f32, TrainOptions};
 use crate::data::prep::MissingPolicy;
@@ -317,6 +318,14 @@ settings! {
         value "COL",
         get |o| o.sample_weight.clone(),
         set |o, v| o.sample_weight = Some(v),
+        check |_v| Ok(());
+
+        max_memory: MemoryLimit = "max-memory",
+        help "Host memory a run may hold: auto (half the machine's) or a size (512MiB, 8GiB; \
+              G is 10^9). train streams data that would not fit from disk, in chunks.",
+        value "SIZE",
+        get |o| Some(o.max_memory),
+        set |o, v| o.max_memory = v,
         check |_v| Ok(());
 
         missing: MissingPolicy = "missing",

@@ -4,9 +4,11 @@
 //! `--config run.toml` files), each declared once in [`declared`].
 
 pub mod declared;
+pub mod memory;
 pub mod value;
 
 pub use declared::{Setting, Settings, TRAINING};
+pub use memory::MemoryLimit;
 
 use crate::data::prep::{MissingPolicy, Task};
 use crate::error::{Error, Location, Result};
@@ -39,6 +41,9 @@ pub struct TrainOptions {
     /// A column of per-row weights (multiplied with the class weights; not a feature).
     #[serde(default)]
     pub sample_weight: Option<String>,
+    /// The host memory a run may hold; data that would not fit is streamed from disk.
+    #[serde(default)]
+    pub max_memory: MemoryLimit,
 }
 
 impl Default for TrainOptions {
@@ -59,6 +64,7 @@ impl Default for TrainOptions {
             val_fraction: 0.1,
             balanced: false,
             sample_weight: None,
+            max_memory: MemoryLimit::Auto,
         }
     }
 }

@@ -9,6 +9,7 @@ use super::step::{activation_buffers, step_plan, Side, StepBuffers};
 use super::TrainConfig;
 use super::MAX_LOOKAHEAD;
 use super::{check_inputs, epoch_loss, limits, resume_shuffle, shuffle_pos, PartialEpoch};
+use crate::data::stream::RowStream;
 use crate::data::{Dataset, Shuffler};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, StepSlots, StepUniform, Tensor};
@@ -135,37 +136,112 @@ pub struct Trainer<'g> {
     call_ts: Vec<u64>,
 }
 
-/// A dataset kept on the host because the device cannot bind it whole.
-struct HostRows {
-    x: Vec<f32>,
-    t: Vec<f32>,
-    x_cols: usize,
-    t_cols: usize,
+/// Training rows kept off the device, each submission's rows copied into a window the
+/// kernels read through an identity order.
+enum HostRows {
+    /// A dataset too large for the device to bind whole, kept on the host.
+    Memory {
+        x: Vec<f32>,
+        t: Vec<f32>,
+        x_cols: usize,
+        t_cols: usize,
+    },
+    /// Rows streamed from a file larger than memory, in the stream's own order; `at` is the
+    /// epoch and row it will yield next.
+    Stream {
+        rows: Box<dyn RowStream>,
+        at: Option<(u64, usize)>,
+    },
+}
+
+/// Where a trainer's rows come from.
+enum Rows<'a> {
+    /// A dataset in memory.
+    Memory(&'a Dataset),
+    /// A stream, through a window of at most this many rows.
+    Stream(Box<dyn RowStream>, usize),
+}
+
+impl Rows<'_> {
+    fn rows(&self) -> usize {
+        match self {
+            Rows::Memory(data) => data.rows(),
+            Rows::Stream(rows, _) => rows.rows(),
+        }
+    }
+
+    fn features(&self) -> usize {
+        match self {
+            Rows::Memory(data) => data.features(),
+            Rows::Stream(rows, _) => rows.features(),
+        }
+    }
+
+    fn outputs(&self) -> usize {
+        match self {
+            Rows::Memory(data) => data.outputs(),
+            Rows::Stream(rows, _) => rows.outputs(),
+        }
+    }
 }
 
 impl HostRows {
     /// The rows `steps` read, in step order, and the steps re-pointed at them: the window
-    /// the kernels read through an identity order.
+    /// the kernels read through an identity order. A step's rows are `order`'s (in memory),
+    /// or the stream's rows at its place in its epoch, `first_epoch` being the epoch of its
+    /// first `rows` row offsets.
     // order: (epochs in flight × rows) → x: (Σ rows, x_cols), t: (Σ rows, t_cols)
     fn window(
-        &self,
+        &mut self,
         order: &[u32],
         steps: &[StepUniform],
-    ) -> (Vec<f32>, Vec<f32>, Vec<StepUniform>) {
+        (first_epoch, rows): (u64, usize),
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<StepUniform>)> {
         let (mut x, mut t) = (Vec::new(), Vec::new());
         let mut moved = Vec::with_capacity(steps.len());
+        let mut held = 0;
         for step in steps {
             let start = step.row_offset as usize;
             let mut here = *step;
-            here.row_offset = (x.len() / self.x_cols) as u32;
+            here.row_offset = held as u32;
+            held += step.rows as usize;
             moved.push(here);
-            for &r in &order[start..start + step.rows as usize] {
-                let r = r as usize;
-                x.extend_from_slice(&self.x[r * self.x_cols..(r + 1) * self.x_cols]);
-                t.extend_from_slice(&self.t[r * self.t_cols..(r + 1) * self.t_cols]);
+            match self {
+                HostRows::Memory {
+                    x: xs,
+                    t: ts,
+                    x_cols,
+                    t_cols,
+                } => {
+                    for &r in &order[start..start + step.rows as usize] {
+                        let r = r as usize;
+                        x.extend_from_slice(&xs[r * *x_cols..(r + 1) * *x_cols]);
+                        t.extend_from_slice(&ts[r * *t_cols..(r + 1) * *t_cols]);
+                    }
+                }
+                HostRows::Stream { rows: stream, at } => {
+                    let epoch = first_epoch + (start / rows) as u64;
+                    let row = start % rows;
+                    if *at != Some((epoch, row)) {
+                        // Another place than the stream's (a resumed run, or a stop that
+                        // read ahead): the epoch again from its start, up to the step.
+                        stream.start_epoch(epoch)?;
+                        let (mut skip_x, mut skip_t) = (Vec::new(), Vec::new());
+                        let mut skipped = 0;
+                        while skipped < row {
+                            let n = (row - skipped).min(4096);
+                            stream.next_rows(n, &mut skip_x, &mut skip_t)?;
+                            skip_x.clear();
+                            skip_t.clear();
+                            skipped += n;
+                        }
+                    }
+                    stream.next_rows(step.rows as usize, &mut x, &mut t)?;
+                    *at = Some((epoch, row + step.rows as usize));
+                }
             }
         }
-        (x, t, moved)
+        Ok((x, t, moved))
     }
 }
 
@@ -191,6 +267,34 @@ impl<'g> Trainer<'g> {
         config: &TrainConfig,
     ) -> Result<Trainer<'g>> {
         config.validate(model, data)?;
+        Trainer::build(gpu, model, Rows::Memory(data), val, config)
+    }
+
+    /// A trainer of rows streamed epoch after epoch from `rows` (a file larger than memory),
+    /// each submission's rows copied into a window of at most `window_rows` rows. Epoch `e`
+    /// (from 0) trains on the rows the stream yields for it, in its order; no row order of
+    /// its own is drawn, so [`TrainerState::shuffle_pos`] stays 0.
+    pub fn streamed(
+        gpu: &'g Gpu,
+        model: &Mlp,
+        rows: Box<dyn RowStream>,
+        window_rows: usize,
+        config: &TrainConfig,
+    ) -> Result<Trainer<'g>> {
+        config.validate_for(model, rows.features(), rows.outputs())?;
+        if rows.rows() == 0 {
+            return Err(Error::InvalidData("the stream has no rows".into()));
+        }
+        Trainer::build(gpu, model, Rows::Stream(rows, window_rows), None, config)
+    }
+
+    fn build(
+        gpu: &'g Gpu,
+        model: &Mlp,
+        data: Rows<'_>,
+        val: Option<&Dataset>,
+        config: &TrainConfig,
+    ) -> Result<Trainer<'g>> {
         debug_assert_eq!(
             PARAM_ALIGN * 4 % gpu.limits().min_storage_buffer_offset_alignment as usize,
             0
@@ -233,7 +337,13 @@ impl<'g> Trainer<'g> {
             None => STEP_SLOTS,
         };
         let fused_extra = fused.then_some(scratch + 1);
-        let run = limits::plan_run(gpu, model, rows, batch, room, fused_extra, budget)?;
+        let mut run = limits::plan_run(gpu, model, rows, batch, room, fused_extra, budget)?;
+        if let Rows::Stream(_, most) = &data {
+            // A stream always goes through a window, no larger than it was given.
+            let window = run.window_rows.map_or(*most, |w| w.min(*most)).max(batch);
+            run.window_rows = Some(window);
+            run.max_steps_per_submission = run.max_steps_per_submission.min(window / batch).max(1);
+        }
         let epochs_per_chunk = run.epochs_per_chunk;
         let outputs = data.outputs();
         // What the loss buffer holds besides the step losses, logits and snapshots.
@@ -276,8 +386,12 @@ impl<'g> Trainer<'g> {
         let snap_slots = if lookahead > 1 { lookahead * n } else { 0 };
         // A dataset too large to bind whole lives on the host; each submission's rows are
         // copied, in step order, into a window the kernels read through an identity order.
+        let features = data.features();
         let (x_all, t_all, order, host_rows) = match run.window_rows {
             None => {
+                let Rows::Memory(data) = data else {
+                    unreachable!("a stream always has a window")
+                };
                 let x_all = match val.filter(|_| eval.is_some()) {
                     Some(val) => gpu.upload("x", &[data.x(), val.x()].concat())?,
                     None => gpu.upload("x", data.x())?,
@@ -293,14 +407,17 @@ impl<'g> Trainer<'g> {
             Some(window) => {
                 let identity: Vec<u32> = (0..window as u32).collect();
                 (
-                    gpu.zeros("x window", window * data.features())?,
-                    gpu.zeros("targets window", window * (data.outputs() + 1))?,
+                    gpu.zeros("x window", window * features)?,
+                    gpu.zeros("targets window", window * (outputs + 1))?,
                     gpu.upload("order", &identity)?,
-                    Some(HostRows {
-                        x: data.x().to_vec(),
-                        t: data.targets().to_vec(),
-                        x_cols: data.features(),
-                        t_cols: data.outputs() + 1,
+                    Some(match data {
+                        Rows::Memory(data) => HostRows::Memory {
+                            x: data.x().to_vec(),
+                            t: data.targets().to_vec(),
+                            x_cols: features,
+                            t_cols: outputs + 1,
+                        },
+                        Rows::Stream(rows, _) => HostRows::Stream { rows, at: None },
                     }),
                 )
             }
@@ -324,7 +441,7 @@ impl<'g> Trainer<'g> {
             x_all,
             t_all,
             order,
-            t_batch: gpu.zeros("target batch", batch * (data.outputs() + 1))?,
+            t_batch: gpu.zeros("target batch", batch * (outputs + 1))?,
             // One slot per step of a chunk, the validation logits (of each epoch a call runs
             // ahead), the weights snapshots, and the fused kernel's health slot at the end.
             losses: losses_bound.slice(0, readable as u64),
@@ -519,12 +636,15 @@ impl<'g> Trainer<'g> {
         let resumed = self.partial.take();
         let replay = resumed.clone().filter(|_| ahead);
         let first_step = resumed.as_ref().map_or(0, |p| p.losses.len());
+        // A stream yields its epochs' rows in its own order: none is drawn here.
+        let streamed = matches!(self.host_rows, Some(HostRows::Stream { .. }));
         for e in 0..epochs {
             match (&resumed, e) {
                 (Some(p), 0) => {
                     order.extend_from_slice(&p.order);
                     bounds.push((p.start_pos, self.shuffler.position()));
                 }
+                _ if streamed => bounds.push((call_pos, call_pos)),
                 _ => {
                     let before = self.shuffler.position();
                     order.extend(self.shuffler.next_order(rows));
@@ -577,10 +697,11 @@ impl<'g> Trainer<'g> {
         let mut in_flight = None;
         for (g, group) in steps.chunks(per_submission).enumerate() {
             let windowed;
-            let group = match &self.host_rows {
+            let group = match &mut self.host_rows {
                 None => group,
                 Some(host) => {
-                    let (x, t, moved) = host.window(&order, group);
+                    let first_epoch = self.epochs_done as u64;
+                    let (x, t, moved) = host.window(&order, group, (first_epoch, rows))?;
                     let queue = gpu.queue();
                     queue.write_buffer(&self.bufs.x_all.buffer, 0, bytemuck::cast_slice(&x));
                     queue.write_buffer(&self.bufs.t_all.buffer, 0, bytemuck::cast_slice(&t));
@@ -711,9 +832,13 @@ impl<'g> Trainer<'g> {
             let (start_pos, end_pos) = bounds[finished];
             self.shuffler.seek(end_pos);
             if !losses.is_empty() {
+                let order = match streamed {
+                    true => Vec::new(),
+                    false => order[finished * rows..(finished + 1) * rows].to_vec(),
+                };
                 self.partial = Some(PartialEpoch {
                     start_pos,
-                    order: order[finished * rows..(finished + 1) * rows].to_vec(),
+                    order,
                     losses,
                 });
             } else {
@@ -907,7 +1032,18 @@ impl<'g> Trainer<'g> {
         queue.write_buffer(&self.bufs.best.buffer, 0, bytemuck::cast_slice(&state.best));
         self.t = state.t;
         self.epochs_done = state.epochs_done;
-        self.partial = resume_shuffle(&mut self.shuffler, state, self.rows);
+        self.partial = match &mut self.host_rows {
+            // The stream finds its place again when the next step asks for its rows.
+            Some(HostRows::Stream { at, .. }) => {
+                *at = None;
+                (!state.partial_losses.is_empty()).then(|| PartialEpoch {
+                    start_pos: state.shuffle_pos,
+                    order: Vec::new(),
+                    losses: state.partial_losses.clone(),
+                })
+            }
+            _ => resume_shuffle(&mut self.shuffler, state, self.rows),
+        };
         self.gpu.check("restoring a checkpoint")
     }
 }

@@ -75,6 +75,7 @@ pub use cv::{cross_validate, cross_validate_many, CrossValidation};
 
 mod cv;
 mod prepared;
+pub mod streamed;
 use prepared::{prepare, Prepared};
 
 /// A trained model and what training measured.
@@ -153,22 +154,50 @@ pub struct TrainReport {
     pub metrics: crate::metrics::Metrics,
     /// Columns left out (empty, or identifiers).
     pub skipped_columns: Vec<String>,
+    /// Whether the data was streamed from disk, a chunk at a time (it would not fit
+    /// `--max-memory`), rather than read whole.
+    pub streamed: bool,
+}
+
+/// The data file a run read, for its report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataShape {
+    /// The file's name.
+    pub name: String,
+    /// Its rows and columns.
+    pub rows: usize,
+    /// See `rows`.
+    pub columns: usize,
+    /// Whether the run streamed it.
+    pub streamed: bool,
+}
+
+impl DataShape {
+    /// A table read whole.
+    pub fn of(table: &Table) -> DataShape {
+        DataShape {
+            name: table.name.clone(),
+            rows: table.rows.len(),
+            columns: table.columns.len(),
+            streamed: false,
+        }
+    }
 }
 
 impl Trained {
     /// The run's facts for a report: the data, the network, the history and the metrics.
     pub fn report(
         &self,
-        table: &Table,
+        data: &DataShape,
         model_path: &std::path::Path,
         adapter: &str,
     ) -> TrainReport {
         let meta = &self.model.meta;
         let report = &self.report;
         TrainReport {
-            data: table.name.clone(),
-            rows: table.rows.len(),
-            columns: table.columns.len(),
+            data: data.name.clone(),
+            rows: data.rows,
+            columns: data.columns,
             model: model_path.display().to_string(),
             adapter: adapter.to_string(),
             task: meta.task,
@@ -194,6 +223,7 @@ impl Trained {
             },
             metrics: self.metrics.clone(),
             skipped_columns: meta.preprocessor.skipped.clone(),
+            streamed: data.streamed,
         }
     }
 }
@@ -382,6 +412,28 @@ fn score(
 /// for regression), when there are validation rows.
 pub type OnEpoch<'a> = dyn FnMut(&EpochReport<'_>, Option<(&'static str, f64)>) + 'a;
 
+/// `on_epoch` with the validation metric that matters most for `task` (accuracy, or R²),
+/// as [`Metrics::headline`] picks it.
+fn with_headline<'a, 'b>(
+    task: Task,
+    loss: Loss,
+    on_epoch: &'a mut OnEpoch<'b>,
+) -> impl FnMut(&EpochReport<'_>) + use<'a, 'b>
+where
+    'b: 'a,
+{
+    let headline = match task {
+        Task::Regression => 3,
+        _ => 0,
+    };
+    move |e: &EpochReport<'_>| {
+        let metric = e
+            .val_metrics
+            .and_then(|m| Some((metric_names(loss)[headline], *m.get(headline)?)));
+        on_epoch(e, metric)
+    }
+}
+
 /// Trains on the `train` positions of `labelled` (validating on `val`, if not empty).
 #[allow(clippy::too_many_arguments)]
 fn train_on(
@@ -428,33 +480,13 @@ fn train_prepared(
         .as_deref()
         .filter(|_| each_epoch || opts.config.watches_validation());
     let config = &opts.config;
-    let loss = prepared.spec.loss;
-    // The progress line's metric, as `Metrics::headline` picks it: r2 or accuracy.
-    let headline = if labelled.task == Task::Regression {
-        3
-    } else {
-        0
-    };
-    let mut on_epoch = |e: &EpochReport<'_>| {
-        let metric = e
-            .val_metrics
-            .and_then(|m| Some((metric_names(loss)[headline], *m.get(headline)?)));
-        on_epoch(e, metric)
-    };
+    let mut on_epoch = with_headline(labelled.task, prepared.spec.loss, on_epoch);
     let on_epoch = &mut on_epoch;
     let (mlp, report, seen) = match device {
         Device::Gpu(gpu) => {
             let config = &resumed_config(config, control.resume.as_ref(), start);
             let mut trainer = Trainer::with_validation(gpu, start, train_set, watched, config)?;
-            if let Some(recorded) = control.resume.as_ref().map(|c| c.state.path.as_str()) {
-                if !recorded.is_empty() && recorded != "cpu" && recorded != trainer.path() {
-                    log::warn!(
-                        "the run trained {recorded} and continues {} here; its weights will not \
-                         be bit-identical to a run that never stopped",
-                        trainer.path()
-                    );
-                }
-            }
+            warn_if_path_changed(control.resume.as_ref(), trainer.path());
             let r = fit_controlled(
                 &mut trainer,
                 config,
@@ -516,7 +548,7 @@ fn finish(
         spec,
         ..
     } = prepared;
-    let (task, k, config) = (labelled.task, labelled.classes.len(), &opts.config);
+    let (task, k) = (labelled.task, labelled.classes.len());
     let (scored, scored_pos) = match &val_set {
         Some(v) => (v.clone(), val),
         None => (train_set.dataset()?, train),
@@ -531,26 +563,13 @@ fn finish(
     };
     let truth: Vec<f64> = scored_pos.iter().map(|&p| labelled.y[p]).collect();
     let metrics = score(task, k, &outputs_seen, &truth, scale, 0.5);
-    let training = TrainingRecord {
-        optimizer: config.optimizer,
-        schedule: config.schedule,
-        epochs: config.epochs,
-        epochs_run: report.epoch_losses.len(),
-        best_epoch: report.best_epoch,
-        batch_size: config.batch_size,
-        seed: config.seed,
-        val_fraction: opts.val_fraction,
+    let training = training_record(
+        opts,
+        &report,
         class_weights,
-        train_rows: train.len(),
-        val_rows: val.len(),
-        adapter: device.describe(),
-        train_seconds: report.train_seconds,
-        final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
-        run_id: None,
-        data_checksum: None,
-        search: None,
-        options: Some(opts.clone()),
-    };
+        (train.len(), val.len()),
+        device,
+    );
     let meta = ModelMeta::new(
         spec,
         task,
@@ -567,6 +586,38 @@ fn finish(
         metrics,
         validated: val_set.is_some(),
     })
+}
+
+/// What a model file records of how it was trained (the run's id, checksum and search are
+/// filled in by the job that ran it).
+fn training_record(
+    opts: &TrainOptions,
+    report: &FitReport,
+    class_weights: Option<Vec<f32>>,
+    (train_rows, val_rows): (usize, usize),
+    device: Device<'_>,
+) -> TrainingRecord {
+    let config = &opts.config;
+    TrainingRecord {
+        optimizer: config.optimizer,
+        schedule: config.schedule,
+        epochs: config.epochs,
+        epochs_run: report.epoch_losses.len(),
+        best_epoch: report.best_epoch,
+        batch_size: config.batch_size,
+        seed: config.seed,
+        val_fraction: opts.val_fraction,
+        class_weights,
+        train_rows,
+        val_rows,
+        adapter: device.describe(),
+        train_seconds: report.train_seconds,
+        final_train_loss: report.epoch_losses.last().copied().unwrap_or(f32::NAN),
+        run_id: None,
+        data_checksum: None,
+        search: None,
+        options: Some(opts.clone()),
+    }
 }
 
 /// Reads the target, splits off the validation rows and trains.
@@ -599,6 +650,18 @@ pub fn train_controlled(
         opts.config.seed,
     )?;
     train_on(table, &labelled, &tr, &val, opts, device, on_epoch, control)
+}
+
+/// Warns where a resumed run continues on another path than its checkpoint's.
+fn warn_if_path_changed(resume: Option<&Checkpoint>, path: &str) {
+    if let Some(recorded) = resume.map(|c| c.state.path.as_str()) {
+        if !recorded.is_empty() && recorded != "cpu" && recorded != path {
+            log::warn!(
+                "the run trained {recorded} and continues {path} here; its weights will not be \
+                 bit-identical to a run that never stopped"
+            );
+        }
+    }
 }
 
 /// The settings a resumed run trains with: the path its checkpoint recorded, so that it stays

@@ -83,15 +83,15 @@ fn statistics(
     Ok((scale, class_weights))
 }
 
-/// The network for `width` inputs and `labelled`'s task as `opts` sets it, and its starting
+/// The network for `width` inputs and a task of `classes` classes as `opts` sets it, and its starting
 /// weights; an error where a checkpoint to resume holds another number of parameters.
-fn network(
+pub(super) fn network(
     width: usize,
-    labelled: &Labelled,
+    (task, classes): (Task, usize),
     opts: &TrainOptions,
     resume: Option<&Checkpoint>,
 ) -> Result<(MlpSpec, Mlp)> {
-    let (outputs, loss) = output_of(labelled.task, labelled.classes.len());
+    let (outputs, loss) = output_of(task, classes);
     let mut spec = MlpSpec::new(width).output(outputs, loss);
     for &w in &opts.hidden {
         spec = spec.hidden(w, opts.activation);
@@ -143,7 +143,12 @@ pub(super) fn prepare(
         true => None,
         false => Some(Arc::new(dataset(val)?)),
     };
-    let (spec, start) = network(prep.width(), labelled, opts, resume)?;
+    let (spec, start) = network(
+        prep.width(),
+        (labelled.task, labelled.classes.len()),
+        opts,
+        resume,
+    )?;
     Ok(Prepared {
         prep,
         scale,
@@ -196,7 +201,12 @@ impl Encoded {
             true => None,
             false => Some(Arc::new(map.dataset(&self.rows, val)?)),
         };
-        let (spec, start) = network(prep.width(), labelled, opts, None)?;
+        let (spec, start) = network(
+            prep.width(),
+            (labelled.task, labelled.classes.len()),
+            opts,
+            None,
+        )?;
         Ok(Prepared {
             prep,
             scale,

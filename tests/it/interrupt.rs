@@ -151,6 +151,66 @@ fn ctrl_c_saves_a_checkpoint_and_resume_ends_bit_identical() {
 }
 
 #[test]
+fn ctrl_c_stops_a_streamed_run_and_resume_ends_bit_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).display().to_string();
+    // 2.4 MB: more than 16 MiB in memory by gpumlp's estimate, so `train` streams it.
+    let data = p("rows.csv");
+    std::fs::write(&data, crate::streamed::csv(40_000)).unwrap();
+    let (whole, stopped, ckpt) = (
+        p("whole.safetensors"),
+        p("stopped.safetensors"),
+        p("r.ckpt"),
+    );
+    let run: [&str; 12] = [
+        "train",
+        &data,
+        "--target",
+        "label",
+        "--epochs",
+        "12",
+        "--patience",
+        "0",
+        "--max-memory",
+        "16MiB",
+        "--val-fraction",
+        "0.05",
+    ];
+    run_ok(&[&run[..], &["--out", &whole, "-q"]].concat());
+    let mut child = spawn(
+        &[
+            &run[..],
+            &[
+                "--out",
+                &stopped,
+                "--checkpoint",
+                &ckpt,
+                "--checkpoint-every",
+                "1",
+            ],
+        ]
+        .concat(),
+    );
+    wait_for(Path::new(&ckpt), &mut child);
+    signal(&child, "-INT");
+    let (code, stderr) = finished(child);
+    assert_eq!(code, Some(130), "Ctrl-C exits with 130; stderr: {stderr}");
+    let (checkpoint, _) = Checkpoint::load(Path::new(&ckpt)).unwrap();
+    eprintln!(
+        "streamed run stopped after {} epochs and {} steps",
+        checkpoint.state.epochs_done,
+        checkpoint.state.partial_losses.len()
+    );
+    run_ok(&["train", "--resume", &ckpt, "-q"]);
+    let (a, b) = (weights(Path::new(&whole)), weights(Path::new(&stopped)));
+    let differ = a.iter().zip(&b).position(|(x, y)| x != y);
+    assert!(
+        differ.is_none(),
+        "parameter {differ:?} differs after resume"
+    );
+}
+
+#[test]
 fn ctrl_c_without_checkpoint_flag_saves_beside_the_model_and_resume_cleans_up() {
     let dir = tempfile::tempdir().unwrap();
     let model = dir.path().join("m.safetensors");

@@ -23,5 +23,6 @@ mod outputs;
 mod parquet;
 mod resume;
 mod search;
+mod streamed;
 mod training;
 mod tuning;

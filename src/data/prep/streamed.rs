@@ -8,14 +8,16 @@
 //! [`Budget::EXACT`], the result is [`super::Preprocessor::fit`]'s over the same rows.
 //!
 //! Rows are numbered in file order from 0 (the header aside); a row without a target is
-//! dropped, as [`super::label`] drops it. Missing feature cells are imputed (the drop policy
-//! needs a pass of its own and is not taken here).
+//! dropped, as [`super::label`] drops it. With [`MissingPolicy::Drop`], so is a row with a
+//! missing cell in a column that has a value somewhere, as `label` drops it; the first pass
+//! learns which columns those are, so its kinds and classes are decided on every row with a
+//! target, the statistics and the rows trained on without the dropped ones.
 
 use super::census::{Budget, Counts, Moments, Sample, Survey};
-use super::label::{ClassIndex, TargetCensus, Task};
+use super::label::{ClassIndex, MissingPolicy, TargetCensus, Task};
 use super::TargetScale;
 use super::{categorical, kind_of, numeric, ColumnKind, FeatureColumn, Kind, Preprocessor};
-use crate::data::table::Table;
+use crate::data::table::{Cell, Table};
 use crate::error::{Error, Location, Result};
 
 /// Where a column sits in the file's header.
@@ -50,6 +52,8 @@ pub struct FirstPass {
     columns: Columns,
     surveys: Vec<Survey>,
     census: TargetCensus,
+    /// Whether each column has a value in some row (the columns the drop policy counts).
+    present: Vec<bool>,
     rows: u64,
     kept: u64,
 }
@@ -82,6 +86,7 @@ impl FirstPass {
         Ok(FirstPass {
             surveys: vec![Survey::new(budget); columns.names.len()],
             census: TargetCensus::new(super::MAX_CLASSES + 1),
+            present: vec![false; columns.names.len()],
             columns,
             rows: 0,
             kept: 0,
@@ -94,6 +99,9 @@ impl FirstPass {
         let t = self.columns.target;
         for (r, row) in chunk.rows.iter().enumerate() {
             self.rows += 1;
+            for (present, cell) in self.present.iter_mut().zip(row) {
+                *present |= cell.is_some();
+            }
             let Some(target) = row.get(t).and_then(Option::as_ref) else {
                 continue;
             };
@@ -108,8 +116,9 @@ impl FirstPass {
         Ok(())
     }
 
-    /// Each column's kind and the target's task and classes (`task`, or inferred).
-    pub fn finish(self, task: Option<Task>) -> Result<Plan> {
+    /// Each column's kind and the target's task and classes (`task`, or inferred); the rows
+    /// kept follow `missing`.
+    pub fn finish(self, task: Option<Task>, missing: MissingPolicy) -> Result<Plan> {
         let at = || Location::file(self.columns.file.clone()).column(self.target_name());
         if self.kept == 0 {
             return Err(Error::Input {
@@ -122,6 +131,7 @@ impl FirstPass {
         for c in self.columns.features() {
             kinds[c] = kind_of(&self.surveys[c])?;
         }
+        let drop_missing = (missing == MissingPolicy::Drop).then_some(self.present);
         Ok(Plan {
             class_index: self.census.classes_by_value(),
             columns: self.columns,
@@ -130,6 +140,9 @@ impl FirstPass {
             classes,
             rows: self.rows,
             kept: self.kept,
+            drop_missing,
+            train_rows: 0,
+            class_counts: Vec::new(),
         })
     }
 
@@ -151,12 +164,45 @@ pub struct Plan {
     pub rows: u64,
     /// See `rows`.
     pub kept: u64,
+    /// With the drop policy, the columns it counts: a row missing one of them is dropped.
+    drop_missing: Option<Vec<bool>>,
+    /// Training rows, after the second pass (each epoch's rows).
+    pub train_rows: u64,
+    /// Training rows of each class, after the second pass (empty for regression).
+    pub class_counts: Vec<u64>,
 }
 
 impl Plan {
     /// The class index of each class label's cell.
     pub fn class_index(&self) -> &ClassIndex {
         &self.class_index
+    }
+
+    /// The file's name and its columns.
+    pub fn file(&self) -> (&str, &[String]) {
+        (&self.columns.file, &self.columns.names)
+    }
+
+    /// A row's target, where the row is kept (the target is present and the drop policy, if
+    /// any, keeps it).
+    fn kept<'r>(&self, row: &'r [Option<Cell>]) -> Option<&'r Cell> {
+        let target = row.get(self.columns.target).and_then(Option::as_ref)?;
+        let dropped = self.drop_missing.as_ref().is_some_and(|present| {
+            row.iter()
+                .zip(present)
+                .any(|(cell, &present)| present && cell.is_none())
+        });
+        (!dropped).then_some(target)
+    }
+
+    /// Balanced class weights from the training rows' classes, as the in-memory run weighs
+    /// them: rows / (classes × rows of the class).
+    pub fn balanced_weights(&self) -> Vec<f32> {
+        let k = self.class_counts.len();
+        self.class_counts
+            .iter()
+            .map(|&c| self.train_rows as f32 / (k as f32 * c.max(1) as f32))
+            .collect()
     }
 
     /// The second pass, over the same rows in the same order.
@@ -178,6 +224,7 @@ impl Plan {
             })
             .collect();
         SecondPass {
+            class_counts: vec![0; self.classes.len()],
             plan: self,
             fits,
             target: Moments::default(),
@@ -210,24 +257,30 @@ pub struct SecondPass {
     /// The next row's number.
     row: u64,
     train_rows: u64,
+    class_counts: Vec<u64>,
 }
 
 impl SecondPass {
     /// The next chunk of rows; `is_train` says which rows (by number) the fit learns from.
     pub fn add(&mut self, chunk: &Table, is_train: &dyn Fn(u64) -> bool) -> Result<()> {
         self.plan.columns.check(chunk)?;
-        let t = self.plan.columns.target;
         for row in &chunk.rows {
             let number = self.row;
             self.row += 1;
-            let Some(target) = row.get(t).and_then(Option::as_ref) else {
+            let Some(target) = self.plan.kept(row) else {
                 continue;
             };
             let train = is_train(number);
             if train {
                 self.train_rows += 1;
-                if let (Task::Regression, Some(v)) = (self.plan.task, target.number()) {
-                    self.target.add(v);
+                match (self.plan.task, target.number()) {
+                    (Task::Regression, Some(v)) => self.target.add(v),
+                    (Task::Regression, None) => {}
+                    _ => {
+                        if let Some(k) = self.plan.class_index.index(target) {
+                            self.class_counts[k] += 1;
+                        }
+                    }
                 }
             }
             for (fit, cell) in self.fits.iter_mut().zip(row) {
@@ -259,7 +312,12 @@ impl SecondPass {
     /// regression task).
     pub fn finish(self) -> Result<(Plan, Preprocessor, Option<TargetScale>)> {
         if self.train_rows == 0 {
-            return Err(Error::InvalidData("there are no training rows".into()));
+            return Err(Error::Input {
+                at: Location::file(self.plan.columns.file.clone()),
+                message: "no row is left to train on (every row is missing its target, \
+                          dropped or held out)"
+                    .into(),
+            });
         }
         let columns = &self.plan.columns;
         let mut features = Vec::new();
@@ -292,7 +350,10 @@ impl SecondPass {
         let scale =
             (self.plan.task == Task::Regression).then(|| TargetScale::of_moments(&self.target));
         let prep = Preprocessor::assemble(&columns.file, &target, features, skipped)?;
-        Ok((self.plan, prep, scale))
+        let mut plan = self.plan;
+        plan.train_rows = self.train_rows;
+        plan.class_counts = self.class_counts;
+        Ok((plan, prep, scale))
     }
 }
 
@@ -344,7 +405,7 @@ impl Plan {
         self.columns.check(chunk)?;
         let t = self.columns.target;
         let kept: Vec<usize> = (0..chunk.rows.len())
-            .filter(|&r| chunk.cell(r, t).is_some())
+            .filter(|&r| self.kept(&chunk.rows[r]).is_some())
             .collect();
         let x = prep.transform(chunk, &kept)?;
         let width = prep.width();
@@ -427,6 +488,8 @@ pub struct Source<'a> {
     pub chunk_bytes: u64,
     /// Seeds the median samples.
     pub seed: u64,
+    /// Missing cells: imputed, or their rows dropped.
+    pub missing: MissingPolicy,
 }
 
 /// The labels and preprocessing of the file `source.path`, read twice a chunk at a time:
@@ -444,7 +507,7 @@ pub fn fit_file(
     for chunk in chunks {
         first.add(&chunk?)?;
     }
-    let plan = first.finish(source.task)?;
+    let plan = first.finish(source.task, source.missing)?;
     let mut second = plan.second_pass(source.budget, source.seed);
     for chunk in open()? {
         second.add(&chunk?, is_train)?;
@@ -505,7 +568,7 @@ mod tests {
         for w in bounds.windows(2) {
             first.add(&chunk(table, w[0], w[1]))?;
         }
-        let plan = first.finish(None)?;
+        let plan = first.finish(None, MissingPolicy::Impute)?;
         let (task, classes, kept) = (plan.task, plan.classes.clone(), plan.kept);
         let mut second = plan.second_pass(budget, 3);
         for w in bounds.windows(2) {
@@ -514,7 +577,7 @@ mod tests {
         let (plan, prep, scale) = second.finish()?;
         let mut whole = FirstPass::new(&table.name, &table.columns, target, None, budget)?;
         whole.add(table)?;
-        let whole = whole.finish(None)?;
+        let whole = whole.finish(None, MissingPolicy::Impute)?;
         assert_eq!(
             (whole.task, whole.classes, whole.kept),
             (task, classes, kept)
@@ -622,6 +685,7 @@ mod tests {
             budget: Budget::EXACT,
             chunk_bytes: 2000,
             seed: 1,
+            missing: MissingPolicy::Impute,
         };
         let got = fit_file(&source, &|r| train_rows.binary_search(&r).is_ok());
         std::fs::remove_file(&path).unwrap();
