@@ -238,6 +238,9 @@ impl Job {
             (&checkpoint_path, checkpoint_named),
         );
         plan.check()?;
+        // Its header (or Parquet footer) first: a file that is no table fails at once, not
+        // after its checksum has read every byte of it.
+        crate::data::chunks::Chunks::open(data, 1 << 20)?;
         let (data_bytes, data_checksum) = fingerprint(data, None)?;
         Ok(Job {
             data: data.to_path_buf(),

@@ -5,8 +5,9 @@
 //! reported, not timed, and the run exits non-zero; `--validate-only` validates and times
 //! nothing), then measures the adapter's roofline (peak FMA throughput and copy
 //! bandwidth), every matmul form and variant at square and workload shapes, the fixed costs
-//! of a dispatch, a submission and a readback, and three training workloads on the GPU and on
-//! the CPU reference in the same run. Every figure is the median of repeated runs after a
+//! of a dispatch, a submission and a readback, three training workloads on the GPU and on
+//! the CPU reference in the same run, and a table trained read whole and streamed from disk,
+//! from CSV and from Parquet. Every figure is the median of repeated runs after a
 //! warm-up, with min and max.
 
 use gpumlp::cpu::CpuTrainer;
@@ -17,6 +18,8 @@ use gpumlp::kernels::{self, roofline, Dispatch};
 use gpumlp::{Activation, Dataset, Gpu, Mlp, MlpSpec, TrainConfig, Trainer};
 use serde_json::{json, Value};
 use std::time::Instant;
+
+mod streaming;
 
 /// Median, min and max of repeated measurements.
 #[derive(Clone, Copy, Debug)]
@@ -629,6 +632,9 @@ fn run(o: &Options) -> gpumlp::Result<Vec<String>> {
         fixed_costs_section(&gpu, o, &mut r)?;
     }
     workloads_section(&gpu, o, &mut r)?;
+    if !o.validate_only {
+        streaming::streaming_section(&gpu, o, &mut r)?;
+    }
     if o.json {
         r.sections.insert("adapter".into(), json!(gpu.describe()));
         r.sections.insert("quick".into(), json!(o.quick));
