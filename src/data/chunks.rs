@@ -233,29 +233,7 @@ impl Chunks {
         start: &ChunkStart,
         chunk_bytes: u64,
     ) -> Result<Table> {
-        let name = path.display().to_string();
-        let gone = || crate::error::Error::Input {
-            at: crate::error::Location::file(name.clone()),
-            message: format!(
-                "row {} is no longer where it was when the file was first read; was the file \
-                 changed during the run?",
-                start.row
-            ),
-        };
-        let chunk = match start.at {
-            At::Csv { byte, line } => CsvChunks::read_at(path, columns, (byte, line), chunk_bytes)?,
-            #[cfg(feature = "parquet")]
-            At::Parquet {
-                group,
-                offset,
-                rows,
-            } => Some(super::parquet::read_rows(path, group, offset, rows)?),
-        };
-        let chunk = chunk.ok_or_else(gone)?;
-        match chunk.columns == columns {
-            true => Ok(chunk),
-            false => Err(gone()),
-        }
+        ChunkReader::new(path, columns, chunk_bytes).read(start)
     }
 
     /// The file's columns.
@@ -276,6 +254,79 @@ impl Iterator for Chunks {
             Chunks::Csv(c) => c.next(),
             #[cfg(feature = "parquet")]
             Chunks::Parquet(c) => c.next(),
+        }
+    }
+}
+
+impl ChunkStart {
+    /// The row group it is a slice of (Parquet); `None` for a CSV chunk.
+    pub fn row_group(&self) -> Option<usize> {
+        match self.at {
+            At::Csv { .. } => None,
+            #[cfg(feature = "parquet")]
+            At::Parquet { group, .. } => Some(group),
+        }
+    }
+}
+
+/// A file's chunks read by their [`ChunkStart`]s, in any order. The slices of a Parquet row
+/// group read one after another share one reader, so none is decoded twice (a slice read
+/// alone would decode the group's rows before it again).
+pub struct ChunkReader {
+    path: std::path::PathBuf,
+    columns: Vec<String>,
+    chunk_bytes: u64,
+    /// The row group read last, at its next slice.
+    #[cfg(feature = "parquet")]
+    group: Option<super::parquet::GroupReader>,
+}
+
+impl ChunkReader {
+    /// Chunks of `path`, whose header is `columns`, from starts found with `chunk_bytes`.
+    pub fn new(path: &Path, columns: &[String], chunk_bytes: u64) -> ChunkReader {
+        ChunkReader {
+            path: path.to_path_buf(),
+            columns: columns.to_vec(),
+            chunk_bytes,
+            #[cfg(feature = "parquet")]
+            group: None,
+        }
+    }
+
+    /// The chunk that starts at `start`.
+    pub fn read(&mut self, start: &ChunkStart) -> Result<Table> {
+        let path = &self.path;
+        let gone = || crate::error::Error::Input {
+            at: crate::error::Location::file(path.display().to_string()),
+            message: format!(
+                "row {} is no longer where it was when the file was first read; was the file \
+                 changed during the run?",
+                start.row
+            ),
+        };
+        let chunk = match start.at {
+            At::Csv { byte, line } => {
+                CsvChunks::read_at(path, &self.columns, (byte, line), self.chunk_bytes)?
+            }
+            #[cfg(feature = "parquet")]
+            At::Parquet {
+                group,
+                offset,
+                rows,
+            } => {
+                let mut reader = match self.group.take() {
+                    Some(reader) if reader.at() == (group, offset) => reader,
+                    _ => super::parquet::GroupReader::open(path, group, offset, rows)?,
+                };
+                let chunk = reader.next_chunk()?;
+                self.group = Some(reader);
+                chunk.filter(|c| c.rows.len() == rows)
+            }
+        };
+        let chunk = chunk.ok_or_else(gone)?;
+        match chunk.columns == self.columns {
+            true => Ok(chunk),
+            false => Err(gone()),
         }
     }
 }

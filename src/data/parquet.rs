@@ -206,36 +206,67 @@ pub fn row_groups(path: &std::path::Path) -> Result<Vec<usize>> {
         .collect())
 }
 
-/// `rows` rows of row group `group` of the file at `path`, from its row `offset` there: one
-/// chunk read alone, its messages naming the file's rows and row groups.
-pub fn read_rows(
-    path: &std::path::Path,
+/// One row group of a Parquet file read `rows` rows at a time from a row `offset` there:
+/// the chunks of a streamed epoch, each slice of the group decoded once, in order. Its chunks'
+/// messages name the file's rows and row groups.
+pub struct GroupReader {
+    reader: parquet::arrow::arrow_reader::ParquetRecordBatchReader,
+    /// The next chunk, empty, at the row it starts on.
+    next: Table,
     group: usize,
     offset: usize,
-    rows: usize,
-) -> Result<Table> {
-    let (name, builder) = builder(path)?;
-    let mut table = empty(&name, &builder)?;
-    let Some(&first) = table.row_groups.get(group) else {
-        return Err(Error::Input {
-            at: Location::file(name),
-            message: format!("the file has no row group {group}; was it changed during the run?"),
-        });
-    };
-    table.row_base = first + offset as u64;
-    let reader = builder
-        .with_row_groups(vec![group])
-        .with_offset(offset)
-        .with_limit(rows)
-        .with_batch_size(rows.max(1))
-        .build()
-        .map_err(|e| unreadable(&name, e))?;
-    let mut chunk = table.clone();
-    for batch in reader {
-        let got = batch_rows(&chunk, batch)?;
-        chunk.rows.extend(got);
+}
+
+impl GroupReader {
+    /// Row group `group` of the file at `path` from its row `offset`, `rows` rows a chunk.
+    pub fn open(
+        path: &std::path::Path,
+        group: usize,
+        offset: usize,
+        rows: usize,
+    ) -> Result<GroupReader> {
+        let (name, builder) = builder(path)?;
+        let mut next = empty(&name, &builder)?;
+        let Some(&first) = next.row_groups.get(group) else {
+            return Err(Error::Input {
+                at: Location::file(name),
+                message: format!(
+                    "the file has no row group {group}; was it changed during the run?"
+                ),
+            });
+        };
+        next.row_base = first + offset as u64;
+        let reader = builder
+            .with_row_groups(vec![group])
+            .with_offset(offset)
+            .with_batch_size(rows.max(1))
+            .build()
+            .map_err(|e| unreadable(&name, e))?;
+        Ok(GroupReader {
+            reader,
+            next,
+            group,
+            offset,
+        })
     }
-    Ok(chunk)
+
+    /// The row group and the row in it the next chunk starts on.
+    pub fn at(&self) -> (usize, usize) {
+        (self.group, self.offset)
+    }
+
+    /// The next chunk; `None` past the group's last row.
+    pub fn next_chunk(&mut self) -> Result<Option<Table>> {
+        let Some(batch) = self.reader.next() else {
+            return Ok(None);
+        };
+        let rows = batch_rows(&self.next, batch)?;
+        let mut chunk = self.next.clone();
+        self.next.row_base += rows.len() as u64;
+        self.offset += rows.len();
+        chunk.rows = rows;
+        Ok(Some(chunk))
+    }
 }
 
 /// A column's cells, or the name of its type where gpumlp does not read it.

@@ -1,11 +1,12 @@
 //! A file's training rows epoch after epoch, for a file larger than memory: each epoch reads
-//! the file's chunks in a seeded order of their own, encodes their training rows and passes
+//! the file's chunks in a seeded order of its own (a CSV file's chunks one by one, a Parquet
+//! file's by row group, each group's slices in order), encodes their training rows and passes
 //! them through a seeded [`ShuffleBuffer`], so no more than a chunk, the buffer and the rows
 //! asked for are held at once. The validation rows (held out by row number, see
 //! [`held_out`]) are never trained on; a bounded, seeded sample of them is kept in memory to
 //! validate each epoch ([`FileRows::samples`]).
 
-use super::chunks::{ChunkStart, Chunks};
+use super::chunks::{ChunkReader, ChunkStart, Chunks};
 use super::prep::census::mix64;
 use super::prep::streamed::{held_out, Encoded, FirstPass, Plan, Source};
 use super::prep::{Preprocessor, TargetScale, Task};
@@ -64,9 +65,12 @@ pub struct Streaming {
 
 /// A file's training rows, encoded and shuffled epoch after epoch (see the module).
 pub struct FileRows {
+    reader: ChunkReader,
     path: PathBuf,
-    columns: Vec<String>,
     starts: Vec<ChunkStart>,
+    /// The runs of chunks an epoch's order moves as one: each CSV chunk, each Parquet row
+    /// group's slices.
+    units: Vec<std::ops::Range<usize>>,
     plan: Plan,
     prep: Preprocessor,
     scale: Option<TargetScale>,
@@ -112,10 +116,23 @@ impl FileRows {
             (balanced && plan.task != Task::Regression).then(|| plan.balanced_weights());
         let outputs = plan.outputs();
         let width = prep.width();
+        let mut units: Vec<std::ops::Range<usize>> = Vec::new();
+        for (i, start) in starts.iter().enumerate() {
+            match units.last_mut() {
+                Some(unit)
+                    if start.row_group().is_some()
+                        && start.row_group() == starts[unit.start].row_group() =>
+                {
+                    unit.end = i + 1
+                }
+                _ => units.push(i..i + 1),
+            }
+        }
         Ok(FileRows {
+            reader: ChunkReader::new(path, &columns, source.chunk_bytes),
             path: path.to_path_buf(),
-            columns,
             starts,
+            units,
             plan,
             prep,
             scale,
@@ -165,10 +182,9 @@ impl FileRows {
 
     /// Chunk `i` of the file, its rows encoded and split into (training, held-out), weighted
     /// by class (as the in-memory run weighs both).
-    fn encode(&self, i: usize) -> Result<(Encoded, Encoded)> {
+    fn encode(&mut self, i: usize) -> Result<(Encoded, Encoded)> {
         let start = &self.starts[i];
-        let bytes = self.streaming.chunk_bytes;
-        let chunk = Chunks::read_one(&self.path, &self.columns, start, bytes)?;
+        let chunk = self.reader.read(start)?;
         let is_train = |row| self.split.is_train(row);
         let (mut train, mut held) = self
             .plan
@@ -188,7 +204,7 @@ impl FileRows {
     /// held-out rows (validation), and, where `with_training` asks, of as many training
     /// rows (to score a run without validation): each in file order, as datasets.
     pub fn samples(
-        &self,
+        &mut self,
         max_rows: usize,
         with_training: bool,
     ) -> Result<(Option<Dataset>, Option<Dataset>)> {
@@ -240,8 +256,9 @@ impl RowStream for FileRows {
 
     fn start_epoch(&mut self, epoch: u64) -> Result<()> {
         let seed = mix64(self.streaming.seed ^ epoch.wrapping_mul(0x9e37_79b9_7f4a_7c15));
-        self.order = (0..self.starts.len()).collect();
-        self.order.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        let mut units = self.units.clone();
+        units.shuffle(&mut ChaCha8Rng::seed_from_u64(seed));
+        self.order = units.into_iter().flatten().collect();
         self.next_chunk = 0;
         let (width, outputs) = (self.prep.width(), self.plan.outputs());
         let rows = self.streaming.buffer_rows;
@@ -471,6 +488,54 @@ mod tests {
                 .next_rows(rows.rows() + 1, &mut Vec::new(), &mut Vec::new())
                 .unwrap_err();
             assert!(err.to_string().contains("1 rows early"), "{err}");
+        }
+    }
+
+    #[cfg(feature = "parquet")]
+    #[test]
+    fn a_parquet_file_streams_by_row_group_the_rows_its_csv_streams() {
+        use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray};
+        use std::sync::Arc;
+        let dir = tempfile::tempdir().unwrap();
+        let (csv, pq) = (dir.path().join("rows.csv"), dir.path().join("rows.bin"));
+        std::fs::write(&csv, text(600)).unwrap();
+        let table = Table::read(&csv).unwrap();
+        let column = |c: usize| -> ArrayRef {
+            let cells = table.rows.iter().map(|row| row[c].as_ref());
+            match c {
+                0 => Arc::new(Float64Array::from(
+                    cells
+                        .map(|v| v.and_then(|v| v.number()))
+                        .collect::<Vec<_>>(),
+                )),
+                _ => Arc::new(StringArray::from(
+                    cells
+                        .map(|v| v.map(|v| v.text().into_owned()))
+                        .collect::<Vec<_>>(),
+                )),
+            }
+        };
+        let names = ["x", "colour", "note", "y"];
+        let batch = RecordBatch::try_from_iter((0..4).map(|c| (names[c], column(c)))).unwrap();
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_max_row_group_row_count(Some(250))
+            .build();
+        let file = std::fs::File::create(&pq).unwrap();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+        writer.write(&batch).unwrap();
+        writer.close().unwrap();
+        // Slices of a few rows: each row group read in many chunks.
+        let mut from_pq = open(&pq, 2000, MissingPolicy::Impute, false);
+        let mut from_csv = open(&csv, 2000, MissingPolicy::Impute, false);
+        assert!(from_pq.chunks() > 9, "{} chunks", from_pq.chunks());
+        assert_eq!(from_pq.units.len(), 3, "an epoch moves whole row groups");
+        assert_eq!(from_pq.rows(), from_csv.rows());
+        for e in 0..2 {
+            let (mut a, mut b) = (epoch(&mut from_pq, e, 9), epoch(&mut from_csv, e, 9));
+            a.sort();
+            b.sort();
+            assert_eq!(a, b, "epoch {e}: the same rows, encoded the same");
         }
     }
 

@@ -150,10 +150,11 @@ fn a_streamed_run_stopped_inside_an_epoch_continues_bit_for_bit() {
     }
 }
 
-/// A CSV of `rows` rows: 6 numbers (some missing), a colour and a label that follows them.
+/// A CSV of `rows` rows: 6 numbers (some missing), a colour, an amount and a label that
+/// follow them.
 pub fn csv(rows: usize) -> String {
     let x = uniform(3, rows * 6, -1.0, 1.0);
-    let mut text = String::from("a,b,c,d,e,f,colour,label\n");
+    let mut text = String::from("a,b,c,d,e,f,colour,amount,label\n");
     for r in 0..rows {
         let v = &x[r * 6..(r + 1) * 6];
         let colour = ["red", "green", "blue"][r % 3];
@@ -167,7 +168,11 @@ pub fn csv(rows: usize) -> String {
             })
             .collect();
         let label = if score > 0.0 { "pos" } else { "neg" };
-        text.push_str(&format!("{},{colour},{label}\n", cells.join(",")));
+        let amount = 20.0 + 8.0 * v[3] - 4.0 * v[4] + v[5];
+        text.push_str(&format!(
+            "{},{colour},{amount:.3},{label}\n",
+            cells.join(",")
+        ));
     }
     text
 }
@@ -260,7 +265,7 @@ fn train_streams_a_parquet_file_by_row_group_and_predicts_it_as_its_csv() {
     let mut columns: Vec<(String, ArrayRef)> = Vec::new();
     for (c, name) in table.columns.iter().enumerate() {
         let cells = table.rows.iter().map(|row| row[c].as_ref());
-        let array: ArrayRef = match c < 6 {
+        let array: ArrayRef = match c < 6 || c == 7 {
             true => Arc::new(Float64Array::from(
                 cells
                     .map(|v| v.and_then(|v| v.number()))
@@ -310,4 +315,48 @@ fn train_streams_a_parquet_file_by_row_group_and_predicts_it_as_its_csv() {
         predict(&csv_path),
         "the Parquet file predicts as its CSV"
     );
+}
+
+#[test]
+fn a_streamed_regression_and_a_streamed_multiclass_run_score_as_their_models_evaluate() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("rows.csv");
+    std::fs::write(&data, csv(60_000)).unwrap();
+    let data = data.display().to_string();
+    for (target, metric) in [("amount", "r2"), ("colour", "accuracy")] {
+        let model = dir.path().join(format!("{target}.safetensors"));
+        let model = model.display().to_string();
+        let out = gpumlp(&[
+            "train",
+            &data,
+            "--target",
+            target,
+            "--epochs",
+            "2",
+            "--max-memory",
+            "16MiB",
+            "--out",
+            &model,
+            "--json",
+        ]);
+        let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(run["streamed"], true, "{run}");
+        let trained = run["metrics"][metric].as_f64().unwrap();
+        let out = gpumlp(&["eval", &model, &data, "--json"]);
+        let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let on_all = eval["metrics"][metric].as_f64().unwrap();
+        report(&format!(
+            "{target}: {metric} {trained:.4} on the validation sample, {on_all:.4} on every row"
+        ));
+        // The validation sample is scored in the target's units and classes, as eval is.
+        assert!(
+            (trained - on_all).abs() < 0.03,
+            "{target}: {trained} against {on_all}"
+        );
+        if target == "amount" {
+            assert!(trained > 0.9, "r2 {trained}");
+        } else {
+            assert_eq!(run["classes"].as_array().unwrap().len(), 3);
+        }
+    }
 }
