@@ -92,6 +92,8 @@ pub(super) fn streaming_section(gpu: &Gpu, o: &Options, r: &mut Report) -> gpuml
         source,
     })?;
     let text = csv_text(rows);
+    // Parquet joins it where the `parquet` feature is on.
+    #[cfg_attr(not(feature = "parquet"), allow(unused_mut))]
     let mut files = vec![(
         "CSV",
         dir.path().join("bench.csv"),
