@@ -26,6 +26,9 @@
 //! assert!(out.exists() && finished.report.epochs == 3);
 //! // The checkpoint of the last epoch continues (here: there is nothing left to train).
 //! let (mut again, checkpoint) = Job::resume(&ckpt, &ResumeArgs::default())?;
+//! // `--max-memory auto` was this machine's figure when the run started, and stays so.
+//! assert_eq!(again.options.max_memory, job.options.max_memory);
+//! assert!(matches!(job.options.max_memory, gpumlp::options::MemoryLimit::Bytes(_)));
 //! again.run(Some(checkpoint), Device::Cpu, &mut |_, _| {}, &|| false).map_err(|s| s.error)?;
 //! # Ok(())
 //! # }
@@ -199,8 +202,11 @@ impl Job {
     /// A new run on the CSV file `data` with `options`, writing `outputs` (see [`Outputs`]
     /// for the defaults). The data file is fingerprinted now so a resume can tell whether it
     /// changed.
-    pub fn new(data: &Path, options: TrainOptions, outputs: Outputs) -> Result<Job> {
+    pub fn new(data: &Path, mut options: TrainOptions, outputs: Outputs) -> Result<Job> {
         options.validate()?;
+        // `auto` becomes this machine's figure now, so that a resumed run (on another
+        // machine, say) streams or not, and shares its memory out, as this one did.
+        options.max_memory = crate::options::MemoryLimit::Bytes(options.max_memory.bytes());
         let Outputs {
             out,
             plot,

@@ -350,8 +350,12 @@ fn is_parquet_file(path: &Path) -> Result<bool> {
         path: path.display().to_string(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let len = file.metadata().map_err(io)?.len();
+    // Through the bounded opener: a pipe or a device is refused, never waited on.
+    let kind = crate::files::Kind {
+        name: "data",
+        max_bytes: u64::MAX,
+    };
+    let (mut file, len) = crate::files::open_bounded(path, kind)?;
     if len < 8 {
         return Ok(false);
     }

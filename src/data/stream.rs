@@ -210,7 +210,7 @@ impl FileRows {
     ) -> Result<(Option<Dataset>, Option<Dataset>)> {
         let seed = mix64(self.streaming.seed ^ 0x5eed);
         let mut held = Reservoir::new(max_rows, seed);
-        let mut train = Reservoir::new(if with_training { max_rows } else { 0 }, seed + 1);
+        let mut train = Reservoir::new(if with_training { max_rows } else { 0 }, !seed);
         for i in 0..self.starts.len() {
             let (t, h) = self.encode(i)?;
             held.add(&h, self.plan.outputs());

@@ -285,6 +285,14 @@ impl<'g> Trainer<'g> {
         if rows.rows() == 0 {
             return Err(Error::InvalidData("the stream has no rows".into()));
         }
+        // A step names its first row within its epoch in 32 bits.
+        if rows.rows() > u32::MAX as usize {
+            return Err(Error::InvalidData(format!(
+                "{} training rows; a streamed run trains at most {} an epoch",
+                rows.rows(),
+                u32::MAX
+            )));
+        }
         Trainer::build(gpu, model, Rows::Stream(rows, window_rows), None, config)
     }
 
@@ -339,8 +347,14 @@ impl<'g> Trainer<'g> {
         let fused_extra = fused.then_some(scratch + 1);
         let mut run = limits::plan_run(gpu, model, rows, batch, room, fused_extra, budget)?;
         if let Rows::Stream(_, most) = &data {
-            // A stream always goes through a window, no larger than it was given.
-            let window = run.window_rows.map_or(*most, |w| w.min(*most)).max(batch);
+            // A stream always goes through a window: no larger than it was given, nor than a
+            // binding holds.
+            let row_width = model.spec().inputs.max(data.outputs() + 1);
+            let window = run
+                .window_rows
+                .unwrap_or(limit / row_width)
+                .min(*most)
+                .max(batch);
             run.window_rows = Some(window);
             run.max_steps_per_submission = run.max_steps_per_submission.min(window / batch).max(1);
         }
@@ -630,14 +644,14 @@ impl<'g> Trainer<'g> {
         // logits and a snapshot of its weights, and the whole call is one submission.
         let ahead = epochs > 1 && epochs <= self.lookahead;
         let call_pos = self.shuffler.position();
+        // A stream yields its epochs' rows in its own order: none is drawn here.
+        let streamed = matches!(self.host_rows, Some(HostRows::Stream { .. }));
         // Each epoch's row order, and where the shuffle stream stood before and after it.
-        let mut order = Vec::with_capacity(epochs * rows);
+        let mut order = Vec::with_capacity(if streamed { 0 } else { epochs * rows });
         let mut bounds = Vec::with_capacity(epochs);
         let resumed = self.partial.take();
         let replay = resumed.clone().filter(|_| ahead);
         let first_step = resumed.as_ref().map_or(0, |p| p.losses.len());
-        // A stream yields its epochs' rows in its own order: none is drawn here.
-        let streamed = matches!(self.host_rows, Some(HostRows::Stream { .. }));
         for e in 0..epochs {
             match (&resumed, e) {
                 (Some(p), 0) => {

@@ -72,8 +72,8 @@ pub(crate) fn check_loops(
             needed: iterations,
             limit,
             unit: "loop iterations per invocation",
-            limit_name: "the driver's loop budget, measured by gpumlp: Mesa up to 22.x ends a \
-                         shader's loops after 65535 iterations",
+            limit_name: "the driver's loop budget, measured by gpumlp (half of it through GL): \
+                         Mesa up to 24.x ends a shader's loops after 65535 iterations",
             advice: advice.to_string(),
         }),
         _ => Ok(()),

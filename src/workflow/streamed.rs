@@ -48,8 +48,8 @@ pub fn check_fits(path: &Path, opts: &TrainOptions, command: &str) -> Result<()>
         at: crate::error::Location::file(path.display().to_string()),
         message: format!(
             "{command} holds every row in memory, and this file would take about {}, more than \
-             --max-memory ({}); raise --max-memory, or cross-validate on a sample (train \
-             streams a file this large)",
+             --max-memory ({}); raise --max-memory, or run {command} on a sample of the rows \
+             (train streams a file this large)",
             size(needed),
             size(bound)
         ),

@@ -285,6 +285,14 @@ fn devices_and_huge_sparse_files_end_in_one_line_at_once() {
         sparse_model.display().to_string(),
         sparse_csv.display().to_string(),
     );
+    // A named pipe no one writes to: opening it to read would wait for ever.
+    let fifo = s.p("pipe.csv");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let fifo = fifo.display().to_string();
     let cases: Vec<Vec<&str>> = vec![
         vec!["predict", &model, "/dev/zero", "--backend", "cpu"],
         vec!["predict", "/dev/zero", &data, "--backend", "cpu"],
@@ -308,6 +316,19 @@ fn devices_and_huge_sparse_files_end_in_one_line_at_once() {
             "/dev/zero",
         ],
         vec!["cv", "/dev/zero", "--target", "y", "--backend", "cpu"],
+        vec!["train", &fifo, "--target", "y", "--backend", "cpu"],
+        vec!["cv", &fifo, "--target", "y", "--backend", "cpu"],
+        vec![
+            "search",
+            &fifo,
+            "--target",
+            "y",
+            "--lr",
+            "0.1|0.2",
+            "--backend",
+            "cpu",
+        ],
+        vec!["predict", &model, &fifo, "--backend", "cpu"],
     ];
     for args in cases {
         let (line, peak_kib) = bounded_failure(&args);
