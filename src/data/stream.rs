@@ -371,8 +371,14 @@ impl Reservoir {
 mod tests {
     use super::*;
     use crate::data::prep::census::Budget;
-    use crate::data::prep::{label, MissingPolicy};
+    use crate::data::prep::{label, Labelled, MissingPolicy};
     use crate::data::table::Table;
+
+    /// The rows held out: a fifth, by a hash seeded with 5.
+    const SPLIT: Split = Split {
+        seed: 5,
+        fraction: 0.2,
+    };
 
     /// Numbers (some missing), a category, a quoted field over two lines, CRLF endings, and
     /// a yes/no target with a rare class.
@@ -410,16 +416,12 @@ mod tests {
             seed: 5,
             missing,
         };
-        let split = Split {
-            seed: 5,
-            fraction: 0.2,
-        };
         let streaming = Streaming {
             chunk_bytes,
             buffer_rows: 40,
             seed: 5,
         };
-        FileRows::open(&source, split, balanced, streaming).unwrap()
+        FileRows::open(&source, SPLIT, balanced, streaming).unwrap()
     }
 
     /// An epoch's rows, `piece` at a time: (x, t) per row, as bits.
@@ -441,20 +443,32 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn every_training_row_comes_once_an_epoch_in_an_order_of_the_epoch_s_own() {
+    /// `text(rows)` as a file, its table labelled with `missing`, and the labelled positions
+    /// [`SPLIT`] trains on; the folder holds the file until it is dropped.
+    fn labelled_file(
+        rows: usize,
+        missing: MissingPolicy,
+    ) -> (
+        tempfile::TempDir,
+        std::path::PathBuf,
+        Table,
+        Labelled,
+        Vec<usize>,
+    ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("rows.csv");
-        std::fs::write(&path, text(600)).unwrap();
+        std::fs::write(&path, text(rows)).unwrap();
         let table = Table::read(&path).unwrap();
-        let lab = label(&table, "y", None, MissingPolicy::Impute).unwrap();
-        let split = Split {
-            seed: 5,
-            fraction: 0.2,
-        };
+        let lab = label(&table, "y", None, missing).unwrap();
         let train: Vec<usize> = (0..lab.rows.len())
-            .filter(|&p| split.is_train(lab.rows[p] as u64))
+            .filter(|&p| SPLIT.is_train(lab.rows[p] as u64))
             .collect();
+        (dir, path, table, lab, train)
+    }
+
+    #[test]
+    fn every_training_row_comes_once_an_epoch_in_an_order_of_the_epoch_s_own() {
+        let (_dir, path, table, lab, train) = labelled_file(600, MissingPolicy::Impute);
         for chunk_bytes in [400, 5000, 1 << 20] {
             let mut rows = open(&path, chunk_bytes, MissingPolicy::Impute, false);
             assert_eq!(rows.rows(), train.len());
@@ -541,18 +555,7 @@ mod tests {
 
     #[test]
     fn the_drop_policy_and_balanced_class_weights_follow_the_in_memory_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rows.csv");
-        std::fs::write(&path, text(500)).unwrap();
-        let table = Table::read(&path).unwrap();
-        let lab = label(&table, "y", None, MissingPolicy::Drop).unwrap();
-        let split = Split {
-            seed: 5,
-            fraction: 0.2,
-        };
-        let train: Vec<usize> = (0..lab.rows.len())
-            .filter(|&p| split.is_train(lab.rows[p] as u64))
-            .collect();
+        let (_dir, path, _, lab, train) = labelled_file(500, MissingPolicy::Drop);
         let mut rows = open(&path, 700, MissingPolicy::Drop, true);
         assert!(train.len() < 400, "rows with a missing cell are dropped");
         assert_eq!(rows.rows(), train.len());
